@@ -11,6 +11,9 @@
  * sockets, so `to_syslog: yes` is logged once as unsupported (see README feature table).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
+import type { LoggerSettings, LoggingConfig } from '../config/logging.js';
+
+export type { LoggingConfig } from '../config/logging.js';
 
 export const PRIORITIES = [
   'emerg',
@@ -38,152 +41,42 @@ export const Priority: Record<PriorityName, number> = {
   trace: 8,
 };
 
-/** The names logconfig accepts for *_priority keys (no "trace"). */
-const CONFIG_PRIORITIES = ['alert', 'crit', 'debug', 'emerg', 'err', 'info', 'notice', 'warning'];
-const SYSLOG_FACILITIES = [
-  'daemon',
-  'local0',
-  'local1',
-  'local2',
-  'local3',
-  'local4',
-  'local5',
-  'local6',
-  'local7',
-];
+/** A log file that cannot be opened (corosync's logsys message). */
+export class LogfileError extends Error {}
 
-export type DebugMode = 'off' | 'on' | 'trace';
-
-/** Settings that can differ per subsystem. */
-export interface SubsysLogSettings {
+/** Effective settings of one subsystem: its own values, the top level's where it sets none. */
+interface EffectiveSettings {
   toStderr: boolean;
   toLogfile: boolean;
-  toSyslog: boolean;
   logfile: string | undefined;
   logfilePriority: number;
-  syslogPriority: number;
-  syslogFacility: string;
-  debug: DebugMode;
+  debug: LoggerSettings['debug'];
 }
 
-export interface LoggingConfig {
-  timestamp: 'off' | 'on' | 'hires';
-  fileline: boolean;
-  functionName: boolean;
-  blackbox: boolean;
-  /** Top-level settings, inherited by every subsystem. */
-  global: SubsysLogSettings;
-  /** Per-subsystem overrides from logging.logger_subsys.<SUBSYS>.* (subsys names as written). */
-  subsys: Map<string, SubsysLogSettings>;
-  /** Deprecation warnings to log once the logger runs. */
-  warnings: string[];
-}
-
-/** A read-only view of the keys logging reads: the string value of a key, if it is a string. */
-export type StringLookup = (key: string) => string | undefined;
-
-export class LoggingConfigError extends Error {}
-
-function onOff(value: string | undefined, key: string, dflt: boolean): boolean {
-  if (value === undefined) return dflt;
-  if (value === 'on') return true;
-  if (value === 'off') return false;
-  throw new LoggingConfigError(`unknown value for ${key}`);
-}
-
-function destination(get: StringLookup, path: string, key: string, dflt: boolean): boolean {
-  const value = get(`${path}.${key}`);
-  if (value === undefined) return dflt;
-  if (value === 'yes' || value === 'on') return true;
-  if (value === 'no' || value === 'off') return false;
-  throw new LoggingConfigError(`unknown value for ${key}`);
-}
-
-function readSettings(
-  get: StringLookup,
-  path: string,
-  inherit: SubsysLogSettings,
-  warnings: string[],
-): SubsysLogSettings {
-  const s: SubsysLogSettings = { ...inherit };
-  s.toStderr = destination(get, path, 'to_stderr', inherit.toStderr);
-  s.toSyslog = destination(get, path, 'to_syslog', inherit.toSyslog);
-
-  const facility = get(`${path}.syslog_facility`);
-  if (facility !== undefined) {
-    if (!SYSLOG_FACILITIES.includes(facility))
-      throw new LoggingConfigError('unknown syslog facility specified');
-    s.syslogFacility = facility;
-  }
-  const level = get(`${path}.syslog_level`);
-  if (level !== undefined) {
-    warnings.push(
-      'Warning: the syslog_level config parameter has been obsoleted. See corosync.conf man page syslog_priority directive.',
-    );
-    if (!CONFIG_PRIORITIES.includes(level)) throw new LoggingConfigError('unknown syslog level specified');
-    s.syslogPriority = Priority[level as PriorityName];
-  }
-  const sprio = get(`${path}.syslog_priority`);
-  if (sprio !== undefined) {
-    if (!CONFIG_PRIORITIES.includes(sprio)) throw new LoggingConfigError('unknown syslog priority specified');
-    s.syslogPriority = Priority[sprio as PriorityName];
-  }
-  const logfile = get(`${path}.logfile`);
-  if (logfile !== undefined) s.logfile = logfile;
-
-  if (get(`${path}.to_file`) !== undefined) {
-    warnings.push(
-      'Warning: the to_file config parameter has been obsoleted. See corosync.conf man page to_logfile directive.',
-    );
-    s.toLogfile = destination(get, path, 'to_file', inherit.toLogfile);
-  }
-  s.toLogfile = destination(get, path, 'to_logfile', s.toLogfile);
-
-  const fprio = get(`${path}.logfile_priority`);
-  if (fprio !== undefined) {
-    if (!CONFIG_PRIORITIES.includes(fprio))
-      throw new LoggingConfigError('unknown logfile priority specified');
-    s.logfilePriority = Priority[fprio as PriorityName];
-  }
-  const debug = get(`${path}.debug`);
-  if (debug === undefined) s.debug = 'off';
-  else if (debug === 'on' || debug === 'off' || debug === 'trace') s.debug = debug;
-  else throw new LoggingConfigError('unknown value for debug');
-  return s;
-}
-
-/**
- * Read and validate the logging configuration. `subsysNames` lists the SUBSYS parts of every
- * `logging.logger_subsys.<SUBSYS>.subsys` key. Throws LoggingConfigError with corosync's reason.
- */
-export function readLoggingConfig(get: StringLookup, subsysNames: readonly string[]): LoggingConfig {
-  const warnings: string[] = [];
-  const timestampValue = get('logging.timestamp');
-  let timestamp: LoggingConfig['timestamp'] = 'hires';
-  if (timestampValue !== undefined) {
-    if (timestampValue === 'on' || timestampValue === 'hires' || timestampValue === 'off')
-      timestamp = timestampValue;
-    else throw new LoggingConfigError('unknown value for timestamp');
-  }
-  const fileline = onOff(get('logging.fileline'), 'fileline', false);
-  const functionName = onOff(get('logging.function_name'), 'function_name', false);
-  const blackbox = onOff(get('logging.blackbox'), 'blackbox', true);
-  const base: SubsysLogSettings = {
-    toStderr: true,
-    toLogfile: false,
-    toSyslog: true,
-    logfile: undefined,
-    logfilePriority: Priority.info,
-    syslogPriority: Priority.info,
-    syslogFacility: 'daemon',
-    debug: 'off',
+function resolveSettings(config: LoggingConfig): {
+  global: EffectiveSettings;
+  subsys: Map<string, EffectiveSettings>;
+} {
+  const top = config.main;
+  const global: EffectiveSettings = {
+    toStderr: top.toStderr ?? true,
+    toLogfile: top.toLogfile ?? false,
+    logfile: top.logfile,
+    logfilePriority: top.logfilePriority ?? Priority.info,
+    debug: top.debug,
   };
-  const global = readSettings(get, 'logging', base, warnings);
-  const subsys = new Map<string, SubsysLogSettings>();
-  for (const name of subsysNames) {
-    subsys.set(name, readSettings(get, `logging.logger_subsys.${name}`, global, warnings));
+  const subsys = new Map<string, EffectiveSettings>();
+  for (const s of config.subsystems) {
+    if (s.subsys === undefined) continue;
+    subsys.set(s.subsys, {
+      toStderr: s.toStderr ?? global.toStderr,
+      toLogfile: s.toLogfile ?? global.toLogfile,
+      logfile: s.logfile ?? global.logfile,
+      logfilePriority: s.logfilePriority ?? global.logfilePriority,
+      debug: s.debug,
+    });
   }
-  return { timestamp, fileline, functionName, blackbox, global, subsys, warnings };
+  return { global, subsys };
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -221,43 +114,52 @@ export interface SubsysLogger {
 
 /** One logger per daemon; subsystems (MAIN, TOTEM, QUORUM, CMAP, …) share its outputs. */
 export class Logger {
-  private config: LoggingConfig;
+  private timestamp: LoggingConfig['timestamp'] = 'hires';
+  private global: EffectiveSettings = {
+    toStderr: true,
+    toLogfile: false,
+    logfile: undefined,
+    logfilePriority: Priority.info,
+    debug: 'off',
+  };
+  private perSubsys = new Map<string, EffectiveSettings>();
   private readonly files = new Map<string, number>();
   private syslogNoted = false;
 
-  constructor(
-    private readonly outputs: LogOutputs,
-    config?: LoggingConfig,
-  ) {
-    this.config = config ?? readLoggingConfig(() => undefined, []);
-  }
+  constructor(private readonly outputs: LogOutputs) {}
 
-  /** Apply a new configuration (startup and every logging.* change). Opens log files as needed. */
+  /**
+   * Apply a validated configuration (startup and every logging.* change). Opens and closes log
+   * files as needed; throws LogfileError when a file cannot be opened (nothing changes then).
+   */
   configure(config: LoggingConfig): void {
+    const { global, subsys } = resolveSettings(config);
     const wanted = new Set<string>();
-    for (const s of [config.global, ...config.subsys.values()]) {
+    for (const s of [global, ...subsys.values()]) {
       if (s.toLogfile && s.logfile) wanted.add(s.logfile);
     }
+    const opened: Array<[string, number]> = [];
     for (const path of wanted) {
       if (this.files.has(path)) continue;
       try {
-        this.files.set(path, openSync(path, 'a', 0o600));
+        opened.push([path, openSync(path, 'a', 0o600)]);
       } catch (err) {
+        for (const [, fd] of opened) closeSync(fd);
         const e = err as NodeJS.ErrnoException;
-        throw new LoggingConfigError(
-          `Can't open logfile '${path}' for reason: ${e.message} (${e.errno ?? 0})`,
-        );
+        throw new LogfileError(`Can't open logfile '${path}' for reason: ${e.message} (${-(e.errno ?? 0)})`);
       }
     }
+    for (const [path, fd] of opened) this.files.set(path, fd);
     for (const [path, fd] of this.files) {
       if (!wanted.has(path)) {
         closeSync(fd);
         this.files.delete(path);
       }
     }
-    this.config = config;
-    for (const w of config.warnings) this.log('MAIN', Priority.warning, w);
-    if (!this.syslogNoted && config.global.toSyslog) {
+    this.timestamp = config.timestamp;
+    this.global = global;
+    this.perSubsys = subsys;
+    if (!this.syslogNoted && config.main.toSyslog) {
       this.syslogNoted = true;
       this.log(
         'MAIN',
@@ -272,25 +174,22 @@ export class Logger {
     this.files.clear();
   }
 
-  private settingsFor(subsys: string): SubsysLogSettings {
-    return this.config.subsys.get(subsys) ?? this.config.global;
+  private settingsFor(subsys: string): EffectiveSettings {
+    return this.perSubsys.get(subsys) ?? this.global;
   }
 
   /** True when a message of this priority would be written anywhere (cheap guard for hot paths). */
   enabled(subsys: string, priority: number): boolean {
     const s = this.settingsFor(subsys);
-    return (
-      priority <= threshold(s, s.logfilePriority) && (s.toStderr || (s.toLogfile && s.logfile !== undefined))
-    );
+    return priority <= threshold(s) && (s.toStderr || (s.toLogfile && s.logfile !== undefined));
   }
 
   log(subsys: string, priority: number, message: string): void {
     const s = this.settingsFor(subsys);
-    if (priority > threshold(s, s.logfilePriority)) return;
+    if (priority > threshold(s)) return;
     if (!s.toStderr && !(s.toLogfile && s.logfile)) return;
-    const cfg = this.config;
     const ts =
-      cfg.timestamp === 'off' ? '' : `${formatTimestamp(this.outputs.now(), cfg.timestamp === 'hires')} `;
+      this.timestamp === 'off' ? '' : `${formatTimestamp(this.outputs.now(), this.timestamp === 'hires')} `;
     const body = `${(PRIORITIES[priority] ?? 'trace').padEnd(7)} [${subsys.padEnd(6)}] ${message}`;
     if (s.toStderr) this.outputs.stderr(`${ts}${body}\n`);
     if (s.toLogfile && s.logfile) {
@@ -314,7 +213,8 @@ export class Logger {
 }
 
 /** The most verbose priority written: debug on/trace lower the configured floor. */
-function threshold(s: SubsysLogSettings, configured: number): number {
+function threshold(s: EffectiveSettings): number {
+  const configured = s.logfilePriority;
   if (s.debug === 'trace') return Priority.trace;
   if (s.debug === 'on') return Math.max(configured, Priority.debug);
   return configured;

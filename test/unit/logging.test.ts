@@ -3,26 +3,22 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  Logger,
-  LoggingConfigError,
-  Priority,
-  formatTimestamp,
-  readLoggingConfig,
-} from '../../src/daemon/logging.js';
-
-function lookup(values: Record<string, string>) {
-  return (key: string) => values[key];
-}
+import { Logger, LogfileError, Priority, formatTimestamp } from '../../src/daemon/logging.js';
+import { readLoggingConfig } from '../../src/config/logging.js';
+import { parseConfigText } from '../../src/config/load.js';
 
 const fixedDate = new Date(2026, 10, 3, 4, 5, 6, 7);
 
-function capture(values: Record<string, string>, subsys: string[] = []) {
+/** A logger configured from the text of a logging {} section, capturing stderr lines. */
+function capture(loggingSection: string) {
   const lines: string[] = [];
-  const logger = new Logger(
-    { stderr: (l) => lines.push(l), now: () => fixedDate, pid: 4242, hostname: 'h1' },
-    readLoggingConfig(lookup(values), subsys),
-  );
+  const logger = new Logger({
+    stderr: (l) => lines.push(l),
+    now: () => fixedDate,
+    pid: 4242,
+    hostname: 'h1',
+  });
+  logger.configure(readLoggingConfig(parseConfigText(`logging {\n${loggingSection}\n}\n`, 'test.conf')));
   return { lines, logger };
 }
 
@@ -32,7 +28,7 @@ test('timestamps have libqb %t and %T forms', () => {
 });
 
 test('stderr lines use corosync priority and subsystem padding', () => {
-  const { lines, logger } = capture({ 'logging.timestamp': 'on' });
+  const { lines, logger } = capture('timestamp: on');
   logger.subsys('MAIN').notice('Corosync Cluster Engine starting up');
   logger.subsys('QUORUM').info('Members[1]: 1');
   assert.deepEqual(lines, [
@@ -41,55 +37,46 @@ test('stderr lines use corosync priority and subsystem padding', () => {
   ]);
 });
 
+test('default timestamp is hires', () => {
+  const { lines, logger } = capture('to_stderr: yes');
+  logger.subsys('MAIN').error('x');
+  assert.deepEqual(lines, ['Nov 03 04:05:06.007 err     [MAIN  ] x\n']);
+});
+
 test('debug messages appear only with debug on, trace only with debug trace', () => {
-  const off = capture({ 'logging.timestamp': 'off' });
+  const off = capture('timestamp: off');
   off.logger.subsys('MAIN').debug('hidden');
   assert.deepEqual(off.lines, []);
-  const on = capture({ 'logging.timestamp': 'off', 'logging.debug': 'on' });
+  const on = capture('timestamp: off\nto_syslog: no\ndebug: on');
   on.logger.subsys('MAIN').debug('shown');
   on.logger.subsys('MAIN').trace('not shown');
   assert.deepEqual(on.lines, ['debug   [MAIN  ] shown\n']);
-  const trace = capture({ 'logging.timestamp': 'off', 'logging.debug': 'trace' });
+  const trace = capture('timestamp: off\nto_syslog: no\ndebug: trace');
   trace.logger.subsys('MAIN').trace('t');
   assert.equal(trace.lines.length, 1);
 });
 
 test('per-subsystem settings override the top level', () => {
-  const { lines, logger } = capture(
-    {
-      'logging.timestamp': 'off',
-      'logging.logger_subsys.QUORUM.subsys': 'QUORUM',
-      'logging.logger_subsys.QUORUM.debug': 'on',
-    },
-    ['QUORUM'],
-  );
+  const { lines, logger } = capture('timestamp: off\nlogger_subsys {\nsubsys: QUORUM\ndebug: on\n}');
   logger.subsys('QUORUM').debug('q');
   logger.subsys('TOTEM').debug('t');
   assert.deepEqual(lines, ['debug   [QUORUM] q\n']);
+  assert.equal(logger.enabled('QUORUM', Priority.debug), true);
+  assert.equal(logger.enabled('TOTEM', Priority.debug), false);
 });
 
-test('logfile priority filters and the file gets pid and hostname', () => {
+test('to_stderr: no silences stderr', () => {
+  const { lines, logger } = capture('to_stderr: no');
+  logger.subsys('MAIN').error('nowhere');
+  assert.deepEqual(lines, []);
+});
+
+test('logfile priority filters and the file line carries pid and hostname', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cts-log-'));
   try {
     const file = join(dir, 'corosync.log');
-    const { lines, logger } = capture({
-      'logging.timestamp': 'hires',
-      'logging.to_stderr': 'no',
-      'logging.to_logfile': 'yes',
-      'logging.logfile': file,
-      'logging.logfile_priority': 'notice',
-    });
-    logger.configure(
-      readLoggingConfig(
-        lookup({
-          'logging.timestamp': 'hires',
-          'logging.to_stderr': 'no',
-          'logging.to_logfile': 'yes',
-          'logging.logfile': file,
-          'logging.logfile_priority': 'notice',
-        }),
-        [],
-      ),
+    const { lines, logger } = capture(
+      `timestamp: hires\nto_stderr: no\nto_logfile: yes\nlogfile: ${file}\nlogfile_priority: notice`,
     );
     logger.log('MAIN', Priority.info, 'filtered');
     logger.log('MAIN', Priority.err, 'kept');
@@ -104,42 +91,18 @@ test('logfile priority filters and the file gets pid and hostname', () => {
   }
 });
 
-test('bad values are rejected with corosync reasons', () => {
-  const cases: Array<[Record<string, string>, string]> = [
-    [{ 'logging.timestamp': 'sometimes' }, 'unknown value for timestamp'],
-    [{ 'logging.fileline': 'yes' }, 'unknown value for fileline'],
-    [{ 'logging.function_name': 'x' }, 'unknown value for function_name'],
-    [{ 'logging.blackbox': 'x' }, 'unknown value for blackbox'],
-    [{ 'logging.to_stderr': 'maybe' }, 'unknown value for to_stderr'],
-    [{ 'logging.to_logfile': 'maybe' }, 'unknown value for to_logfile'],
-    [{ 'logging.syslog_facility': 'kern' }, 'unknown syslog facility specified'],
-    [{ 'logging.syslog_priority': 'loud' }, 'unknown syslog priority specified'],
-    [{ 'logging.syslog_level': 'loud' }, 'unknown syslog level specified'],
-    [{ 'logging.logfile_priority': 'trace' }, 'unknown logfile priority specified'],
-    [{ 'logging.debug': 'yes' }, 'unknown value for debug'],
-  ];
-  for (const [values, reason] of cases) {
-    assert.throws(
-      () => readLoggingConfig(lookup(values), []),
-      (e: unknown) => {
-        assert.ok(e instanceof LoggingConfigError);
-        assert.equal(e.message, reason);
-        return true;
-      },
-    );
-  }
-});
-
-test('an unopenable logfile is a configuration error naming the file', () => {
-  const { logger } = capture({});
+test('an unopenable logfile is an error naming the file, and the old settings stay', () => {
+  const { lines, logger } = capture('timestamp: off');
   assert.throws(
     () =>
       logger.configure(
         readLoggingConfig(
-          lookup({ 'logging.to_logfile': 'yes', 'logging.logfile': '/nonexistent-dir/x.log' }),
-          [],
+          parseConfigText('logging {\nto_logfile: yes\nlogfile: /nonexistent-dir/x.log\n}\n', 't.conf'),
         ),
       ),
-    /Can't open logfile '\/nonexistent-dir\/x.log' for reason/,
+    (e: unknown) =>
+      e instanceof LogfileError && /Can't open logfile '\/nonexistent-dir\/x.log' for reason/.test(e.message),
   );
+  logger.subsys('MAIN').notice('still here');
+  assert.deepEqual(lines, ['notice  [MAIN  ] still here\n']);
 });
