@@ -1,0 +1,299 @@
+/**
+ * Client side of our IPC stream transport (handshake bytes: src/ipc/handshake.ts): one
+ * request/response connection plus one event connection per handle. Requests may be
+ * pipelined; responses come back in request order and complete the oldest pending request.
+ *
+ * Ordering guarantee: the daemon writes a dispatch message before the reply of the request
+ * that caused it. Replies are handed to callers from a `setImmediate` batch, i.e. after the
+ * event-loop poll phase that read them, so event-channel data that was already in the
+ * kernel (read in the same poll phase) is queued before the caller's `await` resumes.
+ */
+import { connect, type Socket } from 'node:net';
+import { CsError, CsErrorCode } from '../common/errors.js';
+import { resolveRunDir, serviceSocketPath } from '../common/rundir.js';
+import { FrameReassembler, IPC_MAX_MSG_SIZE, RESPONSE_HEADER_SIZE } from '../ipc/frame.js';
+import {
+  EVENT_ATTACH_RESPONSE_SIZE,
+  IPC_EVENT_ATTACH_ID,
+  IPC_SETUP_ID,
+  SETUP_RESPONSE_SIZE,
+  decodeSetupResponse,
+  encodeEventAttachRequest,
+  encodeSetupRequest,
+} from '../ipc/handshake.js';
+
+/** Options of `IpcClientConnection.connect`. */
+export interface IpcClientOptions {
+  /** Run directory of the daemon (default: COROSYNC_TS_RUN_DIR, then the default run dir). */
+  runDir?: string;
+  /** Largest frame to ask for (default 1 MiB, like corosync's libraries). */
+  maxMsgSize?: number;
+}
+
+interface Pending {
+  resolve(frame: Buffer): void;
+  reject(err: Error): void;
+}
+
+const LIBRARY = CsErrorCode.CS_ERR_LIBRARY;
+
+function openSocket(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    const onError = (err: NodeJS.ErrnoException): void => {
+      s.destroy();
+      reject(new CsError(LIBRARY, `cannot connect to ${path}: ${err.code ?? err.message}`));
+    };
+    s.once('error', onError);
+    s.once('connect', () => {
+      s.off('error', onError);
+      resolve(s);
+    });
+  });
+}
+
+/** Read exactly one frame from a fresh socket (left-over bytes stay in `asm`). */
+function readFrame(s: Socket, asm: FrameReassembler, what: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (err: Error | undefined, frame?: Buffer): void => {
+      if (done) return;
+      done = true;
+      s.off('data', onData);
+      s.off('close', onClose);
+      s.off('error', onError);
+      s.pause();
+      if (err) reject(err);
+      else resolve(frame!);
+    };
+    const onData = (chunk: Buffer): void => {
+      const err = asm.push(chunk, (frame) => {
+        finish(undefined, frame);
+        return false;
+      });
+      if (err) finish(new CsError(LIBRARY, `malformed ${what}: ${err.message}`));
+    };
+    const onClose = (): void => finish(new CsError(LIBRARY, `daemon closed the connection during ${what}`));
+    const onError = (e: Error): void => finish(new CsError(LIBRARY, `${what} failed: ${e.message}`));
+    s.on('data', onData);
+    s.once('close', onClose);
+    s.once('error', onError);
+    s.resume();
+  });
+}
+
+/** One client IPC connection (a request channel and an event channel). */
+export class IpcClientConnection {
+  /** The negotiated largest frame. */
+  readonly maxMsgSize: number;
+  /** Called for every dispatch frame (in order). */
+  onEvent: ((frame: Buffer) => void) | undefined;
+  /** Called once if the daemon side goes away (not after `close()`). */
+  onLost: ((err: CsError) => void) | undefined;
+
+  private readonly req: Socket;
+  private readonly ev: Socket;
+  private readonly reqAsm: FrameReassembler;
+  private readonly evAsm: FrameReassembler;
+  private readonly pending: Pending[] = [];
+  private ready: Array<[Pending, Buffer]> = [];
+  private flushScheduled = false;
+  private corked = false;
+  private state: 'open' | 'lost' | 'closed' = 'open';
+  private lostError: CsError | undefined;
+  private readonly fd: number;
+
+  private constructor(
+    req: Socket,
+    ev: Socket,
+    reqAsm: FrameReassembler,
+    evAsm: FrameReassembler,
+    max: number,
+  ) {
+    this.req = req;
+    this.ev = ev;
+    this.reqAsm = reqAsm;
+    this.evAsm = evAsm;
+    this.maxMsgSize = max;
+    this.fd = (ev as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    reqAsm.setMaxSize(max);
+    evAsm.setMaxSize(max);
+
+    req.on('data', (chunk: Buffer) => this.onResponseData(chunk));
+    ev.on('data', (chunk: Buffer) => this.onEventData(chunk));
+    for (const s of [req, ev]) {
+      s.on('error', (e) => this.lose(`connection error: ${e.message}`));
+      s.on('close', () => this.lose('the daemon closed the connection'));
+      s.on('end', () => this.lose('the daemon closed the connection'));
+    }
+  }
+
+  /**
+   * Connect to `service`'s endpoint and run both handshakes. Errors: CS_ERR_LIBRARY when the
+   * endpoint cannot be reached or the handshake breaks; the daemon's cs_error_t when it
+   * refuses the connection (e.g. CS_ERR_TRY_AGAIN while not ready).
+   */
+  static async connect(service: string, opts: IpcClientOptions = {}): Promise<IpcClientConnection> {
+    const path = serviceSocketPath(resolveRunDir(opts.runDir), service);
+    const want = opts.maxMsgSize ?? IPC_MAX_MSG_SIZE;
+    const req = await openSocket(path);
+    let ev: Socket | undefined;
+    try {
+      const reqAsm = new FrameReassembler({ minSize: RESPONSE_HEADER_SIZE, maxSize: SETUP_RESPONSE_SIZE });
+      req.write(encodeSetupRequest({ maxMsgSize: want, pid: process.pid }));
+      const setupFrame = await readFrame(req, reqAsm, 'setup');
+      if (setupFrame.readInt32LE(0) !== IPC_SETUP_ID || setupFrame.length !== SETUP_RESPONSE_SIZE) {
+        throw new CsError(LIBRARY, 'unexpected setup response');
+      }
+      const setup = decodeSetupResponse(setupFrame);
+      if (setup.error !== CsErrorCode.CS_OK) throw new CsError(setup.error, `${service} connection refused`);
+      if (setup.maxMsgSize < RESPONSE_HEADER_SIZE) throw new CsError(LIBRARY, 'invalid granted message size');
+
+      ev = await openSocket(path);
+      const evAsm = new FrameReassembler({
+        minSize: RESPONSE_HEADER_SIZE,
+        maxSize: EVENT_ATTACH_RESPONSE_SIZE,
+      });
+      ev.write(encodeEventAttachRequest(setup.cookie));
+      const ack = await readFrame(ev, evAsm, 'event channel setup');
+      if (ack.readInt32LE(0) !== IPC_EVENT_ATTACH_ID || ack.length !== EVENT_ATTACH_RESPONSE_SIZE) {
+        throw new CsError(LIBRARY, 'unexpected event channel response');
+      }
+      const ackError = ack.readInt32LE(16);
+      if (ackError !== CsErrorCode.CS_OK) throw new CsError(ackError, `${service} event channel refused`);
+
+      const conn = new IpcClientConnection(req, ev, reqAsm, evAsm, setup.maxMsgSize);
+      req.resume();
+      ev.resume();
+      // Bytes that arrived together with the handshake replies.
+      conn.onResponseData(Buffer.alloc(0));
+      conn.onEventData(Buffer.alloc(0));
+      return conn;
+    } catch (err) {
+      req.destroy();
+      ev?.destroy();
+      throw err;
+    }
+  }
+
+  /** True until the connection is closed or lost. */
+  get alive(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Why the connection was lost (undefined while open or after `close()`). */
+  get lostReason(): CsError | undefined {
+    return this.lostError;
+  }
+
+  /** File descriptor of the event channel socket (-1 if unknown). */
+  eventFd(): number {
+    return this.ev.destroyed ? -1 : this.fd;
+  }
+
+  /** Stop reading dispatch messages (backpressure: the daemon queues them). */
+  pauseEvents(): void {
+    if (this.state === 'open') this.ev.pause();
+  }
+
+  /** Resume reading dispatch messages. */
+  resumeEvents(): void {
+    if (this.state === 'open') this.ev.resume();
+  }
+
+  /**
+   * Send one request frame; resolves with its response frame. Rejects with CS_ERR_LIBRARY
+   * when the connection is (or gets) lost, CS_ERR_BAD_HANDLE after `close()`, CS_ERR_TOO_BIG
+   * for a frame above the negotiated size.
+   */
+  request(frame: Buffer): Promise<Buffer> {
+    if (this.state === 'closed') return Promise.reject(new CsError(CsErrorCode.CS_ERR_BAD_HANDLE));
+    if (this.state === 'lost') return Promise.reject(new CsError(LIBRARY, this.lostError?.message));
+    if (frame.length > this.maxMsgSize) {
+      return Promise.reject(
+        new CsError(
+          CsErrorCode.CS_ERR_TOO_BIG,
+          `request of ${frame.length} bytes exceeds ${this.maxMsgSize}`,
+        ),
+      );
+    }
+    return new Promise<Buffer>((resolve, reject) => {
+      this.pending.push({ resolve, reject });
+      // Coalesce the requests issued in one tick into one write.
+      if (!this.corked) {
+        this.corked = true;
+        this.req.cork();
+        process.nextTick(() => {
+          this.corked = false;
+          this.req.uncork();
+        });
+      }
+      this.req.write(frame);
+    });
+  }
+
+  /** Close both channels. Pending requests fail with CS_ERR_BAD_HANDLE. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    const wasOpen = this.state === 'open';
+    this.state = 'closed';
+    this.failPending(new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized'));
+    if (!wasOpen) return;
+    const closes = [this.req, this.ev].map((s) => {
+      if (s.destroyed) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        s.once('close', () => resolve());
+        s.end(() => s.destroy());
+      });
+    });
+    await Promise.all(closes);
+  }
+
+  private onResponseData(chunk: Buffer): void {
+    if (this.state !== 'open') return;
+    const err = this.reqAsm.push(chunk, (frame) => {
+      const p = this.pending.shift();
+      if (!p) {
+        this.lose(`unexpected response (id ${frame.readInt32LE(0)}) with no request pending`);
+        return false;
+      }
+      this.ready.push([p, frame]);
+      return true;
+    });
+    if (err) this.lose(`malformed response: ${err.message}`);
+    if (this.ready.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushReady());
+    }
+  }
+
+  private flushReady(): void {
+    this.flushScheduled = false;
+    const batch = this.ready;
+    this.ready = [];
+    for (const [p, frame] of batch) p.resolve(frame);
+  }
+
+  private onEventData(chunk: Buffer): void {
+    if (this.state !== 'open') return;
+    const err = this.evAsm.push(chunk, (frame) => {
+      this.onEvent?.(frame);
+      return this.state === 'open';
+    });
+    if (err) this.lose(`malformed dispatch message: ${err.message}`);
+  }
+
+  private failPending(err: CsError): void {
+    for (const p of this.pending.splice(0)) p.reject(err);
+  }
+
+  private lose(reason: string): void {
+    if (this.state !== 'open') return;
+    this.state = 'lost';
+    this.lostError = new CsError(LIBRARY, reason);
+    this.req.destroy();
+    this.ev.destroy();
+    this.failPending(this.lostError);
+    this.onLost?.(this.lostError);
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * Our own IPC transport: unix stream sockets in the run directory, one endpoint per
+ * service, two connections per client handle (request/response + event). The handshake
+ * bytes are documented in handshake.ts.
+ *
+ * This is the only IPC file with sockets. It cuts streams into frames (frame.ts), runs the
+ * handshake, and hands request frames to the transport-independent core (server.ts).
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { mkdirSync, unlinkSync } from 'node:fs';
+import { serviceSocketPath } from '../common/rundir.js';
+import { CsErrorCode } from '../common/errors.js';
+import { FrameReassembler, REQUEST_HEADER_SIZE } from './frame.js';
+import {
+  EVENT_ATTACH_REQUEST_SIZE,
+  IPC_EVENT_ATTACH_ID,
+  IPC_MIN_MSG_SIZE,
+  IPC_SETUP_ID,
+  SETUP_REQUEST_SIZE,
+  decodeEventAttachRequest,
+  decodeSetupRequest,
+  encodeEventAttachResponse,
+  encodeSetupResponse,
+} from './handshake.js';
+import type { IpcLink, IpcServer, IpcServerConnection } from './server.js';
+import { randomBytes } from 'node:crypto';
+
+/** Handshake frames are small; anything bigger before setup is garbage. */
+const HANDSHAKE_MAX = 64;
+
+function randomCookie(): bigint {
+  for (;;) {
+    const v = randomBytes(8).readBigUInt64LE(0);
+    if (v !== 0n) return v;
+  }
+}
+
+/** One client connection's two sockets. */
+class StreamLink implements IpcLink {
+  readonly requests: Socket;
+  events: Socket | undefined;
+  conn: IpcServerConnection | undefined;
+  private destroyed = false;
+
+  constructor(requests: Socket) {
+    this.requests = requests;
+  }
+
+  writeResponse(frame: Buffer): void {
+    this.requests.write(frame);
+  }
+
+  writeEvent(frame: Buffer, flushed: () => void): boolean {
+    const ev = this.events;
+    if (!ev || ev.destroyed) return false;
+    if (!ev.write(frame, () => flushed()) && this.conn) this.conn.stats.sendRetries++;
+    return true;
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const s of [this.requests, this.events]) {
+      if (!s || s.destroyed) continue;
+      // Flush what is queued (e.g. a final response), then drop the socket.
+      s.end(() => s.destroy());
+      s.setTimeout(2000, () => s.destroy());
+    }
+  }
+}
+
+/** Unix stream socket transport for an IpcServer. */
+export class StreamTransport {
+  private readonly server: IpcServer;
+  private readonly listeners = new Map<string, { srv: Server; path: string }>();
+  /** Connections whose event channel is not attached yet, by cookie. */
+  private readonly pending = new Map<bigint, { link: StreamLink; timer: NodeJS.Timeout }>();
+  private readonly raw = new Set<Socket>();
+  /** Accepted sockets that belong to a connection (request or event channel). */
+  private readonly linked = new WeakSet<Socket>();
+
+  constructor(server: IpcServer) {
+    this.server = server;
+  }
+
+  async listenAll(names: string[]): Promise<void> {
+    mkdirSync(this.server.runDir, { recursive: true, mode: 0o755 });
+    for (const name of names) await this.listen(name);
+  }
+
+  /** Create the endpoint of one service; a stale socket file is replaced, a live one is an error. */
+  async listen(name: string): Promise<void> {
+    if (this.listeners.has(name)) return;
+    const path = serviceSocketPath(this.server.runDir, name);
+    await removeStaleSocket(path);
+    const srv = createServer({ allowHalfOpen: false }, (sock) => this.accept(name, sock));
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(path, () => {
+        srv.off('error', reject);
+        resolve();
+      });
+    });
+    srv.on('error', (err) => this.server.logger.error(`IPC ${name}: listener error: ${err.message}`));
+    this.listeners.set(name, { srv, path });
+    this.server.logger.debug(`IPC ${name}: listening on ${path}`);
+  }
+
+  async close(): Promise<void> {
+    for (const { timer, link } of this.pending.values()) {
+      clearTimeout(timer);
+      link.destroy();
+    }
+    this.pending.clear();
+    const closing: Promise<void>[] = [];
+    for (const s of this.raw) {
+      if (s.destroyed) continue;
+      closing.push(new Promise<void>((resolve) => s.once('close', () => resolve())));
+      // Sockets of open connections are already ending (their last writes flush first).
+      if (!this.linked.has(s)) s.destroy();
+    }
+    for (const { srv, path } of this.listeners.values()) {
+      closing.push(new Promise<void>((resolve) => srv.close(() => resolve())));
+      try {
+        unlinkSync(path);
+      } catch {
+        // already gone
+      }
+    }
+    this.listeners.clear();
+    await Promise.all(closing);
+  }
+
+  private accept(service: string, sock: Socket): void {
+    const log = this.server.logger;
+    const limits = this.server.limits;
+    this.raw.add(sock);
+    const asm = new FrameReassembler({ minSize: REQUEST_HEADER_SIZE, maxSize: HANDSHAKE_MAX });
+    let mode: 'handshake' | 'requests' | 'events' | 'done' = 'handshake';
+    let link: StreamLink | undefined;
+    const timer = setTimeout(() => {
+      if (mode === 'handshake') {
+        log.warn(
+          `IPC ${service}: client did not complete the handshake in ${limits.setupTimeoutMs} ms; closing`,
+        );
+        sock.destroy();
+      }
+    }, limits.setupTimeoutMs);
+    timer.unref();
+
+    const fail = (reason: string): void => {
+      mode = 'done';
+      if (link?.conn) link.conn.invalid(reason);
+      else {
+        log.warn(`IPC ${service}: ${reason}; closing connection`);
+        sock.destroy();
+      }
+    };
+
+    const onFrame = (frame: Buffer): boolean => {
+      switch (mode) {
+        case 'requests':
+          link!.conn!.deliver(frame);
+          return !link!.conn!.closed;
+        case 'handshake': {
+          const id = frame.readInt32LE(0);
+          if (id === IPC_SETUP_ID && frame.length === SETUP_REQUEST_SIZE) {
+            clearTimeout(timer);
+            link = this.setup(service, sock, frame);
+            if (!link) {
+              mode = 'done';
+              return false;
+            }
+            mode = 'requests';
+            asm.setMaxSize(link.conn!.maxMsgSize);
+            return true;
+          }
+          if (id === IPC_EVENT_ATTACH_ID && frame.length === EVENT_ATTACH_REQUEST_SIZE) {
+            clearTimeout(timer);
+            link = this.attach(service, sock, frame);
+            mode = link ? 'events' : 'done';
+            return link !== undefined;
+          }
+          fail(`invalid handshake frame (id ${id}, size ${frame.length})`);
+          return false;
+        }
+        case 'events':
+          fail(`unexpected frame (id ${frame.readInt32LE(0)}, size ${frame.length}) on the event channel`);
+          return false;
+        default:
+          return false;
+      }
+    };
+
+    sock.on('data', (chunk: Buffer) => {
+      if (mode === 'done') return;
+      const l = link;
+      // Batch all responses/events produced by this chunk into as few writes as possible.
+      // Events are uncorked first so they reach the client before the replies that caused them.
+      const corked = mode === 'requests' && l !== undefined;
+      if (corked) {
+        l.events?.cork();
+        l.requests.cork();
+      }
+      const err = asm.push(chunk, onFrame);
+      if (corked) {
+        l.events?.uncork();
+        l.requests.uncork();
+        if (!l.conn!.closed && l.requests.writableLength > limits.maxResponseBacklogBytes) {
+          sock.pause();
+          l.requests.once('drain', () => sock.resume());
+        }
+      }
+      if (err && (mode as string) !== 'done') fail(err.message);
+    });
+    sock.on('end', () => {
+      const err = asm.endOfStream();
+      if (err && mode !== 'done') {
+        fail(err.message);
+        return;
+      }
+      this.lost(sock, link, 'client disconnected');
+    });
+    sock.on('error', (e) => this.lost(sock, link, `socket error: ${e.message}`));
+    sock.on('close', () => {
+      clearTimeout(timer);
+      this.raw.delete(sock);
+      this.lost(sock, link, 'client disconnected');
+    });
+  }
+
+  private lost(sock: Socket, link: StreamLink | undefined, reason: string): void {
+    if (!link) {
+      sock.destroy();
+      return;
+    }
+    if (link.conn && !link.conn.closed) link.conn.close(reason);
+    else link.destroy();
+    for (const [cookie, p] of this.pending) {
+      if (p.link === link) {
+        clearTimeout(p.timer);
+        this.pending.delete(cookie);
+      }
+    }
+  }
+
+  private setup(service: string, sock: Socket, frame: Buffer): StreamLink | undefined {
+    const req = decodeSetupRequest(frame);
+    const limits = this.server.limits;
+    const granted = Math.min(Math.max(req.maxMsgSize, IPC_MIN_MSG_SIZE), limits.maxMsgSize);
+    const result = this.server.openConnection(service, req.pid, granted);
+    if (typeof result === 'number') {
+      sock.end(encodeSetupResponse({ error: result, cookie: 0n, maxMsgSize: 0 }));
+      return undefined;
+    }
+    const link = new StreamLink(sock);
+    this.linked.add(sock);
+    link.conn = result;
+    result.attachLink(link);
+    const cookie = randomCookie();
+    const timer = setTimeout(() => {
+      this.pending.delete(cookie);
+      result.close(`event channel not attached within ${limits.setupTimeoutMs} ms`, 'warn');
+    }, limits.setupTimeoutMs);
+    timer.unref();
+    this.pending.set(cookie, { link, timer });
+    sock.write(encodeSetupResponse({ error: CsErrorCode.CS_OK, cookie, maxMsgSize: granted }));
+    return link;
+  }
+
+  private attach(service: string, sock: Socket, frame: Buffer): StreamLink | undefined {
+    const cookie = decodeEventAttachRequest(frame);
+    const p = this.pending.get(cookie);
+    if (!p || p.link.conn?.closed) {
+      this.server.logger.warn(`IPC ${service}: event channel request with an unknown cookie; closing`);
+      sock.end(encodeEventAttachResponse(CsErrorCode.CS_ERR_BAD_HANDLE));
+      return undefined;
+    }
+    clearTimeout(p.timer);
+    this.pending.delete(cookie);
+    const link = p.link;
+    link.events = sock;
+    this.linked.add(sock);
+    sock.write(encodeEventAttachResponse(CsErrorCode.CS_OK));
+    link.conn!.eventChannelReady();
+    return link;
+  }
+}
+
+/** Remove a socket file nobody listens on; refuse to steal a live endpoint. */
+async function removeStaleSocket(path: string): Promise<void> {
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (alive) {
+    const err = new Error(`IPC endpoint ${path} is in use by another process`) as NodeJS.ErrnoException;
+    err.code = 'EADDRINUSE';
+    throw err;
+  }
+  try {
+    unlinkSync(path);
+  } catch {
+    // did not exist
+  }
+}

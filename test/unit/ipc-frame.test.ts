@@ -1,0 +1,143 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  FrameReassembler,
+  allocRequest,
+  allocResponse,
+  writeResponseHeader,
+  IPC_MAX_MSG_SIZE,
+} from '../../src/ipc/frame.js';
+import {
+  decodeEventAttachRequest,
+  decodeSetupRequest,
+  decodeSetupResponse,
+  encodeEventAttachRequest,
+  encodeEventAttachResponse,
+  encodeSetupRequest,
+  encodeSetupResponse,
+} from '../../src/ipc/handshake.js';
+
+function frames(n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    const f = allocRequest(i, 16 + ((i * 7) % 40));
+    f.fill(i & 0xff, 16);
+    out.push(f);
+  }
+  return out;
+}
+
+test('headers: request 16 bytes id@0 size@8, response 24 with error@16, pads zero', () => {
+  assert.equal(allocRequest(7, 16).toString('hex'), '07000000000000001000000000000000');
+  assert.equal(
+    allocResponse(-1, 24, 6).toString('hex'),
+    'ffffffff000000001800000000000000' + '0600000000000000',
+  );
+  const b = Buffer.alloc(24, 0xee);
+  writeResponseHeader(b, 2, 24, 1);
+  assert.equal(b.toString('hex'), '020000000000000018000000000000000100000000000000');
+});
+
+test('reassembler: whole, merged and byte-by-byte chunks give the same frames', () => {
+  const input = frames(50);
+  const stream = Buffer.concat(input);
+  for (const split of [stream.length, 1, 3, 16, 17, 1000]) {
+    const asm = new FrameReassembler({ minSize: 16, maxSize: 1024 });
+    const got: Buffer[] = [];
+    for (let off = 0; off < stream.length; off += split) {
+      const err = asm.push(stream.subarray(off, off + split), (f) => {
+        got.push(Buffer.from(f));
+      });
+      assert.equal(err, undefined);
+    }
+    assert.equal(got.length, input.length, `split ${split}`);
+    got.forEach((f, i) => assert.ok(f.equals(input[i]!), `frame ${i} split ${split}`));
+    assert.equal(asm.pendingBytes, 0);
+    assert.equal(asm.endOfStream(), undefined);
+  }
+});
+
+test('reassembler: frames inside one chunk are views, not copies', () => {
+  const stream = Buffer.concat(frames(3));
+  const asm = new FrameReassembler({ minSize: 16, maxSize: 1024 });
+  const got: Buffer[] = [];
+  asm.push(stream, (f) => {
+    got.push(f);
+  });
+  assert.equal(got[0]!.buffer, stream.buffer);
+});
+
+test('reassembler: size below 16 or above max is a typed error, and it stays failed', () => {
+  const small = allocRequest(1, 16);
+  small.writeInt32LE(8, 8);
+  const asm = new FrameReassembler({ minSize: 16, maxSize: 1024 });
+  const err = asm.push(small, () => assert.fail('no frame'));
+  assert.equal(err?.kind, 'too-small');
+  assert.equal(err?.size, 8);
+  assert.equal(asm.push(allocRequest(1, 16), () => assert.fail('poisoned'))?.kind, 'too-small');
+
+  const asm2 = new FrameReassembler({ minSize: 16, maxSize: IPC_MAX_MSG_SIZE });
+  const big = Buffer.alloc(12);
+  big.writeInt32LE(IPC_MAX_MSG_SIZE + 1, 8);
+  const err2 = asm2.push(big, () => assert.fail('no frame'));
+  assert.equal(err2?.kind, 'too-big');
+  assert.match(err2!.message, /exceeds the maximum 1048576/);
+
+  const neg = Buffer.alloc(16);
+  neg.writeInt32LE(-1, 8);
+  assert.equal(
+    new FrameReassembler({ minSize: 16, maxSize: 64 }).push(neg, () => undefined)?.kind,
+    'too-small',
+  );
+});
+
+test('reassembler: a stream ending inside a frame or header reports truncation', () => {
+  const f = allocRequest(1, 100);
+  const asm = new FrameReassembler({ minSize: 16, maxSize: 1024 });
+  asm.push(f.subarray(0, 40), () => assert.fail());
+  const err = asm.endOfStream();
+  assert.equal(err?.kind, 'truncated');
+  assert.match(err!.message, /40 of 100 bytes/);
+  const asm2 = new FrameReassembler({ minSize: 16, maxSize: 1024 });
+  asm2.push(f.subarray(0, 5), () => assert.fail());
+  assert.match(asm2.endOfStream()!.message, /header \(5 bytes/);
+});
+
+test('reassembler: onFrame returning false stops; an empty push resumes', () => {
+  const input = frames(3);
+  const asm = new FrameReassembler({ minSize: 16, maxSize: 1024 });
+  const got: number[] = [];
+  asm.push(Buffer.concat(input), (fr) => {
+    got.push(fr.readInt32LE(0));
+    return false;
+  });
+  assert.deepEqual(got, [0]);
+  asm.push(Buffer.alloc(0), (fr) => {
+    got.push(fr.readInt32LE(0));
+  });
+  assert.deepEqual(got, [0, 1, 2]);
+});
+
+test('handshake bytes: SETUP request/response and EVENT_ATTACH', () => {
+  const req = encodeSetupRequest({ maxMsgSize: 0x100000, pid: 1234 });
+  assert.equal(
+    req.toString('hex'),
+    'ffffffff00000000' + '2000000000000000' + '0000100000000000' + 'd204000000000000',
+  );
+  assert.deepEqual(decodeSetupRequest(req), { maxMsgSize: 0x100000, pid: 1234 });
+
+  const res = encodeSetupResponse({ error: 1, cookie: 0x0102030405060708n, maxMsgSize: 0x100000 });
+  assert.equal(
+    res.toString('hex'),
+    'ffffffff00000000' + '2800000000000000' + '0100000000000000' + '0807060504030201' + '0000100000000000',
+  );
+  assert.deepEqual(decodeSetupResponse(res), { error: 1, cookie: 0x0102030405060708n, maxMsgSize: 0x100000 });
+
+  const att = encodeEventAttachRequest(0x0102030405060708n);
+  assert.equal(att.toString('hex'), 'feffffff00000000' + '1800000000000000' + '0807060504030201');
+  assert.equal(decodeEventAttachRequest(att), 0x0102030405060708n);
+  assert.equal(
+    encodeEventAttachResponse(9).toString('hex'),
+    'feffffff00000000' + '1800000000000000' + '0900000000000000',
+  );
+});
