@@ -1,0 +1,312 @@
+/**
+ * Run the real corosync 3.1.7 in its own network namespace for interop tests.
+ *
+ * Each instance gets: a netns (`ip netns add`) with lo up and, when asked, an interface (`cts0`,
+ * dummy or veth) carrying extra addresses; a private mount + UTS namespace (`unshare -m -u`) in which
+ * /etc/corosync, /var/lib/corosync, /var/log/corosync and /run are bind mounts of a temp
+ * directory and /dev/shm is a private tmpfs (so libqb's shm files never touch the host).
+ * Commands run inside with `nsenter` into the daemon's namespaces, so tools like
+ * corosync-cmapctl see the same IPC endpoints. stop() ends the daemon, deletes the netns
+ * and the temp directory.
+ */
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export interface RealCorosyncOptions {
+  /** corosync.conf text. */
+  configText: string;
+  /** Extra addresses for a dummy interface, e.g. "10.250.0.1/24" (default prefix /24, /64). */
+  addresses?: string[];
+  /** Short label used in the netns name. */
+  name?: string;
+  /** uname nodename inside the instance (default: the host's). */
+  hostname?: string;
+  /** Files to place next to corosync.conf, path relative to /etc/corosync (e.g. "uidgid.d/a"). */
+  files?: Record<string, string | Buffer>;
+  /** How long to wait for IPC to answer (ms). Default 15000. */
+  startTimeoutMs?: number;
+}
+
+export interface ExecResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RealCorosync {
+  readonly ns: string;
+  readonly pid: number;
+  /** Temp directory holding etc/, lib/, log/, run/. */
+  readonly dir: string;
+  /** Run a command inside the instance's network, mount and UTS namespaces. */
+  exec(cmd: string, args?: string[], timeoutMs?: number): Promise<ExecResult>;
+  /** Everything corosync printed so far (stdout + stderr). */
+  output(): string;
+  /** True while the daemon process runs. */
+  running(): boolean;
+  stop(): Promise<void>;
+}
+
+export interface Availability {
+  ok: boolean;
+  reason: string;
+}
+
+function which(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** Can this machine run real corosync in namespaces? */
+export function realCorosyncAvailable(): Availability {
+  if (process.platform !== 'linux') return { ok: false, reason: 'not Linux' };
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    return { ok: false, reason: 'needs root (network namespaces and bind mounts)' };
+  }
+  for (const cmd of ['corosync', 'corosync-cmapctl', 'ip', 'unshare', 'nsenter']) {
+    if (!which(cmd)) return { ok: false, reason: `${cmd} not found in PATH` };
+  }
+  const v = spawnSync('corosync', ['-v'], { encoding: 'utf8' });
+  if (!/version '3\.1\.7'/.test(v.stdout ?? '')) {
+    return { ok: false, reason: `corosync is not version 3.1.7: ${(v.stdout ?? '').split('\n')[0]}` };
+  }
+  const probe = `ctsprobe${process.pid}`;
+  const add = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
+  if (add.status !== 0) return { ok: false, reason: `ip netns add failed: ${add.stderr.trim()}` };
+  spawnSync('ip', ['netns', 'del', probe]);
+  return { ok: true, reason: 'root, corosync 3.1.7 and ip netns available' };
+}
+
+let counter = 0;
+const live = new Set<() => void>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const cleanup of live) cleanup();
+  });
+}
+
+function run(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
+}
+
+function withPrefix(addr: string): string {
+  if (addr.includes('/')) return addr;
+  return addr.includes(':') ? `${addr}/64` : `${addr}/24`;
+}
+
+function execIn(pid: number, cmd: string, args: string[], timeoutMs: number): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    execFile(
+      'nsenter',
+      ['-t', String(pid), '-m', '-n', '-u', '--', cmd, ...args],
+      { timeout: timeoutMs, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (exited(child)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      child.off('exit', onExit);
+      resolve(false);
+    }, timeoutMs);
+    const onExit = (): void => {
+      clearTimeout(t);
+      resolve(true);
+    };
+    child.once('exit', onExit);
+  });
+}
+
+/** Name of the interface carrying the extra addresses inside an instance's netns. */
+export const LOCAL_IF = 'cts0';
+
+/**
+ * A multicast-capable interface with carrier inside `ns`: a dummy device when the kernel has
+ * the module, else one end of a veth pair whose peer stays in the same namespace.
+ */
+function addLocalInterface(ns: string): void {
+  const dummy = spawnSync('ip', ['-n', ns, 'link', 'add', LOCAL_IF, 'type', 'dummy'], { encoding: 'utf8' });
+  if (dummy.status === 0) {
+    run('ip', ['-n', ns, 'link', 'set', LOCAL_IF, 'multicast', 'on', 'up']);
+    return;
+  }
+  run('ip', ['-n', ns, 'link', 'add', LOCAL_IF, 'type', 'veth', 'peer', 'name', `${LOCAL_IF}p`]);
+  run('ip', ['-n', ns, 'link', 'set', `${LOCAL_IF}p`, 'up']);
+  run('ip', ['-n', ns, 'link', 'set', LOCAL_IF, 'up']);
+}
+
+interface Prepared {
+  ns: string;
+  dir: string;
+  script: string;
+  cleanupSync: () => void;
+}
+
+function prepare(opts: RealCorosyncOptions, command: string): Prepared {
+  installExitHook();
+  const label = (opts.name ?? 'cs').replace(/[^A-Za-z0-9]/g, '').slice(0, 12) || 'cs';
+  const ns = `cts-${label}-${process.pid}-${++counter}`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cts-real-'));
+  for (const d of ['etc', 'lib', 'log', 'run']) fs.mkdirSync(path.join(dir, d));
+  fs.writeFileSync(path.join(dir, 'etc', 'corosync.conf'), opts.configText);
+  for (const [rel, content] of Object.entries(opts.files ?? {})) {
+    const target = path.join(dir, 'etc', rel);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, content);
+  }
+  let nsCreated = false;
+  const cleanupSync = (): void => {
+    if (nsCreated) spawnSync('ip', ['netns', 'del', ns]);
+    nsCreated = false;
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    run('ip', ['netns', 'add', ns]);
+    nsCreated = true;
+    run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    if (opts.addresses && opts.addresses.length > 0) {
+      addLocalInterface(ns);
+      for (const a of opts.addresses) {
+        const args = ['-n', ns, 'addr', 'add', withPrefix(a), 'dev', LOCAL_IF];
+        if (a.includes(':')) args.push('nodad');
+        run('ip', args);
+      }
+    }
+  } catch (err) {
+    cleanupSync();
+    throw err;
+  }
+  const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+  const lines = [
+    'set -e',
+    'mount --make-rprivate /',
+    `mount --bind ${q(path.join(dir, 'etc'))} /etc/corosync`,
+    `mount --bind ${q(path.join(dir, 'lib'))} /var/lib/corosync`,
+    `mount --bind ${q(path.join(dir, 'log'))} /var/log/corosync`,
+    `mount --bind ${q(path.join(dir, 'run'))} /run`,
+    'mount -t tmpfs tmpfs /dev/shm',
+  ];
+  if (opts.hostname) lines.push(`hostname ${q(opts.hostname)}`);
+  lines.push(`exec ${command}`);
+  const script = path.join(dir, 'start.sh');
+  fs.writeFileSync(script, `${lines.join('\n')}\n`);
+  return { ns, dir, script, cleanupSync };
+}
+
+/** Start real corosync (`corosync -f`) and wait until its IPC answers. */
+export async function startRealCorosync(opts: RealCorosyncOptions): Promise<RealCorosync> {
+  const prep = prepare(opts, 'corosync -f -c /etc/corosync/corosync.conf');
+  let out = '';
+  const child = spawn('ip', ['netns', 'exec', prep.ns, 'unshare', '-m', '-u', 'sh', prep.script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const pid = child.pid;
+  const cleanupSync = (): void => {
+    if (!exited(child)) child.kill('SIGKILL');
+    prep.cleanupSync();
+  };
+  live.add(cleanupSync);
+  const inst: RealCorosync = {
+    ns: prep.ns,
+    pid: pid ?? -1,
+    dir: prep.dir,
+    exec: (cmd, args = [], timeoutMs = 10000) => execIn(pid ?? -1, cmd, args, timeoutMs),
+    output: () => out,
+    running: () => !exited(child),
+    stop: async () => {
+      if (!exited(child)) {
+        child.kill('SIGTERM');
+        if (!(await waitExit(child, 10000))) {
+          child.kill('SIGKILL');
+          await waitExit(child, 5000);
+        }
+      }
+      live.delete(cleanupSync);
+      prep.cleanupSync();
+    },
+  };
+  try {
+    if (pid === undefined) throw new Error('spawn failed');
+    const deadline = Date.now() + (opts.startTimeoutMs ?? 15000);
+    for (;;) {
+      if (exited(child))
+        throw new Error(`corosync exited (code ${child.exitCode}) before IPC was up:\n${out}`);
+      const r = await execIn(pid, 'corosync-cmapctl', ['-g', 'totem.version'], 2000);
+      // Any answer from the daemon (value or "does not exist") means IPC is up.
+      if (r.code === 0 || /Can't get key/.test(r.stderr)) break;
+      if (Date.now() > deadline) throw new Error(`corosync IPC did not come up in time:\n${out}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  } catch (err) {
+    await inst.stop();
+    throw err;
+  }
+  return inst;
+}
+
+/**
+ * Run `corosync -t -c /etc/corosync/corosync.conf` inside a fresh instance namespace (same
+ * mounts, hostname and addresses) and return its exit code and output.
+ */
+export async function runRealCorosyncTest(opts: RealCorosyncOptions, timeoutMs = 15000): Promise<ExecResult> {
+  const prep = prepare(opts, 'corosync -t -c /etc/corosync/corosync.conf');
+  live.add(prep.cleanupSync);
+  try {
+    return await new Promise<ExecResult>((resolve) => {
+      execFile(
+        'ip',
+        ['netns', 'exec', prep.ns, 'unshare', '-m', '-u', 'sh', prep.script],
+        { timeout: timeoutMs, encoding: 'utf8' },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
+  } finally {
+    live.delete(prep.cleanupSync);
+    prep.cleanupSync();
+  }
+}
+
+export interface CmapctlEntry {
+  /** corosync-cmapctl's short type name (u32, str, …). */
+  type: string;
+  /** The printed value. */
+  value: string;
+}
+
+/** Parse `corosync-cmapctl` dump lines "key (type) = value". */
+export function parseCmapctlOutput(text: string): Map<string, CmapctlEntry> {
+  const out = new Map<string, CmapctlEntry>();
+  for (const line of text.split('\n')) {
+    const m = /^(\S+) \(([a-z0-9]+)\) = (.*)$/.exec(line);
+    if (m) out.set(m[1] as string, { type: m[2] as string, value: m[3] as string });
+  }
+  return out;
+}
+
+/** Dump all keys of a running instance. */
+export async function cmapDump(inst: RealCorosync): Promise<Map<string, CmapctlEntry>> {
+  const r = await inst.exec('corosync-cmapctl', []);
+  if (r.code !== 0) throw new Error(`corosync-cmapctl failed (${r.code}): ${r.stderr}`);
+  return parseCmapctlOutput(r.stdout);
+}
