@@ -1,0 +1,145 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CmapHandle, CsError, CsErrorCode } from '../../src/client/index.js';
+import { runCli, startDaemonProcess, waitFor } from '../helpers/daemon-process.js';
+
+test('the daemon starts on the built-in config and serves its keys', async () => {
+  const d = await startDaemonProcess();
+  try {
+    const h = await CmapHandle.initialize(0, { runDir: d.runDir });
+    assert.equal(await h.getString('totem.transport'), 'udpu');
+    assert.equal(await h.getString('nodelist.node.0.ring0_addr'), '127.0.0.1');
+    assert.equal(await h.getUint32('nodelist.local_node_pos'), 0);
+    assert.equal(await h.getUint32('runtime.config.totem.token'), 3000);
+    assert.equal(await h.getString('quorum.provider'), 'corosync_votequorum');
+    await h.finalize();
+    assert.match(d.stderr(), /notice {2}\[MAIN {2}\] Corosync Cluster Engine 3\.1\.7 .*starting up/);
+  } finally {
+    const res = await d.stop();
+    assert.equal(res.code, 0);
+  }
+});
+
+test('SIGTERM closes client connections, removes the endpoints and exits 0', async () => {
+  const d = await startDaemonProcess();
+  let stopped = false;
+  try {
+    const h = await CmapHandle.initialize(0, { runDir: d.runDir });
+    assert.ok(existsSync(join(d.runDir, 'corosync-ts.pid')));
+    d.child.kill('SIGTERM');
+    const res = await d.exited;
+    stopped = true;
+    assert.equal(res.code, 0);
+    await assert.rejects(h.get('totem.version'), (e: unknown) => CsError.is(e, CsErrorCode.CS_ERR_LIBRARY));
+    assert.equal(existsSync(join(d.runDir, 'cmap.sock')), false);
+    assert.equal(existsSync(join(d.runDir, 'corosync-ts.pid')), false);
+    assert.match(d.stderr(), /Node was shut down by a signal/);
+    assert.match(d.stderr(), /Corosync Cluster Engine exiting normally/);
+  } finally {
+    if (!stopped) await d.stop();
+    else await d.stop();
+  }
+});
+
+test('SIGINT stops the daemon too', async () => {
+  const d = await startDaemonProcess();
+  d.child.kill('SIGINT');
+  const res = await d.exited;
+  await d.stop();
+  assert.equal(res.code, 0);
+});
+
+test('a second daemon on the same run directory refuses to start with exit 18', async () => {
+  const d = await startDaemonProcess();
+  try {
+    const res = await runCli(['-f', '--default-config'], { COROSYNC_TS_RUN_DIR: d.runDir });
+    assert.equal(res.code, 18);
+    assert.match(res.stderr, /Another Corosync instance is already running\./);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('-t checks a config: 0 when valid, 8 with file:line when not, 7 for logging values', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cts-t-'));
+  try {
+    const good = join(dir, 'good.conf');
+    writeFileSync(
+      good,
+      'totem {\n version: 2\n transport: udpu\n}\nnodelist {\n node {\n  ring0_addr: 127.0.0.1\n  nodeid: 1\n }\n}\n',
+    );
+    const ok = await runCli(['-t', '-c', good]);
+    assert.equal(ok.code, 0, ok.stderr);
+
+    const bad = join(dir, 'bad.conf');
+    writeFileSync(bad, 'totem {\n version: 2\n');
+    const res = await runCli(['-t', '-c', bad]);
+    assert.equal(res.code, 8);
+    assert.equal(res.stderr, `parser error: ${bad}:2: Missing closing brace\n`);
+
+    const badLog = join(dir, 'badlog.conf');
+    writeFileSync(badLog, 'logging {\n debug: maybe\n}\n');
+    const logRes = await runCli(['-t', '-c', badLog]);
+    assert.equal(logRes.code, 7);
+    assert.equal(logRes.stderr, 'parse error in config: unknown value for debug.');
+
+    const missing = await runCli(['-t', '-c', join(dir, 'nope.conf')]);
+    assert.equal(missing.code, 8);
+    assert.match(missing.stderr, /Can't read file .*nope\.conf: No such file or directory/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('-v prints the version and an unknown flag prints the usage with exit 1', async () => {
+  const v = await runCli(['-v']);
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /^Corosync Cluster Engine, version '3\.1\.7'/);
+  const bad = await runCli(['-x']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /invalid option -- 'x'\nusage:\n {8}-c {5}: Corosync config file path\./);
+});
+
+test('without -f the daemon starts in the background and the command returns once it is ready', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cts-bg-'));
+  const runDir = join(dir, 'run');
+  let pid = 0;
+  try {
+    const res = await runCli(['--default-config'], { COROSYNC_TS_RUN_DIR: runDir });
+    assert.equal(res.code, 0, res.stderr);
+    pid = Number(readFileSync(join(runDir, 'corosync-ts.pid'), 'utf8').trim());
+    assert.ok(pid > 0);
+    const h = await CmapHandle.initialize(0, { runDir });
+    assert.equal(await h.getString('totem.transport'), 'udpu');
+    await h.finalize();
+  } finally {
+    if (pid > 0) {
+      process.kill(pid, 'SIGTERM');
+      await waitFor(() => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }, 'the background daemon to exit');
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a background start with a bad config reports the error and its exit code', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cts-bg-'));
+  try {
+    const conf = join(dir, 'c.conf');
+    writeFileSync(conf, 'totem {\n');
+    const res = await runCli(['-c', conf], { COROSYNC_TS_RUN_DIR: join(dir, 'run') });
+    assert.equal(res.code, 8);
+    assert.match(res.stderr, /Missing closing brace/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
