@@ -91,4 +91,3 @@ export function versionText(): string {
     'Available compression models: none\n'
   );
 }
-

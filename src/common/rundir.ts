@@ -28,7 +28,10 @@ export function resolveRunDir(explicit?: string, env: NodeJS.ProcessEnv = proces
 }
 
 /** The run directory the daemon uses (environment > config key > default). */
-export function resolveDaemonRunDir(configured: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+export function resolveDaemonRunDir(
+  configured: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   return env[RUN_DIR_ENV] || configured || defaultRunDir(env);
 }
 
