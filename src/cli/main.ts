@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+/**
+ * The one `corosync-ts` binary. With a first word naming a tool it is that tool
+ * (`corosync-ts cmapctl -g totem.version`); otherwise it is the daemon and takes corosync's
+ * own flags (-c FILE, -f, -t, -v) plus a few long options of ours.
+ */
+import { parseDaemonArgs } from './daemon-args.js';
+
+const TOOLS: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
+  cmapctl: async () => (await import('./cmapctl.js')).cmapctlMain,
+};
+
+const PLANNED_TOOLS = new Set(['cpgtool', 'quorumtool', 'cfgtool', 'keygen']);
+
+async function main(argv: string[]): Promise<number> {
+  const first = argv[0];
+  if (first !== undefined && !first.startsWith('-')) {
+    const load = TOOLS[first];
+    if (load) return (await load())(argv.slice(1));
+    if (PLANNED_TOOLS.has(first)) {
+      process.stderr.write(`corosync-ts ${first}: not implemented yet (see the README feature table)\n`);
+      return 1;
+    }
+  }
+  const parsed = parseDaemonArgs(argv);
+  if ('exit' in parsed) {
+    if (parsed.out === 'print-default-config') {
+      const { BUILTIN_CONFIG } = await import('../config/load.js');
+      process.stdout.write(BUILTIN_CONFIG);
+    } else if (parsed.out) process.stdout.write(parsed.out);
+    if (parsed.err) process.stderr.write(parsed.err);
+    return parsed.exit;
+  }
+  const { runDaemon } = await import('../daemon/daemon.js');
+  return runDaemon(parsed);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`corosync-ts: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
