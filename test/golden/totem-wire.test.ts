@@ -11,8 +11,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readPcap, type UdpDatagram } from '../helpers/pcap.js';
+import { vectorsDir as vectorsDir_ } from '../helpers/vectors.js';
 import {
   MCAST_HEADER_SIZE,
   MessageType,
@@ -33,10 +33,7 @@ import {
   messageTypeName,
 } from '../../src/totem/wire/index.js';
 
-// dist/test/golden → repo root is three levels up; the vectors live next to the repo.
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '../../..');
-const vectorsDir = path.resolve(repoRoot, '../shared/vectors');
+const vectorsDir = vectorsDir_();
 
 /** header.target_nodeid: offsets 9..12 (garbage on udp/udpu, see the file comment). */
 const GARBAGE_FROM = 9;

@@ -18,13 +18,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readPcap } from '../helpers/pcap.js';
+import { vectorsDir as vectorsDir_ } from '../helpers/vectors.js';
 import { MessageType, decodeMcast, formatRingId, type McastMessage } from '../../src/totem/wire/index.js';
 import { TotemPg, groupHeaderLength, groupNames, type PgDeliverUpcall } from '../../src/totem/pg.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const vectorsDir = path.resolve(here, '../../..', '../shared/vectors');
+const vectorsDir = vectorsDir_();
 const CAPTURES = [
   'a-coldstart',
   'a2-coldstart-staggered',
