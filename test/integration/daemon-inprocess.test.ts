@@ -79,7 +79,7 @@ test('system.run_dir places the endpoints; logging follows cmap changes live', a
     );
     assert.match(
       readFileSync(logfile, 'utf8'),
-      /\[\d+\] \S+ corosync notice  \[MAIN  \] marker for the log file/,
+      /\[\d+\] \S+ corosync notice {2}\[MAIN {2}\] marker for the log file/,
     );
     await h.finalize();
   } finally {
