@@ -35,11 +35,16 @@ import type { DaemonArgs } from '../cli/daemon-args.js';
 import { isDaemonizedChild, reportStartup, startInBackground } from './background.js';
 import { Logger, type LogOutputs } from './logging.js';
 import { AlreadyRunningError, acquirePidFile, releasePidFile } from './pidfile.js';
+import { TotemRuntime } from './totem-runtime.js';
+import { createTransport, type TotemTransport } from '../transport/index.js';
+import type { SrpConfChg } from '../totem/srp.js';
+import { CsErrorCode } from '../common/errors.js';
 
 export const ExitCode = {
   DONE: 0,
   LOGCONFIGREAD: 7,
   MAINCONFIGREAD: 8,
+  FATAL_ERR: 15,
   DIR_NOT_PRESENT: 16,
   ALREADY_RUNNING: 18,
 } as const;
@@ -115,6 +120,8 @@ export interface DaemonOptions {
   env?: Partial<StartupEnv>;
   /** Run directory; default: COROSYNC_TS_RUN_DIR, then system.run_dir, then the default. */
   runDir?: string;
+  /** State directory (ringid file); default: see resolveStateDir. */
+  stateDir?: string;
   /** Where stderr log lines go (default: process.stderr). */
   stderr?: (line: string) => void;
 }
@@ -124,14 +131,25 @@ export class Daemon {
   private statsTimer: NodeJS.Timeout | undefined;
   private stopped: Promise<void> | undefined;
 
+  /** True once the first configuration is in place (corosync: the first sync completed). */
+  private ready = false;
+  private totemRuntime: TotemRuntime | undefined;
+
   private constructor(
     readonly icmap: Icmap,
     readonly stats: StatsMap,
     readonly ipc: IpcServer,
     readonly logger: Logger,
     readonly runDir: string,
+    readonly stateDir: string,
     private readonly pidFile: string,
   ) {}
+
+  /** The totem stack (SRP + totempg + transport). */
+  get totem(): TotemRuntime {
+    if (!this.totemRuntime) throw new Error('totem is not running');
+    return this.totemRuntime;
+  }
 
   static async start(opts: DaemonOptions = {}): Promise<Daemon> {
     const stderr = opts.stderr ?? ((line: string) => void process.stderr.write(line));
@@ -162,6 +180,15 @@ export class Daemon {
       throw err;
     }
 
+    if (startup.totem.transport === 'knet') {
+      releasePidFile(pidFile);
+      throw new StartupError(
+        ExitCode.MAINCONFIGREAD,
+        'parse error in config: corosync-ts does not implement the knet transport; use transport: udpu or udp',
+      );
+    }
+    const stateDir = opts.stateDir ?? resolveStateDir(icmap, runDir);
+    let daemon: Daemon | undefined;
     try {
       writeRuntimeKeys(icmap);
       const stats = new StatsMap();
@@ -170,21 +197,62 @@ export class Daemon {
         runDir,
         logger: { debug: ipcLog.debug, info: ipcLog.info, warn: ipcLog.warn, error: ipcLog.error },
         stats,
+        // corosync refuses IPC until its first sync completed (exec/main.c): TRY_AGAIN
+        admit: () => (daemon?.ready ? CsErrorCode.CS_OK : CsErrorCode.CS_ERR_TRY_AGAIN),
       });
       ipc.registerService(
         createCmapService({ icmap: icmapIpcView(icmap), stats, logger: logger.subsys('CMAP') as never }),
       );
+      daemon = new Daemon(icmap, stats, ipc, logger, runDir, stateDir, pidFile);
+      const d = daemon;
+      d.trackLoggingChanges();
+      const totemLog = logger.subsys('TOTEM');
+      let transport: TotemTransport;
+      try {
+        transport = createTransport(startup.totem);
+      } catch (err) {
+        throw new StartupError(ExitCode.MAINCONFIGREAD, `parse error in config: ${(err as Error).message}`);
+      }
+      d.totemRuntime = new TotemRuntime({
+        totem: startup.totem,
+        icmap,
+        stats,
+        logger: totemLog,
+        stateDir,
+        transport,
+        onConfchg: (c) => d.configurationChanged(c),
+      });
+      main.info(`IPC endpoints in ${runDir}, state in ${stateDir}`);
+      totemLog.notice(`Initializing transport (${transportName(startup.totem.transport)}).`);
+      try {
+        await d.totemRuntime.start();
+      } catch (err) {
+        throw new StartupError(
+          ExitCode.FATAL_ERR,
+          `Unable to start the totem transport: ${(err as Error).message}`,
+        );
+      }
       await ipc.listen();
-      const daemon = new Daemon(icmap, stats, ipc, logger, runDir, pidFile);
-      daemon.trackLoggingChanges();
-      daemon.statsTimer = setInterval(() => stats.poll(), STATS_POLL_INTERVAL_MS);
-      main.notice(`Completed service synchronization, ready to provide service.`);
-      main.info(`IPC endpoints in ${runDir}`);
-      return daemon;
+      d.statsTimer = setInterval(() => stats.poll(), STATS_POLL_INTERVAL_MS);
+      return d;
     } catch (err) {
-      releasePidFile(pidFile);
+      if (daemon) await daemon.stop().catch(() => undefined);
+      else releasePidFile(pidFile);
       throw err;
     }
+  }
+
+  /**
+   * A configuration change from totem. Services and their sync protocol arrive with the exec
+   * layer; until then the (empty) synchronisation completes at once, which is when corosync
+   * lets totem leave its transitional queue and admits IPC clients.
+   */
+  private configurationChanged(c: SrpConfChg): void {
+    if (c.type !== 'regular') return;
+    this.totem.srp.transAck();
+    this.logger.subsys('QUORUM').notice(`Members[${c.members.length}]: ${c.members.join(' ')}`);
+    this.logger.subsys('MAIN').notice('Completed service synchronization, ready to provide service.');
+    this.ready = true;
   }
 
   /** Re-read logging.* on every change, as corosync's logconfig does; errors are only logged. */
@@ -207,6 +275,7 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       if (this.statsTimer) clearInterval(this.statsTimer);
+      await this.totemRuntime?.stop();
       await this.ipc.close();
       releasePidFile(this.pidFile);
       this.logger.subsys('MAIN').notice('Corosync Cluster Engine exiting normally');
@@ -229,6 +298,19 @@ function loadMainConfig(opts: DaemonOptions): { parsed: ConfigMap; source: strin
     if (err instanceof ConfigError) throw new StartupError(err.exitCode, err.message);
     throw err;
   }
+}
+
+/** Where the ringid file lives: COROSYNC_TS_STATE_DIR, system.state_dir, corosync's default for root, else the run dir. */
+export function resolveStateDir(icmap: Icmap, runDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.COROSYNC_TS_STATE_DIR;
+  if (fromEnv) return fromEnv;
+  const configured = icmap.getValue('system.state_dir');
+  if (configured?.type === CmapValueType.STRING && configured.value) return configured.value;
+  return process.getuid?.() === 0 ? '/var/lib/corosync' : runDir;
+}
+
+function transportName(t: string): string {
+  return t === 'udpu' ? 'UDP/IP Unicast' : 'UDP/IP Multicast';
 }
 
 /** Keys corosync's main and service loader write at startup (cmap.md §6.2), for what we run. */

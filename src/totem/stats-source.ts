@@ -52,7 +52,8 @@ export interface TotemStatsInputs {
   clear: () => void;
 }
 
-const u64 = (n: number): StoredValue => encodeValue({ type: CmapValueType.UINT64, value: BigInt(Math.max(0, n)) });
+const u64 = (n: number): StoredValue =>
+  encodeValue({ type: CmapValueType.UINT64, value: BigInt(Math.max(0, n)) });
 const u32 = (n: number): StoredValue => encodeValue({ type: CmapValueType.UINT32, value: n >>> 0 });
 const u8 = (n: number): StoredValue => encodeValue({ type: CmapValueType.UINT8, value: n & 0xff });
 

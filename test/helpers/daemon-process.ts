@@ -12,6 +12,46 @@ import { fileURLToPath } from 'node:url';
 /** dist/src/cli/main.js, resolved from this compiled file (dist/test/helpers). */
 export const CLI_PATH = resolve(fileURLToPath(import.meta.url), '../../../src/cli/main.js');
 
+let addrCounter = 0;
+
+/**
+ * A loopback address of its own for each daemon a test starts (127.64.0.0/10, spread by pid),
+ * so tests running side by side never contend for one address:port.
+ */
+export function uniqueLoopbackAddr(): string {
+  addrCounter++;
+  const a = 64 + (process.pid % 64);
+  return `127.${a}.${(addrCounter >> 8) & 0xff}.${addrCounter & 0xff || 1}`;
+}
+
+/**
+ * A one-node udpu config like the built-in one, on a unique loopback address. Such addresses
+ * are routed locally but not configured on an interface, so the daemon needs `--nodeid 1`.
+ */
+export function singleNodeConfig(addr = uniqueLoopbackAddr(), extra = ''): string {
+  return `totem {
+  version: 2
+  cluster_name: test
+  transport: udpu
+}
+logging {
+  to_stderr: yes
+  to_syslog: no
+  timestamp: off
+}
+quorum {
+  provider: corosync_votequorum
+}
+nodelist {
+  node {
+    name: node1
+    nodeid: 1
+    ring0_addr: ${addr}
+  }
+}
+${extra}`;
+}
+
 export interface RunResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -59,6 +99,8 @@ export async function waitFor(
 export interface DaemonProcess {
   child: ChildProcess;
   runDir: string;
+  /** The config file the daemon runs on (undefined for the built-in config). */
+  configFile: string | undefined;
   /** Everything the daemon wrote to stderr so far. */
   stderr(): string;
   /** Resolves with the exit code once the process ended. */
@@ -68,23 +110,34 @@ export interface DaemonProcess {
 }
 
 /**
- * Start `corosync-ts -f` on a config text (default: the built-in config) in a fresh run dir
- * and wait until its pid file and cmap endpoint exist and it reported it is ready.
+ * Start `corosync-ts -f` in a fresh run dir on a config text (default: a one-node config on a
+ * loopback address of its own; `builtin: true` runs the built-in config on 127.0.0.1) and wait
+ * until its cmap endpoint exists and it reported it is ready.
  */
 export async function startDaemonProcess(
-  opts: { configText?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {},
+  opts: { configText?: string; builtin?: boolean; args?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): Promise<DaemonProcess> {
   const base = mkdtempSync(join(tmpdir(), 'cts-daemon-'));
   const runDir = join(base, 'run');
   const args = ['-f'];
-  if (opts.configText !== undefined) {
+  let configFile: string | undefined;
+  if (opts.builtin) args.push('--default-config');
+  else {
     const conf = join(base, 'corosync.conf');
-    writeFileSync(conf, opts.configText);
+    configFile = conf;
+    writeFileSync(conf, opts.configText ?? singleNodeConfig());
     args.push('-c', conf);
-  } else args.push('--default-config');
+    // 127.64/10 addresses are not on any interface: name the local node explicitly
+    if (opts.configText === undefined) args.push('--nodeid', '1');
+  }
   args.push(...(opts.args ?? []));
   const child = spawn(process.execPath, [CLI_PATH, ...args], {
-    env: { ...process.env, COROSYNC_TS_RUN_DIR: runDir, ...opts.env },
+    env: {
+      ...process.env,
+      COROSYNC_TS_RUN_DIR: runDir,
+      COROSYNC_TS_STATE_DIR: join(base, 'state'),
+      ...opts.env,
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -115,5 +168,5 @@ export async function startDaemonProcess(
     await stop();
     throw err;
   }
-  return { child, runDir, stderr: () => stderr, exited, stop };
+  return { child, runDir, configFile, stderr: () => stderr, exited, stop };
 }

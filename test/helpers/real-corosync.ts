@@ -27,6 +27,8 @@ export interface RealCorosyncOptions {
   files?: Record<string, string | Buffer>;
   /** How long to wait for IPC to answer (ms). Default 15000. */
   startTimeoutMs?: number;
+  /** Called with the new namespace's name before the daemon starts (e.g. to plug it into a bridge). */
+  attach?: (ns: string) => void;
 }
 
 export interface ExecResult {
@@ -188,6 +190,7 @@ function prepare(opts: RealCorosyncOptions, command: string): Prepared {
         run('ip', args);
       }
     }
+    opts.attach?.(ns);
   } catch (err) {
     cleanupSync();
     throw err;
@@ -211,7 +214,51 @@ function prepare(opts: RealCorosyncOptions, command: string): Prepared {
 
 /** Start real corosync (`corosync -f`) and wait until its IPC answers. */
 export async function startRealCorosync(opts: RealCorosyncOptions): Promise<RealCorosync> {
-  const prep = prepare(opts, 'corosync -f -c /etc/corosync/corosync.conf');
+  return startInstance(opts, 'corosync -f -c /etc/corosync/corosync.conf', 'corosync', async (pid) => {
+    const r = await execIn(pid, 'corosync-cmapctl', ['-g', 'totem.version'], 2000);
+    // Any answer from the daemon (value or "does not exist") means IPC is up.
+    return r.code === 0 || /Can't get key/.test(r.stderr);
+  });
+}
+
+/** dist/src/cli/main.js, from this compiled file (dist/test/helpers). */
+const OUR_CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/cli/main.js');
+
+/** Where our daemon's IPC endpoints of an instance are, seen from the host. */
+export function ourRunDir(inst: RealCorosync): string {
+  return path.join(inst.dir, 'run', 'corosync-ts');
+}
+
+/**
+ * Start our daemon (`corosync-ts -f`) in an instance set up exactly like a real corosync one
+ * (own network namespace and addresses, hostname, /etc/corosync, /var/lib/corosync, /run), and
+ * wait until its cmap endpoint exists. Its run directory, seen from the host, is `ourRunDir(inst)`.
+ */
+export async function startOurDaemon(opts: RealCorosyncOptions & { args?: string[] }): Promise<RealCorosync> {
+  const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+  const extra = (opts.args ?? []).map(q).join(' ');
+  const command =
+    `env COROSYNC_TS_RUN_DIR=/run/corosync-ts ${q(process.execPath)} ${q(OUR_CLI)} ` +
+    `-f -c /etc/corosync/corosync.conf ${extra}`;
+  let dir = '';
+  return startInstance(
+    opts,
+    command,
+    'corosync-ts',
+    async () => fs.existsSync(path.join(dir, 'run', 'corosync-ts', 'cmap.sock')),
+    (d) => (dir = d),
+  );
+}
+
+async function startInstance(
+  opts: RealCorosyncOptions,
+  command: string,
+  what: string,
+  ready: (pid: number) => Promise<boolean>,
+  onDir?: (dir: string) => void,
+): Promise<RealCorosync> {
+  const prep = prepare(opts, command);
+  onDir?.(prep.dir);
   let out = '';
   const child = spawn('ip', ['netns', 'exec', prep.ns, 'unshare', '-m', '-u', 'sh', prep.script], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -248,11 +295,9 @@ export async function startRealCorosync(opts: RealCorosyncOptions): Promise<Real
     const deadline = Date.now() + (opts.startTimeoutMs ?? 15000);
     for (;;) {
       if (exited(child))
-        throw new Error(`corosync exited (code ${child.exitCode}) before IPC was up:\n${out}`);
-      const r = await execIn(pid, 'corosync-cmapctl', ['-g', 'totem.version'], 2000);
-      // Any answer from the daemon (value or "does not exist") means IPC is up.
-      if (r.code === 0 || /Can't get key/.test(r.stderr)) break;
-      if (Date.now() > deadline) throw new Error(`corosync IPC did not come up in time:\n${out}`);
+        throw new Error(`${what} exited (code ${child.exitCode}) before IPC was up:\n${out}`);
+      if (await ready(pid)) break;
+      if (Date.now() > deadline) throw new Error(`${what} IPC did not come up in time:\n${out}`);
       await new Promise((res) => setTimeout(res, 100));
     }
   } catch (err) {

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CmapHandle, CsError, CsErrorCode } from '../../src/client/index.js';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { waitFor } from '../helpers/daemon-process.js';
+import { uniqueLoopbackAddr, waitFor } from '../helpers/daemon-process.js';
 
-const CONFIG = (runDir: string, logfile: string) => `totem {
+const CONFIG = (runDir: string, logfile: string, addr: string) => `totem {
   version: 2
   cluster_name: inproc
   transport: udpu
@@ -27,7 +27,7 @@ system {
 }
 nodelist {
   node {
-    ring0_addr: 127.0.0.1
+    ring0_addr: ${addr}
     nodeid: 7
   }
 }
@@ -42,7 +42,12 @@ test('system.run_dir places the endpoints; logging follows cmap changes live', a
   const lines: string[] = [];
   let daemon: Daemon | undefined;
   try {
-    daemon = await Daemon.start({ configText: CONFIG(runDir, logfile), stderr: (l) => lines.push(l) });
+    daemon = await Daemon.start({
+      configText: CONFIG(runDir, logfile, uniqueLoopbackAddr()),
+      stateDir: join(base, 'state'),
+      localNodeId: 7,
+      stderr: (l) => lines.push(l),
+    });
     assert.equal(daemon.runDir, runDir);
     assert.ok(existsSync(join(runDir, 'cmap.sock')));
 

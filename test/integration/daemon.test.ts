@@ -4,10 +4,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CmapHandle, CsError, CsErrorCode } from '../../src/client/index.js';
-import { runCli, startDaemonProcess, waitFor } from '../helpers/daemon-process.js';
+import { runCli, singleNodeConfig, startDaemonProcess, waitFor } from '../helpers/daemon-process.js';
 
 test('the daemon starts on the built-in config and serves its keys', async () => {
-  const d = await startDaemonProcess();
+  const d = await startDaemonProcess({ builtin: true });
   try {
     const h = await CmapHandle.initialize(0, { runDir: d.runDir });
     assert.equal(await h.getString('totem.transport'), 'udpu');
@@ -55,7 +55,10 @@ test('SIGINT stops the daemon too', async () => {
 test('a second daemon on the same run directory refuses to start with exit 18', async () => {
   const d = await startDaemonProcess();
   try {
-    const res = await runCli(['-f', '--default-config'], { COROSYNC_TS_RUN_DIR: d.runDir });
+    const res = await runCli(['-f', '-c', d.configFile!, '--nodeid', '1'], {
+      COROSYNC_TS_RUN_DIR: d.runDir,
+      COROSYNC_TS_STATE_DIR: join(d.runDir, 'state2'),
+    });
     assert.equal(res.code, 18);
     assert.match(res.stderr, /Another Corosync instance is already running\./);
   } finally {
@@ -108,7 +111,12 @@ test('without -f the daemon starts in the background and the command returns onc
   const runDir = join(dir, 'run');
   let pid = 0;
   try {
-    const res = await runCli(['--default-config'], { COROSYNC_TS_RUN_DIR: runDir });
+    const conf = join(dir, 'c.conf');
+    writeFileSync(conf, singleNodeConfig());
+    const res = await runCli(['-c', conf, '--nodeid', '1'], {
+      COROSYNC_TS_RUN_DIR: runDir,
+      COROSYNC_TS_STATE_DIR: join(dir, 'state'),
+    });
     assert.equal(res.code, 0, res.stderr);
     pid = Number(readFileSync(join(runDir, 'corosync-ts.pid'), 'utf8').trim());
     assert.ok(pid > 0);
@@ -136,7 +144,10 @@ test('a background start with a bad config reports the error and its exit code',
   try {
     const conf = join(dir, 'c.conf');
     writeFileSync(conf, 'totem {\n');
-    const res = await runCli(['-c', conf], { COROSYNC_TS_RUN_DIR: join(dir, 'run') });
+    const res = await runCli(['-c', conf], {
+      COROSYNC_TS_RUN_DIR: join(dir, 'run'),
+      COROSYNC_TS_STATE_DIR: join(dir, 'state'),
+    });
     assert.equal(res.code, 8);
     assert.match(res.stderr, /Missing closing brace/);
   } finally {

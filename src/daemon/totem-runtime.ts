@@ -1,0 +1,257 @@
+/**
+ * The totem stack of a running node: the pure SRP core and totempg, driven by real time,
+ * real timers and a real UDP transport. This file only moves bytes and effects between them:
+ * datagrams → srp.receive; srp effects → sends, timers, deliveries to totempg, configuration
+ * changes (runtime.members.* keys, logs), ringid persistence.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Icmap } from '../cmap/icmap.js';
+import type { StatsMap, StatsSourceHandle } from '../cmap/stats.js';
+import { CmapValueType } from '../cmap/types.js';
+import { formatIp } from '../config/addr.js';
+import type { TotemConfig } from '../config/totem.js';
+import { TotemPg, type PgUpcall } from '../totem/pg.js';
+import {
+  TotemSrp,
+  srpConfigFromTotem,
+  type SrpConfChg,
+  type SrpEffect,
+  type SrpTimer,
+} from '../totem/srp.js';
+import { totemStatsSources, type SrpDerivedStats } from '../totem/stats-source.js';
+import type { RingId } from '../totem/wire/index.js';
+import type { TotemTransport } from '../transport/types.js';
+import type { SubsysLogger } from './logging.js';
+
+/** Name of the ring id file in the state directory, as corosync names it. */
+export function ringIdFileName(nodeId: number): string {
+  return `ringid_${nodeId}`;
+}
+
+/** Read the persisted ring seq (8 host-order bytes); 0 when absent or unreadable. */
+export function readRingSeq(stateDir: string, nodeId: number): bigint {
+  try {
+    const buf = readFileSync(join(stateDir, ringIdFileName(nodeId)));
+    return buf.length >= 8 ? buf.readBigUInt64LE(0) : 0n;
+  } catch {
+    return 0n;
+  }
+}
+
+/** Write the ring seq atomically (temp file + rename) so a crash never leaves half a file. */
+export function writeRingSeq(stateDir: string, nodeId: number, seq: bigint): void {
+  const buf = Buffer.alloc(8);
+  buf.writeBigUInt64LE(seq);
+  const path = join(stateDir, ringIdFileName(nodeId));
+  writeFileSync(`${path}.tmp`, buf, { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
+}
+
+export interface TotemRuntimeOptions {
+  totem: TotemConfig;
+  icmap: Icmap;
+  stats: StatsMap;
+  logger: SubsysLogger;
+  stateDir: string;
+  transport: TotemTransport;
+  /** Up-calls of totempg (group messages, confchg) for the layers above (exec/sync). */
+  onUpcall?: (upcall: PgUpcall) => void;
+  /** A configuration change after totempg saw it (the exec layer uses it). */
+  onConfchg?: (confchg: SrpConfChg) => void;
+}
+
+export class TotemRuntime {
+  readonly srp: TotemSrp;
+  readonly pg: TotemPg;
+  private readonly timers = new Map<SrpTimer, NodeJS.Timeout>();
+  private readonly statsHandles: StatsSourceHandle[] = [];
+  private readonly addrByNode = new Map<number, string>();
+  private stopped = false;
+  private pumping = false;
+  /** The current regular configuration (members), for runtime.members and callers. */
+  members: number[] = [];
+  ringId: RingId | undefined;
+
+  constructor(private readonly opts: TotemRuntimeOptions) {
+    const { totem } = opts;
+    this.srp = new TotemSrp(srpConfigFromTotem(totem), {
+      ringSeq: readRingSeq(opts.stateDir, totem.nodeId),
+    });
+    this.pg = new TotemPg({
+      lower: {
+        mcast: (packet, guarantee) => this.srp.mcast(packet, guarantee),
+        avail: () => this.srp.avail(),
+      },
+      netMtu: totem.netMtu - 90,
+    });
+    for (const m of totem.interfaces[0]?.members ?? []) this.addrByNode.set(m.nodeid, formatIp(m.addr));
+    opts.transport.onDatagram((bytes) => {
+      if (this.stopped) return;
+      this.srp.receive(this.now(), bytes);
+      this.pump();
+    });
+  }
+
+  private now(): number {
+    return performance.now();
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.opts.stateDir, { recursive: true });
+    await this.opts.transport.open();
+    const derived = (): SrpDerivedStats => ({
+      mtt_rx_token: 0,
+      avg_token_workload: 0,
+      avg_backlog_calc: 0,
+      time_since_token_last_received: Math.trunc(this.srp.timeSinceTokenLastReceived(this.now())),
+    });
+    for (const { prefix, source } of totemStatsSources({
+      srp: () => this.srp.stats,
+      derived,
+      pg: () => this.pg.stats,
+      clear: () => {
+        for (const k of Object.keys(this.srp.stats) as Array<keyof typeof this.srp.stats>)
+          this.srp.stats[k] = 0;
+        this.pg.clearStats();
+      },
+    })) {
+      this.statsHandles.push(this.opts.stats.registerSource(prefix, source));
+    }
+    this.srp.start(this.now());
+    this.pump();
+  }
+
+  /** Multicast a totempg message to groups (returns CS_OK or CS_ERR_TRY_AGAIN). */
+  mcastGroups(groups: readonly string[], payload: Buffer | Buffer[], guarantee = 0): number {
+    const res = this.pg.mcastGroups(groups, payload, guarantee);
+    this.pump();
+    return res;
+  }
+
+  /** Run the effects of the last core step(s) until both cores are quiet. */
+  pump(): void {
+    if (this.pumping) return; // re-entrant calls from up-calls: the outer loop picks their effects up
+    this.pumping = true;
+    try {
+      for (;;) {
+        const effects = this.srp.drain();
+        if (effects.length === 0) break;
+        for (const e of effects) this.apply(e);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private apply(e: SrpEffect): void {
+    const { transport, logger } = this.opts;
+    switch (e.kind) {
+      case 'send':
+        if (e.to === 'all') transport.sendAll(e.bytes);
+        else transport.sendTo(e.to, e.bytes);
+        break;
+      case 'timer':
+        this.setTimer(e.timer, e.at);
+        break;
+      case 'deliver': {
+        const err = this.pg.deliver(e.from, e.payload, e.endianConvert);
+        if (err) logger.debug(`totempg dropped a packet from ${e.from}: ${err.error}`);
+        this.runUpcalls();
+        break;
+      }
+      case 'confchg':
+        this.updateMembers(e);
+        this.pg.confchg(e.type, e.members, e.left, e.joined, e.ringId);
+        this.runUpcalls();
+        this.opts.onConfchg?.(e);
+        break;
+      case 'persistRingSeq':
+        writeRingSeq(this.opts.stateDir, this.opts.totem.nodeId, e.seq);
+        break;
+      case 'tokenReceived':
+        // totempg sends what it holds when the token arrives (corosync's TOKEN_RECEIVED callback)
+        this.pg.tokenReceived();
+        break;
+      case 'waitingTransAck':
+        this.pg.setWaitingTransAck(e.value);
+        break;
+      case 'log':
+        if (e.level === 'notice') logger.notice(e.message);
+        else if (e.level === 'warning') logger.warn(e.message);
+        else logger.debug(e.message);
+        break;
+    }
+  }
+
+  private runUpcalls(): void {
+    for (const u of this.pg.drain()) this.opts.onUpcall?.(u);
+  }
+
+  /** "r(0) ip(a.b.c.d) " as corosync's totem_ifaces_print formats a member's links. */
+  private ifacesPrint(nodeid: number): string {
+    const addr = this.addrByNode.get(nodeid);
+    return addr ? `r(0) ip(${addr}) ` : '';
+  }
+
+  /**
+   * runtime.members.<id>.{ip,join_count,status} as corosync's main.c keeps them, for both the
+   * transitional and the regular configuration: left members become "left", joined members
+   * "joined" with join_count 1 the first time and +1 on every later join.
+   */
+  private updateMembers(c: SrpConfChg): void {
+    const { icmap, logger } = this.opts;
+    for (const id of c.left) {
+      icmap.setValue(`runtime.members.${id}.status`, { type: CmapValueType.STRING, value: 'left' });
+      logger.debug(`Member left: ${this.ifacesPrint(id)}`);
+    }
+    for (const id of c.joined) {
+      if (icmap.get(`runtime.members.${id}.ip`)) icmap.adjustInt(`runtime.members.${id}.join_count`, 1);
+      else {
+        icmap.setValue(`runtime.members.${id}.ip`, {
+          type: CmapValueType.STRING,
+          value: this.ifacesPrint(id),
+        });
+        icmap.setValue(`runtime.members.${id}.join_count`, { type: CmapValueType.UINT32, value: 1 });
+      }
+      icmap.setValue(`runtime.members.${id}.status`, { type: CmapValueType.STRING, value: 'joined' });
+      logger.debug(`Member joined: ${this.ifacesPrint(id)}`);
+    }
+    if (c.type === 'regular') {
+      this.members = [...c.members];
+      this.ringId = c.ringId;
+    }
+  }
+
+  private setTimer(timer: SrpTimer, at: number | null): void {
+    const old = this.timers.get(timer);
+    if (old) clearTimeout(old);
+    this.timers.delete(timer);
+    if (at === null || this.stopped) return;
+    const handle = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        if (this.stopped) return;
+        // libuv's millisecond clock can fire a timer a fraction of a millisecond before
+        // performance.now() reaches `at`; the core ignores early expiries, so never pass less
+        this.srp.timerExpired(Math.max(this.now(), at), timer);
+        this.pump();
+      },
+      Math.max(0, Math.ceil(at - this.now())),
+    );
+    this.timers.set(timer, handle);
+  }
+
+  /** Leave the ring cleanly (the leave message), then stop timers and close the transport. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.srp.leave(this.now());
+    this.pump();
+    this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    for (const h of this.statsHandles) h.unregister();
+    await this.opts.transport.close();
+  }
+}
