@@ -8,9 +8,10 @@ import { parseDaemonArgs } from './daemon-args.js';
 
 const TOOLS: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
   cmapctl: async () => (await import('./cmapctl.js')).cmapctlMain,
+  cpgtool: async () => (await import('./cpgtool.js')).cpgtoolMain,
 };
 
-const PLANNED_TOOLS = new Set(['cpgtool', 'quorumtool', 'cfgtool', 'keygen']);
+const PLANNED_TOOLS = new Set(['quorumtool', 'cfgtool', 'keygen']);
 
 async function main(argv: string[]): Promise<number> {
   const first = argv[0];

@@ -29,7 +29,7 @@ import {
   type StartupResult,
 } from '../config/index.js';
 import { IpcServer } from '../ipc/server.js';
-import { CMAP_SERVICE_ID, CMAP_SERVICE_NAME, createCmapService } from '../services/cmap/service.js';
+import { createCmapService } from '../services/cmap/service.js';
 import { COROSYNC_COMPAT_VERSION, VERSION } from '../version.js';
 import type { DaemonArgs } from '../cli/daemon-args.js';
 import { isDaemonizedChild, reportStartup, startInBackground } from './background.js';
@@ -37,7 +37,10 @@ import { Logger, type LogOutputs } from './logging.js';
 import { AlreadyRunningError, acquirePidFile, releasePidFile } from './pidfile.js';
 import { TotemRuntime } from './totem-runtime.js';
 import { createTransport, type TotemTransport } from '../transport/index.js';
-import type { SrpConfChg } from '../totem/srp.js';
+import { ExecEngine } from '../exec/engine.js';
+import { EXEC_GROUP_NAME, SYNC_GROUP_NAME } from '../exec/codec.js';
+import { CmapExecEngine } from '../services/cmap/exec.js';
+import { CpgService } from '../services/cpg/service.js';
 import { CsErrorCode } from '../common/errors.js';
 
 export const ExitCode = {
@@ -131,10 +134,6 @@ export class Daemon {
   private statsTimer: NodeJS.Timeout | undefined;
   private stopped: Promise<void> | undefined;
 
-  /** True once the first configuration is in place (corosync: the first sync completed). */
-  private ready = false;
-  private totemRuntime: TotemRuntime | undefined;
-
   private constructor(
     readonly icmap: Icmap,
     readonly stats: StatsMap,
@@ -143,13 +142,11 @@ export class Daemon {
     readonly runDir: string,
     readonly stateDir: string,
     private readonly pidFile: string,
+    /** The totem stack (SRP + totempg + transport). */
+    readonly totem: TotemRuntime,
+    /** Exec routing, the sync protocol and the service engines. */
+    readonly exec: ExecEngine,
   ) {}
-
-  /** The totem stack (SRP + totempg + transport). */
-  get totem(): TotemRuntime {
-    if (!this.totemRuntime) throw new Error('totem is not running');
-    return this.totemRuntime;
-  }
 
   static async start(opts: DaemonOptions = {}): Promise<Daemon> {
     const stderr = opts.stderr ?? ((line: string) => void process.stderr.write(line));
@@ -198,14 +195,8 @@ export class Daemon {
         logger: { debug: ipcLog.debug, info: ipcLog.info, warn: ipcLog.warn, error: ipcLog.error },
         stats,
         // corosync refuses IPC until its first sync completed (exec/main.c): TRY_AGAIN
-        admit: () => (daemon?.ready ? CsErrorCode.CS_OK : CsErrorCode.CS_ERR_TRY_AGAIN),
+        admit: () => (daemon?.exec.ready ? CsErrorCode.CS_OK : CsErrorCode.CS_ERR_TRY_AGAIN),
       });
-      ipc.registerService(
-        createCmapService({ icmap: icmapIpcView(icmap), stats, logger: logger.subsys('CMAP') as never }),
-      );
-      daemon = new Daemon(icmap, stats, ipc, logger, runDir, stateDir, pidFile);
-      const d = daemon;
-      d.trackLoggingChanges();
       const totemLog = logger.subsys('TOTEM');
       let transport: TotemTransport;
       try {
@@ -213,19 +204,55 @@ export class Daemon {
       } catch (err) {
         throw new StartupError(ExitCode.MAINCONFIGREAD, `parse error in config: ${(err as Error).message}`);
       }
-      d.totemRuntime = new TotemRuntime({
+      // the exec layer sends through totempg; totempg's up-calls go to the exec layer
+      const exec: ExecEngine = new ExecEngine({
+        nodeId: startup.totem.nodeId,
+        icmap,
+        log: logger.subsys('MAIN'),
+        send: (group, iov, guarantee) => runtime.pg.mcastGroups([group], iov, guarantee),
+      });
+      const runtime: TotemRuntime = new TotemRuntime({
         totem: startup.totem,
         icmap,
         stats,
         logger: totemLog,
         stateDir,
         transport,
-        onConfchg: (c) => d.configurationChanged(c),
+        onUpcall: (u) => exec.handleUpcall(u),
+        idle: () => daemon?.runExec(),
       });
+      const mainGroup = runtime.pg.createInstance({ label: 'main', confchg: true });
+      runtime.pg.joinGroup(EXEC_GROUP_NAME, mainGroup);
+      const syncGroup = runtime.pg.createInstance({ label: 'sync' });
+      runtime.pg.joinGroup(SYNC_GROUP_NAME, syncGroup);
+
+      daemon = new Daemon(icmap, stats, ipc, logger, runDir, stateDir, pidFile, runtime, exec);
+      const d = daemon;
+      // services in corosync's link order: cmap, cfg, cpg, (pload), votequorum, quorum
+      exec.register(
+        new CmapExecEngine({
+          icmap,
+          ipc: createCmapService({
+            icmap: icmapIpcView(icmap),
+            stats,
+            logger: logger.subsys('CMAP') as never,
+          }),
+          requestShutdown: (reason) => exec.requestShutdown(reason),
+          log: logger.subsys('CMAP'),
+        }),
+      );
+      const cpgLog = logger.subsys('CPG');
+      exec.register(
+        new CpgService({
+          logger: { debug: cpgLog.debug, info: cpgLog.info, warn: cpgLog.warn, error: cpgLog.error },
+        }),
+      );
+      for (const service of exec.services()) if (service.ipc) ipc.registerService(service.ipc);
+      d.trackLoggingChanges();
       main.info(`IPC endpoints in ${runDir}, state in ${stateDir}`);
       totemLog.notice(`Initializing transport (${transportName(startup.totem.transport)}).`);
       try {
-        await d.totemRuntime.start();
+        await runtime.start();
       } catch (err) {
         throw new StartupError(
           ExitCode.FATAL_ERR,
@@ -243,17 +270,32 @@ export class Daemon {
   }
 
   /**
-   * A configuration change from totem. Services and their sync protocol arrive with the exec
-   * layer; until then the (empty) synchronisation completes at once, which is when corosync
-   * lets totem leave its transitional queue and admits IPC clients.
+   * The exec layer's turn after each totem step: one sync "process" step, then the effects
+   * (sync completion lets totem release the transitional queue; a shutdown request ends the node).
    */
-  private configurationChanged(c: SrpConfChg): void {
-    if (c.type !== 'regular') return;
-    this.totem.srp.transAck();
-    this.logger.subsys('QUORUM').notice(`Members[${c.members.length}]: ${c.members.join(' ')}`);
-    this.logger.subsys('MAIN').notice('Completed service synchronization, ready to provide service.');
-    this.ready = true;
+  private runExec(): void {
+    this.exec.runPending();
+    for (const e of this.exec.drain()) {
+      if (e.kind === 'sync-completed') {
+        this.totem.srp.transAck();
+        if (e.first) this.firstSyncResolve?.();
+      } else if (e.kind === 'shutdown-request') {
+        this.logger.subsys('MAIN').notice(`Shutdown requested: ${e.reason}`);
+        this.shutdownRequestedResolve?.(e.reason);
+      }
+    }
   }
+
+  private firstSyncResolve: (() => void) | undefined;
+  /**
+   * Resolves when the first sync completed: from then on IPC clients are admitted (corosync
+   * also tells systemd READY=1 at that point).
+   */
+  readonly firstSync = new Promise<void>((resolve) => (this.firstSyncResolve = resolve));
+
+  private shutdownRequestedResolve: ((reason: string) => void) | undefined;
+  /** Resolves when a service asks the node to shut down (e.g. cmap's config_version check). */
+  readonly shutdownRequested = new Promise<string>((resolve) => (this.shutdownRequestedResolve = resolve));
 
   /** Re-read logging.* on every change, as corosync's logconfig does; errors are only logged. */
   private trackLoggingChanges(): void {
@@ -275,7 +317,8 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       if (this.statsTimer) clearInterval(this.statsTimer);
-      await this.totemRuntime?.stop();
+      while (!this.exec.unloadServices()) await new Promise((r) => setImmediate(r));
+      await this.totem.stop();
       await this.ipc.close();
       releasePidFile(this.pidFile);
       this.logger.subsys('MAIN').notice('Corosync Cluster Engine exiting normally');
@@ -315,20 +358,7 @@ function transportName(t: string): string {
 
 /** Keys corosync's main and service loader write at startup (cmap.md §6.2), for what we run. */
 function writeRuntimeKeys(icmap: Icmap): void {
-  icmap.setValue(`internal_configuration.service.${CMAP_SERVICE_ID}.name`, {
-    type: CmapValueType.STRING,
-    value: 'corosync_cmap',
-  });
-  icmap.setValue(`internal_configuration.service.${CMAP_SERVICE_ID}.ver`, {
-    type: CmapValueType.UINT32,
-    value: 0,
-  });
-  icmap.setValue(`runtime.services.${CMAP_SERVICE_NAME}.service_id`, {
-    type: CmapValueType.UINT16,
-    value: CMAP_SERVICE_ID,
-  });
-  icmap.setValue(`runtime.services.${CMAP_SERVICE_NAME}.0.tx`, { type: CmapValueType.UINT64, value: 0n });
-  icmap.setValue(`runtime.services.${CMAP_SERVICE_NAME}.0.rx`, { type: CmapValueType.UINT64, value: 0n });
+  // the exec layer writes internal_configuration.* and runtime.services.* as it links services
   for (const key of [
     'runtime.blackbox.dump_flight_data',
     'runtime.blackbox.dump_state',
@@ -392,6 +422,7 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
     }
     throw err;
   }
+  await daemon.firstSync;
   reportStartup({ ready: true, pid: process.pid });
   return new Promise<number>((resolve) => {
     const onSignal = () => {
@@ -403,6 +434,10 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
       );
     };
     for (const s of SIGNALS) process.on(s, onSignal);
+    void daemon.shutdownRequested.then(() => {
+      for (const s of SIGNALS) process.off(s, onSignal);
+      void daemon.stop().then(() => resolve(ExitCode.DONE));
+    });
     process.on('SIGHUP', () => {
       // corosync ignores SIGHUP; so do we (a closed terminal must not stop the node).
     });

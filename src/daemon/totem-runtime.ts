@@ -60,6 +60,11 @@ export interface TotemRuntimeOptions {
   onUpcall?: (upcall: PgUpcall) => void;
   /** A configuration change after totempg saw it (the exec layer uses it). */
   onConfchg?: (confchg: SrpConfChg) => void;
+  /**
+   * Runs whenever the cores are quiet after a step (corosync runs its sync "process worker"
+   * on every token sent); whatever it queues in totempg is picked up by the same pump.
+   */
+  idle?: () => void;
 }
 
 export class TotemRuntime {
@@ -136,8 +141,12 @@ export class TotemRuntime {
     this.pumping = true;
     try {
       for (;;) {
-        const effects = this.srp.drain();
-        if (effects.length === 0) break;
+        let effects = this.srp.drain();
+        if (effects.length === 0) {
+          this.opts.idle?.();
+          effects = this.srp.drain();
+          if (effects.length === 0) break;
+        }
         for (const e of effects) this.apply(e);
       }
     } finally {

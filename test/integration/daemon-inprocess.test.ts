@@ -48,6 +48,7 @@ test('system.run_dir places the endpoints; logging follows cmap changes live', a
       localNodeId: 7,
       stderr: (l) => lines.push(l),
     });
+    await daemon.firstSync;
     assert.equal(daemon.runDir, runDir);
     assert.ok(existsSync(join(runDir, 'cmap.sock')));
 

@@ -1,0 +1,124 @@
+/**
+ * The bounded in-memory queue of dispatch frames that a client handle keeps between the
+ * event channel and `dispatch()` (DESIGN rule 2: user callbacks run only from dispatch).
+ *
+ * Frames are pushed as they arrive on the event channel and taken, oldest first, by the
+ * handle's `dispatch()` or its async-iterator layer. When more than `maxQueued` frames wait,
+ * the queue stops reading the event channel (the daemon then buffers them within its own
+ * bound) and resumes once half of them have been taken.
+ *
+ * The cmap client has its own copy of this logic (it predates this file); it can switch to
+ * this class without behaviour changes.
+ */
+import type { IpcClientConnection } from './connection.js';
+
+/** What the queue needs from a connection (IpcClientConnection implements it). */
+export type DispatchSource = Pick<IpcClientConnection, 'pauseEvents' | 'resumeEvents'>;
+
+/** FIFO of dispatch frames with waiters, a bound, and event-channel backpressure. */
+export class DispatchQueue {
+  private readonly source: DispatchSource;
+  private readonly maxQueued: number;
+  private frames: Buffer[] = [];
+  private head = 0;
+  private waiters: Array<() => void> = [];
+  private paused = false;
+  private closedFlag = false;
+
+  /**
+   * @param source the connection whose event channel feeds the queue
+   * @param maxQueued frames kept in memory before the event channel is paused (≥ 1)
+   */
+  constructor(source: DispatchSource, maxQueued: number) {
+    this.source = source;
+    this.maxQueued = Math.max(1, Math.floor(maxQueued));
+  }
+
+  /** Number of frames waiting. */
+  get length(): number {
+    return this.frames.length - this.head;
+  }
+
+  /** True after `close()`. */
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /**
+   * Append a frame (ignored after `close()`). A small view of a large socket chunk is
+   * copied so the chunk can be freed.
+   */
+  push(frame: Buffer): void {
+    if (this.closedFlag) return;
+    const own = frame.byteLength * 4 < frame.buffer.byteLength ? Buffer.from(frame) : frame;
+    this.frames.push(own);
+    if (!this.paused && this.length >= this.maxQueued) {
+      this.paused = true;
+      this.source.pauseEvents();
+    }
+    this.wake();
+  }
+
+  /** Take the oldest frame, or undefined when none waits. */
+  shift(): Buffer | undefined {
+    if (this.head >= this.frames.length) return undefined;
+    const frame = this.frames[this.head]!;
+    this.frames[this.head] = undefined as unknown as Buffer;
+    this.head++;
+    if (this.head === this.frames.length) {
+      this.frames = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.frames.length) {
+      this.frames.splice(0, this.head);
+      this.head = 0;
+    }
+    if (this.paused && this.length <= this.maxQueued / 2) {
+      this.paused = false;
+      this.source.resumeEvents();
+    }
+    return frame;
+  }
+
+  /**
+   * Resolve at the next `push`, `wake` or `close` — or after `timeoutMs` when given. Does not
+   * look at frames already queued: check `length` first.
+   */
+  wait(timeoutMs?: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closedFlag) {
+        resolve();
+        return;
+      }
+      if (timeoutMs === undefined) {
+        this.waiters.push(resolve);
+        return;
+      }
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(done);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve();
+      }, timeoutMs);
+      this.waiters.push(done);
+    });
+  }
+
+  /** Resolve every pending `wait()` (e.g. the connection was lost). */
+  wake(): void {
+    const w = this.waiters;
+    if (w.length === 0) return;
+    this.waiters = [];
+    for (const resolve of w) resolve();
+  }
+
+  /** Drop every frame and refuse new ones; pending waits resolve. */
+  close(): void {
+    this.closedFlag = true;
+    this.frames = [];
+    this.head = 0;
+    this.wake();
+  }
+}
