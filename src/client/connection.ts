@@ -17,6 +17,7 @@ import {
   IPC_EVENT_ATTACH_ID,
   IPC_SETUP_ID,
   SETUP_RESPONSE_SIZE,
+  decodeFlowControl,
   decodeSetupResponse,
   encodeEventAttachRequest,
   encodeSetupRequest,
@@ -88,6 +89,10 @@ export class IpcClientConnection {
   readonly maxMsgSize: number;
   /** Called for every dispatch frame (in order). */
   onEvent: ((frame: Buffer) => void) | undefined;
+  /** Called when the daemon changes this connection's flow-control level (see handshake.ts). */
+  onFlowControl: ((level: number) => void) | undefined;
+  /** The flow-control level the daemon published last (0 = off). */
+  flowControlLevel = 0;
   /** Called once if the daemon side goes away (not after `close()`). */
   onLost: ((err: CsError) => void) | undefined;
 
@@ -277,7 +282,11 @@ export class IpcClientConnection {
   private onEventData(chunk: Buffer): void {
     if (this.state !== 'open') return;
     const err = this.evAsm.push(chunk, (frame) => {
-      this.onEvent?.(frame);
+      const level = decodeFlowControl(frame);
+      if (level !== undefined) {
+        this.flowControlLevel = level;
+        this.onFlowControl?.(level);
+      } else this.onEvent?.(frame);
       return this.state === 'open';
     });
     if (err) this.lose(`malformed dispatch message: ${err.message}`);

@@ -20,13 +20,15 @@
  * Flow control on our stream transport: libqb clients get CS_ERR_TRY_AGAIN from a shared
  * flow-control flag. Here `mcastJoined` throws CS_ERR_TRY_AGAIN while (a) more than
  * `maxSendBacklogBytes` request bytes wait unsent in our socket buffer (the daemon stopped
- * reading), or (b) the daemon announced flow control with a FLOWCONTROL_CALLBACK dispatch
- * frame (id 8, state ENABLED; 3.1.7 never sends it, so this only happens with a daemon that
- * uses it as the stream transport's flow-control signal). Such frames are consumed by the
- * library and never reach `dispatch()`. `send()` waits for those conditions to clear (socket
- * drain / the DISABLED frame) instead of sleeping.
+ * reading), or (b) the daemon published flow-control level 1 or 2 (a transport control frame
+ * on the event channel, src/ipc/handshake.ts; corosync raises level 2 while a sync runs).
+ * `send()` waits for those conditions to clear (socket drain / level back to 0) instead of
+ * sleeping.
  */
 import type { Socket } from 'node:net';
+
+/** libcpg's libqb flow-control limit around cpg_mcast_joined (qb_ipcc_fc_enable_max_set(2)). */
+const CPG_MCAST_FC_LIMIT = 2;
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { isCodecFailure } from '../exec/codec.js';
 import {
@@ -36,8 +38,6 @@ import {
   CpgIterationType,
   CpgPartialType,
   CpgReason,
-  CpgResId,
-  CpgSize,
   cpgName,
   decodeCpgResponse,
   encodeCpgMcastRequestHeader,
@@ -288,6 +288,12 @@ export class CpgHandle {
     this.maxReassembly = opts.maxReassemblyBytes ?? 256 * 1024 * 1024;
     this.queue = new DispatchQueue(conn, opts.maxQueuedEvents ?? 16384);
     conn.onEvent = (frame) => this.onEvent(frame);
+    // libcpg raises libqb's flow-control limit to 2 around cpg_mcast_joined: level 2 (sync
+    // running) blocks sending messages, and only that
+    conn.onFlowControl = (level) => {
+      this.daemonFlowControl = level > 0 && level <= CPG_MCAST_FC_LIMIT;
+      if (!this.daemonFlowControl) this.wakeWritable();
+    };
     conn.onLost = () => {
       this.queue.wake();
       this.wakeWritable();
@@ -863,15 +869,6 @@ export class CpgHandle {
 
   private onEvent(frame: Buffer): void {
     if (this.finalized) return;
-    // The stream transport's flow-control signal is handled here, not queued.
-    if (
-      frame.length === CpgSize.FLOWCONTROL_CALLBACK &&
-      frame.readInt32LE(0) === CpgResId.FLOWCONTROL_CALLBACK
-    ) {
-      this.daemonFlowControl = frame.readUInt32LE(24) === CpgFlowControlState.ENABLED;
-      if (!this.daemonFlowControl) this.wakeWritable();
-      return;
-    }
     this.queue.push(frame);
   }
 

@@ -276,7 +276,12 @@ export class Daemon {
   private runExec(): void {
     this.exec.runPending();
     for (const e of this.exec.drain()) {
-      if (e.kind === 'sync-completed') {
+      if (e.kind === 'sync-started') {
+        // corosync raises libqb flow control level 2 on every service but votequorum while
+        // a sync runs: cpg messages wait in the clients (TRY_AGAIN) instead of being dropped
+        this.ipc.setFlowControl((name) => name !== 'votequorum', 2);
+      } else if (e.kind === 'sync-completed') {
+        this.ipc.setFlowControl(() => true, 0);
         this.totem.srp.transAck();
         if (e.first) this.firstSyncResolve?.();
       } else if (e.kind === 'shutdown-request') {

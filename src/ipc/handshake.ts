@@ -56,7 +56,7 @@
  * The granted size is min(max(wanted, IPC_MIN_MSG_SIZE), server maximum); both directions of
  * both channels use it as their frame size bound.
  */
-import { allocRequest, allocResponse } from './frame.js';
+import { RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from './frame.js';
 
 /** Request id of SETUP (libqb also uses -1 for its "authenticate" request). */
 export const IPC_SETUP_ID = -1;
@@ -121,4 +121,24 @@ export function decodeEventAttachRequest(frame: Buffer): bigint {
 
 export function encodeEventAttachResponse(error: number): Buffer {
   return allocResponse(IPC_EVENT_ATTACH_ID, EVENT_ATTACH_RESPONSE_SIZE, error);
+}
+
+/**
+ * Flow-control frame (ours; libqb keeps this flag in shared memory): sent by the server on
+ * the event channel, in order with dispatch frames, whenever the connection's level changes.
+ * A bare 24-byte response header: id -4, size 24, and the level (0 off, 1, 2) in the error
+ * field. Clients consume it; it never reaches dispatch(). A client refuses a request with
+ * CS_ERR_TRY_AGAIN while 0 < level <= its limit (1 by default; libcpg raises it to 2 around
+ * cpg_mcast_joined), as libqb clients do.
+ */
+export const FLOW_CONTROL_ID = -4;
+
+export function encodeFlowControl(level: number): Buffer {
+  return allocResponse(FLOW_CONTROL_ID, RESPONSE_HEADER_SIZE, level);
+}
+
+/** The level of a flow-control frame, or undefined when `frame` is not one. */
+export function decodeFlowControl(frame: Buffer): number | undefined {
+  if (frame.length !== RESPONSE_HEADER_SIZE || frame.readInt32LE(0) !== FLOW_CONTROL_ID) return undefined;
+  return frame.readInt32LE(16);
 }

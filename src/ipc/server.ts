@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { CsErrorCode } from '../common/errors.js';
 import { IPC_MAX_MSG_SIZE, RESPONSE_HEADER_SIZE, allocResponse } from './frame.js';
+import { encodeFlowControl } from './handshake.js';
 import { StreamTransport } from './stream-transport.js';
 import type { IpcConnectionStats } from '../cmap/stats.js';
 
@@ -197,6 +198,14 @@ export class IpcServerConnection implements IpcConnection {
   /** Called by the transport once the link exists (before any request is delivered). */
   attachLink(link: IpcLink): void {
     this.link = link;
+    // a client connecting while its service is flow-controlled starts flow-controlled
+    const level = this.server.flowControlLevel(this.service.name);
+    if (level > 0) this.setFlowControl(level);
+  }
+
+  /** The IPC name of the connection's service. */
+  get serviceName(): string {
+    return this.service.name;
   }
 
   /** Called by the transport when the event channel became ready: flush what waited. */
@@ -217,6 +226,22 @@ export class IpcServerConnection implements IpcConnection {
   }
 
   sendEvent(frame: Buffer): void {
+    this.enqueueEvent(frame, true);
+  }
+
+  /**
+   * Publish a flow-control level to the client, as libqb's shared flag does (0 off; 1 blocks
+   * every request; 2 only requests of clients that raised their limit, i.e. cpg mcast). The
+   * level travels as a transport control frame on the event channel, in order with dispatches.
+   */
+  setFlowControl(level: number): void {
+    if (this.closedFlag || !this.link || level === this.stats.flowControl) return;
+    this.stats.flowControl = level;
+    if (level > 0) this.stats.flowControlCount++;
+    this.enqueueEvent(encodeFlowControl(level), false);
+  }
+
+  private enqueueEvent(frame: Buffer, dispatch: boolean): void {
     if (this.closedFlag || !this.link) return;
     const opts = this.server.limits;
     if (
@@ -231,7 +256,7 @@ export class IpcServerConnection implements IpcConnection {
       );
       return;
     }
-    this.stats.dispatched++;
+    if (dispatch) this.stats.dispatched++;
     this.stats.queued++;
     this.stats.queueing = 1;
     this.queuedBytes += frame.length;
@@ -343,6 +368,7 @@ export class IpcServer {
   private readonly admitFn: ((info: { service: string; pid: number }) => number) | undefined;
   private readonly services = new Map<string, IpcServiceDefinition<unknown>>();
   private readonly open = new Set<IpcServerConnection>();
+  private readonly fcLevels = new Map<string, number>();
   private readonly transport: StreamTransport;
   private listening = false;
   private closing = false;
@@ -391,6 +417,20 @@ export class IpcServer {
   /** A snapshot of the open connections. */
   connections(): IpcServerConnection[] {
     return [...this.open];
+  }
+
+  /**
+   * Set the flow-control level of every connection of the services `match` selects (corosync
+   * raises level 2 on all services but votequorum while a sync runs, exec/main.c).
+   */
+  setFlowControl(match: (serviceName: string) => boolean, level: number): void {
+    for (const name of this.services.keys()) if (match(name)) this.fcLevels.set(name, level);
+    for (const conn of this.open) if (match(conn.serviceName)) conn.setFlowControl(level);
+  }
+
+  /** The flow-control level currently published for a service's connections. */
+  flowControlLevel(serviceName: string): number {
+    return this.fcLevels.get(serviceName) ?? 0;
   }
 
   /** Stop listening, close every connection (services' exit runs), remove the endpoints. */
