@@ -18,7 +18,7 @@
  *   white space skipped, trailing garbage ignored, overflow saturates, `%lu` accepts a minus
  *   sign (negating modulo 2^64); then the range of the narrower type is checked.
  */
-import { CmapValueType, valueTypeFromShortName, valueTypeShortName } from '../cmap/types.js';
+import { CmapValueType, valueTypeFromShortName, valueTypeShortName, valueTypeSize } from '../cmap/types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Number formatting (C "%f")
@@ -110,33 +110,12 @@ export class ValueSizeError extends Error {
   }
 }
 
-function fixedSize(type: number): number {
-  switch (type) {
-    case CmapValueType.INT8:
-    case CmapValueType.UINT8:
-      return 1;
-    case CmapValueType.INT16:
-    case CmapValueType.UINT16:
-      return 2;
-    case CmapValueType.INT32:
-    case CmapValueType.UINT32:
-    case CmapValueType.FLOAT:
-      return 4;
-    case CmapValueType.INT64:
-    case CmapValueType.UINT64:
-    case CmapValueType.DOUBLE:
-      return 8;
-    default:
-      return 0;
-  }
-}
-
 /**
  * The text of a numeric value (types i8..dbl) as corosync-cmapctl prints it. Throws
  * ValueSizeError when `data` is too short for the type.
  */
 export function formatNumber(type: number, data: Uint8Array): string {
-  const need = fixedSize(type);
+  const need = valueTypeSize(type);
   if (need === 0 || data.byteLength < need) throw new ValueSizeError(type, data.byteLength);
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   switch (type) {
@@ -230,7 +209,7 @@ export function jsonValueText(type: number, data: Uint8Array, showBinary: boolea
       return showBinary ? JSON.stringify(Buffer.from(data).toString('hex')) : 'null';
     case CmapValueType.FLOAT:
     case CmapValueType.DOUBLE: {
-      const need = fixedSize(type);
+      const need = valueTypeSize(type);
       if (data.byteLength < need) throw new ValueSizeError(type, data.byteLength);
       const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       const x = type === CmapValueType.FLOAT ? buf.readFloatLE(0) : buf.readDoubleLE(0);

@@ -32,6 +32,7 @@ import {
   MAX_VALUE_LEN,
   decodeValue,
   encodeValue,
+  integerTypeRange,
   isValidValueType,
   valueTypeSize,
   type CmapValue,
@@ -63,22 +64,7 @@ export function isValidKeyName(key: string): boolean {
 
 /** Width in bytes of an integer type, 0 for FLOAT/DOUBLE/STRING/BINARY/unknown. */
 export function integerTypeWidth(type: number): number {
-  switch (type) {
-    case CmapValueType.INT8:
-    case CmapValueType.UINT8:
-      return 1;
-    case CmapValueType.INT16:
-    case CmapValueType.UINT16:
-      return 2;
-    case CmapValueType.INT32:
-    case CmapValueType.UINT32:
-      return 4;
-    case CmapValueType.INT64:
-    case CmapValueType.UINT64:
-      return 8;
-    default:
-      return 0;
-  }
+  return integerTypeRange(type) ? valueTypeSize(type) : 0;
 }
 
 const TWO_POW_32 = 4294967296;

@@ -12,7 +12,7 @@ import { CsErrorCode } from '../common/errors.js';
 import { IPC_MAX_MSG_SIZE, RESPONSE_HEADER_SIZE, allocResponse } from './frame.js';
 import { encodeFlowControl } from './handshake.js';
 import { StreamTransport } from './stream-transport.js';
-import type { IpcConnectionStats } from '../cmap/stats.js';
+import { createIpcConnectionStats, type IpcConnectionStats } from '../cmap/stats.js';
 
 /** The minimal logger the IPC layer writes to (the daemon adapts its logger to it). */
 export interface IpcLogger {
@@ -166,24 +166,7 @@ export class IpcServerConnection implements IpcConnection {
     this.serviceId = service.id;
     this.maxMsgSize = maxMsgSize;
     this.token = token;
-    this.stats = {
-      service: service.id,
-      pid,
-      token: this.token,
-      procname: readProcname(pid),
-      queueing: 0,
-      queued: 0,
-      sent: 0,
-      flowControl: 0,
-      invalidRequest: 0,
-      overload: 0,
-      requests: 0,
-      responses: 0,
-      dispatched: 0,
-      sendRetries: 0,
-      recvRetries: 0,
-      flowControlCount: 0,
-    };
+    this.stats = createIpcConnectionStats({ service: service.id, pid, token, procname: readProcname(pid) });
   }
 
   get closed(): boolean {
