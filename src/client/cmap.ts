@@ -33,6 +33,7 @@ import {
   keyBytes,
 } from '../ipc/cmap-codec.js';
 import { IpcClientConnection } from './connection.js';
+import { iterateHandle } from './handle-iterator.js';
 
 /** Which map a handle works on: CMAP_MAP_DEFAULT / CMAP_MAP_ICMAP (0) or CMAP_MAP_STATS (1). */
 export const CmapMapKind = { ICMAP: 0, STATS: 1 } as const;
@@ -542,20 +543,12 @@ export class CmapHandle {
    * iterInit/iterNext/iterFinalize; the daemon-side iterator is finalized when the loop ends
    * or breaks.
    */
-  async *iter(prefix?: string): AsyncIterableIterator<CmapIterEntry> {
-    const it = await this.iterInit(prefix);
-    let finished = false;
-    try {
-      for (;;) {
-        const e = await this.iterNext(it);
-        if (!e) break;
-        yield e;
-      }
-      finished = true;
-    } finally {
-      if (finished) await this.iterFinalize(it);
-      else await this.iterFinalize(it).catch(() => undefined);
-    }
+  iter(prefix?: string): AsyncIterableIterator<CmapIterEntry> {
+    return iterateHandle(
+      () => this.iterInit(prefix),
+      (it) => this.iterNext(it),
+      (it) => this.iterFinalize(it),
+    );
   }
 
   // ---- tracking ----

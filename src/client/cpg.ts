@@ -30,6 +30,7 @@ import type { Socket } from 'node:net';
 /** libcpg's libqb flow-control limit around cpg_mcast_joined (qb_ipcc_fc_enable_max_set(2)). */
 const CPG_MCAST_FC_LIMIT = 2;
 import { CsError, CsErrorCode } from '../common/errors.js';
+import { iterateHandle } from './handle-iterator.js';
 import { isCodecFailure } from '../exec/codec.js';
 import {
   CPG_MAX_NAME_LENGTH,
@@ -694,23 +695,12 @@ export class CpgHandle {
    * Iterate with `for await (const d of handle.iterate(CpgIterationType.ALL))`: wraps
    * iterationInitialize/Next/Finalize; the iteration is finalized when the loop ends or breaks.
    */
-  async *iterate(
-    type: number,
-    groupName?: CpgGroupNameInput,
-  ): AsyncIterableIterator<CpgIterationDescription> {
-    const it = await this.iterationInitialize(type, groupName);
-    let finished = false;
-    try {
-      for (;;) {
-        const d = await this.iterationNext(it);
-        if (!d) break;
-        yield d;
-      }
-      finished = true;
-    } finally {
-      if (finished) await this.iterationFinalize(it);
-      else await this.iterationFinalize(it).catch(() => undefined);
-    }
+  iterate(type: number, groupName?: CpgGroupNameInput): AsyncIterableIterator<CpgIterationDescription> {
+    return iterateHandle(
+      () => this.iterationInitialize(type, groupName),
+      (it) => this.iterationNext(it),
+      (it) => this.iterationFinalize(it),
+    );
   }
 
   // ---- internals ----
