@@ -36,11 +36,12 @@ import { isDaemonizedChild, reportStartup, startInBackground } from './backgroun
 import { Logger, type LogOutputs } from './logging.js';
 import { AlreadyRunningError, acquirePidFile, releasePidFile } from './pidfile.js';
 import { TotemRuntime } from './totem-runtime.js';
-import { createTransport, type TotemTransport } from '../transport/index.js';
+import { createTransport, transportMembers, type TotemTransport } from '../transport/index.js';
 import { ExecEngine } from '../exec/engine.js';
 import { EXEC_GROUP_NAME, SYNC_GROUP_NAME } from '../exec/codec.js';
 import { CmapExecEngine } from '../services/cmap/exec.js';
 import { CpgService } from '../services/cpg/service.js';
+import { CfgService } from '../services/cfg/service.js';
 import { CsErrorCode } from '../common/errors.js';
 
 export const ExitCode = {
@@ -94,14 +95,7 @@ function loadConfig(opts: DaemonOptions, outputs: LogOutputs, testOnly: boolean)
     main.info('Corosync built-in features: udpu udp');
   }
   try {
-    const startup = buildStartupMap(
-      parsed,
-      systemStartupEnv({
-        ...opts.env,
-        ...(opts.localNodeId !== undefined ? { localNodeIdOverride: opts.localNodeId } : {}),
-        testOnly,
-      }),
-    );
+    const startup = buildStartupMap(parsed, { ...startupEnv(opts), testOnly });
     return { startup, logger, source };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
@@ -127,6 +121,8 @@ export interface DaemonOptions {
   stateDir?: string;
   /** Where stderr log lines go (default: process.stderr). */
   stderr?: (line: string) => void;
+  /** How a cfg KILLNODE ends the process (default process.exit). */
+  exit?: (code: number) => void;
 }
 
 /** A running node (in-process handle, used by runDaemon and by tests). */
@@ -241,6 +237,41 @@ export class Daemon {
           log: logger.subsys('CMAP'),
         }),
       );
+      const cfgLog = logger.subsys('CFG');
+      exec.register(
+        new CfgService({
+          icmap,
+          totem: startup.totem,
+          timers: {
+            set: (ms, fire) => setTimeout(fire, ms),
+            clear: (h) => clearTimeout(h as NodeJS.Timeout),
+          },
+          requestShutdown: (reason) => exec.requestShutdown(reason),
+          kill: (reason, from) => {
+            logger.subsys('MAIN').error(`Killed by node ${from}: ${reason}`);
+            (opts.exit ?? process.exit)(255);
+          },
+          reload: { read: () => readConfigSource(opts).parsed, env: startupEnv(opts) },
+          applyReload: (applied) => {
+            runtime.transportSetMembers(transportMembers(applied.totem));
+            if (
+              applied.totem.token !== applied.previous.token ||
+              applied.totem.consensus !== applied.previous.consensus
+            ) {
+              cfgLog.warn('totem timeout changes take effect when the node restarts (corosync-ts)');
+            }
+          },
+          reopenLogFiles: () => {
+            try {
+              logger.reopen();
+              return CsErrorCode.CS_OK;
+            } catch {
+              return CsErrorCode.CS_ERR_LIBRARY;
+            }
+          },
+          log: cfgLog,
+        }),
+      );
       const cpgLog = logger.subsys('CPG');
       exec.register(
         new CpgService({
@@ -305,17 +336,18 @@ export class Daemon {
   /** Re-read logging.* on every change, as corosync's logconfig does; errors are only logged. */
   private trackLoggingChanges(): void {
     const apply = () => {
+      // a cfg reload rewrites many logging keys one by one: apply once, when it has finished
+      const reloading = this.icmap.getValue('config.reload_in_progress');
+      if (reloading?.type === CmapValueType.UINT8 && reloading.value === 1) return;
       try {
         this.logger.configure(readLoggingConfig(new Map(this.icmap.entries('logging.')) as ConfigMap));
       } catch (err) {
         this.logger.subsys('MAIN').error((err as Error).message);
       }
     };
-    this.icmap.trackAdd(
-      'logging.',
-      TrackFlags.ADD | TrackFlags.DELETE | TrackFlags.MODIFY | TrackFlags.PREFIX,
-      apply,
-    );
+    const all = TrackFlags.ADD | TrackFlags.DELETE | TrackFlags.MODIFY;
+    this.icmap.trackAdd('logging.', all | TrackFlags.PREFIX, apply);
+    this.icmap.trackAdd('config.reload_in_progress', TrackFlags.ADD | TrackFlags.MODIFY, apply);
   }
 
   /** Close every client connection, remove the endpoints and the pid file. Idempotent. */
@@ -333,15 +365,28 @@ export class Daemon {
   }
 }
 
+/** The host facts the config's startup processing uses (also for every cfg reload). */
+function startupEnv(opts: DaemonOptions): StartupEnv {
+  return systemStartupEnv({
+    ...opts.env,
+    ...(opts.localNodeId !== undefined ? { localNodeIdOverride: opts.localNodeId } : {}),
+  });
+}
+
+/** Read the node's configuration source (startup and cfg reload); throws ConfigError. */
+function readConfigSource(opts: DaemonOptions): { parsed: ConfigMap; source: string } {
+  if (opts.configText !== undefined) {
+    const name = opts.configName ?? '<config>';
+    return { parsed: parseConfigText(opts.configText, name), source: name };
+  }
+  if (opts.configFile !== undefined)
+    return { parsed: readConfigFile(opts.configFile), source: opts.configFile };
+  return { parsed: parseConfigText(BUILTIN_CONFIG, '<built-in>'), source: 'builtin' };
+}
+
 function loadMainConfig(opts: DaemonOptions): { parsed: ConfigMap; source: string } {
   try {
-    if (opts.configText !== undefined) {
-      const name = opts.configName ?? '<config>';
-      return { parsed: parseConfigText(opts.configText, name), source: name };
-    }
-    if (opts.configFile !== undefined)
-      return { parsed: readConfigFile(opts.configFile), source: opts.configFile };
-    return { parsed: parseConfigText(BUILTIN_CONFIG, '<built-in>'), source: 'builtin' };
+    return readConfigSource(opts);
   } catch (err) {
     if (err instanceof ConfigError) throw new StartupError(err.exitCode, err.message);
     throw err;

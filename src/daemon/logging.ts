@@ -174,6 +174,14 @@ export class Logger {
     this.files.clear();
   }
 
+  /** Reopen every log file (cfg REOPEN_LOG_FILES, e.g. after logrotate moved them). */
+  reopen(): void {
+    for (const [path, fd] of this.files) {
+      closeSync(fd);
+      this.files.set(path, openSync(path, 'a', 0o600));
+    }
+  }
+
   private settingsFor(subsys: string): EffectiveSettings {
     return this.perSubsys.get(subsys) ?? this.global;
   }

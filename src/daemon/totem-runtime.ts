@@ -252,6 +252,13 @@ export class TotemRuntime {
     this.timers.set(timer, handle);
   }
 
+  /** Replace the transport's member list (cfg reload added or removed nodes). */
+  transportSetMembers(members: Array<{ nodeid: number; addr: string }>): void {
+    this.opts.transport.setMembers(members);
+    this.addrByNode.clear();
+    for (const m of members) this.addrByNode.set(m.nodeid, m.addr);
+  }
+
   /** Leave the ring cleanly (the leave message), then stop timers and close the transport. */
   async stop(): Promise<void> {
     if (this.stopped) return;
