@@ -9,19 +9,16 @@ import { parseDaemonArgs } from './daemon-args.js';
 const TOOLS: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
   cmapctl: async () => (await import('./cmapctl.js')).cmapctlMain,
   cpgtool: async () => (await import('./cpgtool.js')).cpgtoolMain,
+  quorumtool: async () => (await import('./quorumtool.js')).quorumtoolMain,
+  cfgtool: async () => (await import('./cfgtool.js')).cfgtoolMain,
+  keygen: async () => (await import('./keygen.js')).keygenMain,
 };
-
-const PLANNED_TOOLS = new Set(['quorumtool', 'cfgtool', 'keygen']);
 
 async function main(argv: string[]): Promise<number> {
   const first = argv[0];
   if (first !== undefined && !first.startsWith('-')) {
     const load = TOOLS[first];
     if (load) return (await load())(argv.slice(1));
-    if (PLANNED_TOOLS.has(first)) {
-      process.stderr.write(`corosync-ts ${first}: not implemented yet (see the README feature table)\n`);
-      return 1;
-    }
   }
   const parsed = parseDaemonArgs(argv);
   if ('exit' in parsed) {

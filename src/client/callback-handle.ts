@@ -1,0 +1,214 @@
+/**
+ * The common shape of the small callback libraries (votequorum, quorum, cfg): one IPC
+ * connection, one dispatch queue, a user context, `dispatch()` with the four
+ * cs_dispatch_flags_t modes and an `events()` iterator over the same queue (DESIGN rule 2:
+ * user callbacks run only from dispatch).
+ *
+ * Behaviour shared by libvotequorum, libquorum and libcfg 3.1.7:
+ * - `finalize()` only disconnects (no request is sent); afterwards every call fails with
+ *   CS_ERR_BAD_HANDLE, a second finalize too.
+ * - A lost connection makes requests fail with CS_ERR_LIBRARY; `dispatch()` still runs the
+ *   callbacks already queued, then throws CS_ERR_LIBRARY.
+ * - A callback that finalizes the handle ends `dispatch()` with CS_ERR_BAD_HANDLE.
+ * - An unknown or malformed dispatch message: CS_ERR_LIBRARY (as the C libraries answer an
+ *   unknown id).
+ */
+import { CsError, CsErrorCode } from '../common/errors.js';
+import type { CodecResult } from '../exec/codec.js';
+import type { IpcClientConnection } from './connection.js';
+import { DispatchQueue } from './dispatch-queue.js';
+import { decodeResponseHead } from './quorum-structs.js';
+
+/** cs_dispatch_flags_t values. */
+const DISPATCH = { ONE: 1, ALL: 2, BLOCKING: 3, ONE_NONBLOCKING: 4 } as const;
+
+/** Options every one of these handles accepts. */
+export interface CallbackHandleOptions {
+  /** Daemon run directory (default: COROSYNC_TS_RUN_DIR, then the default run dir). */
+  runDir?: string;
+  /** Dispatch frames held in memory before the event channel is paused. Default 16384. */
+  maxQueuedEvents?: number;
+}
+
+/** Base of VotequorumHandle, QuorumHandle and CfgHandle. `E` is the decoded event type. */
+export abstract class CallbackHandle<E> {
+  protected readonly conn: IpcClientConnection;
+  protected readonly queue: DispatchQueue;
+  private context: unknown;
+  private finalized = false;
+
+  protected constructor(conn: IpcClientConnection, context: unknown, opts: CallbackHandleOptions) {
+    this.conn = conn;
+    this.context = context;
+    this.queue = new DispatchQueue(conn, opts.maxQueuedEvents ?? 16384);
+    conn.onEvent = (frame) => {
+      if (!this.finalized) this.queue.push(frame);
+    };
+    conn.onLost = () => this.queue.wake();
+  }
+
+  /** Decode a dispatch frame into an event (a CodecFailure becomes CS_ERR_LIBRARY). */
+  protected abstract decodeEvent(frame: Buffer): CodecResult<E>;
+
+  /** Call the user's callback for `ev` (absent callbacks: nothing). */
+  protected abstract invoke(ev: E): void;
+
+  /** Library name used in error messages (e.g. "votequorum"). */
+  protected abstract readonly libName: string;
+
+  /**
+   * Disconnect from the daemon (the C libraries send nothing). Queued callbacks are dropped;
+   * a waiting `dispatch()` ends with CS_ERR_BAD_HANDLE, `events()` finishes. A second call:
+   * CS_ERR_BAD_HANDLE.
+   */
+  async finalize(): Promise<void> {
+    this.checkHandle();
+    this.finalized = true;
+    this.queue.close();
+    await this.conn.close();
+  }
+
+  /** True after `finalize()`. */
+  get isFinalized(): boolean {
+    return this.finalized;
+  }
+
+  /**
+   * File descriptor of the event channel (readable when callbacks arrive). Node users
+   * normally await `dispatch(CsDispatchFlags.ONE)` or use `events()` instead.
+   */
+  fdGet(): number {
+    this.checkHandle();
+    const fd = this.conn.eventFd();
+    if (fd < 0) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, 'connection lost');
+    return fd;
+  }
+
+  /** The context given at initialisation or by `contextSet`. */
+  contextGet(): unknown {
+    this.checkHandle();
+    return this.context;
+  }
+
+  contextSet(context: unknown): void {
+    this.checkHandle();
+    this.context = context;
+  }
+
+  /** Number of dispatch messages waiting in the queue. */
+  get pendingEvents(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Run queued callbacks:
+   * - `ONE` (1): wait for one dispatch message and process it;
+   * - `ALL` (2): process every queued message, then return (never waits);
+   * - `BLOCKING` (3): process messages as they come; ends only with CS_ERR_BAD_HANDLE
+   *   (finalized) or CS_ERR_LIBRARY (connection lost);
+   * - `ONE_NONBLOCKING` (4): process one queued message; CS_ERR_TRY_AGAIN when none waits.
+   * Other values: CS_ERR_INVALID_PARAM. Exceptions thrown by a callback propagate.
+   */
+  async dispatch(flags: number): Promise<void> {
+    this.checkHandle();
+    const { ONE, ALL, BLOCKING, ONE_NONBLOCKING } = DISPATCH;
+    if (flags !== ONE && flags !== ALL && flags !== BLOCKING && flags !== ONE_NONBLOCKING) {
+      throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, `invalid dispatch flags ${flags}`);
+    }
+    for (;;) {
+      if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
+      const frame = this.queue.shift();
+      if (!frame) {
+        if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
+        if (flags === ALL) return;
+        if (flags === ONE_NONBLOCKING) throw new CsError(CsErrorCode.CS_ERR_TRY_AGAIN, 'no callback queued');
+        await this.queue.wait();
+        continue;
+      }
+      this.invoke(this.decode(frame));
+      if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized in a callback');
+      if (flags === ONE || flags === ONE_NONBLOCKING) return;
+    }
+  }
+
+  /**
+   * An async iterator over the callback queue (the idiomatic alternative to `dispatch`): each
+   * `next()` yields the oldest event as an object, or waits for one; callbacks are not called.
+   * Ends when the handle is finalized; throws CS_ERR_LIBRARY when the connection is lost
+   * (after the queued events). Use one style per handle: an event goes to whichever consumer
+   * takes it first.
+   */
+  events(): AsyncIterableIterator<E> {
+    const next = async (): Promise<IteratorResult<E>> => {
+      for (;;) {
+        if (this.finalized) return { done: true, value: undefined };
+        const frame = this.queue.shift();
+        if (frame) return { done: false, value: this.decode(frame) };
+        if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
+        await this.queue.wait();
+      }
+    };
+    const it: AsyncIterableIterator<E> = {
+      next,
+      return: async () => ({ done: true, value: undefined }),
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  protected checkHandle(): void {
+    if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
+  }
+
+  /** Send a request and return its reply frame (header checked). */
+  protected async request(frame: Buffer): Promise<Buffer> {
+    this.checkHandle();
+    const res = await this.conn.request(frame);
+    const h = decodeResponseHead(res);
+    if (!h.ok) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `malformed ${this.libName} reply: ${h.error}`);
+    return res;
+  }
+
+  /**
+   * Send a request; throw the reply's error when it is not CS_OK (whatever the reply's id —
+   * a generic refusal such as TRY_AGAIN comes back as a bare header with id 0); otherwise
+   * return the reply after checking its id.
+   */
+  protected async call(frame: Buffer, replyId: number, what: string): Promise<Buffer> {
+    const res = await this.request(frame);
+    const error = res.readInt32LE(16);
+    if (error !== CsErrorCode.CS_OK) throw new CsError(error, what);
+    if (res.readInt32LE(0) !== replyId) {
+      throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `${what}: unexpected reply id ${res.readInt32LE(0)}`);
+    }
+    return res;
+  }
+
+  /** Unwrap a decoded reply (a failure is a broken daemon: CS_ERR_LIBRARY). */
+  protected unwrap<T>(r: CodecResult<T>, what: string): T {
+    if (!r.ok) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `${what}: malformed reply: ${r.error}`);
+    return r.value;
+  }
+
+  private decode(frame: Buffer): E {
+    const d = this.decodeEvent(frame);
+    if (!d.ok)
+      throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `malformed ${this.libName} dispatch message: ${d.error}`);
+    return d.value;
+  }
+}
+
+/** Throw CS_ERR_INVALID_PARAM unless `n` is an integer in [0, 2^32). */
+export function u32Param(n: unknown, what: string): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xffff_ffff) {
+    throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, `${what} must be an unsigned 32-bit integer`);
+  }
+  return n;
+}
+
+/** Throw CS_ERR_INVALID_PARAM unless `fn` is a function or absent. */
+export function callbackParam(fn: unknown, what: string): void {
+  if (fn !== undefined && fn !== null && typeof fn !== 'function') {
+    throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, `${what} must be a function`);
+  }
+}

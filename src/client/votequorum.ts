@@ -1,0 +1,328 @@
+/**
+ * The votequorum client library: corosync's libvotequorum (include/corosync/votequorum.h,
+ * 3.1.7) for TypeScript.
+ *
+ * A `VotequorumHandle` is one connection to the daemon's `votequorum` service (present only
+ * when `quorum.provider` is `corosync_votequorum`; otherwise `initialize` fails as libqb's
+ * connect does, with CS_ERR_LIBRARY from our transport). Calls fail with a `CsError` carrying
+ * the code libvotequorum returns. Notifications (quorum, node list, expected votes) are queued
+ * and run only from `dispatch()`; `events()` yields them from the same queue.
+ *
+ * Tracking: `trackstart(context, CsTrack.CURRENT)` queues the current node list and quorum
+ * notifications (in that order) before it resolves; CHANGES also keeps sending them as they
+ * change; CHANGES_ONLY only sends changes. Every notification carries the `context` given to
+ * `trackstart`.
+ */
+import { CsError, CsErrorCode } from '../common/errors.js';
+import type { CodecResult } from '../exec/codec.js';
+import { CallbackHandle, callbackParam, u32Param, type CallbackHandleOptions } from './callback-handle.js';
+import { IpcClientConnection } from './connection.js';
+import {
+  CsTrack,
+  VOTEQUORUM_QDEVICE_MAX_NAME_LEN,
+  VqResId,
+  decodeVqDispatch,
+  decodeVqGetinfoResponse,
+  encodeVqRequest,
+  type IpcRingId,
+  type VotequorumInfo,
+  type VotequorumNode,
+  type VqDispatch,
+} from './quorum-structs.js';
+
+export { CsTrack, type VotequorumInfo, type VotequorumNode };
+
+/** `VOTEQUORUM_INFO_*` flag bits of `VotequorumInfo.flags`. */
+export const VotequorumInfoFlag = {
+  TWONODE: 1,
+  QUORATE: 2,
+  WAIT_FOR_ALL: 4,
+  LAST_MAN_STANDING: 8,
+  AUTO_TIE_BREAKER: 16,
+  ALLOW_DOWNSCALE: 32,
+  QDEVICE_REGISTERED: 64,
+  QDEVICE_ALIVE: 128,
+  QDEVICE_CAST_VOTE: 256,
+  QDEVICE_MASTER_WINS: 512,
+} as const;
+
+/** `VOTEQUORUM_NODESTATE_*`. */
+export const VotequorumNodeState = { MEMBER: 1, DEAD: 2, LEAVING: 3 } as const;
+
+/** VOTEQUORUM_QDEVICE_NODEID: the pseudo node id of the quorum device. */
+export const VOTEQUORUM_QDEVICE_NODEID = 0;
+export { VOTEQUORUM_QDEVICE_MAX_NAME_LEN };
+/** Default qdevice poll timeout and sync timeout (ms). */
+export const VOTEQUORUM_QDEVICE_DEFAULT_TIMEOUT = 10000;
+export const VOTEQUORUM_QDEVICE_DEFAULT_SYNC_TIMEOUT = 30000;
+
+/** `votequorum_ring_id_t`. */
+export type VotequorumRingId = IpcRingId;
+
+/** `votequorum_quorum_notification_fn_t`. */
+export type VotequorumQuorumNotifyFn = (
+  handle: VotequorumHandle,
+  context: bigint,
+  quorate: boolean,
+  nodeList: readonly VotequorumNode[],
+) => void;
+
+/** `votequorum_nodelist_notification_fn_t`: the totem members of the current ring. */
+export type VotequorumNodelistNotifyFn = (
+  handle: VotequorumHandle,
+  context: bigint,
+  ringId: VotequorumRingId,
+  nodeList: readonly number[],
+) => void;
+
+/** `votequorum_expectedvotes_notification_fn_t`. */
+export type VotequorumExpectedVotesNotifyFn = (
+  handle: VotequorumHandle,
+  context: bigint,
+  expectedVotes: number,
+) => void;
+
+/** `votequorum_callbacks_t`. */
+export interface VotequorumCallbacks {
+  quorumNotify?: VotequorumQuorumNotifyFn;
+  expectedVotesNotify?: VotequorumExpectedVotesNotifyFn;
+  nodelistNotify?: VotequorumNodelistNotifyFn;
+}
+
+/** A notification taken from the queue by `events()`. */
+export type VotequorumEvent =
+  | {
+      readonly type: 'quorum';
+      readonly context: bigint;
+      readonly quorate: boolean;
+      readonly nodeList: readonly VotequorumNode[];
+    }
+  | {
+      readonly type: 'nodelist';
+      readonly context: bigint;
+      readonly ringId: VotequorumRingId;
+      readonly nodeList: readonly number[];
+    }
+  | { readonly type: 'expectedVotes'; readonly context: bigint; readonly expectedVotes: number };
+
+/** Options of `VotequorumHandle.initialize`. */
+export type VotequorumInitializeOptions = CallbackHandleOptions;
+
+const STATUS = VqResId.STATUS;
+
+/** Check a qdevice name as libvotequorum does: 1..254 bytes, else CS_ERR_INVALID_PARAM. */
+function nameParam(name: unknown, what = 'qdevice name'): string {
+  if (typeof name !== 'string')
+    throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, `${what} must be a string`);
+  const len = Buffer.byteLength(name, 'utf8');
+  if (len === 0 || len >= VOTEQUORUM_QDEVICE_MAX_NAME_LEN || name.includes('\0')) {
+    throw new CsError(
+      CsErrorCode.CS_ERR_INVALID_PARAM,
+      `${what} must be 1..${VOTEQUORUM_QDEVICE_MAX_NAME_LEN - 1} bytes without NUL`,
+    );
+  }
+  return name;
+}
+
+function u64Param(n: unknown, what: string): bigint {
+  if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) return BigInt(n);
+  if (typeof n === 'bigint' && n >= 0n && n < 1n << 64n) return n;
+  throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, `${what} must be an unsigned 64-bit integer`);
+}
+
+/**
+ * A connection to the votequorum service (`votequorum_handle_t`). Create it with
+ * `VotequorumHandle.initialize`; release it with `finalize`.
+ */
+export class VotequorumHandle extends CallbackHandle<VotequorumEvent> {
+  protected readonly libName = 'votequorum';
+  private readonly callbacks: VotequorumCallbacks;
+
+  private constructor(
+    conn: IpcClientConnection,
+    callbacks: VotequorumCallbacks,
+    opts: VotequorumInitializeOptions,
+  ) {
+    super(conn, undefined, opts);
+    this.callbacks = { ...callbacks };
+  }
+
+  /**
+   * `votequorum_initialize`: connect, remembering the callbacks (any may be absent).
+   * Errors: CS_ERR_LIBRARY when the service is not reachable (no daemon, or votequorum is not
+   * the quorum provider), the daemon's refusal code otherwise.
+   */
+  static async initialize(
+    callbacks: VotequorumCallbacks = {},
+    opts: VotequorumInitializeOptions = {},
+  ): Promise<VotequorumHandle> {
+    callbackParam(callbacks.quorumNotify, 'quorumNotify');
+    callbackParam(callbacks.expectedVotesNotify, 'expectedVotesNotify');
+    callbackParam(callbacks.nodelistNotify, 'nodelistNotify');
+    const conn = await IpcClientConnection.connect('votequorum', { runDir: opts.runDir });
+    return new VotequorumHandle(conn, callbacks, opts);
+  }
+
+  /**
+   * `votequorum_getinfo`: the votequorum view of node `nodeid` (0 = the local node).
+   * Unknown node: CS_ERR_NOT_EXIST.
+   */
+  async getinfo(nodeid = 0): Promise<VotequorumInfo> {
+    const id = u32Param(nodeid, 'nodeid');
+    const res = await this.request(encodeVqRequest({ kind: 'getinfo', nodeid: id | 0 }));
+    const error = res.readInt32LE(16);
+    if (error !== CsErrorCode.CS_OK) throw new CsError(error, 'votequorum_getinfo');
+    return this.unwrap(decodeVqGetinfoResponse(res), 'votequorum_getinfo').info;
+  }
+
+  /**
+   * `votequorum_setexpected`: change the expected votes of the cluster. Rejected with
+   * CS_ERR_INVALID_PARAM when it would be below the current votes or make a quorate cluster
+   * lose quorum.
+   */
+  async setexpected(expectedVotes: number): Promise<void> {
+    const v = u32Param(expectedVotes, 'expected votes');
+    await this.call(
+      encodeVqRequest({ kind: 'setexpected', expectedVotes: v }),
+      STATUS,
+      'votequorum_setexpected',
+    );
+  }
+
+  /**
+   * `votequorum_setvotes`: change the votes of node `nodeid` (0 addresses the quorum device).
+   * Unknown node: CS_ERR_NAME_NOT_FOUND; a value that breaks quorum: CS_ERR_INVALID_PARAM.
+   */
+  async setvotes(nodeid: number, votes: number): Promise<void> {
+    const id = u32Param(nodeid, 'nodeid');
+    const v = u32Param(votes, 'votes');
+    await this.call(
+      encodeVqRequest({ kind: 'setvotes', nodeid: id | 0, votes: v }),
+      STATUS,
+      'votequorum_setvotes',
+    );
+  }
+
+  /**
+   * `votequorum_trackstart`: start notifications (flags: CsTrack bits). With CURRENT or
+   * CHANGES the current node list and quorum notifications are queued before this resolves.
+   * Already tracking: CS_ERR_EXIST (the CURRENT notifications are still sent).
+   */
+  async trackstart(context: bigint | number, flags: number): Promise<void> {
+    const ctx = u64Param(context, 'context');
+    const f = u32Param(flags, 'track flags');
+    await this.call(
+      encodeVqRequest({ kind: 'trackstart', context: ctx, flags: f }),
+      STATUS,
+      'votequorum_trackstart',
+    );
+  }
+
+  /** `votequorum_trackstop`. Not tracking: CS_ERR_NOT_EXIST. */
+  async trackstop(): Promise<void> {
+    await this.call(encodeVqRequest({ kind: 'trackstop' }), STATUS, 'votequorum_trackstop');
+  }
+
+  /**
+   * `votequorum_qdevice_register`: register a quorum device named `name` on this node (the
+   * reply comes once the registration went round the cluster). Errors: CS_ERR_INVALID_PARAM
+   * (name empty or ≥ 255 bytes), CS_ERR_ACCESS (qdevice not allowed by the configuration),
+   * CS_ERR_EXIST (another device registered), CS_ERR_TRY_AGAIN.
+   */
+  async qdeviceRegister(name: string): Promise<void> {
+    const n = nameParam(name);
+    this.checkHandle();
+    await this.call(
+      encodeVqRequest({ kind: 'qdevice_register', name: n }),
+      STATUS,
+      'votequorum_qdevice_register',
+    );
+  }
+
+  /** `votequorum_qdevice_unregister`. Not registered: CS_ERR_NOT_EXIST; other name: INVALID_PARAM. */
+  async qdeviceUnregister(name: string): Promise<void> {
+    const n = nameParam(name);
+    this.checkHandle();
+    await this.call(
+      encodeVqRequest({ kind: 'qdevice_unregister', name: n }),
+      STATUS,
+      'votequorum_qdevice_unregister',
+    );
+  }
+
+  /** `votequorum_qdevice_update`: rename the registered device. */
+  async qdeviceUpdate(oldname: string, newname: string): Promise<void> {
+    const o = nameParam(oldname, 'old qdevice name');
+    const n = nameParam(newname, 'new qdevice name');
+    this.checkHandle();
+    await this.call(
+      encodeVqRequest({ kind: 'qdevice_update', oldname: o, newname: n }),
+      STATUS,
+      'votequorum_qdevice_update',
+    );
+  }
+
+  /**
+   * `votequorum_qdevice_poll`: tell votequorum the device is alive and whether it casts its
+   * vote, for ring `ringId` (the one of the last node list notification). A stale ring id:
+   * CS_ERR_MESSAGE_ERROR; not registered: CS_ERR_NOT_EXIST; other name: CS_ERR_INVALID_PARAM.
+   */
+  async qdevicePoll(name: string, castVote: boolean | number, ringId: VotequorumRingId): Promise<void> {
+    const n = nameParam(name);
+    if (!ringId || typeof ringId !== 'object') {
+      throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, 'ringId must be {nodeid, seq}');
+    }
+    const ring = {
+      nodeid: u32Param(ringId.nodeid, 'ring id nodeid'),
+      seq: u64Param(ringId.seq, 'ring id seq'),
+    };
+    this.checkHandle();
+    await this.call(
+      encodeVqRequest({ kind: 'qdevice_poll', name: n, castVote: castVote ? 1 : 0, ringId: ring }),
+      STATUS,
+      'votequorum_qdevice_poll',
+    );
+  }
+
+  /** `votequorum_qdevice_master_wins`: enable or disable master-wins for the device. */
+  async qdeviceMasterWins(name: string, allow: boolean | number): Promise<void> {
+    const n = nameParam(name);
+    this.checkHandle();
+    await this.call(
+      encodeVqRequest({ kind: 'qdevice_master_wins', name: n, allow: allow ? 1 : 0 }),
+      STATUS,
+      'votequorum_qdevice_master_wins',
+    );
+  }
+
+  protected decodeEvent(frame: Buffer): CodecResult<VotequorumEvent> {
+    const d = decodeVqDispatch(frame);
+    if (!d.ok) return d;
+    return { ok: true, value: toEvent(d.value) };
+  }
+
+  protected invoke(ev: VotequorumEvent): void {
+    switch (ev.type) {
+      case 'quorum':
+        this.callbacks.quorumNotify?.(this, ev.context, ev.quorate, ev.nodeList);
+        return;
+      case 'nodelist':
+        this.callbacks.nodelistNotify?.(this, ev.context, ev.ringId, ev.nodeList);
+        return;
+      case 'expectedVotes':
+        this.callbacks.expectedVotesNotify?.(this, ev.context, ev.expectedVotes);
+        return;
+    }
+  }
+}
+
+function toEvent(m: VqDispatch): VotequorumEvent {
+  switch (m.kind) {
+    case 'quorum':
+      return { type: 'quorum', context: m.context, quorate: m.quorate !== 0, nodeList: m.nodes };
+    case 'nodelist':
+      return { type: 'nodelist', context: m.context, ringId: m.ringId, nodeList: m.nodes };
+    case 'expectedvotes':
+      return { type: 'expectedVotes', context: m.context, expectedVotes: m.expectedVotes };
+  }
+}
