@@ -289,7 +289,8 @@ export class ExecEngine {
     const r = this.table[serviceId];
     const tx = r && !r.unloaded ? r.txKeys[fn] : undefined;
     // corosync counts the attempt, before totem accepts or refuses it
-    if (tx) this.opts.icmap.fastIncrement(tx);
+    // as corosync, a send before the service's keys exist (votequorum's NODEINFO from init) is not counted
+    if (tx && this.opts.icmap.has(tx)) this.opts.icmap.fastIncrement(tx);
     const pieces = Buffer.isBuffer(iov) ? [iov] : [...(iov as readonly Buffer[])];
     return this.opts.send(EXEC_GROUP_NAME, pieces, guarantee ?? TotemGuarantee.AGREED);
   }
