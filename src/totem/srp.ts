@@ -826,6 +826,8 @@ export class TotemSrp {
     } else if (setHas(this.myFailedList, s)) {
       // news from a node I consider failed
     } else {
+      const procBefore = this.myProcList.length;
+      const failedBefore = this.myFailedList.length;
       setMerge(this.myProcList, j.procList);
       if (setHas(j.failedList, this.me)) {
         setMerge(this.myFailedList, [s]);
@@ -836,8 +838,16 @@ export class TotemSrp {
           setMerge(this.myFailedList, setSubtract(j.failedList, this.myMembList));
         }
       }
-      this.gatherEnter(11);
-      gatherEntered = true;
+      // Deviation from 3.1.7: corosync re-enters GATHER here even when the join changed
+      // neither of my sets (its sender is not in my ring and its failed list is not adopted).
+      // Each such entry multicasts a join and restarts the consensus timer, so nodes with
+      // incompatible failed lists answer each other's joins forever and the consensus timeout
+      // never fires (simulator seeds 192, 352: a join storm in GATHER). Only a real change
+      // re-enters GATHER; the join timer still re-sends my join every `join` ms.
+      if (this.myProcList.length !== procBefore || this.myFailedList.length !== failedBefore) {
+        this.gatherEnter(11);
+        gatherEntered = true;
+      }
     }
     if (!gatherEntered && this.memb === 'OPERATIONAL') this.gatherEnter(12);
   }

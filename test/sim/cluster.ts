@@ -284,7 +284,7 @@ export class Cluster {
     for (;;) {
       const top = this.heap.peek();
       if (!top || top.at > until) break;
-      if (budget-- <= 0) return false;
+      if (budget-- <= 0 || this.heap.size > 1_000_000) return false;
       this.heap.pop();
       this.now = top.at;
       this.events++;

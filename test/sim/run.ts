@@ -28,7 +28,12 @@ let events = 0;
 let delivered = 0;
 const t0 = process.hrtime.bigint();
 for (const seed of seeds) {
+  const ts = process.hrtime.bigint();
   const r = runSeed(seed, { ...opts, trace: trace && single !== undefined });
+  if (process.argv.includes('--progress')) {
+    const took = Number(process.hrtime.bigint() - ts) / 1e6;
+    console.error(`seed ${seed} ${r.ok ? 'ok' : 'FAIL'} ${r.events} events ${took.toFixed(0)}ms`);
+  }
   events += r.events;
   for (const [k, v] of Object.entries(r.stats)) totals[k] = (totals[k] ?? 0) + v;
   delivered += r.delivered;

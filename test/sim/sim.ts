@@ -267,7 +267,7 @@ export function runSeed(seed: number, opts: SimOptions = {}): SimResult {
     violations.push({
       prop: 'budget',
       t: cluster.now,
-      detail: `more than ${MAX_EVENTS} events in the fault phase`,
+      detail: `more than ${MAX_EVENTS} events or a runaway event queue in the fault phase`,
     });
   }
 
