@@ -42,6 +42,8 @@ import { EXEC_GROUP_NAME, SYNC_GROUP_NAME } from '../exec/codec.js';
 import { CmapExecEngine } from '../services/cmap/exec.js';
 import { CpgService } from '../services/cpg/service.js';
 import { CfgService } from '../services/cfg/service.js';
+import { QuorumService } from '../services/quorum/service.js';
+import { VotequorumService, fileEvTrackingStore } from '../services/votequorum/service.js';
 import { CsErrorCode } from '../common/errors.js';
 
 export const ExitCode = {
@@ -49,6 +51,7 @@ export const ExitCode = {
   LOGCONFIGREAD: 7,
   MAINCONFIGREAD: 8,
   FATAL_ERR: 15,
+  SERVICE_ENGINE_INIT: 20,
   DIR_NOT_PRESENT: 16,
   ALREADY_RUNNING: 18,
 } as const;
@@ -128,6 +131,8 @@ export interface DaemonOptions {
 /** A running node (in-process handle, used by runDaemon and by tests). */
 export class Daemon {
   private statsTimer: NodeJS.Timeout | undefined;
+  /** Cleanups to run on stop (timers the services asked for). */
+  private readonly stopHooks: Array<() => void> = [];
   private stopped: Promise<void> | undefined;
 
   private constructor(
@@ -192,6 +197,9 @@ export class Daemon {
         stats,
         // corosync refuses IPC until its first sync completed (exec/main.c): TRY_AGAIN
         admit: () => (daemon?.exec.ready ? CsErrorCode.CS_OK : CsErrorCode.CS_ERR_TRY_AGAIN),
+        // what a request handler queued (a cpg message, a votequorum poll) must reach totem
+        // now: a held token is released by the hold-cancel this step may emit
+        afterRequest: () => daemon?.totem.pump(),
       });
       const totemLog = logger.subsys('TOTEM');
       let transport: TotemTransport;
@@ -278,6 +286,53 @@ export class Daemon {
           logger: { debug: cpgLog.debug, info: cpgLog.info, warn: cpgLog.warn, error: cpgLog.error },
         }),
       );
+      // quorum links votequorum from its init in corosync, so votequorum's keys come first
+      const providerName = icmap.getValue('quorum.provider');
+      let provider: VotequorumService | undefined;
+      if (providerName !== undefined) {
+        if (providerName.type !== CmapValueType.STRING || providerName.value !== 'corosync_votequorum') {
+          throw new StartupError(ExitCode.SERVICE_ENGINE_INIT, 'Invalid quorum provider');
+        }
+        const vqLog = logger.subsys('VOTEQ');
+        const vqTimers = new Map<string, NodeJS.Timeout>();
+        const vq: VotequorumService = new VotequorumService({
+          icmap,
+          logger: vqLog,
+          evTrackingStore: fileEvTrackingStore(stateDir),
+          timers: {
+            arm: (kind, ms) => {
+              clearTimeout(vqTimers.get(kind));
+              vqTimers.set(
+                kind,
+                setTimeout(() => {
+                  vqTimers.delete(kind);
+                  vq.timerExpired(kind);
+                  runtime.pump();
+                }, ms),
+              );
+            },
+            disarm: (kind) => {
+              clearTimeout(vqTimers.get(kind));
+              vqTimers.delete(kind);
+            },
+          },
+        });
+        try {
+          exec.register(vq);
+        } catch (err) {
+          throw new StartupError(ExitCode.SERVICE_ENGINE_INIT, (err as Error).message);
+        }
+        provider = vq;
+        d.stopHooks.push(() => {
+          for (const t of vqTimers.values()) clearTimeout(t);
+        });
+      }
+      exec.register(
+        new QuorumService({
+          ...(provider ? { provider, providerName: 'corosync_votequorum' } : {}),
+          log: logger.subsys('QUORUM'),
+        }),
+      );
       for (const service of exec.services()) if (service.ipc) ipc.registerService(service.ipc);
       d.trackLoggingChanges();
       main.info(`IPC endpoints in ${runDir}, state in ${stateDir}`);
@@ -354,6 +409,7 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       if (this.statsTimer) clearInterval(this.statsTimer);
+      for (const hook of this.stopHooks) hook();
       while (!this.exec.unloadServices()) await new Promise((r) => setImmediate(r));
       await this.totem.stop();
       await this.ipc.close();

@@ -108,6 +108,8 @@ export interface IpcServerOptions {
    * client's initialize should fail with (CS_ERR_TRY_AGAIN before the first sync, ...).
    */
   admit?: (info: { service: string; pid: number }) => number;
+  /** Called after each request a service handled (the daemon lets totem act on it at once). */
+  afterRequest?: () => void;
 }
 
 /** The interface a transport implements for one connection. */
@@ -293,6 +295,7 @@ export class IpcServerConnection implements IpcConnection {
         'error',
       );
     }
+    this.server.requestHandled();
   }
 
   /** Count a malformed frame (framing or service check) and close the connection. */
@@ -349,6 +352,7 @@ export class IpcServer {
   readonly limits: IpcServerLimits;
   private readonly statsHooks: IpcStatsHooks | undefined;
   private readonly admitFn: ((info: { service: string; pid: number }) => number) | undefined;
+  private readonly afterRequest: (() => void) | undefined;
   private readonly services = new Map<string, IpcServiceDefinition<unknown>>();
   private readonly open = new Set<IpcServerConnection>();
   private readonly fcLevels = new Map<string, number>();
@@ -363,6 +367,7 @@ export class IpcServer {
     this.logger = opts.logger;
     this.statsHooks = opts.stats;
     this.admitFn = opts.admit;
+    this.afterRequest = opts.afterRequest;
     this.limits = {
       maxMsgSize: Math.min(opts.maxMsgSize ?? IPC_MAX_MSG_SIZE, IPC_MAX_MSG_SIZE),
       maxEventQueueBytes: opts.maxEventQueueBytes ?? 8 * 1024 * 1024,
@@ -409,6 +414,11 @@ export class IpcServer {
   setFlowControl(match: (serviceName: string) => boolean, level: number): void {
     for (const name of this.services.keys()) if (match(name)) this.fcLevels.set(name, level);
     for (const conn of this.open) if (match(conn.serviceName)) conn.setFlowControl(level);
+  }
+
+  /** A connection handled a request (see IpcServerOptions.afterRequest). */
+  requestHandled(): void {
+    this.afterRequest?.();
   }
 
   /** The flow-control level currently published for a service's connections. */
