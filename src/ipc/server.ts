@@ -79,6 +79,12 @@ export interface IpcServiceDefinition<State = unknown> {
    * malformed (the connection is closed and `invalid_request` counted), else undefined.
    */
   checkRequest(frame: Buffer): string | undefined;
+  /**
+   * Whether lib function `id` is "flow control required" (corosync's lib_engine flag). Such
+   * requests are not handled while the connection is flow-controlled: they wait, in order,
+   * until the level drops to 0 (see IpcServerConnection.deliver). Default: none.
+   */
+  flowControlRequired?(id: number): boolean;
   /** lib_init_fn: create the per-connection private state. */
   init(conn: IpcConnection): State;
   /** Handle one valid request; must call `conn.respond` (once) unless the request has no reply. */
@@ -153,6 +159,10 @@ export class IpcServerConnection implements IpcConnection {
   private link: IpcLink | undefined;
   private readonly waiting: Buffer[] = [];
   private queuedBytes = 0;
+  /** Requests that arrived while flow control was on and wait for it to end (in order). */
+  private readonly held: Buffer[] = [];
+  private heldBytes = 0;
+  private releaseScheduled = false;
   private readonly closeHooks: Array<() => void> = [];
 
   constructor(
@@ -224,6 +234,21 @@ export class IpcServerConnection implements IpcConnection {
     this.stats.flowControl = level;
     if (level > 0) this.stats.flowControlCount++;
     this.enqueueEvent(encodeFlowControl(level), false);
+    if (level === 0) this.scheduleRelease();
+  }
+
+  /** Handle the requests held during flow control, in order, once it is off (next turn). */
+  private scheduleRelease(): void {
+    if (this.held.length === 0 || this.releaseScheduled) return;
+    this.releaseScheduled = true;
+    setImmediate(() => {
+      this.releaseScheduled = false;
+      while (this.held.length > 0 && this.stats.flowControl === 0 && !this.closedFlag) {
+        const frame = this.held.shift()!;
+        this.heldBytes -= frame.length;
+        this.process(frame);
+      }
+    });
   }
 
   private enqueueEvent(frame: Buffer, dispatch: boolean): void {
@@ -272,6 +297,30 @@ export class IpcServerConnection implements IpcConnection {
    */
   deliver(frame: Buffer): void {
     if (this.closedFlag) return;
+    // libqb's server does not read a flow-controlled client's requests at all
+    // (qb_ipcs_dispatch_connection_request returns early while fc_enabled), so what the client
+    // wrote before it saw the level - typically cpg MCASTs just as a sync starts - waits and
+    // is handled after the sync, instead of reaching a service that refuses it (MCAST has no
+    // reply: it would be lost without a trace). We hold the flow-control-required requests and
+    // everything behind them; the others (cpg local_get, membership, ...) are still answered.
+    if (
+      this.held.length > 0 ||
+      (this.stats.flowControl > 0 && this.service.flowControlRequired?.(frame.readInt32LE(0)))
+    ) {
+      if (this.heldBytes + frame.length > this.server.limits.maxEventQueueBytes) {
+        this.stats.overload++;
+        this.close(`${this.held.length} requests (${this.heldBytes} bytes) sent during flow control`, 'warn');
+        return;
+      }
+      this.held.push(frame);
+      this.heldBytes += frame.length;
+      if (this.stats.flowControl === 0) this.scheduleRelease();
+      return;
+    }
+    this.process(frame);
+  }
+
+  private process(frame: Buffer): void {
     const id = frame.readInt32LE(0);
     if (id < 0 || id >= this.service.requestCount) {
       this.stats.invalidRequest++;
@@ -311,6 +360,8 @@ export class IpcServerConnection implements IpcConnection {
     const log = this.server.logger;
     log[level](`IPC ${this.description} closed${reason ? `: ${reason}` : ''}`);
     this.waiting.length = 0;
+    this.held.length = 0;
+    this.heldBytes = 0;
     this.link?.destroy();
     this.server.connectionClosed(this);
     try {
