@@ -12,13 +12,7 @@ import { parseConfigText } from '../../src/config/load.js';
 import { EMPTY_USER_DB } from '../../src/config/parser.js';
 import { CfgResId, encodeCfgRequest } from '../../src/services/cfg/codec.js';
 import type { CfgReloadApplied } from '../../src/services/cfg/service.js';
-import {
-  type ExecCluster,
-  type NodeCtl,
-  cfgCluster,
-  envFor,
-  nodelistConf,
-} from '../helpers/exec-harness.js';
+import { type ExecCluster, type NodeCtl, cfgCluster, envFor, nodelistConf } from '../helpers/exec-harness.js';
 
 const E = CsErrorCode;
 const EV: Record<number, string> = {
