@@ -18,7 +18,7 @@
  * - `-a`: the node's addresses separated by spaces (an unused first entry still yields the
  *   space before the next one).
  */
-import type { CfgNodeStatusV1 } from '../client/cfg-structs.js';
+import type { CfgNodeStatusV1 } from '../client/cfg.js';
 
 /** corosync-cfgtool's usage text (`-h`, or no action). */
 export function cfgtoolUsage(): string {

@@ -20,7 +20,7 @@
  */
 import { CmapHandle } from '../client/cmap.js';
 import { CfgHandle, CfgShutdownFlag, INTERFACE_MAX, type CfgNodeStatusV1 } from '../client/cfg.js';
-import { EMPTY_LINK_STATUS } from '../client/cfg-structs.js';
+import { EMPTY_LINK_STATUS } from '../client/cfg.js';
 import { CsError, CsErrorCode, csStrerror } from '../common/errors.js';
 import { resolveRunDir } from '../common/rundir.js';
 import { getopt } from './args.js';

@@ -25,7 +25,7 @@
 import { CmapHandle } from '../client/cmap.js';
 import { CfgHandle, INTERFACE_MAX } from '../client/cfg.js';
 import { QuorumHandle, QuorumType } from '../client/quorum.js';
-import { CsTrack, EMPTY_VQ_INFO, type VotequorumInfo } from '../client/quorum-structs.js';
+import { CsTrack, EMPTY_VQ_INFO, type VotequorumInfo } from '../client/votequorum.js';
 import { VotequorumHandle } from '../client/votequorum.js';
 import { CsError, CsErrorCode, csStrerror } from '../common/errors.js';
 import { resolveRunDir } from '../common/rundir.js';

@@ -17,7 +17,7 @@ import { CsError, CsErrorCode } from '../common/errors.js';
 import type { CodecResult } from '../exec/codec.js';
 import type { IpcClientConnection } from './connection.js';
 import { DispatchQueue } from './dispatch-queue.js';
-import { decodeResponseHead } from './quorum-structs.js';
+import { RESPONSE_HEADER_SIZE, frameSize } from '../ipc/frame.js';
 
 /** cs_dispatch_flags_t values. */
 const DISPATCH = { ONE: 1, ALL: 2, BLOCKING: 3, ONE_NONBLOCKING: 4 } as const;
@@ -164,8 +164,13 @@ export abstract class CallbackHandle<E> {
   protected async request(frame: Buffer): Promise<Buffer> {
     this.checkHandle();
     const res = await this.conn.request(frame);
-    const h = decodeResponseHead(res);
-    if (!h.ok) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `malformed ${this.libName} reply: ${h.error}`);
+    if (res.length < RESPONSE_HEADER_SIZE || frameSize(res) !== res.length) {
+      throw new CsError(
+        CsErrorCode.CS_ERR_LIBRARY,
+        `malformed ${this.libName} reply: ${res.length} bytes` +
+          (res.length >= RESPONSE_HEADER_SIZE ? ` (header size ${frameSize(res)})` : ''),
+      );
+    }
     return res;
   }
 

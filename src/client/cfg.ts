@@ -17,25 +17,58 @@
  * synchronised; the C tools retry them.
  */
 import { CsError, CsErrorCode } from '../common/errors.js';
-import type { CodecResult } from '../exec/codec.js';
+import { codecFail, codecOk, type CodecResult } from '../exec/codec.js';
 import { CallbackHandle, callbackParam, u32Param, type CallbackHandleOptions } from './callback-handle.js';
 import {
   CS_MAX_NAME_LENGTH,
   CfgResId,
-  decodeCfgDispatch,
-  decodeCfgLocalGetResponse,
-  decodeCfgNodeAddrsResponse,
-  decodeCfgNodeStatusResponse,
-  decodeCfgRingStatusResponse,
+  decodeCfgResponse,
   encodeCfgRequest,
+  type CfgInterfaceStatus,
   type CfgLinkStatus,
-  type CfgNodeStatusV1,
-  type CfgRingStatus,
-} from './cfg-structs.js';
+  type CfgResponse,
+} from '../services/cfg/codec.js';
 import { IpcClientConnection } from './connection.js';
 
-export { CFG_MAX_LINKS, CFG_MAX_HOST_LEN } from './cfg-structs.js';
-export type { CfgLinkStatus, CfgNodeStatusV1, CfgRingStatus };
+export { CFG_MAX_LINKS, CFG_MAX_HOST_LEN } from '../services/cfg/codec.js';
+/** One entry of `ringStatusGet`: "<link> <ip>" and its status string. */
+export type CfgRingStatus = CfgInterfaceStatus;
+export type { CfgLinkStatus };
+
+/** `struct corosync_cfg_node_status_v1`. */
+export interface CfgNodeStatusV1 {
+  readonly version: number;
+  readonly nodeid: number;
+  readonly reachable: number;
+  readonly remote: number;
+  readonly external: number;
+  readonly onwireMin: number;
+  readonly onwireMax: number;
+  readonly onwireVer: number;
+  /** Always CFG_MAX_LINKS (8) entries. */
+  readonly linkStatus: readonly CfgLinkStatus[];
+}
+
+/** An all-zero link entry. */
+export const EMPTY_LINK_STATUS: CfgLinkStatus = {
+  enabled: 0,
+  connected: 0,
+  dynconnected: 0,
+  mtu: 0,
+  srcIpaddr: '',
+  dstIpaddr: '',
+};
+
+/** Decode a cfg reply or dispatch message and check it is of `kind`. */
+function decodeAs<K extends CfgResponse['kind']>(
+  frame: Buffer,
+  kind: K,
+): CodecResult<Extract<CfgResponse, { kind: K }>> {
+  const d = decodeCfgResponse(frame);
+  if (!d.ok) return d;
+  if (d.value.kind !== kind) return codecFail('bad-id', `${kind} expected, got ${d.value.kind}`);
+  return codecOk(d.value as Extract<CfgResponse, { kind: K }>);
+}
 
 /** `corosync_cfg_shutdown_flags_t`. */
 export const CfgShutdownFlag = { REQUEST: 0, REGARDLESS: 1, IMMEDIATE: 2 } as const;
@@ -139,7 +172,7 @@ export class CfgHandle extends CallbackHandle<CfgEvent> {
       CfgResId.RINGSTATUSGET,
       'corosync_cfg_ring_status_get',
     );
-    return this.unwrap(decodeCfgRingStatusResponse(res), 'corosync_cfg_ring_status_get');
+    return [...this.unwrap(decodeAs(res, 'ringstatusget'), 'corosync_cfg_ring_status_get').interfaces];
   }
 
   /**
@@ -161,11 +194,20 @@ export class CfgHandle extends CallbackHandle<CfgEvent> {
       CfgResId.NODESTATUSGET,
       'corosync_cfg_node_status_get',
     );
-    const s = this.unwrap(decodeCfgNodeStatusResponse(res), 'corosync_cfg_node_status_get');
-    if (s.version !== version || s.linkStatus.length === 0) {
-      throw new CsError(CsErrorCode.CS_ERR_NOT_SUPPORTED, `daemon answered node status version ${s.version}`);
+    const d = this.unwrap(decodeCfgResponse(res), 'corosync_cfg_node_status_get');
+    if (d.kind === 'nodestatusget_version') {
+      throw new CsError(CsErrorCode.CS_ERR_NOT_SUPPORTED, `daemon answered node status version ${d.version}`);
     }
-    return s;
+    if (d.kind !== 'nodestatusget') {
+      throw new CsError(
+        CsErrorCode.CS_ERR_LIBRARY,
+        `corosync_cfg_node_status_get: unexpected reply ${d.kind}`,
+      );
+    }
+    const { links, ...rest } = d.status;
+    const linkStatus = [...links];
+    while (linkStatus.length < 8) linkStatus.push(EMPTY_LINK_STATUS);
+    return { version, ...rest, linkStatus };
   }
 
   /**
@@ -185,7 +227,12 @@ export class CfgHandle extends CallbackHandle<CfgEvent> {
     }
     this.checkHandle();
     await this.call(
-      encodeCfgRequest({ kind: 'killnode', nodeid: id, reason }),
+      encodeCfgRequest({
+        kind: 'killnode',
+        nodeid: id,
+        reasonLength: Buffer.byteLength(reason, 'utf8') + 1,
+        reason,
+      }),
       CfgResId.KILLNODE,
       'corosync_cfg_kill_node',
     );
@@ -255,7 +302,7 @@ export class CfgHandle extends CallbackHandle<CfgEvent> {
       CfgResId.GET_NODE_ADDRS,
       'corosync_cfg_get_node_addrs',
     );
-    const r = this.unwrap(decodeCfgNodeAddrsResponse(res), 'corosync_cfg_get_node_addrs');
+    const r = this.unwrap(decodeAs(res, 'get_node_addrs'), 'corosync_cfg_get_node_addrs');
     return r.addrs.slice(0, Math.max(0, maxAddrs)).map((raw) => {
       const used =
         raw.some((b) => b !== 0) && (r.family === AddressFamily.INET || r.family === AddressFamily.INET6);
@@ -272,7 +319,7 @@ export class CfgHandle extends CallbackHandle<CfgEvent> {
       CfgResId.LOCAL_GET,
       'corosync_cfg_local_get',
     );
-    return this.unwrap(decodeCfgLocalGetResponse(res), 'corosync_cfg_local_get');
+    return this.unwrap(decodeAs(res, 'local_get'), 'corosync_cfg_local_get').nodeid;
   }
 
   /**
@@ -297,7 +344,7 @@ export class CfgHandle extends CallbackHandle<CfgEvent> {
   }
 
   protected decodeEvent(frame: Buffer): CodecResult<CfgEvent> {
-    const d = decodeCfgDispatch(frame);
+    const d = decodeAs(frame, 'testshutdown');
     if (!d.ok) return d;
     return { ok: true, value: { type: 'shutdown', flags: d.value.flags, error: d.value.error } };
   }

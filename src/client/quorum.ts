@@ -13,29 +13,35 @@
  * configured; with none the cluster is always quorate.
  */
 import { CsError, CsErrorCode } from '../common/errors.js';
-import type { CodecResult } from '../exec/codec.js';
+import { codecFail, codecOk, type CodecResult } from '../exec/codec.js';
 import { CallbackHandle, callbackParam, u32Param, type CallbackHandleOptions } from './callback-handle.js';
 import { IpcClientConnection } from './connection.js';
 import {
-  CsTrack,
+  QuorumModel,
   QuorumResId,
-  decodeQuorumDispatch,
-  decodeQuorumU32Response,
+  QuorumTrackFlags as CsTrack,
+  QuorumType,
+  decodeQuorumResponse,
   encodeQuorumRequest,
-  type IpcRingId,
-  type QuorumDispatch,
-} from './quorum-structs.js';
+  type QuorumResponse,
+  type QuorumRingId,
+} from '../services/quorum/codec.js';
 
 export { CsTrack };
 
-/** `quorum_model_t`. */
-export const QuorumModel = { V0: 0, V1: 1 } as const;
+/** `quorum_model_t`; QUORUM_FREE / QUORUM_SET (the `quorumType` values); `struct quorum_ring_id`. */
+export { QuorumModel, QuorumType, type QuorumRingId };
 
-/** QUORUM_FREE / QUORUM_SET: the `quorumType` values. */
-export const QuorumType = { FREE: 0, SET: 1 } as const;
+type U32ReplyKind = 'getquorate' | 'gettype' | 'model_gettype';
 
-/** `struct quorum_ring_id`. */
-export type QuorumRingId = IpcRingId;
+/** The u32 of a GETQUORATE / GETTYPE / MODEL_GETTYPE reply (id and size checked). */
+function decodeU32Reply(frame: Buffer, kind: U32ReplyKind): CodecResult<number> {
+  const d = decodeQuorumResponse(frame);
+  if (!d.ok) return d;
+  const r = d.value;
+  if (r.kind !== kind) return codecFail('bad-id', `${kind} reply expected, got ${r.kind}`);
+  return codecOk(r.kind === 'getquorate' ? r.quorate : (r as { quorumType: number }).quorumType);
+}
 
 /** `quorum_notification_fn_t` (model V0). */
 export type QuorumNotifyFn = (
@@ -185,12 +191,12 @@ export class QuorumHandle extends CallbackHandle<QuorumEvent> {
         model === QuorumModel.V0
           ? encodeQuorumRequest({ kind: 'gettype' })
           : encodeQuorumRequest({ kind: 'model_gettype', model });
-      const replyId = model === QuorumModel.V0 ? QuorumResId.GETTYPE : QuorumResId.MODEL_GETTYPE;
+      const replyKind = model === QuorumModel.V0 ? 'gettype' : 'model_gettype';
       const res = await conn.request(frame);
       if (res.length < 24) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, 'malformed quorum reply');
       const error = res.readInt32LE(16);
       if (error !== CsErrorCode.CS_OK) throw new CsError(error, 'quorum_model_initialize');
-      const t = decodeQuorumU32Response(res, replyId);
+      const t = decodeU32Reply(res, replyKind);
       if (!t.ok) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `quorum_model_initialize: ${t.error}`);
       const md: ModelData =
         model === QuorumModel.V0
@@ -215,7 +221,7 @@ export class QuorumHandle extends CallbackHandle<QuorumEvent> {
       QuorumResId.GETQUORATE,
       'quorum_getquorate',
     );
-    return this.unwrap(decodeQuorumU32Response(res, QuorumResId.GETQUORATE), 'quorum_getquorate') !== 0;
+    return this.unwrap(decodeU32Reply(res, 'getquorate'), 'quorum_getquorate') !== 0;
   }
 
   /**
@@ -238,9 +244,10 @@ export class QuorumHandle extends CallbackHandle<QuorumEvent> {
   }
 
   protected decodeEvent(frame: Buffer): CodecResult<QuorumEvent> {
-    const d = decodeQuorumDispatch(frame);
+    const d = decodeQuorumResponse(frame);
     if (!d.ok) return d;
     const ev = toEvent(d.value);
+    if (!ev) return codecFail('bad-id', `not a quorum dispatch message: ${d.value.kind}`);
     // Each model understands only its own messages (libquorum: CS_ERR_LIBRARY otherwise).
     const v0 = ev.type === 'quorum';
     if (v0 !== (this.modelData.model === QuorumModel.V0)) {
@@ -266,13 +273,13 @@ export class QuorumHandle extends CallbackHandle<QuorumEvent> {
   }
 }
 
-function toEvent(m: QuorumDispatch): QuorumEvent {
+function toEvent(m: QuorumResponse): QuorumEvent | undefined {
   switch (m.kind) {
-    case 'v0_quorum':
+    case 'notification':
       return { type: 'quorum', quorate: m.quorate !== 0, ringSeq: m.ringSeq, viewList: m.viewList };
-    case 'v1_quorum':
+    case 'v1_quorum_notification':
       return { type: 'v1Quorum', quorate: m.quorate !== 0, ringId: m.ringId, memberList: m.viewList };
-    case 'v1_nodelist':
+    case 'v1_nodelist_notification':
       return {
         type: 'v1Nodelist',
         ringId: m.ringId,
@@ -280,5 +287,7 @@ function toEvent(m: QuorumDispatch): QuorumEvent {
         joinedList: m.joined,
         leftList: m.left,
       };
+    default:
+      return undefined;
   }
 }

@@ -14,23 +14,83 @@
  * `trackstart`.
  */
 import { CsError, CsErrorCode } from '../common/errors.js';
-import type { CodecResult } from '../exec/codec.js';
+import { codecFail, codecOk, type CodecResult } from '../exec/codec.js';
 import { CallbackHandle, callbackParam, u32Param, type CallbackHandleOptions } from './callback-handle.js';
 import { IpcClientConnection } from './connection.js';
 import {
-  CsTrack,
-  VOTEQUORUM_QDEVICE_MAX_NAME_LEN,
+  QDEVICE_MAX_NAME_LEN as VOTEQUORUM_QDEVICE_MAX_NAME_LEN,
+  TrackFlag as CsTrack,
   VqResId,
-  decodeVqDispatch,
-  decodeVqGetinfoResponse,
+  decodeVqResponse,
   encodeVqRequest,
-  type IpcRingId,
-  type VotequorumInfo,
-  type VotequorumNode,
-  type VqDispatch,
-} from './quorum-structs.js';
+  type QdeviceName,
+  type VqGetinfo,
+  type VqResponse,
+} from '../services/votequorum/codec.js';
 
-export { CsTrack, type VotequorumInfo, type VotequorumNode };
+/** `struct votequorum_info` (GETINFO reply). */
+export interface VotequorumInfo {
+  readonly nodeid: number;
+  /** VOTEQUORUM_NODESTATE_* (1 member, 2 dead, 3 leaving). */
+  readonly state: number;
+  readonly votes: number;
+  readonly expectedVotes: number;
+  readonly highestExpected: number;
+  readonly totalVotes: number;
+  readonly quorum: number;
+  /** VOTEQUORUM_INFO_* bits. */
+  readonly flags: number;
+  readonly qdeviceVotes: number;
+  readonly qdeviceName: string;
+}
+
+/** All-zero info (what the C library leaves when the daemon reports an unknown node). */
+export const EMPTY_VQ_INFO: VotequorumInfo = {
+  nodeid: 0,
+  state: 0,
+  votes: 0,
+  expectedVotes: 0,
+  highestExpected: 0,
+  totalVotes: 0,
+  quorum: 0,
+  flags: 0,
+  qdeviceVotes: 0,
+  qdeviceName: '',
+};
+
+/** `votequorum_node_t`. */
+export interface VotequorumNode {
+  readonly nodeid: number;
+  /** VOTEQUORUM_NODESTATE_* (0 for the qdevice entry). */
+  readonly state: number;
+}
+
+/** A client name (UTF-8) as the codec's byte string (latin1 carries every byte). */
+function wireName(name: string): QdeviceName {
+  return { name: Buffer.from(name, 'utf8').toString('latin1'), terminated: true };
+}
+
+function fromWireName(name: string): string {
+  return Buffer.from(name, 'latin1').toString('utf8');
+}
+
+/** The codec's GETINFO fields as the library's `VotequorumInfo`. */
+export function votequorumInfoFromWire(i: VqGetinfo): VotequorumInfo {
+  return {
+    nodeid: i.nodeId,
+    state: i.state,
+    votes: i.votes,
+    expectedVotes: i.expectedVotes,
+    highestExpected: i.highestExpected,
+    totalVotes: i.totalVotes,
+    quorum: i.quorum,
+    flags: i.flags,
+    qdeviceVotes: i.qdeviceVotes,
+    qdeviceName: fromWireName(i.qdeviceName),
+  };
+}
+
+export { CsTrack };
 
 /** `VOTEQUORUM_INFO_*` flag bits of `VotequorumInfo.flags`. */
 export const VotequorumInfoFlag = {
@@ -57,7 +117,11 @@ export const VOTEQUORUM_QDEVICE_DEFAULT_TIMEOUT = 10000;
 export const VOTEQUORUM_QDEVICE_DEFAULT_SYNC_TIMEOUT = 30000;
 
 /** `votequorum_ring_id_t`. */
-export type VotequorumRingId = IpcRingId;
+export interface VotequorumRingId {
+  /** Node id of the ring representative. */
+  readonly nodeid: number;
+  readonly seq: bigint;
+}
 
 /** `votequorum_quorum_notification_fn_t`. */
 export type VotequorumQuorumNotifyFn = (
@@ -169,10 +233,14 @@ export class VotequorumHandle extends CallbackHandle<VotequorumEvent> {
    */
   async getinfo(nodeid = 0): Promise<VotequorumInfo> {
     const id = u32Param(nodeid, 'nodeid');
-    const res = await this.request(encodeVqRequest({ kind: 'getinfo', nodeid: id | 0 }));
+    const res = await this.request(encodeVqRequest({ kind: 'getinfo', nodeId: id }));
     const error = res.readInt32LE(16);
     if (error !== CsErrorCode.CS_OK) throw new CsError(error, 'votequorum_getinfo');
-    return this.unwrap(decodeVqGetinfoResponse(res), 'votequorum_getinfo').info;
+    const d = this.unwrap(decodeVqResponse(res), 'votequorum_getinfo');
+    if (d.kind !== 'getinfo' || !d.info) {
+      throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `votequorum_getinfo: unexpected reply ${d.kind}`);
+    }
+    return votequorumInfoFromWire(d.info);
   }
 
   /**
@@ -197,7 +265,7 @@ export class VotequorumHandle extends CallbackHandle<VotequorumEvent> {
     const id = u32Param(nodeid, 'nodeid');
     const v = u32Param(votes, 'votes');
     await this.call(
-      encodeVqRequest({ kind: 'setvotes', nodeid: id | 0, votes: v }),
+      encodeVqRequest({ kind: 'setvotes', nodeId: id, votes: v }),
       STATUS,
       'votequorum_setvotes',
     );
@@ -212,7 +280,7 @@ export class VotequorumHandle extends CallbackHandle<VotequorumEvent> {
     const ctx = u64Param(context, 'context');
     const f = u32Param(flags, 'track flags');
     await this.call(
-      encodeVqRequest({ kind: 'trackstart', context: ctx, flags: f }),
+      encodeVqRequest({ kind: 'trackstart', context: ctx, trackFlags: f }),
       STATUS,
       'votequorum_trackstart',
     );
@@ -233,7 +301,7 @@ export class VotequorumHandle extends CallbackHandle<VotequorumEvent> {
     const n = nameParam(name);
     this.checkHandle();
     await this.call(
-      encodeVqRequest({ kind: 'qdevice_register', name: n }),
+      encodeVqRequest({ kind: 'qdevice_register', name: wireName(n) }),
       STATUS,
       'votequorum_qdevice_register',
     );
@@ -244,7 +312,7 @@ export class VotequorumHandle extends CallbackHandle<VotequorumEvent> {
     const n = nameParam(name);
     this.checkHandle();
     await this.call(
-      encodeVqRequest({ kind: 'qdevice_unregister', name: n }),
+      encodeVqRequest({ kind: 'qdevice_unregister', name: wireName(n) }),
       STATUS,
       'votequorum_qdevice_unregister',
     );
@@ -256,7 +324,7 @@ export class VotequorumHandle extends CallbackHandle<VotequorumEvent> {
     const n = nameParam(newname, 'new qdevice name');
     this.checkHandle();
     await this.call(
-      encodeVqRequest({ kind: 'qdevice_update', oldname: o, newname: n }),
+      encodeVqRequest({ kind: 'qdevice_update', oldName: wireName(o), newName: wireName(n) }),
       STATUS,
       'votequorum_qdevice_update',
     );
@@ -273,12 +341,12 @@ export class VotequorumHandle extends CallbackHandle<VotequorumEvent> {
       throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, 'ringId must be {nodeid, seq}');
     }
     const ring = {
-      nodeid: u32Param(ringId.nodeid, 'ring id nodeid'),
+      rep: u32Param(ringId.nodeid, 'ring id nodeid'),
       seq: u64Param(ringId.seq, 'ring id seq'),
     };
     this.checkHandle();
     await this.call(
-      encodeVqRequest({ kind: 'qdevice_poll', name: n, castVote: castVote ? 1 : 0, ringId: ring }),
+      encodeVqRequest({ kind: 'qdevice_poll', name: wireName(n), castVote: castVote ? 1 : 0, ringId: ring }),
       STATUS,
       'votequorum_qdevice_poll',
     );
@@ -289,16 +357,18 @@ export class VotequorumHandle extends CallbackHandle<VotequorumEvent> {
     const n = nameParam(name);
     this.checkHandle();
     await this.call(
-      encodeVqRequest({ kind: 'qdevice_master_wins', name: n, allow: allow ? 1 : 0 }),
+      encodeVqRequest({ kind: 'qdevice_master_wins', name: wireName(n), allow: allow ? 1 : 0 }),
       STATUS,
       'votequorum_qdevice_master_wins',
     );
   }
 
   protected decodeEvent(frame: Buffer): CodecResult<VotequorumEvent> {
-    const d = decodeVqDispatch(frame);
+    const d = decodeVqResponse(frame);
     if (!d.ok) return d;
-    return { ok: true, value: toEvent(d.value) };
+    const ev = toEvent(d.value);
+    if (!ev) return codecFail('bad-id', `not a votequorum dispatch message: ${d.value.kind}`);
+    return codecOk(ev);
   }
 
   protected invoke(ev: VotequorumEvent): void {
@@ -316,13 +386,25 @@ export class VotequorumHandle extends CallbackHandle<VotequorumEvent> {
   }
 }
 
-function toEvent(m: VqDispatch): VotequorumEvent {
+function toEvent(m: VqResponse): VotequorumEvent | undefined {
   switch (m.kind) {
-    case 'quorum':
-      return { type: 'quorum', context: m.context, quorate: m.quorate !== 0, nodeList: m.nodes };
-    case 'nodelist':
-      return { type: 'nodelist', context: m.context, ringId: m.ringId, nodeList: m.nodes };
-    case 'expectedvotes':
+    case 'quorum_notification':
+      return {
+        type: 'quorum',
+        context: m.context,
+        quorate: m.quorate !== 0,
+        nodeList: m.nodes.map((n) => ({ nodeid: n.nodeId, state: n.state })),
+      };
+    case 'nodelist_notification':
+      return {
+        type: 'nodelist',
+        context: m.context,
+        ringId: { nodeid: m.ringId.rep, seq: m.ringId.seq },
+        nodeList: m.nodes,
+      };
+    case 'expectedvotes_notification':
       return { type: 'expectedVotes', context: m.context, expectedVotes: m.expectedVotes };
+    default:
+      return undefined;
   }
 }

@@ -22,34 +22,176 @@ import { CmapValueType } from '../../src/cmap/types.js';
 import { CsErrorCode } from '../../src/common/errors.js';
 import { IpcServer, type IpcConnection, type IpcLogger } from '../../src/ipc/server.js';
 import { createCmapService } from '../../src/services/cmap/service.js';
+import { EMPTY_VQ_INFO, type VotequorumInfo } from '../../src/client/votequorum.js';
+import { EMPTY_LINK_STATUS, type CfgNodeStatusV1 } from '../../src/client/cfg.js';
 import {
-  CsTrack,
-  EMPTY_VQ_INFO,
+  TrackFlag as CsTrack,
+  decodeVqRequest as decodeVqWire,
+  encodeVqExpectedVotesNotification,
+  encodeVqGetinfo,
+  encodeVqNodelistNotification,
+  encodeVqQuorumNotification,
+  encodeVqStatus,
+} from '../../src/services/votequorum/codec.js';
+import {
   QuorumResId,
   decodeQuorumRequest,
-  decodeVqRequest,
-  encodeQuorumBareResponse,
-  encodeQuorumDispatch,
-  encodeQuorumU32Response,
-  encodeVqDispatch,
-  encodeVqGetinfoResponse,
-  encodeVqStatus,
-  type VotequorumInfo,
-} from '../../src/client/quorum-structs.js';
+  encodeQuorumResponse,
+  type QuorumRingId,
+} from '../../src/services/quorum/codec.js';
 import {
   CfgReqId,
   CfgResId,
-  EMPTY_LINK_STATUS,
   decodeCfgRequest,
   encodeCfgBareResponse,
-  encodeCfgLocalGetResponse,
-  encodeCfgNodeAddrsResponse,
-  encodeCfgNodeStatusErrorResponse,
-  encodeCfgNodeStatusResponse,
-  encodeCfgRingStatusResponse,
-  encodeCfgTestShutdown,
+  encodeCfgResponse,
   type CfgLinkStatus,
-} from '../../src/client/cfg-structs.js';
+} from '../../src/services/cfg/codec.js';
+import type { CodecResult } from '../../src/exec/codec.js';
+
+// ---- adapters from the fake's simple shapes to the service codecs ----
+
+type VqReq =
+  | { kind: 'getinfo'; nodeid: number }
+  | { kind: 'setexpected'; expectedVotes: number }
+  | { kind: 'setvotes'; nodeid: number; votes: number }
+  | { kind: 'trackstart'; context: bigint; flags: number }
+  | { kind: 'trackstop' }
+  | { kind: 'qdevice_register' | 'qdevice_unregister'; name: string }
+  | { kind: 'qdevice_update'; oldname: string; newname: string }
+  | { kind: 'qdevice_poll'; name: string; castVote: number; ringId: QuorumRingId }
+  | { kind: 'qdevice_master_wins'; name: string; allow: number };
+
+function decodeVqRequest(frame: Buffer): CodecResult<VqReq> {
+  const d = decodeVqWire(frame);
+  if (!d.ok) return d;
+  const r = d.value;
+  const ok = (value: VqReq): CodecResult<VqReq> => ({ ok: true, value });
+  const utf8 = (n: { name: string }): string => Buffer.from(n.name, 'latin1').toString('utf8');
+  switch (r.kind) {
+    case 'getinfo':
+      return ok({ kind: 'getinfo', nodeid: r.nodeId });
+    case 'setexpected':
+      return ok({ kind: 'setexpected', expectedVotes: r.expectedVotes });
+    case 'setvotes':
+      return ok({ kind: 'setvotes', nodeid: r.nodeId, votes: r.votes });
+    case 'trackstart':
+      return ok({ kind: 'trackstart', context: r.context, flags: r.trackFlags });
+    case 'trackstop':
+      return ok({ kind: 'trackstop' });
+    case 'qdevice_register':
+    case 'qdevice_unregister':
+      return ok({ kind: r.kind, name: utf8(r.name) });
+    case 'qdevice_update':
+      return ok({ kind: 'qdevice_update', oldname: utf8(r.oldName), newname: utf8(r.newName) });
+    case 'qdevice_poll':
+      return ok({
+        kind: 'qdevice_poll',
+        name: utf8(r.name),
+        castVote: r.castVote,
+        ringId: { nodeid: r.ringId.rep, seq: r.ringId.seq },
+      });
+    case 'qdevice_master_wins':
+      return ok({ kind: 'qdevice_master_wins', name: utf8(r.name), allow: r.allow });
+  }
+}
+
+function encodeVqGetinfoResponse(info: VotequorumInfo, error: number): Buffer {
+  const { nodeid, ...rest } = info;
+  return encodeVqGetinfo(error, { nodeId: nodeid, ...rest });
+}
+
+type VqDispatchMsg =
+  | { kind: 'quorum'; context: bigint; quorate: number; nodes: readonly { nodeid: number; state: number }[] }
+  | { kind: 'nodelist'; context: bigint; ringId: QuorumRingId; nodes: readonly number[] }
+  | { kind: 'expectedvotes'; context: bigint; expectedVotes: number };
+
+function encodeVqDispatch(m: VqDispatchMsg): Buffer {
+  switch (m.kind) {
+    case 'quorum':
+      return encodeVqQuorumNotification(
+        m.quorate !== 0,
+        m.context,
+        m.nodes.map((n) => ({ nodeId: n.nodeid, state: n.state })),
+      );
+    case 'nodelist':
+      return encodeVqNodelistNotification(m.context, { rep: m.ringId.nodeid, seq: m.ringId.seq }, m.nodes);
+    case 'expectedvotes':
+      return encodeVqExpectedVotesNotification(m.context, m.expectedVotes);
+  }
+}
+
+function encodeQuorumU32Response(id: number, error: number, value: number): Buffer {
+  if (id === QuorumResId.GETQUORATE)
+    return encodeQuorumResponse({ kind: 'getquorate', error, quorate: value });
+  const kind = id === QuorumResId.GETTYPE ? 'gettype' : 'model_gettype';
+  return encodeQuorumResponse({ kind, error, quorumType: value });
+}
+
+function encodeQuorumBareResponse(id: number, error: number): Buffer {
+  return encodeQuorumResponse({ kind: id === QuorumResId.TRACKSTART ? 'trackstart' : 'trackstop', error });
+}
+
+type QuorumDispatchMsg =
+  | { kind: 'v0_quorum'; quorate: number; ringSeq: bigint; viewList: readonly number[] }
+  | { kind: 'v1_quorum'; quorate: number; ringId: QuorumRingId; viewList: readonly number[] }
+  | {
+      kind: 'v1_nodelist';
+      ringId: QuorumRingId;
+      members: readonly number[];
+      joined: readonly number[];
+      left: readonly number[];
+    };
+
+function encodeQuorumDispatch(m: QuorumDispatchMsg): Buffer {
+  switch (m.kind) {
+    case 'v0_quorum':
+      return encodeQuorumResponse({ ...m, kind: 'notification', error: 1 });
+    case 'v1_quorum':
+      return encodeQuorumResponse({ ...m, kind: 'v1_quorum_notification', error: 1 });
+    case 'v1_nodelist':
+      return encodeQuorumResponse({ ...m, kind: 'v1_nodelist_notification', error: 1 });
+  }
+}
+
+function encodeCfgRingStatusResponse(
+  interfaces: readonly { name: string; status: string }[],
+  error: number,
+): Buffer {
+  return encodeCfgResponse({ kind: 'ringstatusget', error, interfaceCount: interfaces.length, interfaces });
+}
+
+function encodeCfgNodeAddrsResponse(
+  family: number,
+  addrs: readonly Uint8Array[],
+  error: number,
+  slots = addrs.length,
+): Buffer {
+  return encodeCfgResponse({
+    kind: 'get_node_addrs',
+    error,
+    family,
+    addrs: addrs.map((a) => Buffer.from(a)),
+    slots,
+  });
+}
+
+function encodeCfgLocalGetResponse(nodeid: number, error: number): Buffer {
+  return encodeCfgResponse({ kind: 'local_get', error, nodeid });
+}
+
+function encodeCfgNodeStatusErrorResponse(error: number, version = 0): Buffer {
+  return encodeCfgResponse({ kind: 'nodestatusget_version', error, version });
+}
+
+function encodeCfgNodeStatusResponse(s: CfgNodeStatusV1, error: number): Buffer {
+  const { version: _v, linkStatus, ...rest } = s;
+  return encodeCfgResponse({ kind: 'nodestatusget', error, status: { ...rest, links: linkStatus } });
+}
+
+function encodeCfgTestShutdown(flags: number, error = 1): Buffer {
+  return encodeCfgResponse({ kind: 'testshutdown', error, flags });
+}
 
 const OK = CsErrorCode.CS_OK;
 const MEMBER = 1;

@@ -17,7 +17,7 @@ import {
   nodeStatusJson,
   type LinkReport,
 } from '../../src/cli/cfgtool-format.js';
-import { EMPTY_LINK_STATUS, type CfgLinkStatus, type CfgNodeStatusV1 } from '../../src/client/cfg-structs.js';
+import { EMPTY_LINK_STATUS, type CfgLinkStatus, type CfgNodeStatusV1 } from '../../src/client/cfg.js';
 
 function ns(nodeid: number, reachable: number, links: Partial<CfgLinkStatus>[]): CfgNodeStatusV1 {
   const linkStatus = Array.from({ length: 8 }, (_, i) => ({ ...EMPTY_LINK_STATUS, ...(links[i] ?? {}) }));

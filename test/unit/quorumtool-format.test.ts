@@ -18,7 +18,7 @@ import {
   statusJson,
   type MemberRow,
 } from '../../src/cli/quorumtool-format.js';
-import type { VotequorumInfo } from '../../src/client/quorum-structs.js';
+import type { VotequorumInfo } from '../../src/client/votequorum.js';
 import { strtonum } from '../../src/cli/quorumtool.js';
 
 const DATE = new Date(2026, 10, 21, 3, 30, 19);
