@@ -3,13 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  CFG_NODESTATUSGET_V1_RES_SIZE,
-  CFG_RINGSTATUSGET_RES_SIZE,
+  CFG_NODESTATUSGET_V1_SIZE,
+  CFG_RINGSTATUSGET_SIZE,
   decodeCfgRequest,
-  encodeCfgNodeAddrsResponse,
+  decodeCfgResponse,
   encodeCfgRequest,
-  decodeCfgNodeAddrsResponse,
-} from '../../src/client/cfg-structs.js';
+  encodeCfgResponse,
+} from '../../src/services/cfg/codec.js';
 import {
   AddressFamily,
   CfgHandle,
@@ -24,21 +24,32 @@ import { startQuorumDaemon } from '../helpers/fake-quorum-services.js';
 const NODES = [1, 2, 3].map((n) => ({ nodeid: n, name: `node${n}`, addrs: [`10.77.0.${n}`, `fd00::${n}`] }));
 
 test('struct sizes and layouts', () => {
-  assert.equal(CFG_RINGSTATUSGET_RES_SIZE, 10272);
-  assert.equal(CFG_NODESTATUSGET_V1_RES_SIZE, 4200);
-  const k = encodeCfgRequest({ kind: 'killnode', nodeid: 3, reason: 'bye' });
+  assert.equal(CFG_RINGSTATUSGET_SIZE, 10272);
+  assert.equal(CFG_NODESTATUSGET_V1_SIZE, 4200);
+  // reason.length = strlen + 1, as libcfg (and src/client/cfg.ts) sends it
+  const k = encodeCfgRequest({ kind: 'killnode', nodeid: 3, reasonLength: 4, reason: 'bye' });
   assert.deepEqual([k.length, k.readInt32LE(0), k.readUInt32LE(16), k.readUInt16LE(24)], [288, 2, 3, 4]);
   assert.equal(k.subarray(26, 30).toString('latin1'), 'bye\0');
-  assert.deepEqual(decodeCfgRequest(k), { ok: true, value: { kind: 'killnode', nodeid: 3, reason: 'bye' } });
+  assert.deepEqual(decodeCfgRequest(k), {
+    ok: true,
+    value: { kind: 'killnode', nodeid: 3, reasonLength: 4, reason: 'bye' },
+  });
   const ns = encodeCfgRequest({ kind: 'nodestatusget', nodeid: 2, version: 1 });
   assert.deepEqual([ns.length, ns.readUInt32LE(16), ns.readUInt32LE(24)], [32, 2, 1]);
   const ts = encodeCfgRequest({ kind: 'trackstart', flags: 0 });
   assert.deepEqual([ts.length, ts.readInt32LE(0)], [24, 10]);
   // num_addrs smaller than the size implies (quirk): only num_addrs entries are read
-  const a = encodeCfgNodeAddrsResponse(2, [Buffer.from([10, 0, 0, 1])], 1, 3);
+  const a = encodeCfgResponse({
+    kind: 'get_node_addrs',
+    error: 1,
+    family: 2,
+    addrs: [Buffer.from([10, 0, 0, 1])],
+    slots: 3,
+  });
   assert.equal(a.length, 32 + 48);
-  const d = decodeCfgNodeAddrsResponse(a);
-  assert.ok(d.ok && d.value.numAddrs === 1 && d.value.addrs.length === 1);
+  assert.equal(a.readUInt32LE(28), 1);
+  const d = decodeCfgResponse(a);
+  assert.ok(d.ok && d.value.kind === 'get_node_addrs' && d.value.addrs.length === 1);
 });
 
 test('local_get, node addrs, ring status, node status, reload, reopen, kill', async () => {

@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  decodeQuorumDispatch,
-  encodeQuorumDispatch,
+  decodeQuorumResponse,
   encodeQuorumRequest,
-} from '../../src/client/quorum-structs.js';
+  encodeQuorumResponse,
+} from '../../src/services/quorum/codec.js';
 import {
   CsDispatchFlags,
   CsError,
@@ -27,13 +27,20 @@ test('request and notification layouts', () => {
   );
   assert.equal(encodeQuorumRequest({ kind: 'getquorate' }).length, 16);
   assert.equal(encodeQuorumRequest({ kind: 'model_gettype', model: 1 }).readUInt32LE(16), 1);
-  const v0 = encodeQuorumDispatch({ kind: 'v0_quorum', quorate: 1, ringSeq: 0x10n, viewList: [1, 2] });
+  const v0 = encodeQuorumResponse({
+    kind: 'notification',
+    error: 1,
+    quorate: 1,
+    ringSeq: 0x10n,
+    viewList: [1, 2],
+  });
   assert.deepEqual(
     [v0.length, v0.readInt32LE(0), v0.readBigUInt64LE(32), v0.readUInt32LE(40), v0.readUInt32LE(48)],
     [56, 3, 16n, 2, 2],
   );
-  const v1 = encodeQuorumDispatch({
-    kind: 'v1_quorum',
+  const v1 = encodeQuorumResponse({
+    kind: 'v1_quorum_notification',
+    error: 1,
     quorate: 0,
     ringId: { nodeid: 1, seq: 5n },
     viewList: [1],
@@ -42,8 +49,9 @@ test('request and notification layouts', () => {
     [v1.length, v1.readInt32LE(0), v1.readUInt32LE(32), v1.readUInt32LE(48), v1.readUInt32LE(52)],
     [60, 6, 1, 1, 1],
   );
-  const nl = encodeQuorumDispatch({
-    kind: 'v1_nodelist',
+  const nl = encodeQuorumResponse({
+    kind: 'v1_nodelist_notification',
+    error: 1,
     ringId: { nodeid: 1, seq: 5n },
     members: [1, 2],
     joined: [2],
@@ -60,9 +68,16 @@ test('request and notification layouts', () => {
     ],
     [64 + 16, 2, 1, 1, 2, 3],
   );
-  assert.deepEqual(decodeQuorumDispatch(nl), {
+  assert.deepEqual(decodeQuorumResponse(nl), {
     ok: true,
-    value: { kind: 'v1_nodelist', ringId: { nodeid: 1, seq: 5n }, members: [1, 2], joined: [2], left: [3] },
+    value: {
+      kind: 'v1_nodelist_notification',
+      error: 1,
+      ringId: { nodeid: 1, seq: 5n },
+      members: [1, 2],
+      joined: [2],
+      left: [3],
+    },
   });
 });
 

@@ -3,13 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  decodeVqDispatch,
-  decodeVqGetinfoResponse,
   decodeVqRequest,
-  encodeVqDispatch,
-  encodeVqGetinfoResponse,
+  decodeVqResponse,
+  encodeVqExpectedVotesNotification,
+  encodeVqGetinfo,
+  encodeVqNodelistNotification,
+  encodeVqQuorumNotification,
   encodeVqRequest,
-} from '../../src/client/quorum-structs.js';
+} from '../../src/services/votequorum/codec.js';
 import {
   CsDispatchFlags,
   CsError,
@@ -23,37 +24,42 @@ import { startQuorumDaemon } from '../helpers/fake-quorum-services.js';
 const NODES = [1, 2, 3].map((n) => ({ nodeid: n, name: `node${n}`, addrs: [`10.77.0.${n}`] }));
 
 test('request layouts (sizes and offsets)', () => {
-  const ts = encodeVqRequest({ kind: 'trackstart', context: 0x1122334455667788n, flags: 2 });
+  const ts = encodeVqRequest({ kind: 'trackstart', context: 0x1122334455667788n, trackFlags: 2 });
   assert.equal(ts.length, 32);
   assert.equal(ts.readInt32LE(0), 3);
   assert.equal(ts.readInt32LE(8), 32);
   assert.equal(ts.readBigUInt64LE(16), 0x1122334455667788n);
   assert.equal(ts.readUInt32LE(24), 2);
-  const sv = encodeVqRequest({ kind: 'setvotes', nodeid: 7, votes: 3 });
+  const sv = encodeVqRequest({ kind: 'setvotes', nodeId: 7, votes: 3 });
   assert.deepEqual([sv.length, sv.readUInt32LE(16), sv.readInt32LE(20)], [24, 3, 7]);
   const poll = encodeVqRequest({
     kind: 'qdevice_poll',
-    name: 'dev',
+    name: { name: 'dev', terminated: true },
     castVote: 1,
-    ringId: { nodeid: 5, seq: 9n },
+    ringId: { rep: 5, seq: 9n },
   });
   assert.deepEqual(
     [poll.length, poll.readInt32LE(272), poll.readUInt32LE(280), poll.readBigUInt64LE(288)],
     [296, 1, 5, 9n],
   );
   assert.equal(poll.subarray(16, 20).toString('latin1'), 'dev\0');
-  const up = encodeVqRequest({ kind: 'qdevice_update', oldname: 'a', newname: 'b' });
+  const up = encodeVqRequest({
+    kind: 'qdevice_update',
+    oldName: { name: 'a', terminated: true },
+    newName: { name: 'b', terminated: true },
+  });
   assert.deepEqual([up.length, up[16], up[271]], [528, 0x61, 0x62]);
-  assert.equal(encodeVqRequest({ kind: 'qdevice_master_wins', name: 'x', allow: 1 }).length, 280);
-  assert.equal(encodeVqRequest({ kind: 'qdevice_register', name: 'x' }).length, 272);
+  const x = { name: 'x', terminated: true };
+  assert.equal(encodeVqRequest({ kind: 'qdevice_master_wins', name: x, allow: 1 }).length, 280);
+  assert.equal(encodeVqRequest({ kind: 'qdevice_register', name: x }).length, 272);
   for (const r of [ts, sv, poll, up]) assert.ok(decodeVqRequest(r).ok);
-  assert.deepEqual(decodeVqRequest(sv), { ok: true, value: { kind: 'setvotes', nodeid: 7, votes: 3 } });
+  assert.deepEqual(decodeVqRequest(sv), { ok: true, value: { kind: 'setvotes', nodeId: 7, votes: 3 } });
   assert.equal(decodeVqRequest(Buffer.concat([sv, Buffer.alloc(8)])).ok, false);
 });
 
 test('getinfo reply and notifications round-trip with the spec sizes', () => {
   const info = {
-    nodeid: 1,
+    nodeId: 1,
     state: 1,
     votes: 1,
     expectedVotes: 3,
@@ -64,41 +70,31 @@ test('getinfo reply and notifications round-trip with the spec sizes', () => {
     qdeviceVotes: 0,
     qdeviceName: 'Qdev',
   };
-  const g = encodeVqGetinfoResponse(info, 1);
+  const g = encodeVqGetinfo(1, info);
   assert.equal(g.length, 320);
   assert.equal(g.readUInt32LE(48), 2);
   assert.equal(g.subarray(60, 64).toString(), 'Qdev');
-  assert.deepEqual(decodeVqGetinfoResponse(g), { ok: true, value: { error: 1, info } });
-  const q = encodeVqDispatch({
-    kind: 'quorum',
-    context: 5n,
-    quorate: 1,
-    nodes: [
-      { nodeid: 1, state: 1 },
-      { nodeid: 2, state: 2 },
-    ],
-  });
+  assert.deepEqual(decodeVqResponse(g), { ok: true, value: { kind: 'getinfo', error: 1, info } });
+  const q = encodeVqQuorumNotification(true, 5n, [
+    { nodeId: 1, state: 1 },
+    { nodeId: 2, state: 2 },
+  ]);
   assert.deepEqual(
     [q.length, q.readUInt32LE(40), q.readUInt32LE(56), q.readUInt32LE(60)],
     [48 + 16, 2, 2, 2],
   );
-  const n = encodeVqDispatch({
-    kind: 'nodelist',
-    context: 5n,
-    ringId: { nodeid: 1, seq: 12n },
-    nodes: [1, 2],
-  });
+  const n = encodeVqNodelistNotification(5n, { rep: 1, seq: 12n }, [1, 2]);
   assert.deepEqual(
     [n.length, n.readUInt32LE(32), n.readBigUInt64LE(40), n.readUInt32LE(48), n.readUInt32LE(60)],
     [64, 1, 12n, 2, 2],
   );
-  const e = encodeVqDispatch({ kind: 'expectedvotes', context: 5n, expectedVotes: 4 });
+  const e = encodeVqExpectedVotesNotification(5n, 4);
   assert.equal(e.length, 40);
-  for (const m of [q, n, e]) assert.ok(decodeVqDispatch(m).ok);
+  for (const m of [q, n, e]) assert.ok(decodeVqResponse(m).ok);
   // a count beyond the frame is refused
   const bad = Buffer.from(n);
   bad.writeUInt32LE(9, 48);
-  assert.equal(decodeVqDispatch(bad).ok, false);
+  assert.equal(decodeVqResponse(bad).ok, false);
 });
 
 test('getinfo, setexpected, setvotes against the service', async () => {
