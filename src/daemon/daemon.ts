@@ -222,7 +222,14 @@ export class Daemon {
         logger: totemLog,
         stateDir,
         transport,
-        onUpcall: (u) => exec.handleUpcall(u),
+        onUpcall: (u) => {
+          exec.handleUpcall(u);
+          // corosync acks the transitional phase from inside the delivery that completes the
+          // sync, so every node switches totempg's assembly list at the same point of the
+          // agreed stream; waiting for the idle hook would let the rest of this batch be
+          // reassembled with the old list on this node only (fragment chains break, FIFO gaps)
+          daemon?.applyExecEffects();
+        },
         idle: () => daemon?.runExec(),
       });
       const mainGroup = runtime.pg.createInstance({ label: 'main', confchg: true });
@@ -361,6 +368,11 @@ export class Daemon {
    */
   private runExec(): void {
     this.exec.runPending();
+    this.applyExecEffects();
+  }
+
+  /** Act on the exec layer's effects (flow control, trans ack, shutdown requests). */
+  private applyExecEffects(): void {
     for (const e of this.exec.drain()) {
       if (e.kind === 'sync-started') {
         // corosync raises libqb flow control level 2 on every service but votequorum while
@@ -369,6 +381,9 @@ export class Daemon {
       } else if (e.kind === 'sync-completed') {
         this.ipc.setFlowControl(() => true, 0);
         this.totem.srp.transAck();
+        // now, not when the pump applies the effect: the deliveries left in this batch
+        // already belong to the normal phase
+        this.totem.pg.setWaitingTransAck(false);
         if (e.first) this.firstSyncResolve?.();
       } else if (e.kind === 'shutdown-request') {
         this.logger.subsys('MAIN').notice(`Shutdown requested: ${e.reason}`);

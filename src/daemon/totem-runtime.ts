@@ -81,9 +81,17 @@ export class TotemRuntime {
 
   constructor(private readonly opts: TotemRuntimeOptions) {
     const { totem } = opts;
-    this.srp = new TotemSrp(srpConfigFromTotem(totem), {
-      ringSeq: readRingSeq(opts.stateDir, totem.nodeId),
-    });
+    this.srp = new TotemSrp(
+      srpConfigFromTotem(totem),
+      { ringSeq: readRingSeq(opts.stateDir, totem.nodeId) },
+      {
+        // totempg sends what it holds when the token arrives (corosync's TOKEN_RECEIVED
+        // callback), inside the token step so the packet rides this token
+        onTokenReceived: () => this.pg.tokenReceived(),
+        // staged normal-phase messages must not be flushed into the transitional queue
+        beforeWaitingTransAck: () => this.pg.tokenReceived(),
+      },
+    );
     this.pg = new TotemPg({
       lower: {
         mcast: (packet, guarantee) => this.srp.mcast(packet, guarantee),
@@ -180,8 +188,7 @@ export class TotemRuntime {
         writeRingSeq(this.opts.stateDir, this.opts.totem.nodeId, e.seq);
         break;
       case 'tokenReceived':
-        // totempg sends what it holds when the token arrives (corosync's TOKEN_RECEIVED callback)
-        this.pg.tokenReceived();
+        // handled inside the step by the onTokenReceived hook
         break;
       case 'waitingTransAck':
         this.pg.setWaitingTransAck(e.value);

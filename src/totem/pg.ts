@@ -607,19 +607,24 @@ export class TotemPg {
       };
     }
 
-    if (rec?.discarding) {
-      // corosync's throw-away mode: nothing of this originator is delivered up to and
-      // including the next packet that ends a message.
-      this.stats.packetsThrownAway++;
-      if (fragmented === 0) map.delete(from);
-      return null;
-    }
-
-    if (h.continuation !== (rec ? rec.lastFragNum : 0)) {
-      this.stats.sequenceBreaks++;
-      this.stats.packetsThrownAway++;
-      this.startDiscarding(map, from, rec, fragmented);
-      return null;
+    // Deviation from 3.1.7 (receive side only, nothing on the wire changes): when a fragment
+    // chain is broken (a receiver that joined after the first fragment of a message went out
+    // in the old ring — totem-pg.md §5.2 — or a reassembly overflow), corosync throws away the
+    // whole packet, complete messages included, and the next one too. Those complete messages
+    // are delivered by every member that was in the old ring, so dropping them breaks virtual
+    // synchrony for no reason. We drop only what cannot be reassembled: entry 0 of a packet
+    // that continues a message whose beginning we never saw; the complete entries after it
+    // are delivered, and its trailing fragment starts a fresh assembly.
+    const expected = rec ? rec.lastFragNum : 0;
+    let first = 0;
+    let partial = held;
+    if (rec?.discarding || h.continuation !== expected) {
+      if (!rec?.discarding) this.stats.sequenceBreaks++;
+      partial = 0;
+      if (h.continuation !== 0) {
+        first = 1;
+        this.stats.packetsThrownAway++;
+      }
     }
 
     const deliverable = fragmented !== 0 ? count - 1 : count;
@@ -627,10 +632,14 @@ export class TotemPg {
     let err: PgDecodeError | null = null;
     for (let i = 0; i < deliverable; i++) {
       const len = lens[i]!;
+      if (i < first) {
+        off += len;
+        continue;
+      }
       let msg: Buffer;
-      if (i === 0 && held > 0) {
+      if (i === 0 && partial > 0) {
         rec!.parts.push(packet.subarray(off, off + len));
-        msg = Buffer.concat(rec!.parts, held + len);
+        msg = Buffer.concat(rec!.parts, partial + len);
       } else {
         msg = packet.subarray(off, off + len);
       }
@@ -645,11 +654,20 @@ export class TotemPg {
     if (!rec) {
       rec = { parts: [], held: 0, lastFragNum: 0, discarding: false };
       map.set(from, rec);
-    } else if (count > 1) {
+    }
+    rec.lastFragNum = fragmented;
+    if (first === 1 && count === 1) {
+      // the whole packet is a middle piece of the unknown message: keep skipping
+      rec.parts = [];
+      rec.held = 0;
+      rec.discarding = true;
+      return err;
+    }
+    rec.discarding = false;
+    if (count > 1 || partial === 0) {
       rec.parts = [];
       rec.held = 0;
     }
-    rec.lastFragNum = fragmented;
     const tail = lens[count - 1]!;
     if (tail > 0) {
       rec.parts.push(packet.subarray(off, off + tail));

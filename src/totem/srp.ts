@@ -214,6 +214,20 @@ const GATHER_REASONS = [
 
 const SEQ_NONE = 0xffffffff;
 const RETRANSMIT_ENTRIES_MAX = 30;
+/**
+ * Synchronous call-outs of the core at the points where corosync calls totempg back. A hook
+ * may call {@link TotemSrp.mcast} (it only queues then); it must not call any other input.
+ */
+export interface SrpHooks {
+  /** corosync's TOKEN_RECEIVED callback (totem-srp.md §9 step 7.3): a token was accepted. */
+  onTokenReceived?: () => void;
+  /**
+   * Operational entry is about to set waiting_trans_ack (§8.4): the last moment for messages
+   * staged above to reach the normal queue.
+   */
+  beforeWaitingTransAck?: () => void;
+}
+
 const TOKEN_RECEIVED: SrpEffect = Object.freeze({ kind: 'tokenReceived' }) as SrpEffect;
 
 /** A FIFO with O(1) push/shift (a growable ring buffer). */
@@ -322,7 +336,12 @@ export class TotemSrp {
   private readonly useHeartbeat: boolean;
   private readonly heartbeatTimeout: number;
 
-  constructor(cfg: SrpConfig, persisted: { ringSeq: bigint }) {
+  private readonly hooks: SrpHooks;
+  /** >0 while a hook runs: a re-entrant mcast() only queues (the running step sends it). */
+  private hookDepth = 0;
+
+  constructor(cfg: SrpConfig, persisted: { ringSeq: bigint }, hooks: SrpHooks = {}) {
+    this.hooks = hooks;
     if (!Number.isInteger(cfg.nodeId) || cfg.nodeId <= 0 || cfg.nodeId > 0xffffffff) {
       throw new RangeError(`totemsrp: bad local nodeid ${cfg.nodeId}`);
     }
@@ -486,11 +505,21 @@ export class TotemSrp {
     payload.copy(buf, MCAST_HEADER_SIZE);
     this.stats.mcast_tx++;
     q.push(buf);
-    if (this.started) {
+    if (this.started && this.hookDepth === 0) {
       this.tokenHoldCancelSend();
       this.runLoop();
     }
     return true;
+  }
+
+  private runHook(hook: (() => void) | undefined): void {
+    if (!hook) return;
+    this.hookDepth++;
+    try {
+      hook();
+    } finally {
+      this.hookDepth--;
+    }
   }
 
   /** Clean shutdown (§14): multicast the LEAVE message, then stop (all timers cancelled). */
@@ -1145,6 +1174,10 @@ export class TotemSrp {
       joined: [],
       ringId: this.myRingId,
     });
+    // Whatever the upper layer still stages for the normal queue goes there now, behind the
+    // normal-phase messages already queued; once the flag is up it would go to the trans queue
+    // and overtake them (a fragment chain split across the queues breaks at every receiver).
+    if (!this.waitingTransAckFlag) this.runHook(this.hooks.beforeWaitingTransAck);
     this.waitingTransAckFlag = true;
     this.deliverToApp(true, this.oldHighSeqReceived, this.myOldRingId);
     this.out.push({ kind: 'waitingTransAck', value: true });
@@ -1226,6 +1259,9 @@ export class TotemSrp {
 
     this.lastTokenRx = this.now;
     this.out.push(TOKEN_RECEIVED);
+    // TOKEN_RECEIVED callback (§9 step 7.3), before flow control and sending: what the upper
+    // layer queues now (totempg's partly filled packet) rides this token.
+    this.runHook(this.hooks.onTokenReceived);
     const lastAru = this.myLastAru;
     this.myLastAru = t.aru;
 
