@@ -139,3 +139,22 @@ export function getopt(
   }
   return { options, operands };
 }
+
+/**
+ * Our tools' `--json` flag, accepted anywhere before `--` (the C tools' getopt never sees it).
+ * Returns the remaining arguments for getopt.
+ */
+export function takeJsonFlag(argv: readonly string[]): { args: string[]; json: boolean } {
+  const args: string[] = [];
+  let json = false;
+  let afterEnd = false;
+  for (const a of argv) {
+    if (!afterEnd && a === '--json') {
+      json = true;
+      continue;
+    }
+    if (a === '--') afterEnd = true;
+    args.push(a);
+  }
+  return { args, json };
+}

@@ -23,7 +23,7 @@ import { CfgHandle, CfgShutdownFlag, INTERFACE_MAX, type CfgNodeStatusV1 } from 
 import { EMPTY_LINK_STATUS } from '../client/cfg.js';
 import { CsError, CsErrorCode, csStrerror } from '../common/errors.js';
 import { resolveRunDir } from '../common/rundir.js';
-import { getopt } from './args.js';
+import { getopt, takeJsonFlag } from './args.js';
 import {
   cfgtoolUsage,
   expandLongOptions,
@@ -80,17 +80,7 @@ export async function cfgtoolMain(argv: string[], io: CfgtoolIo = {}): Promise<n
   const env = io.env ?? process.env;
   const progName = io.progName ?? 'corosync-cfgtool';
 
-  const args: string[] = [];
-  let json = false;
-  let afterEnd = false;
-  for (const a of argv) {
-    if (!afterEnd && a === '--json') {
-      json = true;
-      continue;
-    }
-    if (a === '--') afterEnd = true;
-    args.push(a);
-  }
+  const { args, json } = takeJsonFlag(argv);
   const expanded = expandLongOptions(args, LONG_OPTIONS, progName);
   const parsed = getopt(expanded.argv, OPTSTRING, { progName, env });
 

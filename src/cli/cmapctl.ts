@@ -32,7 +32,7 @@ import {
 import { CsError, CsErrorCode, csStrerror } from '../common/errors.js';
 import { resolveRunDir } from '../common/rundir.js';
 import { CmapValueType } from '../cmap/types.js';
-import { getopt } from './args.js';
+import { getopt, takeJsonFlag } from './args.js';
 import {
   formatKeyLine,
   jsonEntry,
@@ -483,17 +483,7 @@ export async function cmapctlMain(argv: string[], io: CmapctlIo = {}): Promise<n
   const stdin = (): NodeJS.ReadableStream => io.stdin ?? process.stdin;
 
   // --json is ours; remove it before the getopt-compatible parsing.
-  const args: string[] = [];
-  let json = false;
-  let afterEnd = false;
-  for (const a of argv) {
-    if (!afterEnd && a === '--json') {
-      json = true;
-      continue;
-    }
-    if (a === '--') afterEnd = true;
-    args.push(a);
-  }
+  const { args, json } = takeJsonFlag(argv);
 
   const parsed = getopt(args, OPTSTRING, { progName: io.progName ?? 'corosync-cmapctl', env });
   let action: Action = 'print-prefix';

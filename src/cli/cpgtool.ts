@@ -23,7 +23,7 @@
 import { CmapHandle, CpgHandle, CpgIterationType, type CpgIterationDescription } from '../client/index.js';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { resolveRunDir } from '../common/rundir.js';
-import { getopt } from './args.js';
+import { getopt, takeJsonFlag } from './args.js';
 import {
   addressesFromMemberIp,
   cpgtoolUsage,
@@ -64,17 +64,7 @@ export async function cpgtoolMain(argv: string[], io: CpgtoolIo = {}): Promise<n
   const env = io.env ?? process.env;
   const progName = io.progName ?? 'corosync-cpgtool';
 
-  const args: string[] = [];
-  let json = false;
-  let afterEnd = false;
-  for (const a of argv) {
-    if (!afterEnd && a === '--json') {
-      json = true;
-      continue;
-    }
-    if (a === '--') afterEnd = true;
-    args.push(a);
-  }
+  const { args, json } = takeJsonFlag(argv);
 
   const parsed = getopt(args, OPTSTRING, { progName, env });
   let delimiter: number | undefined;

@@ -30,7 +30,7 @@ import { VotequorumHandle } from '../client/votequorum.js';
 import { CsError, CsErrorCode, csStrerror } from '../common/errors.js';
 import { resolveRunDir } from '../common/rundir.js';
 import { COROSYNC_COMPAT_VERSION, VERSION } from '../version.js';
-import { getopt } from './args.js';
+import { getopt, takeJsonFlag } from './args.js';
 import {
   formatMembership,
   formatQuorumInfo,
@@ -107,17 +107,7 @@ export async function quorumtoolMain(argv: string[], io: QuorumtoolIo = {}): Pro
   const progName = io.progName ?? 'corosync-quorumtool';
   const now = io.now ?? (() => new Date());
 
-  const args: string[] = [];
-  let json = false;
-  let afterEnd = false;
-  for (const a of argv) {
-    if (!afterEnd && a === '--json') {
-      json = true;
-      continue;
-    }
-    if (a === '--') afterEnd = true;
-    args.push(a);
-  }
+  const { args, json } = takeJsonFlag(argv);
 
   const parsed = getopt(args, OPTSTRING, { progName, env });
   let command: Command = 'showstatus';

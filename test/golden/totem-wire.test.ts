@@ -1,5 +1,5 @@
 // Golden tests of the totem wire codecs against real corosync 3.1.7 captures
-// (/work/shared/vectors, see its README). For every datagram of every pcap:
+// (test/vectors (a copy of the project's shared/vectors), see its README). For every datagram of every pcap:
 //  * it decodes without error, with the typed decoder of its type as well as decodeMessage;
 //  * the decoded fields equal those of the matching line of `<name>.decoded.txt` (written by
 //    the capture harness's own decoder, independent from ours);

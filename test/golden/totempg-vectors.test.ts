@@ -1,4 +1,4 @@
-// Golden tests of totempg against the captures of real corosync 3.1.7 (/work/shared/vectors).
+// Golden tests of totempg against the captures of real corosync 3.1.7 (test/vectors (a copy of the project's shared/vectors)).
 //
 // Receive side: every non-encapsulated MCAST of every capture (deduplicated: udpu sends one
 // copy per peer) is fed to a TotemPg receiver in agreed order (per ring, in seq order), as

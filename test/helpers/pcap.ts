@@ -1,7 +1,7 @@
 /**
  * A small reader for classic libpcap files (not pcapng) holding Ethernet frames: yields the
  * IPv4/UDP datagrams with their timestamps and addresses. Enough for the capture vectors in
- * /work/shared/vectors; anything that is not an unfragmented IPv4 UDP datagram is counted in
+ * test/vectors (a copy of the project's shared/vectors); anything that is not an unfragmented IPv4 UDP datagram is counted in
  * `skipped` and left out.
  *
  * File header (24 bytes): magic u32 (0xa1b2c3d4 = µs stamps, 0xa1b23c4d = ns stamps; read in
