@@ -45,6 +45,7 @@ import { CfgService } from '../services/cfg/service.js';
 import { QuorumService } from '../services/quorum/service.js';
 import { VotequorumService, fileEvTrackingStore } from '../services/votequorum/service.js';
 import { CsErrorCode } from '../common/errors.js';
+import { ringIdEquals } from '../totem/wire/index.js';
 
 export const ExitCode = {
   DONE: 0,
@@ -379,12 +380,15 @@ export class Daemon {
         // a sync runs: cpg messages wait in the clients (TRY_AGAIN) instead of being dropped
         this.ipc.setFlowControl((name) => name !== 'votequorum', 2);
       } else if (e.kind === 'sync-completed') {
+        if (e.first) this.firstSyncResolve?.();
+        // a sync of an older ring can complete in the same totem step that already installed
+        // the next ring: its trans ack must not end the new ring's transitional phase
+        if (!ringIdEquals(e.ringId, this.totem.srp.ringId)) continue;
         this.ipc.setFlowControl(() => true, 0);
         this.totem.srp.transAck();
         // now, not when the pump applies the effect: the deliveries left in this batch
         // already belong to the normal phase
         this.totem.pg.setWaitingTransAck(false);
-        if (e.first) this.firstSyncResolve?.();
       } else if (e.kind === 'shutdown-request') {
         this.logger.subsys('MAIN').notice(`Shutdown requested: ${e.reason}`);
         this.shutdownRequestedResolve?.(e.reason);

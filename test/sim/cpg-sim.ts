@@ -1,0 +1,751 @@
+/**
+ * The deterministic simulator with CPG on top: every simulated node runs the real stack of a
+ * daemon (src/daemon/daemon.ts + totem-runtime.ts) above its totemsrp core — totempg with the
+ * instances "main" (group "a", confchgs) and "sync" (group "sync"), the exec layer and its sync
+ * engine, the CPG service — and a few simulated CPG clients (fake IPC connections) that join one
+ * group, multicast numbered, self-checking payloads (test/helpers/cpg-worker.ts's format) and
+ * record every deliver / confchg / totem confchg callback. A crash or clean leave of a node ends
+ * its clients' lives ("lost"); the restarted node gets new clients (new pids). Clients also retire
+ * now and then (stop sending, wait for their own messages, exit) and are replaced.
+ *
+ * Checked afterwards: the totem checkers (test/sim/checkers.ts) over the SRP history — the SRP
+ * payload is the totempg packet behind a unique `p:<node>:<inc>:<n>:` tag, so every packet is
+ * checked for agreed order, duplicates, phantoms, virtual synchrony and self delivery — and the CPG history checkers
+ * (test/helpers/cpg-history.ts) over the clients' records.
+ *
+ * Wiring (as src/daemon/daemon.ts + totem-runtime.ts do it in the working tree of this commit):
+ * the core gets the hooks `onTokenReceived` and `beforeWaitingTransAck` (both flush totempg's
+ * partly filled packet); each core's `drain()` is wrapped so that its effects reach totempg /
+ * exec before the cluster routes them; the exec layer's effects are applied after every up-call
+ * (`transAck()` + `pg.setWaitingTransAck(false)` on sync-completed); when the core is quiet the
+ * exec layer's turn runs (`runPending`) — TotemRuntime.pump's idle. Clients respect IPC
+ * admission (only after the first sync) and flow control (no join/mcast while a sync runs); an
+ * MCAST the service drops (totem queue full) is retried with the same number (TRY_AGAIN).
+ */
+import { Icmap } from '../../src/cmap/icmap.js';
+import { CsErrorCode } from '../../src/common/errors.js';
+import { EXEC_GROUP_NAME, SYNC_GROUP_NAME } from '../../src/exec/codec.js';
+import { ExecEngine } from '../../src/exec/engine.js';
+import { ringIdEquals } from '../../src/totem/wire/index.js';
+import type { IpcServiceDefinition } from '../../src/ipc/server.js';
+import { CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF, decodeCpgResponse } from '../../src/services/cpg/codec.js';
+import { CpgService } from '../../src/services/cpg/service.js';
+import { TotemPg } from '../../src/totem/pg.js';
+import { srpConfig, TotemSrp, type SrpConfig, type SrpEffect, type SrpOutput } from '../../src/totem/srp.js';
+import { FakeConn } from '../helpers/cpg-harness.js';
+import {
+  checkCpgHistories,
+  violationReport,
+  type HistoryStats,
+  type Life,
+  type Violation as CpgViolation,
+} from '../helpers/cpg-history.js';
+import { decodePayload, encodePayload, type HistoryRecord } from '../helpers/cpg-worker.js';
+import { Prng } from '../helpers/prng.js';
+import { checkHistory, checkSelfDelivery, type SentInfo, type Violation } from './checkers.js';
+import { Cluster, type NetDecision, type NetModel, type Recorded, type SimNode } from './cluster.js';
+
+export interface CpgSimOptions {
+  /** Number of nodes (default: drawn 2..5). */
+  nodes?: number;
+  /** Keep a full textual trace (slower). */
+  trace?: boolean;
+  /** Fault-phase length in virtual ms (default: drawn). */
+  faultMs?: number;
+}
+
+export interface CpgSimResult {
+  seed: number;
+  ok: boolean;
+  /** Totem-level and liveness violations. */
+  violations: Violation[];
+  /** CPG history violations. */
+  cpgViolations: CpgViolation[];
+  /** Report of the CPG violations with the records around them. */
+  cpgReport: string;
+  mix: string;
+  events: number;
+  /** SRP deliveries. */
+  delivered: number;
+  rings: number;
+  virtualMs: number;
+  trace: string[];
+  script: string[];
+  cpg: HistoryStats;
+}
+
+const GROUP = 'simgrp';
+/** The tag in front of every totempg packet on the SRP level (p:<node>:<inc>:<n>:). */
+const TAG_MAX = 32;
+
+class FaultNet implements NetModel {
+  loss = 0;
+  dup = 0;
+  base = 0.1;
+  jitter = 0;
+  readonly blocked = new Set<string>();
+  constructor(private readonly rng: Prng) {}
+
+  decide(_now: number, from: number, to: number): NetDecision {
+    if (this.blocked.has(`${from}>${to}`)) return { drop: true };
+    if (this.loss > 0 && this.rng.bool(this.loss)) return { drop: true };
+    const delay = this.base + (this.jitter > 0 ? this.rng.next() * this.jitter : 0);
+    if (this.dup > 0 && this.rng.bool(this.dup)) {
+      return { drop: false, delay, dup: delay + this.rng.next() * (this.jitter + 1) };
+    }
+    return { drop: false, delay };
+  }
+
+  heal(): void {
+    this.blocked.clear();
+    this.loss = 0;
+    this.dup = 0;
+  }
+}
+
+/** One simulated client process: a fake IPC connection that records its callbacks. */
+class Client {
+  readonly records: HistoryRecord[] = [];
+  readonly label: string;
+  conn: RecordingConn;
+  joined = false;
+  seq = 0;
+  /** Own messages sent and not yet delivered back. */
+  readonly outstanding = new Set<number>();
+  retiring = false;
+  ended = false;
+  constructor(
+    readonly node: number,
+    readonly pid: number,
+    svc: CpgService,
+    private readonly clock: () => number,
+  ) {
+    this.label = `n${node}.p${pid}`;
+    this.records.push({ k: 'init', t: clock(), node, pid });
+    this.conn = new RecordingConn(svc.ipc as IpcServiceDefinition<unknown>, pid, (f) => this.onEvent(f));
+  }
+
+  private onEvent(frame: Buffer): void {
+    const r = decodeCpgResponse(frame);
+    const t = this.clock();
+    if (!r.ok) {
+      this.records.push({
+        k: 'd',
+        t,
+        n: this.node,
+        p: this.pid,
+        s: -1,
+        bad: `undecodable callback: ${r.error}`,
+      });
+      return;
+    }
+    const e = r.value;
+    if (e.kind === 'deliver') {
+      const d = decodePayload(e.message, e.nodeid, e.pid);
+      this.records.push({ k: 'd', t, ...d });
+      if (d.n === this.node && d.p === this.pid) this.outstanding.delete(d.s);
+    } else if (e.kind === 'confchg') {
+      this.records.push({
+        k: 'c',
+        t,
+        m: e.members.map((a) => [a.nodeid, a.pid]),
+        l: e.left.map((a) => [a.nodeid, a.pid, a.reason]),
+        j: e.joined.map((a) => [a.nodeid, a.pid, a.reason]),
+      });
+    } else if (e.kind === 'totem_confchg') {
+      this.records.push({ k: 'r', t, rn: e.ringId.nodeid, rs: e.ringId.seq.toString(), m: [...e.members] });
+    }
+  }
+
+  end(why: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.records.push({ k: 'end', t: this.clock(), why });
+  }
+}
+
+class RecordingConn extends FakeConn {
+  constructor(
+    def: IpcServiceDefinition<unknown>,
+    pid: number,
+    private readonly onFrame: (f: Buffer) => void,
+  ) {
+    super(def, pid);
+  }
+  override sendEvent(frame: Buffer): void {
+    if (!this.closed) this.onFrame(Buffer.from(frame));
+  }
+}
+
+/** The daemon stack of one node incarnation. */
+interface Stack {
+  inc: number;
+  pg: TotemPg;
+  exec: ExecEngine;
+  cpg: CpgService;
+  clients: Client[];
+  /** Tagged SRP packets sent (counter of the tag). */
+  tagN: number;
+}
+
+export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult {
+  const rng = new Prng(seed);
+  const netRng = rng.fork();
+  const cliRng = rng.fork();
+  const n = opts.nodes ?? rng.int(2, 5);
+  const ids = Array.from({ length: n }, (_, i) => i + 1);
+  const fast = rng.bool(0.6);
+  const input = fast ? { baseToken: rng.pick([300, 500, 1000]), tokenCoefficient: rng.pick([0, 650]) } : {};
+  const windowSize = rng.pick([50, 50, 20, 8]);
+  const maxMessages = rng.pick([17, 17, 5, 3]);
+  const configs: SrpConfig[] = ids.map((id) => srpConfig(id, ids, { ...input, windowSize, maxMessages }));
+  const cfg0 = configs[0]!;
+  const net = new FaultNet(netRng);
+  const cluster = new Cluster(configs, { net, trace: opts.trace ?? false });
+  const sent = new Map<string, SentInfo>();
+  const script: string[] = [];
+  const note = (s: string): void => {
+    script.push(`${cluster.now.toFixed(1)}: ${s}`);
+    cluster.log(`FAULT ${s}`);
+  };
+
+  const loss = rng.bool(0.5) ? rng.pick([0.005, 0.02, 0.05, 0.1]) : 0;
+  const dup = rng.bool(0.4) ? rng.pick([0.01, 0.05]) : 0;
+  net.base = rng.pick([0.1, 0.2, 0.5]);
+  net.jitter = rng.bool(0.5) ? rng.pick([0.1, 1, 5]) : 0;
+  const faultMs = opts.faultMs ?? rng.int(15, 40) * cfg0.token;
+  const rate = rng.pick([10, 40, 150]); // mean ms between a client's sends
+  const perNode = rng.int(1, 3);
+  const mix =
+    `cpg nodes=${n} clients/node=${perNode} token=${cfg0.token} consensus=${cfg0.consensus} window=${windowSize} ` +
+    `max_messages=${maxMessages} loss=${loss} dup=${dup} delay=${net.base}+${net.jitter} send_every~${rate}ms ` +
+    `fault_phase=${faultMs}ms`;
+
+  // ---- the per-node daemon stack ----
+  const stacks = new Map<number, Stack>();
+  const allClients: Client[] = [];
+  const lostAllowed = new Set<string>();
+  let nextPid = 1000;
+  let stackErrors = 0;
+  const errors: Violation[] = [];
+  const silent = { debug: () => {}, info: () => {}, notice: () => {}, warn: () => {}, error: () => {} };
+
+  // the exec layer's effects, right after every call into it (daemon.ts applyExecEffects):
+  // sync-completed acks the transitional phase at once, inside the delivery that completed it
+  const applyExec = (st: Stack, s: TotemSrp): void => {
+    for (const e of st.exec.drain()) {
+      // as the daemon: a stale sync-completed (older ring) must not end the new ring's phase
+      if (e.kind === 'sync-completed' && ringIdEquals(e.ringId, s.ringId)) {
+        s.transAck();
+        st.pg.setWaitingTransAck(false);
+      }
+    }
+  };
+  const upcalls = (st: Stack, s: TotemSrp): void => {
+    for (const u of st.pg.drain()) {
+      st.exec.handleUpcall(u);
+      applyExec(st, s);
+    }
+  };
+  const handle = (nd: SimNode, st: Stack, s: TotemSrp, e: SrpEffect): void => {
+    switch (e.kind) {
+      case 'deliver': {
+        const packet = untag(e.payload);
+        if (!packet) {
+          errors.push({ prop: 'sim', t: cluster.now, detail: `n${nd.id}: untagged SRP payload` });
+          return;
+        }
+        st.pg.deliver(e.from, packet, e.endianConvert);
+        upcalls(st, s);
+        return;
+      }
+      case 'confchg':
+        st.pg.confchg(e.type, e.members, e.left, e.joined, e.ringId);
+        upcalls(st, s);
+        return;
+      case 'waitingTransAck':
+        st.pg.setWaitingTransAck(e.value);
+        return;
+      default:
+        // 'tokenReceived': totempg already flushed from the onTokenReceived hook
+        return;
+    }
+  };
+  const idle = (st: Stack, s: TotemSrp): void => {
+    st.exec.runPending();
+    applyExec(st, s);
+  };
+
+  const bootNode = (id: number): void => {
+    const nd = cluster.node(id);
+    nd.inc++;
+    nd.timers.clear();
+    nd.pausedUntil = 0;
+    const st = {} as Stack;
+    // as TotemRuntime: totempg flushes its partly filled packet when the token arrives (inside
+    // the token step) and before waiting_trans_ack goes up (staged normal-phase messages must
+    // not overtake the normal queue through the transitional one)
+    const s = new TotemSrp(
+      nd.cfg,
+      { ringSeq: nd.persisted },
+      { onTokenReceived: () => st.pg.tokenReceived(), beforeWaitingTransAck: () => st.pg.tokenReceived() },
+    );
+    nd.srp = s;
+    cluster.cores.push(s);
+    cluster.log(`n${id} boot (persisted ring seq ${nd.persisted}) with the CPG stack`);
+    st.inc = nd.inc;
+    st.clients = [];
+    st.tagN = 0;
+    st.pg = new TotemPg({
+      lower: {
+        mcast: (packet, guarantee) => {
+          const tag = `p:${id}:${st.inc}:${st.tagN + 1}:`;
+          const buf = Buffer.concat([Buffer.from(tag, 'latin1'), packet]);
+          if (!s.mcast(buf, guarantee)) return false;
+          st.tagN++;
+          sent.set(tag, { node: id, inc: st.inc, t: cluster.now });
+          return true;
+        },
+        avail: () => s.avail(),
+      },
+      netMtu: 1410 - TAG_MAX,
+    });
+    st.exec = new ExecEngine({
+      nodeId: id,
+      icmap: new Icmap(),
+      log: silent,
+      send: (group, iov, guarantee) => st.pg.mcastGroups([group], iov, guarantee),
+    });
+    st.pg.joinGroup(EXEC_GROUP_NAME, st.pg.createInstance({ label: 'main', confchg: true }));
+    st.pg.joinGroup(SYNC_GROUP_NAME, st.pg.createInstance({ label: 'sync' }));
+    const cpgRng = cliRng.fork();
+    st.cpg = new CpgService({ random: () => cpgRng.int(1, 0x7fff_ffff) });
+    st.exec.register(st.cpg);
+    st.pg.setWaitingTransAck(s.waitingTransAck);
+    stacks.set(id, st);
+    const orig = s.drain.bind(s);
+    s.drain = (): SrpOutput => {
+      if (nd.srp !== s) return orig();
+      try {
+        let effs = orig();
+        if (effs.length === 0) {
+          idle(st, s);
+          effs = orig();
+        }
+        for (const e of effs) handle(nd, st, s, e);
+        return effs;
+      } catch (err) {
+        if (stackErrors++ < 5) {
+          errors.push({
+            prop: 'exception',
+            t: cluster.now,
+            detail: `n${id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+          });
+        }
+        return [];
+      }
+    };
+    cluster.act(id, (c) => c.start(cluster.now));
+  };
+
+  const killClients = (id: number): void => {
+    const st = stacks.get(id);
+    if (!st) return;
+    for (const c of st.clients) {
+      c.end('lost');
+      lostAllowed.add(c.label);
+    }
+    stacks.delete(id);
+  };
+  const crashNode = (id: number): void => {
+    killClients(id);
+    cluster.crash(id);
+  };
+
+  // ---- clients ----
+  let sendOn = true;
+  const clientTick = (id: number): void => {
+    const nd = cluster.node(id);
+    const st = stacks.get(id);
+    if (!st || !nd.alive || nd.pausedUntil > cluster.now || st.inc !== nd.inc) return;
+    // IPC admission: only after the first sync (exec/main.c)
+    if (!st.exec.ready) return;
+    const live = st.clients.filter((c) => !c.ended);
+    if (live.length < perNode && sendOn) {
+      const c = new Client(id, nextPid++, st.cpg, () => cluster.now);
+      st.clients.push(c);
+      allClients.push(c);
+    }
+    cluster.act(id, () => {
+      for (const c of st.clients) {
+        if (c.ended) continue;
+        if (!c.joined) {
+          // cpg_join: TRY_AGAIN while a sync runs (flow control) or the queue is full
+          if (st.exec.syncInProgress) continue;
+          const err = c.conn.join(GROUP, CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF);
+          if (err === CsErrorCode.CS_OK) c.joined = true;
+          continue;
+        }
+        if (c.retiring) {
+          if (c.outstanding.size === 0) {
+            c.conn.close();
+            c.end('exit');
+          }
+          continue;
+        }
+        if (!sendOn) continue;
+        if (sendOn && cliRng.bool(0.01)) {
+          c.retiring = true;
+          continue;
+        }
+        // libqb flow control holds requests back while a sync runs
+        if (st.exec.syncInProgress) continue;
+        const burst = cliRng.int(1, 3);
+        for (let i = 0; i < burst; i++) {
+          const seq = c.seq + 1;
+          const dropped = st.cpg.stats.mcastDropped;
+          c.conn.mcast(encodePayload(id, c.pid, seq));
+          if (st.cpg.stats.mcastDropped !== dropped) break; // TRY_AGAIN: same seq later
+          c.seq = seq;
+          c.outstanding.add(seq);
+          c.records.push({ k: 's', t: cluster.now, s: seq });
+        }
+      }
+    });
+  };
+  let tick = true;
+  const scheduleClients = (id: number, t: number): void => {
+    cluster.at(t, () => {
+      if (!tick) return;
+      clientTick(id);
+      scheduleClients(id, cluster.now + 1 + cliRng.int(0, rate * 2));
+    });
+  };
+
+  // ---- boot (staggered) ----
+  for (const id of ids) {
+    const t = rng.bool(0.5) ? 0 : rng.int(0, cfg0.token);
+    cluster.at(t, () => bootNode(id));
+    scheduleClients(id, t + 1);
+  }
+
+  // ---- fault schedule (as sim.ts) ----
+  const down = new Set<number>();
+  let healed = false;
+  const nFaults = rng.int(2, 10);
+  const fixedLoss = loss;
+  const restartLater = (victim: number, dur: number): void => {
+    cluster.at(cluster.now + dur, () => {
+      if (!down.has(victim)) return;
+      down.delete(victim);
+      note(`restart n${victim}`);
+      bootNode(victim);
+    });
+  };
+  for (let i = 0; i < nFaults; i++) {
+    const t = rng.int(cfg0.token, faultMs);
+    const kind = rng.pick(['partition', 'asym', 'pause', 'crash', 'leave', 'loss-burst', 'heal'] as const);
+    const victim = rng.pick(ids);
+    const dur = rng.int(cfg0.token / 2, cfg0.token * 4);
+    const groupMask = rng.int(1, (1 << n) - 2);
+    cluster.at(t, () => {
+      switch (kind) {
+        case 'partition': {
+          const a = ids.filter((x) => (groupMask >> (x - 1)) & 1);
+          const b = ids.filter((x) => !((groupMask >> (x - 1)) & 1));
+          note(`partition [${a}] | [${b}] for ${dur}ms`);
+          const keys: string[] = [];
+          for (const x of a) for (const y of b) keys.push(`${x}>${y}`, `${y}>${x}`);
+          for (const k of keys) net.blocked.add(k);
+          cluster.at(cluster.now + dur, () => {
+            if (healed) return;
+            for (const k of keys) net.blocked.delete(k);
+            note(`partition [${a}] | [${b}] healed`);
+          });
+          break;
+        }
+        case 'asym': {
+          const other = rng.pick(ids.filter((x) => x !== victim));
+          const k = `${victim}>${other}`;
+          note(`asymmetric: ${victim} → ${other} blocked for ${dur}ms`);
+          net.blocked.add(k);
+          cluster.at(cluster.now + dur, () => {
+            if (healed) return;
+            net.blocked.delete(k);
+            note(`asymmetric ${k} healed`);
+          });
+          break;
+        }
+        case 'pause': {
+          const nd = cluster.node(victim);
+          if (!nd.srp) break;
+          const len = rng.int(Math.trunc(cfg0.token / 2), cfg0.token * 2);
+          note(`pause n${victim} for ${len}ms`);
+          nd.pausedUntil = cluster.now + len;
+          break;
+        }
+        case 'crash': {
+          if (!cluster.node(victim).srp || down.size >= n - 1) break;
+          note(`crash n${victim} for ${dur}ms`);
+          crashNode(victim);
+          down.add(victim);
+          restartLater(victim, dur);
+          break;
+        }
+        case 'leave': {
+          const nd = cluster.node(victim);
+          if (!nd.srp || nd.srp.isStopped || down.size >= n - 1) break;
+          note(`clean leave n${victim}, back in ${dur}ms`);
+          // the daemon stops: its clients lose their connection
+          killClients(victim);
+          cluster.act(victim, (s) => s.leave(cluster.now));
+          down.add(victim);
+          restartLater(victim, dur);
+          break;
+        }
+        case 'loss-burst': {
+          note(`loss burst 30% for ${dur}ms`);
+          net.loss = 0.3;
+          cluster.at(cluster.now + dur, () => {
+            if (healed) return;
+            net.loss = fixedLoss;
+            note('loss burst over');
+          });
+          break;
+        }
+        case 'heal':
+          note('heal partitions');
+          net.blocked.clear();
+          break;
+      }
+    });
+  }
+  net.loss = loss;
+  net.dup = dup;
+
+  const violations: Violation[] = [];
+  const MAX_EVENTS = 6_000_000;
+  if (!cluster.runUntil(faultMs, MAX_EVENTS)) {
+    violations.push({
+      prop: 'budget',
+      t: cluster.now,
+      detail: `more than ${MAX_EVENTS} events in the fault phase`,
+    });
+  }
+
+  // ---- heal ----
+  const healAt = cluster.now;
+  note('HEAL: network restored, all nodes up');
+  healed = true;
+  net.heal();
+  for (const id of ids) {
+    const nd = cluster.node(id);
+    nd.pausedUntil = Math.min(nd.pausedUntil, healAt);
+    if (!nd.alive) {
+      down.delete(id);
+      if (stacks.has(id)) killClients(id);
+      bootNode(id);
+    }
+  }
+  const bound = 3 * (cfg0.token + cfg0.consensus) + 10 * cfg0.join;
+  let formedAt = -1;
+  const step = Math.max(10, Math.trunc(cfg0.join));
+  for (let t = healAt + step; t <= healAt + bound; t += step) {
+    cluster.runUntil(t, MAX_EVENTS);
+    if (oneRing(cluster, ids) && ids.every((id) => stacks.get(id)?.exec.syncInProgress === false)) {
+      formedAt = t;
+      break;
+    }
+  }
+  if (formedAt < 0) {
+    violations.push({
+      prop: 'liveness',
+      t: cluster.now,
+      detail: `no synced ring of all ${n} nodes within ${bound}ms after heal: ${summary(cluster, ids, stacks)}`,
+    });
+  }
+  // traffic for a while, then stop sending and drain until every client has its own messages
+  cluster.runUntil(cluster.now + 4 * cfg0.token, MAX_EVENTS);
+  sendOn = false;
+  const settled = (): boolean =>
+    quiescent(cluster, ids) &&
+    ids.every((id) => {
+      const st = stacks.get(id);
+      return (
+        !!st &&
+        !st.exec.syncInProgress &&
+        st.pg.staged.count === 0 &&
+        st.clients.every((c) => c.ended || (c.joined && c.outstanding.size === 0))
+      );
+    });
+  const drainEnd = cluster.now + 200 * cfg0.token;
+  while (cluster.now < drainEnd) {
+    cluster.runUntil(cluster.now + cfg0.token, MAX_EVENTS);
+    if (settled()) break;
+  }
+  cluster.runUntil(cluster.now + 2 * cfg0.token, MAX_EVENTS);
+  tick = false;
+  if (!settled()) {
+    violations.push({
+      prop: 'liveness',
+      t: cluster.now,
+      detail: `CPG did not settle: ${summary(cluster, ids, stacks)}`,
+    });
+  }
+  // quiesce marker and a clean exit for every client still running
+  for (const c of allClients) {
+    if (c.ended) continue;
+    c.records.push({ k: 'q', t: cluster.now });
+    c.end('exit');
+  }
+
+  violations.push(...errors);
+  // the totem checkers name a message by its payload: give them the tag only
+  const history: Recorded[] = cluster.history.map((h) => {
+    if (h.effect.kind !== 'deliver') return h;
+    const tag = tagOf(h.effect.payload);
+    return { ...h, effect: { ...h.effect, payload: Buffer.from(tag, 'latin1') } };
+  });
+  violations.push(...checkHistory(history, sent));
+  if (formedAt >= 0) {
+    // self delivery (P7) of every packet of a node incarnation alive at the end; the checker
+    // looks at 'a:' ids (not FIFO: packets queued during waiting_trans_ack overtake older ones)
+    const asA = (id: string): string => `a${id.slice(1)}`;
+    const alive = new Map(ids.map((id) => [id, cluster.node(id).inc]));
+    const hA = history.map((h) =>
+      h.effect.kind === 'deliver'
+        ? { ...h, effect: { ...h.effect, payload: Buffer.from(asA(h.effect.payload.toString())) } }
+        : h,
+    );
+    const sentA = new Map([...sent].map(([k, v]) => [asA(k), v]));
+    violations.push(...checkSelfDelivery(hA, sentA, alive));
+  }
+  const lives: Life[] = allClients.map((c) => ({
+    label: c.label,
+    node: c.node,
+    pid: c.pid,
+    records: mapRecords(c.records, c.node, c.pid),
+  }));
+  const cpgRes = checkCpgHistories(lives, lostAllowed);
+  const rings = new Set(
+    cluster.history
+      .filter((h) => h.effect.kind === 'confchg' && h.effect.type === 'regular')
+      .map((h) => (h.effect.kind === 'confchg' ? `${h.effect.ringId.rep}.${h.effect.ringId.seq}` : '')),
+  ).size;
+  return {
+    seed,
+    ok: violations.length === 0 && cpgRes.violations.length === 0,
+    violations,
+    cpgViolations: cpgRes.violations,
+    cpgReport: cpgRes.violations.length ? violationReport(lives, cpgRes.violations) : '',
+    mix,
+    events: cluster.events,
+    delivered: cluster.history.filter((h) => h.effect.kind === 'deliver').length,
+    rings,
+    virtualMs: cluster.now,
+    trace: cluster.trace,
+    script,
+    cpg: cpgRes.stats,
+  };
+}
+
+/** The payload behind the `p:<node>:<inc>:<n>:` tag (null when there is none). */
+function untag(payload: Buffer): Buffer | null {
+  let colons = 0;
+  for (let i = 0; i < Math.min(payload.length, TAG_MAX); i++) {
+    if (payload[i] === 0x3a && ++colons === 4) return payload.subarray(i + 1);
+  }
+  return null;
+}
+
+/**
+ * Adapt a client's records to what test/helpers/cpg-history.ts expects: the one-time initial
+ * TOTEM_CONFCHG right after the client's own join confchg. The service (as corosync 3.1.7's
+ * notify_lib_joinlist) sends it to every connection with the flag that has not had it, on any
+ * confchg of the group — also to a connection whose join is still on its way (JOIN_STARTED),
+ * and sync activations send their TOTEM_CONFCHG to every connection, joined or not. So before
+ * its own join a client may get one or more ring records. They carry nothing for the checkers
+ * (the client is in no view yet): keep only the last (the ring current at the join) and put it
+ * right after the join, where the initial one would be.
+ */
+function mapRecords(records: readonly HistoryRecord[], node: number, pid: number): HistoryRecord[] {
+  const join = records.findIndex((r) => r.k === 'c' && r.j.some((a) => a[0] === node && a[1] === pid));
+  if (join < 0) return [...records];
+  const before = records.slice(0, join);
+  const rings = before.filter((r) => r.k === 'r');
+  const after = records.slice(join + 1);
+  if (rings.length === 0) return [...records];
+  return [...before.filter((r) => r.k !== 'r'), records[join]!, rings[rings.length - 1]!, ...after];
+}
+
+/** The `p:<node>:<inc>:<n>:` tag of an SRP payload ('' when there is none). */
+function tagOf(payload: Buffer): string {
+  let colons = 0;
+  for (let i = 0; i < Math.min(payload.length, TAG_MAX); i++) {
+    if (payload[i] === 0x3a && ++colons === 4) return payload.toString('latin1', 0, i + 1);
+  }
+  return '';
+}
+
+function oneRing(c: Cluster, ids: number[]): boolean {
+  const first = c.node(ids[0]!).srp;
+  if (!first) return false;
+  for (const id of ids) {
+    const s = c.node(id).srp;
+    if (!s || s.state !== 'OPERATIONAL') return false;
+    if (s.ringId.rep !== first.ringId.rep || s.ringId.seq !== first.ringId.seq) return false;
+    if (s.members.join() !== ids.join()) return false;
+  }
+  return true;
+}
+
+function quiescent(c: Cluster, ids: number[]): boolean {
+  const first = c.node(ids[0]!).srp;
+  if (!first) return false;
+  for (const id of ids) {
+    const s = c.node(id).srp;
+    if (!s || s.pendingMessages > 0 || s.waitingTransAck) return false;
+    if (s.highDelivered !== first.highDelivered || s.aru !== first.aru) return false;
+  }
+  return true;
+}
+
+function summary(c: Cluster, ids: number[], stacks: ReadonlyMap<number, Stack>): string {
+  return ids
+    .map((id) => {
+      const s = c.node(id).srp;
+      const st = stacks.get(id);
+      if (!s || !st) return `n${id}: down`;
+      const cl = st.clients
+        .filter((x) => !x.ended)
+        .map((x) => `${x.pid}${x.joined ? '' : '(unjoined)'}:${x.outstanding.size}`)
+        .join(',');
+      return (
+        `n${id}: ${s.state} ring=${s.ringId.rep}.${s.ringId.seq.toString(16)} members=[${s.members}] ` +
+        `waitingTransAck=${s.waitingTransAck} pending=${s.pendingMessages} syncing=${st.exec.syncInProgress} ` +
+        `staged=${st.pg.staged.count} clients=[${cl}]`
+      );
+    })
+    .join('; ');
+}
+
+/** Human-readable failure report: seed, mix, violations, fault script, trace window. */
+export function formatCpgFailure(r: CpgSimResult, traced?: CpgSimResult): string {
+  const lines = [
+    `CPG SIM FAILURE seed=${r.seed} (replay: node dist/test/sim/run.js --cpg --seed ${r.seed} --trace)`,
+    `mix: ${r.mix}`,
+    ...r.violations.slice(0, 10).map((v) => `  [${v.prop}] t=${v.t.toFixed(3)} ${v.detail.slice(0, 2000)}`),
+  ];
+  if (r.cpgReport) lines.push('cpg histories:', r.cpgReport);
+  lines.push('fault script:', ...r.script.map((s) => `  ${s}`));
+  if (traced && traced.trace.length) {
+    const t0 = Math.max(0, (r.violations[0]?.t ?? r.virtualMs) + 1);
+    const idx = traced.trace.findIndex((l) => Number(l.trim().split(' ')[0]) > t0);
+    const end = idx < 0 ? traced.trace.length : idx;
+    lines.push(
+      `trace (last 80 lines up to t=${t0.toFixed(3)}):`,
+      ...traced.trace.slice(Math.max(0, end - 80), end),
+    );
+  }
+  return lines.join('\n');
+}
