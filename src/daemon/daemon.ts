@@ -375,16 +375,11 @@ export class Daemon {
   /** Act on the exec layer's effects (flow control, trans ack, shutdown requests). */
   private applyExecEffects(): void {
     for (const e of this.exec.drain()) {
-      if (e.kind === 'sync-started') {
-        // corosync raises libqb flow control level 2 on every service but votequorum while
-        // a sync runs: cpg messages wait in the clients (TRY_AGAIN) instead of being dropped
-        this.ipc.setFlowControl((name) => name !== 'votequorum', 2);
-      } else if (e.kind === 'sync-completed') {
+      if (e.kind === 'sync-completed') {
         if (e.first) this.firstSyncResolve?.();
         // a sync of an older ring can complete in the same totem step that already installed
         // the next ring: its trans ack must not end the new ring's transitional phase
         if (!ringIdEquals(e.ringId, this.totem.srp.ringId)) continue;
-        this.ipc.setFlowControl(() => true, 0);
         this.totem.srp.transAck();
         // now, not when the pump applies the effect: the deliveries left in this batch
         // already belong to the normal phase
@@ -393,6 +388,34 @@ export class Daemon {
         this.logger.subsys('MAIN').notice(`Shutdown requested: ${e.reason}`);
         this.shutdownRequestedResolve?.(e.reason);
       }
+    }
+    this.recomputeFlowControl();
+  }
+
+  private queueCritical = false;
+  private fcLevel = 0;
+  private fcLevelVotequorum = 0;
+
+  /**
+   * IPC flow control as corosync recomputes it (services-exec.md §4.3): level 2 on every
+   * service but votequorum while a sync runs, and on all of them while the totem send queue is
+   * critical (≥ 75 % used; it stops being critical below 61 %, the start of corosync's HIGH
+   * band). Flow-controlled clients get TRY_AGAIN and their requests wait in the server, so a
+   * fast cpg sender is slowed down instead of losing messages to a full queue.
+   */
+  private recomputeFlowControl(): void {
+    const used = this.totem.pg.queuePercentUsed();
+    if (used >= 75) this.queueCritical = true;
+    else if (used < 61) this.queueCritical = false;
+    const level = this.exec.syncInProgress || this.queueCritical ? 2 : 0;
+    const vqLevel = this.queueCritical ? 2 : 0;
+    if (level !== this.fcLevel) {
+      this.fcLevel = level;
+      this.ipc.setFlowControl((name) => name !== 'votequorum', level);
+    }
+    if (vqLevel !== this.fcLevelVotequorum) {
+      this.fcLevelVotequorum = vqLevel;
+      this.ipc.setFlowControl((name) => name === 'votequorum', vqLevel);
     }
   }
 
