@@ -127,6 +127,12 @@ export interface IpcLink {
    * buffers. Returns false when the event channel is not attached yet (the core queues).
    */
   writeEvent(frame: Buffer, flushed: () => void): boolean;
+  /**
+   * Stop (false) or restart (true) reading the client's requests, so that the transport's own
+   * back-pressure reaches the client (libqb: the request ring fills up and the client gets
+   * EAGAIN) while the server holds requests during flow control.
+   */
+  setReading(on: boolean): void;
   /** Tear the transport connection down (idempotent). */
   destroy(): void;
 }
@@ -248,6 +254,7 @@ export class IpcServerConnection implements IpcConnection {
         this.heldBytes -= frame.length;
         this.process(frame);
       }
+      if (this.held.length === 0 && !this.closedFlag) this.link?.setReading(true);
     });
   }
 
@@ -314,6 +321,9 @@ export class IpcServerConnection implements IpcConnection {
       }
       this.held.push(frame);
       this.heldBytes += frame.length;
+      // no more reads until the held requests are handled: what the client writes meanwhile
+      // stays in its socket, and its library answers TRY_AGAIN once that backlog is full
+      this.link?.setReading(false);
       if (this.stats.flowControl === 0) this.scheduleRelease();
       return;
     }

@@ -41,9 +41,22 @@ class StreamLink implements IpcLink {
   events: Socket | undefined;
   conn: IpcServerConnection | undefined;
   private destroyed = false;
+  /** Reasons reads of the request socket are paused: held requests, unsent responses. */
+  private holdPause = false;
+  backlogPause = false;
 
   constructor(requests: Socket) {
     this.requests = requests;
+  }
+
+  setReading(on: boolean): void {
+    this.holdPause = !on;
+    this.applyPause();
+  }
+
+  applyPause(): void {
+    if (this.holdPause || this.backlogPause) this.requests.pause();
+    else this.requests.resume();
   }
 
   writeResponse(frame: Buffer): void {
@@ -207,8 +220,12 @@ export class StreamTransport {
         l.events?.uncork();
         l.requests.uncork();
         if (!l.conn!.closed && l.requests.writableLength > limits.maxResponseBacklogBytes) {
-          sock.pause();
-          l.requests.once('drain', () => sock.resume());
+          l.backlogPause = true;
+          l.applyPause();
+          l.requests.once('drain', () => {
+            l.backlogPause = false;
+            l.applyPause();
+          });
         }
       }
       if (err && (mode as string) !== 'done') fail(err.message);

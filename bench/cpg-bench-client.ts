@@ -1,0 +1,175 @@
+/**
+ * CPG benchmark client on our TypeScript libcpg (src/client/cpg.ts), used by bench/run.ts on
+ * our daemons. Same protocol, message header and output as bench/c/cpg-bench.c (see there):
+ *
+ *   node dist/bench/cpg-bench-client.js <group> <label> <run-dir>
+ *
+ * Times are process.hrtime (CLOCK_MONOTONIC) in microseconds, as in the C client.
+ */
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CsError, CsErrorCode } from '../src/common/errors.js';
+import {
+  CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF,
+  CpgGuarantee,
+  CpgHandle,
+  CpgModel,
+} from '../src/client/cpg.js';
+
+const MAGIC = 0x43424e43;
+const FLAG_LATENCY = 1;
+const HDR = 32;
+
+const [group = 'bench', , runDir] = process.argv.slice(2);
+
+const nowNs = (): bigint => process.hrtime.bigint();
+const us = (ns: bigint): number => Number(ns / 1000n) + Number(ns % 1000n) / 1000;
+const out = (o: unknown): void => {
+  process.stdout.write(`${JSON.stringify(o)}\n`);
+};
+
+let curRun = -1;
+let got = 0;
+let gotBytes = 0;
+let startNs = 0n;
+let firstNs = 0n;
+let lastNs = 0n;
+let lat: number[] = [];
+
+function onDeliver(msg: Buffer): void {
+  const t = nowNs();
+  if (msg.length < HDR || msg.readUInt32LE(0) !== MAGIC) return;
+  const run = msg.readUInt32LE(4);
+  const total = msg.readUInt32LE(12);
+  const flags = msg.readUInt32LE(16);
+  const sendNs = msg.readBigUInt64LE(24);
+  if (run !== curRun) {
+    curRun = run;
+    got = 0;
+    gotBytes = 0;
+    lat = [];
+    startNs = sendNs;
+    firstNs = t;
+  }
+  got++;
+  gotBytes += msg.length;
+  lastNs = t;
+  if (flags & FLAG_LATENCY) lat.push(Math.round(us(t - sendNs) * 1000) / 1000);
+  if (got === total) {
+    out({
+      ev: 'done',
+      run,
+      n: got,
+      bytes: gotBytes,
+      start: us(startNs),
+      first: us(firstNs),
+      last: us(lastNs),
+      lat,
+    });
+  }
+}
+
+function fail(what: string, err: unknown): never {
+  out({ ev: 'error', what, code: err instanceof CsError ? err.code : String(err) });
+  process.exit(2);
+}
+
+async function connect(): Promise<CpgHandle> {
+  for (;;) {
+    let h: CpgHandle | undefined;
+    try {
+      h = await CpgHandle.modelInitialize(
+        CpgModel.V1,
+        {
+          flags: CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF,
+          deliver: (_h, _g, _nodeid, _pid, msg) => onDeliver(msg),
+          confchg: (_h, _g, members, left, joined) =>
+            out({
+              ev: 'confchg',
+              members: members.length,
+              left: left.map((a) => [a.nodeid, a.pid, a.reason]),
+              joined: joined.map((a) => [a.nodeid, a.pid, a.reason]),
+              t: us(nowNs()),
+            }),
+          totemConfchg: (_h, _ring, members) => out({ ev: 'totem', members: [...members], t: us(nowNs()) }),
+        },
+        undefined,
+        runDir ? { runDir } : {},
+      );
+      await h.join(group);
+      return h;
+    } catch (err) {
+      // before our daemon's first sync, connections are refused with CS_ERR_TRY_AGAIN
+      if (!CsError.is(err, CsErrorCode.CS_ERR_TRY_AGAIN)) fail('cpg_join', err);
+      await h?.finalize().catch(() => undefined);
+      await sleep(10);
+    }
+  }
+}
+
+const handle = await connect();
+out({ ev: 'ready', nodeid: await handle.localGet(), pid: handle.localPid, t: us(nowNs()) });
+
+void (async () => {
+  try {
+    await handle.dispatch(3 /* CS_DISPATCH_BLOCKING */);
+  } catch (err) {
+    fail('cpg_dispatch', err);
+  }
+})();
+
+async function sendRun(run: number, count: number, size: number, intervalUs: number): Promise<void> {
+  const buf = Buffer.alloc(Math.max(size, HDR), 'x');
+  buf.writeUInt32LE(MAGIC, 0);
+  buf.writeUInt32LE(run, 4);
+  buf.writeUInt32LE(count, 12);
+  buf.writeUInt32LE(intervalUs ? FLAG_LATENCY : 0, 16);
+  buf.writeUInt32LE(0, 20);
+  const t0 = nowNs();
+  for (let i = 0; i < count; i++) {
+    if (intervalUs) {
+      const due = t0 + BigInt(i) * BigInt(intervalUs) * 1000n;
+      const wait = Number(due - nowNs()) / 1e6;
+      if (wait > 0) await sleep(wait);
+    }
+    // a fresh buffer per message: the library may still hold the previous one unsent
+    const msg = Buffer.from(buf);
+    msg.writeUInt32LE(i + 1, 8);
+    msg.writeBigUInt64LE(nowNs(), 24);
+    try {
+      await handle.send(CpgGuarantee.AGREED, msg);
+    } catch (err) {
+      fail('cpg_mcast_joined', err);
+    }
+  }
+  out({ ev: 'sent', run, n: count, t0: us(t0), t1: us(nowNs()) });
+}
+
+let chain: Promise<void> = Promise.resolve();
+createInterface({ input: process.stdin })
+  .on('line', (line) => {
+    const m = /^send (\d+) (\d+) (\d+) (\d+)$/.exec(line.trim());
+    if (m) {
+      const [run, count, size, interval] = m.slice(1).map(Number) as [number, number, number, number];
+      chain = chain.then(() => sendRun(run, count, size, interval));
+    } else if (line.startsWith('stat')) {
+      out({
+        ev: 'stat',
+        run: curRun,
+        n: got,
+        bytes: gotBytes,
+        start: us(startNs),
+        first: us(firstNs),
+        last: us(lastNs),
+      });
+    } else if (line.startsWith('quit')) {
+      void chain.then(async () => {
+        await handle.finalize().catch(() => undefined);
+        out({ ev: 'bye' });
+        process.exit(0);
+      });
+    } else if (line.trim() !== '') fail('unknown command', line);
+  })
+  .on('close', () => {
+    void handle.finalize().finally(() => process.exit(0));
+  });
