@@ -46,6 +46,7 @@ import { QuorumService } from '../services/quorum/service.js';
 import { VotequorumService, fileEvTrackingStore } from '../services/votequorum/service.js';
 import { CsErrorCode } from '../common/errors.js';
 import { ringIdEquals } from '../totem/wire/index.js';
+import { randomHandleChecks } from '../ipc/handle-check.js';
 
 export const ExitCode = {
   DONE: 0,
@@ -247,6 +248,7 @@ export class Daemon {
           ipc: createCmapService({
             icmap: icmapIpcView(icmap),
             stats,
+            handleChecks: randomHandleChecks,
             logger: logger.subsys('CMAP') as never,
           }),
           requestShutdown: (reason) => exec.requestShutdown(reason),
@@ -291,6 +293,7 @@ export class Daemon {
       const cpgLog = logger.subsys('CPG');
       exec.register(
         new CpgService({
+          random: randomHandleChecks,
           logger: { debug: cpgLog.debug, info: cpgLog.info, warn: cpgLog.warn, error: cpgLog.error },
         }),
       );

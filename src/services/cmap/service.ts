@@ -7,7 +7,6 @@
  *
  * Pure of sockets: it sees frames and the transport-independent `IpcConnection`.
  */
-import { randomInt } from 'node:crypto';
 import { CsError, CsErrorCode } from '../../common/errors.js';
 import type { CmapMap, TrackEvent } from '../../cmap/map.js';
 import {
@@ -34,6 +33,7 @@ import {
   CMAP_REQUEST_COUNT,
 } from '../../ipc/cmap-codec.js';
 import type { IpcConnection, IpcLogger, IpcServiceDefinition } from '../../ipc/server.js';
+import { sequentialHandleChecks, type HandleCheckSource } from '../../ipc/handle-check.js';
 
 /** corosync service id of cmap (CMAP_SERVICE). */
 export const CMAP_SERVICE_ID = 0;
@@ -45,6 +45,8 @@ export interface CmapServiceOptions {
   icmap: CmapMap;
   /** The stats map (CMAP_SETMAP_STATS); without it SET_CURRENT_MAP(1) answers NOT_EXIST. */
   stats?: CmapMap;
+  /** Check words of iterator/tracker handles (default deterministic; the daemon passes random ones). */
+  handleChecks?: HandleCheckSource;
   logger?: IpcLogger;
   /** Open iterators per connection (default 1024); beyond: CS_ERR_NO_SECTIONS. */
   maxIterators?: number;
@@ -74,7 +76,10 @@ export class CmapConnState {
   readonly trackers = new Map<bigint, TrackState>();
   private nextIndex = 1;
 
-  constructor(map: CmapMap) {
+  constructor(
+    map: CmapMap,
+    private readonly check: HandleCheckSource,
+  ) {
     this.map = map;
   }
 
@@ -82,7 +87,7 @@ export class CmapConnState {
   newHandle(): bigint {
     const index = this.nextIndex;
     this.nextIndex = this.nextIndex >= 0xffff_ffff ? 1 : this.nextIndex + 1;
-    return (BigInt(randomInt(1, 0x8000_0000)) << 32n) | BigInt(index);
+    return (BigInt(this.check()) << 32n) | BigInt(index);
   }
 }
 
@@ -90,6 +95,7 @@ const OK = CsErrorCode.CS_OK;
 
 /** Create the cmap service for `IpcServer.registerService`. */
 export function createCmapService(opts: CmapServiceOptions): IpcServiceDefinition<CmapConnState> {
+  const handleChecks = opts.handleChecks ?? sequentialHandleChecks();
   const logger = opts.logger;
   const maxIterators = opts.maxIterators ?? 1024;
   const maxTrackers = opts.maxTrackers ?? 4096;
@@ -259,7 +265,7 @@ export function createCmapService(opts: CmapServiceOptions): IpcServiceDefinitio
     checkRequest: cmapRequestSizeError,
     init(conn) {
       logger?.debug(`cmap: lib_init_fn: conn=${conn.token}`);
-      return new CmapConnState(opts.icmap);
+      return new CmapConnState(opts.icmap, handleChecks);
     },
     handle(conn, st, frame) {
       handlers[frame.readInt32LE(0)]!(conn, st, frame);

@@ -18,7 +18,7 @@
  * well-behaved client, this engine does what the API documents; each place is marked
  * "Deviation from 3.1.7" below.
  */
-import { randomInt } from 'node:crypto';
+import { sequentialHandleChecks, type HandleCheckSource } from '../../ipc/handle-check.js';
 import { CsErrorCode } from '../../common/errors.js';
 import { PROCESSOR_COUNT_MAX, TotemGuarantee } from '../../exec/codec.js';
 import type { ExecApi, ServiceEngine, SyncHooks } from '../../exec/service-engine.js';
@@ -127,8 +127,8 @@ export interface CpgServiceOptions {
   maxIterationsPerConnection?: number;
   /** JOINLIST entries stored per sync round (default 65536); beyond: dropped and logged. */
   maxJoinlistEntries?: number;
-  /** Random 31-bit check for iteration handles (tests pass a deterministic one). */
-  random?: () => number;
+  /** Check words of iteration handles (default deterministic; the daemon passes random ones). */
+  random?: HandleCheckSource;
 }
 
 /** An iteration snapshot (ITERATIONINITIALIZE .. ITERATIONFINALIZE). */
@@ -258,7 +258,7 @@ export class CpgService implements ServiceEngine {
     this.maxGroups = opts.maxGroups ?? 65536;
     this.maxIterations = opts.maxIterationsPerConnection ?? 1024;
     this.maxJoinlistEntries = opts.maxJoinlistEntries ?? 65536;
-    this.random = opts.random ?? (() => randomInt(1, 0x8000_0000));
+    this.random = opts.random ?? sequentialHandleChecks();
     this.sync = {
       init: (trans, members, ringId) => this.syncInit(trans, members, ringId),
       process: () => this.syncProcess(),
