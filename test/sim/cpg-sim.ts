@@ -44,6 +44,7 @@ import { decodePayload, encodePayload, type HistoryRecord } from '../helpers/cpg
 import { Prng } from '../helpers/prng.js';
 import { checkHistory, checkSelfDelivery, type SentInfo, type Violation } from './checkers.js';
 import { Cluster, type NetDecision, type NetModel, type Recorded, type SimNode } from './cluster.js';
+import { scheduleFaults } from './sim.js';
 
 export interface CpgSimOptions {
   /** Number of nodes (default: drawn 2..5). */
@@ -432,94 +433,25 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
   // ---- fault schedule (as sim.ts) ----
   const down = new Set<number>();
   let healed = false;
-  const nFaults = rng.int(2, 10);
-  const fixedLoss = loss;
-  const restartLater = (victim: number, dur: number): void => {
-    cluster.at(cluster.now + dur, () => {
-      if (!down.has(victim)) return;
-      down.delete(victim);
-      note(`restart n${victim}`);
-      bootNode(victim);
-    });
-  };
-  for (let i = 0; i < nFaults; i++) {
-    const t = rng.int(cfg0.token, faultMs);
-    const kind = rng.pick(['partition', 'asym', 'pause', 'crash', 'leave', 'loss-burst', 'heal'] as const);
-    const victim = rng.pick(ids);
-    const dur = rng.int(cfg0.token / 2, cfg0.token * 4);
-    const groupMask = rng.int(1, (1 << n) - 2);
-    cluster.at(t, () => {
-      switch (kind) {
-        case 'partition': {
-          const a = ids.filter((x) => (groupMask >> (x - 1)) & 1);
-          const b = ids.filter((x) => !((groupMask >> (x - 1)) & 1));
-          note(`partition [${a}] | [${b}] for ${dur}ms`);
-          const keys: string[] = [];
-          for (const x of a) for (const y of b) keys.push(`${x}>${y}`, `${y}>${x}`);
-          for (const k of keys) net.blocked.add(k);
-          cluster.at(cluster.now + dur, () => {
-            if (healed) return;
-            for (const k of keys) net.blocked.delete(k);
-            note(`partition [${a}] | [${b}] healed`);
-          });
-          break;
-        }
-        case 'asym': {
-          const other = rng.pick(ids.filter((x) => x !== victim));
-          const k = `${victim}>${other}`;
-          note(`asymmetric: ${victim} → ${other} blocked for ${dur}ms`);
-          net.blocked.add(k);
-          cluster.at(cluster.now + dur, () => {
-            if (healed) return;
-            net.blocked.delete(k);
-            note(`asymmetric ${k} healed`);
-          });
-          break;
-        }
-        case 'pause': {
-          const nd = cluster.node(victim);
-          if (!nd.srp) break;
-          const len = rng.int(Math.trunc(cfg0.token / 2), cfg0.token * 2);
-          note(`pause n${victim} for ${len}ms`);
-          nd.pausedUntil = cluster.now + len;
-          break;
-        }
-        case 'crash': {
-          if (!cluster.node(victim).srp || down.size >= n - 1) break;
-          note(`crash n${victim} for ${dur}ms`);
-          crashNode(victim);
-          down.add(victim);
-          restartLater(victim, dur);
-          break;
-        }
-        case 'leave': {
-          const nd = cluster.node(victim);
-          if (!nd.srp || nd.srp.isStopped || down.size >= n - 1) break;
-          note(`clean leave n${victim}, back in ${dur}ms`);
-          // the daemon stops: its clients lose their connection
-          killClients(victim);
-          cluster.act(victim, (s) => s.leave(cluster.now));
-          down.add(victim);
-          restartLater(victim, dur);
-          break;
-        }
-        case 'loss-burst': {
-          note(`loss burst 30% for ${dur}ms`);
-          net.loss = 0.3;
-          cluster.at(cluster.now + dur, () => {
-            if (healed) return;
-            net.loss = fixedLoss;
-            note('loss burst over');
-          });
-          break;
-        }
-        case 'heal':
-          note('heal partitions');
-          net.blocked.clear();
-          break;
-      }
-    });
-  }
+  scheduleFaults({
+    rng,
+    cluster,
+    net,
+    fixedLoss: loss,
+    ids,
+    tokenMs: cfg0.token,
+    faultMs,
+    note,
+    down,
+    healed: () => healed,
+    crash: (victim) => crashNode(victim),
+    leave: (victim) => {
+      // the daemon stops: its clients lose their connection
+      killClients(victim);
+      cluster.act(victim, (s) => s.leave(cluster.now));
+    },
+    restart: (victim) => bootNode(victim),
+  });
   net.loss = loss;
   net.dup = dup;
 

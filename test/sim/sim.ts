@@ -167,96 +167,24 @@ export function runSeed(seed: number, opts: SimOptions = {}): SimResult {
   // ---- fault schedule ----
   const down = new Set<number>();
   let healed = false;
-  const nFaults = rng.int(2, 10);
-  const fixedLoss = loss;
-  for (let i = 0; i < nFaults; i++) {
-    const t = rng.int(cfg0.token, faultMs);
-    const kind = rng.pick(['partition', 'asym', 'pause', 'crash', 'leave', 'loss-burst', 'heal'] as const);
-    const victim = rng.pick(ids);
-    const dur = rng.int(cfg0.token / 2, cfg0.token * 4);
-    const groupMask = rng.int(1, (1 << n) - 2);
-    cluster.at(t, () => {
-      switch (kind) {
-        case 'partition': {
-          const a = ids.filter((x) => (groupMask >> (x - 1)) & 1);
-          const b = ids.filter((x) => !((groupMask >> (x - 1)) & 1));
-          note(`partition [${a}] | [${b}] for ${dur}ms`);
-          const keys: string[] = [];
-          for (const x of a) for (const y of b) keys.push(`${x}>${y}`, `${y}>${x}`);
-          for (const k of keys) net.blocked.add(k);
-          cluster.at(cluster.now + dur, () => {
-            if (healed) return;
-            for (const k of keys) net.blocked.delete(k);
-            note(`partition [${a}] | [${b}] healed`);
-          });
-          break;
-        }
-        case 'asym': {
-          const other = rng.pick(ids.filter((x) => x !== victim));
-          const k = `${victim}>${other}`;
-          note(`asymmetric: ${victim} → ${other} blocked for ${dur}ms`);
-          net.blocked.add(k);
-          cluster.at(cluster.now + dur, () => {
-            if (healed) return;
-            net.blocked.delete(k);
-            note(`asymmetric ${k} healed`);
-          });
-          break;
-        }
-        case 'pause': {
-          const nd = cluster.node(victim);
-          if (!nd.srp) break;
-          const len = rng.int(Math.trunc(cfg0.token / 2), cfg0.token * 2);
-          note(`pause n${victim} for ${len}ms`);
-          nd.pausedUntil = cluster.now + len;
-          break;
-        }
-        case 'crash': {
-          if (!cluster.node(victim).srp || down.size >= n - 1) break;
-          note(`crash n${victim} for ${dur}ms`);
-          cluster.crash(victim);
-          down.add(victim);
-          cluster.at(cluster.now + dur, () => {
-            if (!down.has(victim)) return;
-            down.delete(victim);
-            note(`restart n${victim}`);
-            apps.get(victim)!.waiting = true;
-            cluster.boot(victim);
-          });
-          break;
-        }
-        case 'leave': {
-          const nd = cluster.node(victim);
-          if (!nd.srp || nd.srp.isStopped || down.size >= n - 1) break;
-          note(`clean leave n${victim}, back in ${dur}ms`);
-          cluster.act(victim, (s) => s.leave(cluster.now));
-          down.add(victim);
-          cluster.at(cluster.now + dur, () => {
-            if (!down.has(victim)) return;
-            down.delete(victim);
-            note(`restart n${victim}`);
-            apps.get(victim)!.waiting = true;
-            cluster.boot(victim);
-          });
-          break;
-        }
-        case 'loss-burst': {
-          note(`loss burst 30% for ${dur}ms`);
-          net.loss = 0.3;
-          cluster.at(cluster.now + dur, () => {
-            if (healed) return;
-            net.loss = fixedLoss;
-            note('loss burst over');
-          });
-          break;
-        }
-        case 'heal':
-          note('heal partitions');
-          net.blocked.clear();
-          break;
-      }
-    });
-  }
+  scheduleFaults({
+    rng,
+    cluster,
+    net,
+    fixedLoss: loss,
+    ids,
+    tokenMs: cfg0.token,
+    faultMs,
+    note,
+    down,
+    healed: () => healed,
+    crash: (victim) => cluster.crash(victim),
+    leave: (victim) => cluster.act(victim, (s) => s.leave(cluster.now)),
+    restart: (victim) => {
+      apps.get(victim)!.waiting = true;
+      cluster.boot(victim);
+    },
+  });
   net.loss = loss;
   net.dup = dup;
 
@@ -408,4 +336,119 @@ export function formatFailure(r: SimResult, traced?: SimResult): string {
     );
   }
   return lines.join('\n');
+}
+
+/** What the fault script needs from a simulation (totem-only or with CPG on top). */
+export interface FaultScriptContext {
+  rng: Prng;
+  cluster: Cluster;
+  net: { blocked: Set<string>; loss: number };
+  /** The seed's loss rate, restored after a loss burst. */
+  fixedLoss: number;
+  ids: number[];
+  tokenMs: number;
+  faultMs: number;
+  note: (text: string) => void;
+  /** Nodes crashed or left and not restarted yet (shared with the caller). */
+  down: Set<number>;
+  healed: () => boolean;
+  /** Node-specific actions: crash, clean leave, restart after either. */
+  crash: (victim: number) => void;
+  leave: (victim: number) => void;
+  restart: (victim: number) => void;
+}
+
+/**
+ * Draw and schedule the fault mix of a seed (2–10 faults during the fault phase: partitions,
+ * asymmetric links, pauses beyond the token timeout, crashes, clean leaves, loss bursts,
+ * heals). The draw order is part of what makes a seed replay exactly: keep it.
+ */
+export function scheduleFaults(ctx: FaultScriptContext): void {
+  const { rng, cluster, net, ids, tokenMs, faultMs, note, down, fixedLoss } = ctx;
+  const n = ids.length;
+  const nFaults = rng.int(2, 10);
+  const restartLater = (victim: number, dur: number): void => {
+    cluster.at(cluster.now + dur, () => {
+      if (!down.has(victim)) return;
+      down.delete(victim);
+      note(`restart n${victim}`);
+      ctx.restart(victim);
+    });
+  };
+  for (let i = 0; i < nFaults; i++) {
+    const t = rng.int(tokenMs, faultMs);
+    const kind = rng.pick(['partition', 'asym', 'pause', 'crash', 'leave', 'loss-burst', 'heal'] as const);
+    const victim = rng.pick(ids);
+    const dur = rng.int(tokenMs / 2, tokenMs * 4);
+    const groupMask = rng.int(1, (1 << n) - 2);
+    cluster.at(t, () => {
+      switch (kind) {
+        case 'partition': {
+          const a = ids.filter((x) => (groupMask >> (x - 1)) & 1);
+          const b = ids.filter((x) => !((groupMask >> (x - 1)) & 1));
+          note(`partition [${a}] | [${b}] for ${dur}ms`);
+          const keys: string[] = [];
+          for (const x of a) for (const y of b) keys.push(`${x}>${y}`, `${y}>${x}`);
+          for (const k of keys) net.blocked.add(k);
+          cluster.at(cluster.now + dur, () => {
+            if (ctx.healed()) return;
+            for (const k of keys) net.blocked.delete(k);
+            note(`partition [${a}] | [${b}] healed`);
+          });
+          break;
+        }
+        case 'asym': {
+          const other = rng.pick(ids.filter((x) => x !== victim));
+          const k = `${victim}>${other}`;
+          note(`asymmetric: ${victim} → ${other} blocked for ${dur}ms`);
+          net.blocked.add(k);
+          cluster.at(cluster.now + dur, () => {
+            if (ctx.healed()) return;
+            net.blocked.delete(k);
+            note(`asymmetric ${k} healed`);
+          });
+          break;
+        }
+        case 'pause': {
+          const nd = cluster.node(victim);
+          if (!nd.srp) break;
+          const len = rng.int(Math.trunc(tokenMs / 2), tokenMs * 2);
+          note(`pause n${victim} for ${len}ms`);
+          nd.pausedUntil = cluster.now + len;
+          break;
+        }
+        case 'crash': {
+          if (!cluster.node(victim).srp || down.size >= n - 1) break;
+          note(`crash n${victim} for ${dur}ms`);
+          ctx.crash(victim);
+          down.add(victim);
+          restartLater(victim, dur);
+          break;
+        }
+        case 'leave': {
+          const nd = cluster.node(victim);
+          if (!nd.srp || nd.srp.isStopped || down.size >= n - 1) break;
+          note(`clean leave n${victim}, back in ${dur}ms`);
+          ctx.leave(victim);
+          down.add(victim);
+          restartLater(victim, dur);
+          break;
+        }
+        case 'loss-burst': {
+          note(`loss burst 30% for ${dur}ms`);
+          net.loss = 0.3;
+          cluster.at(cluster.now + dur, () => {
+            if (ctx.healed()) return;
+            net.loss = fixedLoss;
+            note('loss burst over');
+          });
+          break;
+        }
+        case 'heal':
+          note('heal partitions');
+          net.blocked.clear();
+          break;
+      }
+    });
+  }
 }
