@@ -7,8 +7,7 @@
  */
 import { CsErrorCode } from '../../src/common/errors.js';
 import type { ExecApi } from '../../src/exec/service-engine.js';
-import type { IpcConnection, IpcServiceDefinition } from '../../src/ipc/server.js';
-import { RESPONSE_HEADER_SIZE, allocResponse } from '../../src/ipc/frame.js';
+import type { IpcServiceDefinition } from '../../src/ipc/server.js';
 import { type RingId, ringId } from '../../src/totem/wire/index.js';
 import {
   type CpgAddress,
@@ -21,64 +20,20 @@ import {
   encodeCpgRequest,
 } from '../../src/services/cpg/codec.js';
 import { CpgService, type CpgServiceOptions } from '../../src/services/cpg/service.js';
+import { FakeConn as BaseFakeConn } from './exec-harness.js';
 
-let tokenSeq = 0x5000;
-
-/** A client connection as the service sees it; records what the service sends back. */
-export class FakeConn implements IpcConnection {
-  readonly token: string;
-  readonly pid: number;
-  readonly serviceId = 2;
-  readonly maxMsgSize = 1024 * 1024;
-  privateData: unknown;
-  closed = false;
-  readonly responses: Buffer[] = [];
-  readonly events: Buffer[] = [];
-  private readonly hooks: Array<() => void> = [];
-
-  constructor(
-    private readonly def: IpcServiceDefinition<unknown>,
-    pid: number,
-  ) {
-    this.pid = pid;
-    this.token = `0x${(tokenSeq++).toString(16)}`;
-    this.privateData = def.init(this);
+/**
+ * A CPG client connection as the service sees it: the generic fake of exec-harness.ts plus
+ * CPG request helpers; records what the service sends back.
+ */
+export class FakeConn extends BaseFakeConn {
+  constructor(def: IpcServiceDefinition<unknown>, pid: number) {
+    super(def, pid);
   }
 
-  respond(frame: Buffer): void {
-    if (!this.closed) this.responses.push(Buffer.from(frame));
-  }
-
-  sendEvent(frame: Buffer): void {
-    if (!this.closed) this.events.push(Buffer.from(frame));
-  }
-
-  addCloseHook(hook: () => void): void {
-    this.hooks.push(hook);
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.def.exit(this, this.privateData);
-    for (const h of this.hooks.splice(0)) h();
-  }
-
-  /**
-   * Hand a request frame to the service as the IPC server core does: unknown id → bare
-   * INVALID_PARAM response, malformed → connection closed. Returns the responses it produced.
-   */
+  /** Hand a raw request frame to the service (see BaseFakeConn.request). */
   raw(frame: Buffer): Buffer[] {
-    const before = this.responses.length;
-    const id = frame.readInt32LE(0);
-    if (id < 0 || id >= this.def.requestCount) {
-      this.respond(allocResponse(0, RESPONSE_HEADER_SIZE, CsErrorCode.CS_ERR_INVALID_PARAM));
-    } else if (this.def.checkRequest(frame) !== undefined) {
-      this.close();
-    } else {
-      this.def.handle(this, this.privateData, frame);
-    }
-    return this.responses.slice(before);
+    return this.request(frame);
   }
 
   /** Send a request; returns the decoded single response, or undefined when none came. */
