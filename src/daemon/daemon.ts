@@ -357,7 +357,10 @@ export class Daemon {
         );
       }
       await ipc.listen();
-      d.statsTimer = setInterval(() => stats.poll(), STATS_POLL_INTERVAL_MS);
+      d.statsTimer = setInterval(() => {
+        d.totem.updateDerivedStats();
+        stats.poll();
+      }, STATS_POLL_INTERVAL_MS);
       return d;
     } catch (err) {
       if (daemon) await daemon.stop().catch(() => undefined);

@@ -21,6 +21,7 @@ import {
   type SrpTimer,
 } from '../totem/srp.js';
 import { totemStatsSources, type SrpDerivedStats } from '../totem/stats-source.js';
+import { MAX_NO_CONT_GATHER, MAX_NO_CONT_SENDMSG_FAILURES } from '../totem/token-stats.js';
 import type { RingId } from '../totem/wire/index.js';
 import type { TotemTransport } from '../transport/types.js';
 import type { SubsysLogger } from './logging.js';
@@ -75,6 +76,13 @@ export class TotemRuntime {
   private readonly addrByNode = new Map<number, string>();
   private stopped = false;
   private pumping = false;
+  /** The 1.5 s averages as of the last `updateDerivedStats` (corosync's stats timer). */
+  private derivedStats: SrpDerivedStats = {
+    mtt_rx_token: 0,
+    avg_token_workload: 0,
+    avg_backlog_calc: 0,
+    time_since_token_last_received: 0,
+  };
   /** The current regular configuration (members), for runtime.members and callers. */
   members: number[] = [];
   ringId: RingId | undefined;
@@ -114,12 +122,7 @@ export class TotemRuntime {
   async start(): Promise<void> {
     mkdirSync(this.opts.stateDir, { recursive: true });
     await this.opts.transport.open();
-    const derived = (): SrpDerivedStats => ({
-      mtt_rx_token: 0,
-      avg_token_workload: 0,
-      avg_backlog_calc: 0,
-      time_since_token_last_received: Math.trunc(this.srp.timeSinceTokenLastReceived(this.now())),
-    });
+    const derived = (): SrpDerivedStats => this.derivedStats;
     for (const { prefix, source } of totemStatsSources({
       srp: () => this.srp.stats,
       derived,
@@ -134,6 +137,29 @@ export class TotemRuntime {
     }
     this.srp.start(this.now());
     this.pump();
+  }
+
+  /**
+   * corosync's 1.5 s totem stats update (the daemon's stats timer calls it before polling the
+   * trackers): the token averages, time since the last token, and the firewall/NIC verdict
+   * with its warning.
+   */
+  updateDerivedStats(): void {
+    const s = this.srp.stats;
+    this.derivedStats = this.srp.tokenStats.averages(this.now(), this.derivedStats);
+    const gathering = s.continuous_gather > MAX_NO_CONT_GATHER;
+    const sendFailing = s.continuous_sendmsg_failures > MAX_NO_CONT_SENDMSG_FAILURES;
+    s.firewall_enabled_or_nic_failure = gathering || sendFailing ? 1 : 0;
+    if (gathering || sendFailing) {
+      const reason = gathering
+        ? 'totem is continuously in gather state'
+        : 'number of multicast sendmsg failures is above threshold';
+      this.opts.logger.warn(
+        'Totem is unable to form a cluster because of an operating system or network fault ' +
+          `(reason: ${reason}). The most common cause of this message is that the local firewall is ` +
+          'configured improperly.',
+      );
+    }
   }
 
   /** Multicast a totempg message to groups (returns CS_OK or CS_ERR_TRY_AGAIN). */

@@ -55,6 +55,7 @@ import {
 import type { SrpConfig } from './srp-config.js';
 import { QUEUE_RTR_ITEMS_SIZE_MAX, SortQueue } from './srp-sortqueue.js';
 import { setEqual, setHas, setMerge, setSubset, setSubtract, sortedIds } from './srp-sets.js';
+import { TokenStatsRing } from './token-stats.js';
 
 export { srpConfig, srpConfigFromTotem, type SrpConfig, type SrpConfigInput } from './srp-config.js';
 
@@ -326,6 +327,8 @@ export class TotemSrp {
   private commitToken: MembCommitTokenFields | null = null;
   private leftVoluntarily: number[] = [];
   private lastTokenRx = -1;
+  /** The last 100 accepted tokens, for the 1.5 s averages of stats.srp (token-stats.ts). */
+  readonly tokenStats = new TokenStatsRing();
 
   private readonly regular = new SortQueue();
   private readonly recovery = new SortQueue();
@@ -1258,6 +1261,7 @@ export class TotemSrp {
     if (this.memb === 'OPERATIONAL') this.messagesFree(t.aru);
 
     this.lastTokenRx = this.now;
+    this.tokenStats.received(this.now);
     this.out.push(TOKEN_RECEIVED);
     // TOKEN_RECEIVED callback (§9 step 7.3), before flow control and sending: what the upper
     // layer queues now (totempg's partly filled packet) rides this token.
@@ -1309,6 +1313,7 @@ export class TotemSrp {
       this.resetTokenTimeout();
       this.resetTokenRetransmitTimeout();
       if (rep && this.myTokenHeld) this.arm(T_HOLD, this.cfg.hold);
+      this.tokenStats.sent(this.now); // corosync's TOKEN_SENT callback
     }
     this.heartbeatUpdate(forward);
   }
@@ -1351,6 +1356,7 @@ export class TotemSrp {
     const window = (this.cfg.windowSize - t.fcc) >>> 0;
     if (allowed > window) allowed = window;
     this.myCbl = this.backlogGet();
+    this.tokenStats.setBacklog(this.myCbl);
     const d = (t.backlog + this.myCbl - this.myPbl) >>> 0;
     if (d !== 0) {
       const b = Math.floor(((this.cfg.windowSize * this.myPbl) >>> 0) / d) >>> 0;

@@ -85,6 +85,13 @@ describe(`${N} corosync-ts processes on loopback`, () => {
     try {
       assert.ok((await h.getUint64('stats.srp.orf_token_rx')) > 0n, 'the token circulates');
       assert.equal((await h.getUint64('stats.srp.operational_entered')) >= 1n, true);
+      // the 1.5 s averages: the token rotates, so its mean rotation time becomes positive
+      await waitFor(
+        async () => (await h.getUint32('stats.srp.mtt_rx_token')) > 0,
+        'mtt_rx_token > 0',
+        10_000,
+      );
+      assert.equal(await h.getUint8('stats.srp.firewall_enabled_or_nic_failure'), 0);
     } finally {
       await h.finalize();
     }

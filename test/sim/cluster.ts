@@ -113,6 +113,15 @@ export interface ClusterOptions {
   record?: boolean;
   /** Keep a textual trace of every datagram and state change. Default false. */
   trace?: boolean;
+  /** Trace only from this virtual time on (ms). */
+  traceFrom?: number;
+  /** Trace only up to this virtual time (ms). */
+  traceTo?: number;
+  /**
+   * Keep at most about this many trace lines, dropping the oldest (long seeds run tens of
+   * millions of events; a full trace does not fit in memory). Default 200 000.
+   */
+  traceLimit?: number;
 }
 
 export class Cluster {
@@ -129,6 +138,9 @@ export class Cluster {
   private n = 0;
   private readonly record: boolean;
   private readonly tracing: boolean;
+  private readonly traceFrom: number;
+  private readonly traceTo: number;
+  private readonly traceLimit: number;
   events = 0;
   /** Encapsulated (recovery) MCAST copies put on the wire. */
   encapsulatedSent = 0;
@@ -140,6 +152,9 @@ export class Cluster {
     this.net = opts.net ?? new PerfectNet();
     this.record = opts.record ?? true;
     this.tracing = opts.trace ?? false;
+    this.traceFrom = opts.traceFrom ?? 0;
+    this.traceTo = opts.traceTo ?? Infinity;
+    this.traceLimit = opts.traceLimit ?? 200_000;
   }
 
   node(id: number): SimNode {
@@ -154,8 +169,15 @@ export class Cluster {
     return s;
   }
 
+  /** Whether a trace line written now would be kept (callers skip building costly lines). */
+  get tracingNow(): boolean {
+    return this.tracing && this.now >= this.traceFrom && this.now <= this.traceTo;
+  }
+
   log(line: string): void {
-    if (this.tracing) this.trace.push(`${this.now.toFixed(3).padStart(10)} ${line}`);
+    if (!this.tracingNow) return;
+    this.trace.push(`${this.now.toFixed(3).padStart(10)} ${line}`);
+    if (this.trace.length > 2 * this.traceLimit) this.trace.splice(0, this.trace.length - this.traceLimit);
   }
 
   /** Create (or re-create after a crash) the core of `id` and start it. */
@@ -217,7 +239,7 @@ export class Cluster {
         for (const to of targets) {
           if (this.recordWire) this.wire.push({ t: this.now, from: nd.id, to, bytes: e.bytes });
           const d = this.net.decide(this.now, nd.id, to, e.bytes);
-          if (this.tracing) {
+          if (this.tracingNow) {
             this.log(`n${nd.id} -> n${to} ${describeDatagram(e.bytes)}${d.drop ? ' [LOST]' : ''}`);
           }
           if (d.drop) continue;
@@ -269,7 +291,7 @@ export class Cluster {
         break;
     }
     if (this.record) this.history.push({ t: this.now, node: nd.id, inc: nd.inc, effect: e });
-    if (this.tracing && e.kind === 'confchg') {
+    if (this.tracingNow && e.kind === 'confchg') {
       this.log(
         `n${nd.id} CONFCHG ${e.type} ring=${e.ringId.rep}.${e.ringId.seq.toString(16)} members=[${e.members}] ` +
           `left=[${e.left}] joined=[${e.joined}]`,

@@ -2,7 +2,7 @@
  * Seed runner for the deterministic simulator.
  *
  *   node dist/test/sim/run.js --seeds 200 [--nodes 4] [--from 1000]
- *   node dist/test/sim/run.js --seed 1234 [--nodes 4] --trace
+ *   node dist/test/sim/run.js --seed 1234 [--nodes 4] --trace [--trace-from MS] [--trace-to MS]
  *   node dist/test/sim/run.js --cpg --seeds 50 [--nodes 3] [--fault-ms 8000]   (CPG on top: cpg-sim.ts)
  *
  * Exit code 1 when any seed fails; every failure prints its seed, the drawn fault mix, the
@@ -18,6 +18,14 @@ function arg(name: string): string | undefined {
 
 const nodesArg = arg('nodes');
 const opts: SimOptions = nodesArg ? { nodes: Number(nodesArg) } : {};
+const traceFromArg = arg('trace-from');
+const traceToArg = arg('trace-to');
+const healJitterArg = arg('heal-jitter');
+if (healJitterArg !== undefined) opts.healJitter = Number(healJitterArg);
+const traceWindow = {
+  ...(traceFromArg ? { traceFrom: Number(traceFromArg) } : {}),
+  ...(traceToArg ? { traceTo: Number(traceToArg) } : {}),
+};
 const single = arg('seed');
 const trace = process.argv.includes('--trace');
 const seeds: number[] = single
@@ -74,7 +82,7 @@ function runTotem(): void {
   const t0 = process.hrtime.bigint();
   for (const seed of seeds) {
     const ts = process.hrtime.bigint();
-    const r = runSeed(seed, { ...opts, trace: trace && single !== undefined });
+    const r = runSeed(seed, { ...opts, ...traceWindow, trace: trace && single !== undefined });
     if (process.argv.includes('--progress')) {
       const took = Number(process.hrtime.bigint() - ts) / 1e6;
       console.error(`seed ${seed} ${r.ok ? 'ok' : 'FAIL'} ${r.events} events ${took.toFixed(0)}ms`);
@@ -92,7 +100,7 @@ function runTotem(): void {
     }
     if (!r.ok) {
       failed++;
-      const traced = runSeed(seed, { ...opts, trace: true });
+      const traced = r.trace.length ? r : runSeed(seed, { ...opts, trace: true });
       console.log(formatFailure(r, traced));
     }
   }

@@ -28,6 +28,10 @@ const SEEDS: { seed: number; nodes?: number }[] = [
   { seed: 171 },
   // regression: a retransmitted token freed an unconfirmed message → lost for a peer (P9)
   { seed: 334 },
+  // the healed network keeps a little jitter: with none, this 5-node seed locks into a periodic
+  // schedule in which corosync's join-during-RECOVERY rule re-spreads a stale failed list and
+  // two rings re-form every ~9.5 ms for ever (test/sim/README.md, "Seed 192")
+  { seed: 192 },
 ];
 
 describe('deterministic simulation (fixed seeds)', () => {
