@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import { Icmap, icmapIpcView } from '../cmap/icmap.js';
 import { installDefaultReadOnlyKeys } from '../cmap/ro-keys.js';
 import { StatsMap } from '../cmap/stats.js';
-import { TrackFlags } from '../cmap/map.js';
+import { TrackFlags, type TrackEvent } from '../cmap/map.js';
 import { CmapValueType } from '../cmap/types.js';
 import { resolveDaemonRunDir } from '../common/rundir.js';
 import {
@@ -23,7 +23,9 @@ import {
   readConfigFile,
   readLoggingConfig,
   readSuccessMessage,
+  readVolatileConfig,
   systemStartupEnv,
+  validateVolatileConfig,
   type ConfigMap,
   type StartupEnv,
   type StartupResult,
@@ -272,12 +274,8 @@ export class Daemon {
           reload: { read: () => readConfigSource(opts).parsed, env: startupEnv(opts) },
           applyReload: (applied) => {
             runtime.transportSetMembers(transportMembers(applied.totem));
-            if (
-              applied.totem.token !== applied.previous.token ||
-              applied.totem.consensus !== applied.previous.consensus
-            ) {
-              cfgLog.warn('totem timeout changes take effect when the node restarts (corosync-ts)');
-            }
+            // corosync's totempg_put_config: the new timeouts are live at once
+            runtime.reconfigure(applied.totem);
           },
           reopenLogFiles: () => {
             try {
@@ -346,6 +344,7 @@ export class Daemon {
       );
       for (const service of exec.services()) if (service.ipc) ipc.registerService(service.ipc);
       d.trackLoggingChanges();
+      d.trackTotemChanges();
       main.info(`IPC endpoints in ${runDir}, state in ${stateDir}`);
       totemLog.notice(`Initializing transport (${transportName(startup.totem.transport)}).`);
       try {
@@ -451,6 +450,44 @@ export class Daemon {
     const all = TrackFlags.ADD | TrackFlags.DELETE | TrackFlags.MODIFY;
     this.icmap.trackAdd('logging.', all | TrackFlags.PREFIX, apply);
     this.icmap.trackAdd('config.reload_in_progress', TrackFlags.ADD | TrackFlags.MODIFY, apply);
+  }
+
+  /**
+   * corosync's totem_change_notify: a `totem.*` key set, changed or deleted through cmap (outside
+   * a cfg reload, which applies everything at its end) re-reads the volatile totem values, publishes
+   * them as `runtime.config.totem.*` and hands them to the running SRP. An invalid result is
+   * logged and still applied, as corosync does.
+   */
+  private trackTotemChanges(): void {
+    const apply = (ev: TrackEvent): void => {
+      const reloading = this.icmap.getValue('config.reload_in_progress');
+      if (reloading?.type === CmapValueType.UINT8 && reloading.value === 1) return;
+      const snapshot = new Map(this.icmap.entries('totem.')) as ConfigMap;
+      const current = this.totem.totemConfig;
+      const links = current.interfaces;
+      const volatile = readVolatileConfig(
+        snapshot,
+        links[0]?.members.length ?? 0,
+        ev.event === TrackFlags.DELETE ? ev.key : undefined,
+      );
+      const log = this.logger.subsys('TOTEM');
+      log.debug('Totem related config key changed. Dumping actual totem config.');
+      const error = validateVolatileConfig(volatile, links, snapshot);
+      if (error) log.error(error);
+      for (const [key, value] of snapshot) {
+        if (!key.startsWith('runtime.config.')) continue;
+        const live = this.icmap.get(key);
+        if (!live || live.type !== value.type || !live.bytes.equals(value.bytes)) {
+          this.icmap.set(key, value.type, value.bytes);
+        }
+      }
+      this.totem.reconfigure({ ...current, ...volatile });
+    };
+    this.icmap.trackAdd(
+      'totem.',
+      TrackFlags.ADD | TrackFlags.DELETE | TrackFlags.MODIFY | TrackFlags.PREFIX,
+      apply,
+    );
   }
 
   /** Close every client connection, remove the endpoints and the pid file. Idempotent. */

@@ -76,6 +76,7 @@ export class TotemRuntime {
   private readonly addrByNode = new Map<number, string>();
   private stopped = false;
   private pumping = false;
+  private currentTotem: TotemConfig;
   /** The 1.5 s averages as of the last `updateDerivedStats` (corosync's stats timer). */
   private derivedStats: SrpDerivedStats = {
     mtt_rx_token: 0,
@@ -89,6 +90,7 @@ export class TotemRuntime {
 
   constructor(private readonly opts: TotemRuntimeOptions) {
     const { totem } = opts;
+    this.currentTotem = totem;
     this.srp = new TotemSrp(
       srpConfigFromTotem(totem),
       { ringSeq: readRingSeq(opts.stateDir, totem.nodeId) },
@@ -290,6 +292,20 @@ export class TotemRuntime {
     this.opts.transport.setMembers(members);
     this.addrByNode.clear();
     for (const m of members) this.addrByNode.set(m.nodeid, m.addr);
+  }
+
+  /** The totem configuration in use (start-up, then every reconfiguration). */
+  get totemConfig(): TotemConfig {
+    return this.currentTotem;
+  }
+
+  /**
+   * Apply new totem timing/flow-control values at once (a cfg reload, or a cmap change of a
+   * `totem.*` key), as corosync's SRP does by reading its shared totem_config.
+   */
+  reconfigure(totem: TotemConfig): void {
+    this.currentTotem = totem;
+    this.srp.reconfigure(srpConfigFromTotem(totem));
   }
 
   /** Leave the ring cleanly (the leave message), then stop timers and close the transport. */

@@ -269,7 +269,11 @@ class Fifo<T> {
 }
 
 export class TotemSrp {
-  readonly cfg: SrpConfig;
+  private cfgNow: SrpConfig;
+  /** The configuration in use (replaced by {@link reconfigure}). */
+  get cfg(): SrpConfig {
+    return this.cfgNow;
+  }
   readonly stats: SrpStats = newStats();
   private readonly me: number;
   private readonly persistedSeq: bigint;
@@ -348,7 +352,7 @@ export class TotemSrp {
     if (!Number.isInteger(cfg.nodeId) || cfg.nodeId <= 0 || cfg.nodeId > 0xffffffff) {
       throw new RangeError(`totemsrp: bad local nodeid ${cfg.nodeId}`);
     }
-    this.cfg = cfg;
+    this.cfgNow = { ...cfg };
     this.me = cfg.nodeId;
     this.persistedSeq = persisted.ringSeq;
     const hb = cfg.heartbeatFailuresAllowed * cfg.tokenRetransmit + cfg.maxNetworkDelay;
@@ -422,6 +426,17 @@ export class TotemSrp {
 
   // =============================================================================================
   // Inputs.
+
+  /**
+   * A live change of the timeouts and flow-control values. corosync's SRP reads the shared
+   * totem_config at every use, so a cmap change of `totem.token` or a cfg reload takes effect at
+   * once: new values apply from the next time a timer is armed or a token is handled; armed
+   * timers keep their deadlines. The node id, the node list and the heartbeat decision (made
+   * once at start, as corosync does) stay.
+   */
+  reconfigure(next: SrpConfig): void {
+    this.cfgNow = { ...next, nodeId: this.cfgNow.nodeId, nodelist: this.cfgNow.nodelist };
+  }
 
   /** The interface came up: load the ring id (persisted + 1) and enter GATHER (§5). */
   start(now: number): void {
