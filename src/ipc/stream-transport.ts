@@ -60,13 +60,24 @@ class StreamLink implements IpcLink {
   }
 
   writeResponse(frame: Buffer): void {
+    // the events a request caused (and any gathered before them) leave before its reply
+    const ev = this.events;
+    if (ev) while (ev.writableCorked > 0) ev.uncork();
     this.requests.write(frame);
   }
 
   writeEvent(frame: Buffer, flushed: () => void): boolean {
     const ev = this.events;
     if (!ev || ev.destroyed) return false;
-    if (!ev.write(frame, () => flushed()) && this.conn) this.conn.stats.sendRetries++;
+    // Deliveries come in bursts (each datagram a token brings is its own I/O callback): gather
+    // the events of one event-loop poll phase into one write, flushed in the check phase right
+    // after it. A request's handling flushes them before its replies (see the 'data' handler),
+    // which keeps "event before the reply that caused it".
+    if (ev.writableCorked === 0) {
+      ev.cork();
+      setImmediate(uncorkSocket, ev);
+    }
+    if (!ev.write(frame, flushed) && this.conn) this.conn.stats.sendRetries++;
     return true;
   }
 
@@ -80,6 +91,10 @@ class StreamLink implements IpcLink {
       s.setTimeout(2000, () => s.destroy());
     }
   }
+}
+
+function uncorkSocket(s: Socket): void {
+  s.uncork();
 }
 
 /** Unix stream socket transport for an IpcServer. */
@@ -217,7 +232,9 @@ export class StreamTransport {
       }
       const err = asm.push(chunk, onFrame);
       if (corked) {
-        l.events?.uncork();
+        // every event queued so far (also those of deliveries earlier in this poll phase) goes
+        // out before the replies
+        if (l.events) while (l.events.writableCorked > 0) l.events.uncork();
         l.requests.uncork();
         if (!l.conn!.closed && l.requests.writableLength > limits.maxResponseBacklogBytes) {
           l.backlogPause = true;
