@@ -74,8 +74,10 @@ const TWO_POW_32 = 4294967296;
  * complement arithmetic, so it serves signed and unsigned types alike). Returns a new buffer.
  */
 export function addWrapped(bytes: Uint8Array, width: number, step: number): Buffer {
-  const src = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = Buffer.alloc(width);
+  // hot path (a runtime.services counter per exec message): no view when given a Buffer, and a
+  // pooled allocation (every byte is written below)
+  const src = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = Buffer.allocUnsafe(width);
   switch (width) {
     case 1:
       out[0] = (src[0]! + step) & 0xff;

@@ -31,6 +31,8 @@ import {
   type StartupResult,
 } from '../config/index.js';
 import { IpcServer } from '../ipc/server.js';
+// libqb IPC transport (issue 7): corosync's own tools and libraries
+import { startLibqbTransport, type LibqbTransport } from '../ipc/libqb/index.js';
 import { createCmapService } from '../services/cmap/service.js';
 import { COROSYNC_COMPAT_VERSION, VERSION } from '../version.js';
 import type { DaemonArgs } from '../cli/daemon-args.js';
@@ -138,6 +140,8 @@ export class Daemon {
   /** Cleanups to run on stop (timers the services asked for). */
   private readonly stopHooks: Array<() => void> = [];
   private stopped: Promise<void> | undefined;
+  /** The libqb IPC transport beside our own (undefined when the addon is missing). */
+  libqb: LibqbTransport | undefined;
 
   private constructor(
     readonly icmap: Icmap,
@@ -356,6 +360,22 @@ export class Daemon {
         );
       }
       await ipc.listen();
+      // --- libqb IPC transport (issue 7) ---
+      d.libqb = await startLibqbTransport(
+        ipc,
+        {
+          getString: (key) => {
+            const v = icmap.getValue(key);
+            return v?.type === CmapValueType.STRING ? String(v.value) : undefined;
+          },
+          getU8: (key) => {
+            const v = icmap.getValue(key);
+            return v?.type === CmapValueType.UINT8 ? Number(v.value) : undefined;
+          },
+        },
+        { debug: ipcLog.debug, info: ipcLog.info, warn: ipcLog.warn, error: ipcLog.error },
+      );
+      // --- end libqb ---
       d.statsTimer = setInterval(() => {
         d.totem.updateDerivedStats();
         stats.poll();
@@ -498,6 +518,7 @@ export class Daemon {
       while (!this.exec.unloadServices()) await new Promise((r) => setImmediate(r));
       await this.totem.stop();
       await this.ipc.close();
+      await this.libqb?.close(); // libqb IPC transport (issue 7)
       releasePidFile(this.pidFile);
       this.logger.subsys('MAIN').notice('Corosync Cluster Engine exiting normally');
       this.logger.close();

@@ -1,0 +1,873 @@
+/*
+ * qbnative: the few system calls a libqb-compatible IPC server needs and Node.js 20 lacks.
+ *
+ *   listenAbstract(name, backlog) -> fd   AF_UNIX stream listener on the abstract name
+ *                                          "\0<name>" padded with NULs to the whole sun_path,
+ *                                          bound with the full sizeof(struct sockaddr_un)
+ *                                          (libqb clients connect with that length).
+ *   peerCred(fd) -> [pid, uid, gid]        SO_PEERCRED of a connected unix socket.
+ *   closeFd(fd)
+ *   pageSize                               sysconf(_SC_PAGESIZE)
+ *   ringCreate(base, dataBytes, hdrBytes, uid, gid) -> ring
+ *                                          creates <base>-header and <base>-data (O_EXCL,
+ *                                          0600, owned by uid:gid), maps the header once and
+ *                                          the data twice back to back, initialises the
+ *                                          header (pointers, word size, paths, ref count 1,
+ *                                          process-shared semaphore) and the data (zero, 5 in
+ *                                          word 0).
+ *   ringHdrGet(ring, off) / ringHdrSet(ring, off, value)        i32 at a byte offset of the header
+ *   ringWordGet(ring, idx) / ringWordSet(ring, idx, value)      u32 data word (acquire / release)
+ *   ringRead(ring, idx, len) -> Buffer / ringWrite(ring, idx, buf)   bytes from data word idx
+ *   ringSemPost(ring) / ringSemTryWait(ring) -> bool / ringSemValue(ring) -> number
+ *   ringRefDec(ring) -> number             atomically decrement the shared ref count
+ *   ringSizesOk(ring) -> bool              both files still have the sizes we created
+ *   ringClose(ring, unlink)                sem_destroy, unmap, close, optionally unlink
+ *
+ * For the socket transport (AF_UNIX datagrams on abstract names, which Node cannot open):
+ *   dgramBind(name, bufBytes) -> fd       non-blocking SOCK_DGRAM bound to "\0<name>" (full
+ *                                          address length), SO_SNDBUF/SO_RCVBUF raised to bufBytes
+ *   dgramConnect(fd, name) -> 0 | -errno
+ *   dgramSend(fd, buf) -> bytes | -errno   one datagram, never blocks (-EAGAIN when full)
+ *   dgramRecv(fd, max) -> Buffer | -errno  one datagram; -EMSGSIZE if it was longer than max
+ *   pollStart(fd, events, cb) -> poller    libuv poll watcher; cb(status, events) on readiness
+ *                                          (events: 1 readable, 2 writable)
+ *   pollSet(poller, events)                change the watched events (0 pauses)
+ *   pollClose(poller)
+ *
+ * The ring-buffer protocol itself (chunks, pointers, free space) lives in TypeScript; this
+ * file only gives bounded, fault-guarded access to the shared memory.
+ *
+ * Safety: the client owns the files (libqb chowns them to it) and may truncate them while
+ * they are mapped, which makes our next access raise SIGBUS. Every access to the mappings
+ * runs inside a guard: a SIGBUS handler long-jumps back out of the access when a guard is
+ * active on the faulting thread (the call then throws an Error with code 'EFAULT') and
+ * otherwise passes the signal on to the previous disposition. Every index and length is
+ * checked against the sizes we created, never against values read from shared memory.
+ *
+ * What remains: a SIGBUS on a thread without an active guard is handled as before our
+ * handler existed (default: the process dies), as it must be; the guard is per thread, so
+ * the addon is safe to load in worker threads too. Semaphore calls on a header the client
+ * overwrote with garbage may fail (EINVAL), which we report; glibc's sem_post never blocks.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <semaphore.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+/* Layout of libqb's shared ring header (x86_64 / glibc), see src/ipc/libqb/ring.ts. */
+#define HDR_WRITE_PT 0
+#define HDR_READ_PT 4
+#define HDR_WORD_SIZE 8
+#define HDR_HDR_PATH 12
+#define HDR_DATA_PATH 4108
+#define HDR_PATH_MAX 4096
+#define HDR_REF_COUNT 8204
+#define HDR_SEM 8208
+#define HDR_BASE_SIZE 8248
+#define MAX_DATA_BYTES (64u * 1024u * 1024u)
+
+/* ---- SIGBUS guard ---- */
+
+static __thread sigjmp_buf guard_env;
+static __thread volatile sig_atomic_t guard_active = 0;
+static struct sigaction previous_sigbus;
+static int sigbus_installed = 0;
+
+static void on_sigbus(int sig, siginfo_t *info, void *ctx) {
+  if (guard_active) {
+    guard_active = 0;
+    siglongjmp(guard_env, 1);
+  }
+  /* not ours: behave as the disposition we replaced */
+  if (previous_sigbus.sa_flags & SA_SIGINFO) {
+    if (previous_sigbus.sa_sigaction) {
+      previous_sigbus.sa_sigaction(sig, info, ctx);
+      return;
+    }
+  } else if (previous_sigbus.sa_handler == SIG_IGN) {
+    if (info == NULL || info->si_code <= 0) return; /* sent by kill(): ignored as before */
+  } else if (previous_sigbus.sa_handler != SIG_DFL) {
+    previous_sigbus.sa_handler(sig);
+    return;
+  }
+  /* default action (a real fault, or SIG_DFL): terminate as the kernel would have */
+  signal(SIGBUS, SIG_DFL);
+  raise(SIGBUS);
+}
+
+static void install_sigbus(void) {
+  if (__atomic_exchange_n(&sigbus_installed, 1, __ATOMIC_ACQ_REL)) return;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = on_sigbus;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGBUS, &sa, &previous_sigbus);
+}
+
+/* Run `body` with the guard active; on a fault set `faulted`. No N-API calls inside. */
+#define GUARDED(faulted, body)                                                                     \
+  do {                                                                                             \
+    (faulted) = 0;                                                                                 \
+    if (sigsetjmp(guard_env, 1) != 0) {                                                            \
+      (faulted) = 1;                                                                               \
+    } else {                                                                                       \
+      guard_active = 1;                                                                            \
+      body;                                                                                        \
+      guard_active = 0;                                                                            \
+    }                                                                                              \
+  } while (0)
+
+/* ---- helpers ---- */
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[256];
+  snprintf(msg, sizeof(msg), "%s: %s", what, strerror(err));
+  const char *code = "EIO";
+  switch (err) {
+  case EFAULT: code = "EFAULT"; break;
+  case EADDRINUSE: code = "EADDRINUSE"; break;
+  case EEXIST: code = "EEXIST"; break;
+  case EINVAL: code = "EINVAL"; break;
+  case ENOENT: code = "ENOENT"; break;
+  case EACCES: code = "EACCES"; break;
+  case EPERM: code = "EPERM"; break;
+  case ERANGE: code = "ERANGE"; break;
+  case ENOMEM: code = "ENOMEM"; break;
+  case ENOSPC: code = "ENOSPC"; break;
+  default: break;
+  }
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    napi_throw_type_error(env, NULL, "missing arguments");
+    return 0;
+  }
+  return 1;
+}
+
+static int get_i64(napi_env env, napi_value v, int64_t *out) {
+  if (napi_get_value_int64(env, v, out) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a number");
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value make_i64(napi_env env, int64_t v) {
+  napi_value out;
+  napi_create_int64(env, v, &out);
+  return out;
+}
+
+static napi_value make_bool(napi_env env, int v) {
+  napi_value out;
+  napi_get_boolean(env, v != 0, &out);
+  return out;
+}
+
+/* ---- sockets ---- */
+
+static napi_value listen_abstract(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  char name[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof(name), &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "name must be a string");
+    return NULL;
+  }
+  int64_t backlog;
+  if (!get_i64(env, argv[1], &backlog)) return NULL;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  if (len == 0 || len + 1 >= sizeof(addr.sun_path)) return throw_errno(env, "abstract name", EINVAL);
+  memcpy(addr.sun_path + 1, name, len); /* sun_path[0] stays NUL: abstract namespace */
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+      listen(fd, backlog > 0 && backlog < 4096 ? (int)backlog : 128) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, name, err);
+  }
+  return make_i64(env, fd);
+}
+
+static napi_value peer_cred(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  int64_t fd;
+  if (!get_i64(env, argv[0], &fd)) return NULL;
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  if (fd < 0 || fd > INT32_MAX || getsockopt((int)fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return throw_errno(env, "SO_PEERCRED", fd < 0 ? EINVAL : errno);
+  napi_value arr;
+  napi_create_array_with_length(env, 3, &arr);
+  napi_set_element(env, arr, 0, make_i64(env, cred.pid));
+  napi_set_element(env, arr, 1, make_i64(env, cred.uid));
+  napi_set_element(env, arr, 2, make_i64(env, cred.gid));
+  return arr;
+}
+
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  int64_t fd;
+  if (!get_i64(env, argv[0], &fd)) return NULL;
+  if (fd >= 0 && fd <= INT32_MAX) close((int)fd);
+  return NULL;
+}
+
+/* ---- rings ---- */
+
+typedef struct {
+  uint8_t *hdr;      /* header mapping, hdr_bytes long */
+  size_t hdr_bytes;
+  uint8_t *data;     /* 2 * data_bytes of address space, the file mapped twice */
+  size_t data_bytes;
+  int hdr_fd;
+  int data_fd;
+  int closed;
+  char hdr_path[HDR_PATH_MAX];
+  char data_path[HDR_PATH_MAX];
+} ring_t;
+
+static void ring_release(ring_t *r, int unlink_files) {
+  if (r->closed) return;
+  r->closed = 1;
+  if (r->hdr) {
+    int faulted;
+    GUARDED(faulted, sem_destroy((sem_t *)(r->hdr + HDR_SEM)));
+    (void)faulted;
+    munmap(r->hdr, r->hdr_bytes);
+    r->hdr = NULL;
+  }
+  if (r->data) {
+    munmap(r->data, r->data_bytes * 2);
+    r->data = NULL;
+  }
+  if (r->hdr_fd >= 0) close(r->hdr_fd);
+  if (r->data_fd >= 0) close(r->data_fd);
+  r->hdr_fd = r->data_fd = -1;
+  if (unlink_files) {
+    if (r->hdr_path[0]) unlink(r->hdr_path);
+    if (r->data_path[0]) unlink(r->data_path);
+  }
+}
+
+static void ring_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  ring_t *r = data;
+  ring_release(r, 0);
+  free(r);
+}
+
+static int create_file(const char *path, size_t bytes, int uid, int gid) {
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return -errno;
+  int err = 0;
+  if (ftruncate(fd, (off_t)bytes) != 0) err = errno;
+  if (!err) {
+    int rc = posix_fallocate(fd, 0, (off_t)bytes);
+    if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) err = rc;
+  }
+  if (!err && uid >= 0 && fchown(fd, (uid_t)uid, (gid_t)gid) != 0 && errno != EPERM) err = errno;
+  if (!err && fchmod(fd, 0600) != 0) err = errno;
+  if (err) {
+    close(fd);
+    unlink(path);
+    return -err;
+  }
+  return fd;
+}
+
+static napi_value ring_create(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return NULL;
+  char base[HDR_PATH_MAX - 16];
+  size_t base_len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], base, sizeof(base), &base_len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "base must be a string");
+    return NULL;
+  }
+  int64_t data_bytes, hdr_bytes, uid, gid;
+  if (!get_i64(env, argv[1], &data_bytes) || !get_i64(env, argv[2], &hdr_bytes) ||
+      !get_i64(env, argv[3], &uid) || !get_i64(env, argv[4], &gid))
+    return NULL;
+  long page = sysconf(_SC_PAGESIZE);
+  if (base_len == 0 || base_len + 8 >= HDR_PATH_MAX || data_bytes <= 0 || data_bytes > MAX_DATA_BYTES ||
+      data_bytes % page != 0 || hdr_bytes < HDR_BASE_SIZE || hdr_bytes > HDR_BASE_SIZE + 4096)
+    return throw_errno(env, "ringCreate arguments", EINVAL);
+
+  ring_t *r = calloc(1, sizeof(ring_t));
+  if (!r) return throw_errno(env, "ringCreate", ENOMEM);
+  r->hdr_fd = r->data_fd = -1;
+  r->hdr_bytes = (size_t)hdr_bytes;
+  r->data_bytes = (size_t)data_bytes;
+  snprintf(r->hdr_path, sizeof(r->hdr_path), "%s-header", base);
+  snprintf(r->data_path, sizeof(r->data_path), "%s-data", base);
+  int err = 0;
+  const char *what = "header file";
+
+  int fd = create_file(r->hdr_path, r->hdr_bytes, (int)uid, (int)gid);
+  if (fd < 0) {
+    err = -fd;
+    r->hdr_path[0] = 0; /* not ours: never unlink it */
+    goto fail;
+  }
+  r->hdr_fd = fd;
+  void *h = mmap(NULL, r->hdr_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (h == MAP_FAILED) {
+    err = errno;
+    what = "header mmap";
+    goto fail;
+  }
+  r->hdr = h;
+
+  what = "data file";
+  fd = create_file(r->data_path, r->data_bytes, (int)uid, (int)gid);
+  if (fd < 0) {
+    err = -fd;
+    r->data_path[0] = 0;
+    goto fail;
+  }
+  r->data_fd = fd;
+  what = "data mmap";
+  void *area = mmap(NULL, r->data_bytes * 2, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (area == MAP_FAILED) {
+    err = errno;
+    goto fail;
+  }
+  void *a1 = mmap(area, r->data_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+  void *a2 = a1 == MAP_FAILED ? MAP_FAILED
+                              : mmap((uint8_t *)area + r->data_bytes, r->data_bytes, PROT_READ | PROT_WRITE,
+                                     MAP_SHARED | MAP_FIXED, fd, 0);
+  if (a1 != area || a2 != (uint8_t *)area + r->data_bytes) {
+    err = errno ? errno : EINVAL;
+    munmap(area, r->data_bytes * 2);
+    goto fail;
+  }
+  r->data = area;
+
+  /* the files are new and still only ours to size (the client learns the names later) */
+  memset(r->hdr, 0, r->hdr_bytes);
+  uint32_t words = (uint32_t)(r->data_bytes / 4);
+  memcpy(r->hdr + HDR_WORD_SIZE, &words, 4);
+  memcpy(r->hdr + HDR_HDR_PATH, r->hdr_path, strlen(r->hdr_path) + 1);
+  memcpy(r->hdr + HDR_DATA_PATH, r->data_path, strlen(r->data_path) + 1);
+  what = "sem_init";
+  if (sem_init((sem_t *)(r->hdr + HDR_SEM), 1, 0) != 0) {
+    err = errno;
+    goto fail;
+  }
+  memset(r->data, 0, r->data_bytes);
+  ((uint32_t *)r->data)[0] = 5; /* libqb writes 5 into word word_size, i.e. word 0 */
+  int32_t one = 1;
+  __atomic_store_n((int32_t *)(r->hdr + HDR_REF_COUNT), one, __ATOMIC_RELEASE);
+
+  napi_value ext;
+  if (napi_create_external(env, r, ring_finalize, NULL, &ext) != napi_ok) {
+    ring_release(r, 1);
+    free(r);
+    return NULL;
+  }
+  return ext;
+
+fail:
+  ring_release(r, 1);
+  free(r);
+  return throw_errno(env, what, err);
+}
+
+static ring_t *get_ring(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
+    napi_throw_type_error(env, NULL, "not a ring");
+    return NULL;
+  }
+  ring_t *r = p;
+  if (r->closed) {
+    throw_errno(env, "ring is closed", EINVAL);
+    return NULL;
+  }
+  return r;
+}
+
+static napi_value fault(napi_env env) { return throw_errno(env, "shared memory access (file truncated?)", EFAULT); }
+
+static napi_value ring_hdr_get(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  ring_t *r = get_ring(env, argv[0]);
+  int64_t off;
+  if (!r || !get_i64(env, argv[1], &off)) return NULL;
+  if (off < 0 || off % 4 != 0 || (size_t)off + 4 > r->hdr_bytes) return throw_errno(env, "header offset", ERANGE);
+  int32_t v = 0;
+  int faulted;
+  GUARDED(faulted, v = __atomic_load_n((int32_t *)(r->hdr + off), __ATOMIC_ACQUIRE));
+  if (faulted) return fault(env);
+  return make_i64(env, v);
+}
+
+static napi_value ring_hdr_set(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  ring_t *r = get_ring(env, argv[0]);
+  int64_t off, val;
+  if (!r || !get_i64(env, argv[1], &off) || !get_i64(env, argv[2], &val)) return NULL;
+  if (off < 0 || off % 4 != 0 || (size_t)off + 4 > r->hdr_bytes) return throw_errno(env, "header offset", ERANGE);
+  int32_t v = (int32_t)(uint32_t)val;
+  int faulted;
+  GUARDED(faulted, __atomic_store_n((int32_t *)(r->hdr + off), v, __ATOMIC_RELEASE));
+  if (faulted) return fault(env);
+  return NULL;
+}
+
+static napi_value ring_word_get(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  ring_t *r = get_ring(env, argv[0]);
+  int64_t idx;
+  if (!r || !get_i64(env, argv[1], &idx)) return NULL;
+  if (idx < 0 || (size_t)idx >= (r->data_bytes / 4) * 2) return throw_errno(env, "word index", ERANGE);
+  uint32_t v = 0;
+  int faulted;
+  GUARDED(faulted, v = __atomic_load_n((uint32_t *)r->data + idx, __ATOMIC_ACQUIRE));
+  if (faulted) return fault(env);
+  return make_i64(env, v);
+}
+
+static napi_value ring_word_set(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  ring_t *r = get_ring(env, argv[0]);
+  int64_t idx, val;
+  if (!r || !get_i64(env, argv[1], &idx) || !get_i64(env, argv[2], &val)) return NULL;
+  if (idx < 0 || (size_t)idx >= (r->data_bytes / 4) * 2) return throw_errno(env, "word index", ERANGE);
+  uint32_t v = (uint32_t)val;
+  int faulted;
+  GUARDED(faulted, __atomic_store_n((uint32_t *)r->data + idx, v, __ATOMIC_RELEASE));
+  if (faulted) return fault(env);
+  return NULL;
+}
+
+static napi_value ring_read(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  ring_t *r = get_ring(env, argv[0]);
+  int64_t idx, len;
+  if (!r || !get_i64(env, argv[1], &idx) || !get_i64(env, argv[2], &len)) return NULL;
+  if (idx < 0 || len < 0 || (size_t)idx >= r->data_bytes / 4 || (size_t)len > r->data_bytes)
+    return throw_errno(env, "ring read bounds", ERANGE);
+  void *dst = NULL;
+  napi_value buf;
+  if (napi_create_buffer(env, (size_t)len, &dst, &buf) != napi_ok) return NULL;
+  int faulted;
+  GUARDED(faulted, memcpy(dst, r->data + idx * 4, (size_t)len));
+  if (faulted) return fault(env);
+  return buf;
+}
+
+static napi_value ring_write(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  ring_t *r = get_ring(env, argv[0]);
+  int64_t idx;
+  if (!r || !get_i64(env, argv[1], &idx)) return NULL;
+  void *src = NULL;
+  size_t len = 0;
+  if (napi_get_buffer_info(env, argv[2], &src, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a Buffer");
+    return NULL;
+  }
+  if (idx < 0 || (size_t)idx >= r->data_bytes / 4 || len > r->data_bytes)
+    return throw_errno(env, "ring write bounds", ERANGE);
+  int faulted;
+  GUARDED(faulted, memcpy(r->data + idx * 4, src, len));
+  if (faulted) return fault(env);
+  return NULL;
+}
+
+static napi_value ring_sem_post(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  ring_t *r = get_ring(env, argv[0]);
+  if (!r) return NULL;
+  int rc = 0, err = 0, faulted;
+  GUARDED(faulted, {
+    rc = sem_post((sem_t *)(r->hdr + HDR_SEM));
+    err = errno;
+  });
+  if (faulted) return fault(env);
+  if (rc != 0) return throw_errno(env, "sem_post", err);
+  return NULL;
+}
+
+static napi_value ring_sem_trywait(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  ring_t *r = get_ring(env, argv[0]);
+  if (!r) return NULL;
+  int rc = 0, err = 0, faulted;
+  GUARDED(faulted, {
+    do {
+      rc = sem_trywait((sem_t *)(r->hdr + HDR_SEM));
+      err = errno;
+    } while (rc != 0 && err == EINTR);
+  });
+  if (faulted) return fault(env);
+  if (rc == 0) return make_bool(env, 1);
+  if (err == EAGAIN) return make_bool(env, 0);
+  return throw_errno(env, "sem_trywait", err);
+}
+
+static napi_value ring_sem_value(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  ring_t *r = get_ring(env, argv[0]);
+  if (!r) return NULL;
+  int rc = 0, err = 0, val = 0, faulted;
+  GUARDED(faulted, {
+    rc = sem_getvalue((sem_t *)(r->hdr + HDR_SEM), &val);
+    err = errno;
+  });
+  if (faulted) return fault(env);
+  if (rc != 0) return throw_errno(env, "sem_getvalue", err);
+  return make_i64(env, val);
+}
+
+static napi_value ring_ref_dec(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  ring_t *r = get_ring(env, argv[0]);
+  if (!r) return NULL;
+  int32_t v = 0;
+  int faulted;
+  GUARDED(faulted, v = __atomic_sub_fetch((int32_t *)(r->hdr + HDR_REF_COUNT), 1, __ATOMIC_ACQ_REL));
+  if (faulted) return fault(env);
+  return make_i64(env, v);
+}
+
+static napi_value ring_sizes_ok(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  ring_t *r = get_ring(env, argv[0]);
+  if (!r) return NULL;
+  struct stat h, d;
+  /* libqb clients truncate the response and event headers to the base size: still fine */
+  int ok = fstat(r->hdr_fd, &h) == 0 && fstat(r->data_fd, &d) == 0 && (size_t)h.st_size >= HDR_BASE_SIZE &&
+           (size_t)d.st_size >= r->data_bytes;
+  return make_bool(env, ok);
+}
+
+static napi_value ring_close(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  void *p = NULL;
+  if (napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
+    napi_throw_type_error(env, NULL, "not a ring");
+    return NULL;
+  }
+  bool unlink_files = false;
+  napi_get_value_bool(env, argv[1], &unlink_files);
+  ring_release((ring_t *)p, unlink_files);
+  return NULL;
+}
+
+/* ---- datagram sockets (socket transport) ---- */
+
+static int abstract_addr(napi_env env, napi_value v, struct sockaddr_un *addr) {
+  char name[sizeof(addr->sun_path)];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, name, sizeof(name), &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "name must be a string");
+    return 0;
+  }
+  if (len == 0 || len + 1 >= sizeof(addr->sun_path)) {
+    throw_errno(env, "abstract name", EINVAL);
+    return 0;
+  }
+  memset(addr, 0, sizeof(*addr));
+  addr->sun_family = AF_UNIX;
+  memcpy(addr->sun_path + 1, name, len);
+  return 1;
+}
+
+static void raise_buffer(int fd, int opt, int bytes) {
+  int cur = 0;
+  socklen_t l = sizeof(cur);
+  if (getsockopt(fd, SOL_SOCKET, opt, &cur, &l) == 0 && cur >= bytes) return;
+  (void)setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof(bytes));
+}
+
+static napi_value dgram_bind(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  struct sockaddr_un addr;
+  int64_t bytes;
+  if (!abstract_addr(env, argv[0], &addr) || !get_i64(env, argv[1], &bytes)) return NULL;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  if (bytes > 0 && bytes <= INT32_MAX) {
+    raise_buffer(fd, SO_SNDBUF, (int)bytes);
+    raise_buffer(fd, SO_RCVBUF, (int)bytes);
+  }
+  if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "bind", err);
+  }
+  return make_i64(env, fd);
+}
+
+static napi_value dgram_connect(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  int64_t fd;
+  struct sockaddr_un addr;
+  if (!get_i64(env, argv[0], &fd) || !abstract_addr(env, argv[1], &addr)) return NULL;
+  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  int rc = connect((int)fd, (struct sockaddr *)&addr, sizeof(addr));
+  return make_i64(env, rc == 0 ? 0 : -errno);
+}
+
+static napi_value dgram_send(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  int64_t fd;
+  void *data = NULL;
+  size_t len = 0;
+  if (!get_i64(env, argv[0], &fd)) return NULL;
+  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a Buffer");
+    return NULL;
+  }
+  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  ssize_t n;
+  do {
+    n = send((int)fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  return make_i64(env, n < 0 ? -errno : n);
+}
+
+static napi_value dgram_recv(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  int64_t fd, max;
+  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[1], &max)) return NULL;
+  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  if (max <= 0 || max > MAX_DATA_BYTES) return throw_errno(env, "dgramRecv size", ERANGE);
+  /* how long is the next datagram? (MSG_TRUNC reports its real length) */
+  char probe;
+  ssize_t n;
+  do {
+    n = recv((int)fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return make_i64(env, -errno);
+  if (n > max) {
+    (void)recv((int)fd, &probe, 1, MSG_DONTWAIT); /* drop it */
+    return make_i64(env, -EMSGSIZE);
+  }
+  void *dst = NULL;
+  napi_value buf;
+  if (napi_create_buffer(env, n > 0 ? (size_t)n : 1, &dst, &buf) != napi_ok) return NULL;
+  ssize_t got;
+  do {
+    got = recv((int)fd, dst, n > 0 ? (size_t)n : 1, MSG_DONTWAIT);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) return make_i64(env, -errno);
+  if (got == 0) {
+    napi_value empty;
+    napi_create_buffer(env, 0, &dst, &empty);
+    return empty;
+  }
+  return buf;
+}
+
+/* ---- libuv poll watchers ---- */
+
+typedef struct {
+  uv_poll_t handle;
+  napi_env env;
+  napi_ref cb;
+  napi_async_context ctx;
+  int closing;
+  int external_gone;
+  int closed;
+} poller_t;
+
+static void poller_free(poller_t *p) {
+  free(p);
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+  poller_t *p = h->data;
+  p->closed = 1;
+  if (p->external_gone) poller_free(p);
+}
+
+static void poller_close(poller_t *p) {
+  if (p->closing) return;
+  p->closing = 1;
+  uv_poll_stop(&p->handle);
+  if (p->cb) {
+    napi_delete_reference(p->env, p->cb);
+    p->cb = NULL;
+  }
+  if (p->ctx) {
+    napi_async_destroy(p->env, p->ctx);
+    p->ctx = NULL;
+  }
+  uv_close((uv_handle_t *)&p->handle, on_poll_closed);
+}
+
+static void poller_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  poller_t *p = data;
+  p->external_gone = 1;
+  if (!p->closing) poller_close(p);
+  else if (p->closed) poller_free(p);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  poller_t *p = h->data;
+  if (p->closing || !p->cb) return;
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[2];
+  if (napi_get_reference_value(env, p->cb, &cb) == napi_ok && cb) {
+    napi_get_global(env, &recv);
+    argv[0] = make_i64(env, status);
+    argv[1] = make_i64(env, ((events & UV_READABLE) ? 1 : 0) | ((events & UV_WRITABLE) ? 2 : 0));
+    napi_value result;
+    napi_make_callback(env, p->ctx, recv, cb, 2, argv, &result);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static int uv_events(int64_t events) {
+  return ((events & 1) ? UV_READABLE : 0) | ((events & 2) ? UV_WRITABLE : 0);
+}
+
+static napi_value poll_start(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  int64_t fd, events;
+  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[1], &events)) return NULL;
+  if (fd < 0 || fd > INT32_MAX) return throw_errno(env, "pollStart", EBADF);
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return throw_errno(env, "uv loop", EINVAL);
+  poller_t *p = calloc(1, sizeof(poller_t));
+  if (!p) return throw_errno(env, "pollStart", ENOMEM);
+  p->env = env;
+  p->handle.data = p;
+  int rc = uv_poll_init(loop, &p->handle, (int)fd);
+  if (rc != 0) {
+    free(p);
+    return throw_errno(env, "uv_poll_init", -rc);
+  }
+  napi_value name;
+  napi_create_string_utf8(env, "qbnative.poll", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_reference(env, argv[2], 1, &p->cb) != napi_ok ||
+      napi_async_init(env, NULL, name, &p->ctx) != napi_ok) {
+    poller_close(p);
+    p->external_gone = 1;
+    return NULL;
+  }
+  napi_value ext;
+  if (napi_create_external(env, p, poller_finalize, NULL, &ext) != napi_ok) {
+    poller_close(p);
+    p->external_gone = 1;
+    return NULL;
+  }
+  if (events) uv_poll_start(&p->handle, uv_events(events), on_poll);
+  return ext;
+}
+
+static poller_t *get_poller(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
+    napi_throw_type_error(env, NULL, "not a poller");
+    return NULL;
+  }
+  return p;
+}
+
+static napi_value poll_set(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  poller_t *p = get_poller(env, argv[0]);
+  int64_t events;
+  if (!p || !get_i64(env, argv[1], &events)) return NULL;
+  if (p->closing) return NULL;
+  if (events) uv_poll_start(&p->handle, uv_events(events), on_poll);
+  else uv_poll_stop(&p->handle);
+  return NULL;
+}
+
+static napi_value poll_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  poller_t *p = get_poller(env, argv[0]);
+  if (p) poller_close(p);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  install_sigbus();
+  napi_property_descriptor props[] = {
+      {"listenAbstract", NULL, listen_abstract, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"peerCred", NULL, peer_cred, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ringCreate", NULL, ring_create, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ringHdrGet", NULL, ring_hdr_get, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ringHdrSet", NULL, ring_hdr_set, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ringWordGet", NULL, ring_word_get, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ringWordSet", NULL, ring_word_set, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ringRead", NULL, ring_read, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ringWrite", NULL, ring_write, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ringSemPost", NULL, ring_sem_post, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ringSemTryWait", NULL, ring_sem_trywait, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ringSemValue", NULL, ring_sem_value, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ringRefDec", NULL, ring_ref_dec, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ringSizesOk", NULL, ring_sizes_ok, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ringClose", NULL, ring_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dgramBind", NULL, dgram_bind, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dgramConnect", NULL, dgram_connect, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dgramSend", NULL, dgram_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dgramRecv", NULL, dgram_recv, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollSet", NULL, poll_set, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollClose", NULL, poll_close, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  napi_value page;
+  napi_create_int64(env, sysconf(_SC_PAGESIZE), &page);
+  napi_set_named_property(env, exports, "pageSize", page);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

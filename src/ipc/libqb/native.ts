@@ -1,0 +1,82 @@
+/**
+ * Loader of the native addon (native/qbnative.c, built by node-gyp into build/Release). The
+ * addon is optional: without it the daemon serves only its own IPC transport.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** An opaque handle of a mapped ring (a napi external). */
+export type NativeRing = { readonly __nativeRing: unique symbol };
+/** An opaque libuv poll watcher (a napi external). */
+export type NativePoller = { readonly __nativePoller: unique symbol };
+
+/** Poll event bits of pollStart/pollSet and of the callback. */
+export const POLL_READABLE = 1;
+export const POLL_WRITABLE = 2;
+
+export interface QbNative {
+  readonly pageSize: number;
+  listenAbstract(name: string, backlog: number): number;
+  peerCred(fd: number): [pid: number, uid: number, gid: number];
+  closeFd(fd: number): void;
+  ringCreate(base: string, dataBytes: number, hdrBytes: number, uid: number, gid: number): NativeRing;
+  ringHdrGet(ring: NativeRing, off: number): number;
+  ringHdrSet(ring: NativeRing, off: number, value: number): void;
+  ringWordGet(ring: NativeRing, idx: number): number;
+  ringWordSet(ring: NativeRing, idx: number, value: number): void;
+  ringRead(ring: NativeRing, idx: number, len: number): Buffer;
+  ringWrite(ring: NativeRing, idx: number, data: Buffer): void;
+  ringSemPost(ring: NativeRing): void;
+  ringSemTryWait(ring: NativeRing): boolean;
+  ringSemValue(ring: NativeRing): number;
+  ringRefDec(ring: NativeRing): number;
+  ringSizesOk(ring: NativeRing): boolean;
+  ringClose(ring: NativeRing, unlink: boolean): void;
+  dgramBind(name: string, bufBytes: number): number;
+  /** 0 or a negative errno. */
+  dgramConnect(fd: number, name: string): number;
+  /** Bytes sent or a negative errno (-EAGAIN when the peer's queue is full). */
+  dgramSend(fd: number, data: Buffer): number;
+  /** One datagram, or a negative errno (-EAGAIN: none; -EMSGSIZE: one longer than max was dropped). */
+  dgramRecv(fd: number, max: number): Buffer | number;
+  pollStart(fd: number, events: number, cb: (status: number, events: number) => void): NativePoller;
+  pollSet(poller: NativePoller, events: number): void;
+  pollClose(poller: NativePoller): void;
+}
+
+export type NativeLoad = { ok: true; native: QbNative; path: string } | { ok: false; reason: string };
+
+let cached: NativeLoad | undefined;
+
+/** Where the addon is looked for: <package root>/build/Release/qbnative.node. */
+export function nativeAddonPath(): string {
+  // this file is <root>/dist/src/ipc/libqb/native.js (or <root>/src/ipc/libqb/native.ts)
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(resolve(dir, 'package.json')) && existsSync(resolve(dir, 'binding.gyp'))) break;
+    dir = dirname(dir);
+  }
+  return resolve(dir, 'build', 'Release', 'qbnative.node');
+}
+
+/** Load the addon once; never throws. */
+export function loadQbNative(): NativeLoad {
+  if (cached) return cached;
+  if (process.platform !== 'linux') return (cached = { ok: false, reason: 'libqb IPC needs Linux' });
+  const path = nativeAddonPath();
+  if (!existsSync(path)) {
+    return (cached = {
+      ok: false,
+      reason: `native addon ${path} not built (run npm ci or npx node-gyp rebuild)`,
+    });
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    const native = require(path) as QbNative;
+    return (cached = { ok: true, native, path });
+  } catch (err) {
+    return (cached = { ok: false, reason: `cannot load ${path}: ${(err as Error).message}` });
+  }
+}

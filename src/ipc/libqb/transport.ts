@@ -1,0 +1,831 @@
+/**
+ * A libqb-compatible IPC transport for the IpcServer core, so that unmodified corosync client
+ * libraries (libcmap, libcpg, libquorum, libvotequorum, libcfg over libqb 2.x) talk to our
+ * daemon. Spec: libqb-ipc.md.
+ *
+ * Endpoints: one abstract unix stream socket per service, "\0<service>" padded to the whole
+ * sun_path (created by the addon, then handed to net.Server). Per client:
+ *
+ * 1. Setup: the client sends the 24-byte connection request (setup.ts). We take its
+ *    credentials with SO_PEERCRED, authorise them (uid/gid 0 or the cmap uidgid keys, via
+ *    the `authorize` option), ask the core to open a connection (admission, service init),
+ *    and create the transport objects, then always answer with the 12328-byte response.
+ * 2. SHM (connection_type 1, the default): a private directory
+ *    `/dev/shm/qb-<our pid>-<client pid>-<fd>-XXXXXX` (mode 0770, owned by the client) holds
+ *    three rings (request, response, event), each a header and a data file owned by the
+ *    client. The client commits a request chunk, posts the request semaphore and writes one
+ *    byte on the setup socket; we drain the ring on every readable event. Responses are
+ *    committed to the response ring (its semaphore wakes the client); events to the event
+ *    ring followed by one byte on the setup socket (what the client polls). Flow control is
+ *    the request ring's user word.
+ * 3. SOCKET (connection_type 0, `system.qb_ipc_type: socket`): in the same kind of directory a
+ *    24-byte control file (three {sent, flow_control} records; we only write the request
+ *    record's flow_control, with pwrite: the client's mapping sees it through the page cache),
+ *    and two abstract datagram sockets of ours, `@<dir>/qb-<svc>-request` (requests in;
+ *    responses out, connected on first send to the client's `…-response`) and
+ *    `…-event-tx` (events, connected on first send to the client's `…-event`). A full peer
+ *    queue (EAGAIN) or a client socket not bound yet is retried on a short timer. As with
+ *    corosync in this mode, any process of the network namespace can send datagrams to the
+ *    request socket until the first response connects it (we do not check sender
+ *    credentials): one reason SHM is the default.
+ * 4. Disconnect: EOF on the setup socket (or an empty / DISCONNECT request). We drop our
+ *    references, close our sockets and remove the directory.
+ *
+ * Our directories carry a marker file so that a start-up sweep can remove the ones a dead
+ * daemon of ours left behind (and never anybody else's).
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  fchownSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { constants } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { CsErrorCode } from '../../common/errors.js';
+import { REQUEST_HEADER_SIZE } from '../frame.js';
+import { decodeFlowControl, IPC_MIN_MSG_SIZE } from '../handshake.js';
+import type { IpcLink, IpcServer, IpcServerConnection } from '../server.js';
+import { POLL_READABLE, type NativePoller, type QbNative } from './native.js';
+import {
+  CONNECTION_REQUEST_SIZE,
+  QB_IPC_MSG_DISCONNECT,
+  QbIpcType,
+  csErrorToNegErrno,
+  decodeConnectionRequest,
+  encodeConnectionResponse,
+  grantMaxMsgSize,
+} from './setup.js';
+import { ShmRing } from './shm.js';
+
+/** Name of the marker file in the per-connection directories we create. */
+export const OWNER_MARKER = 'corosync-ts.owner';
+/** Requests handled per turn of the event loop before yielding. */
+const DRAIN_BATCH = 64;
+/** Retry delays while a client makes no room (ring or datagram queue full): 5 ms doubling to 200 ms. */
+const RETRY_MIN_MS = 5;
+const RETRY_MAX_MS = 200;
+const ONE_BYTE = Buffer.from([1]);
+
+export interface LibqbTransportOptions {
+  native: QbNative;
+  /** Whether a client with these credentials may connect (corosync's uidgid rules). */
+  authorize: (uid: number, gid: number) => boolean;
+  /** Transport the server chooses for its clients (corosync: system.qb_ipc_type). Default shm. */
+  type?: 'shm' | 'socket';
+  /** Where the connection directories go (default /dev/shm). */
+  shmDir?: string;
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function socketFd(sock: Socket): number | undefined {
+  const fd = (sock as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A retry timer with back-off for output that waits for the client; progress resets the delay. */
+class Retry {
+  private timer: NodeJS.Timeout | undefined;
+  private delay = RETRY_MIN_MS;
+
+  /** After a flush: arm the timer if output still waits. Returns true when a new timer was armed. */
+  after(progress: boolean, pending: boolean, fn: () => void): boolean {
+    if (progress || !pending) this.delay = RETRY_MIN_MS;
+    if (!pending || this.timer) return false;
+    const d = this.delay;
+    this.delay = Math.min(this.delay * 2, RETRY_MAX_MS);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      fn();
+    }, d);
+    this.timer.unref();
+    return true;
+  }
+
+  cancel(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+type RequestCheck =
+  { kind: 'frame'; frame: Buffer } | { kind: 'disconnect' } | { kind: 'invalid'; reason: string };
+
+/** What one received request chunk or datagram is (libqb: an empty one or id -3 is a hang-up). */
+function checkRequest(chunk: Buffer): RequestCheck {
+  if (chunk.length === 0) return { kind: 'disconnect' };
+  if (chunk.length < REQUEST_HEADER_SIZE)
+    return { kind: 'invalid', reason: `request of ${chunk.length} bytes` };
+  const id = chunk.readInt32LE(0);
+  const size = chunk.readInt32LE(8);
+  if (id === QB_IPC_MSG_DISCONNECT) return { kind: 'disconnect' };
+  if (size < REQUEST_HEADER_SIZE || size > chunk.length) {
+    return { kind: 'invalid', reason: `request header size ${size} in ${chunk.length} bytes` };
+  }
+  return { kind: 'frame', frame: size === chunk.length ? chunk : chunk.subarray(0, size) };
+}
+
+/** The link of either transport, as the LibqbTransport handles it. */
+interface LibqbLink extends IpcLink {
+  conn: IpcServerConnection | undefined;
+  start(): void;
+  /** Bytes arrived on the setup socket after the handshake. */
+  onSetupData(): void;
+}
+
+/** One SHM connection: the three rings, the setup socket and the queues that wait for room. */
+class ShmLink implements LibqbLink {
+  conn: IpcServerConnection | undefined;
+  /** Set once the setup response is on its way: event bytes may follow it. */
+  private ready = false;
+  private reading = true;
+  private destroyed = false;
+  private drainScheduled = false;
+  private readonly retry = new Retry();
+  private readonly responses: Buffer[] = [];
+  private readonly events: Array<{ frame: Buffer; flushed: () => void }> = [];
+
+  constructor(
+    readonly sock: Socket,
+    readonly dir: string,
+    readonly request: ShmRing,
+    readonly response: ShmRing,
+    readonly event: ShmRing,
+    private readonly onDestroy: (link: ShmLink) => void,
+  ) {}
+
+  private fail(reason: string): void {
+    if (this.conn && !this.conn.closed) this.conn.close(reason, 'warn');
+    else this.destroy();
+  }
+
+  /** The setup response is written: flush what the service queued, then serve requests. */
+  start(): void {
+    this.ready = true;
+    this.flushRings();
+    this.conn?.eventChannelReady();
+    this.scheduleDrain();
+  }
+
+  writeResponse(frame: Buffer): void {
+    if (this.destroyed) return;
+    this.responses.push(frame);
+    this.flushRings();
+  }
+
+  writeEvent(frame: Buffer, flushed: () => void): boolean {
+    if (this.destroyed) return true;
+    const level = decodeFlowControl(frame);
+    if (level !== undefined) {
+      // libqb keeps the level in the request ring's user word; the client checks it before
+      // every send (1 blocks everybody, 2 only clients that did not raise their limit)
+      try {
+        this.request.ring.setUserWord(level);
+      } catch (err) {
+        this.fail(`flow control: ${errMessage(err)}`);
+      }
+      flushed();
+      return true;
+    }
+    this.events.push({ frame, flushed });
+    this.flushRings();
+    return true;
+  }
+
+  /** Write what waits into the response and event rings, in order; retry later when full. */
+  private flushRings(): void {
+    if (this.destroyed || !this.ready) return;
+    let sent = 0;
+    try {
+      while (this.responses.length > 0) {
+        if (!this.response.ring.write(this.responses[0]!)) break;
+        this.responses.shift();
+        sent++;
+      }
+      while (this.events.length > 0) {
+        const e = this.events[0]!;
+        if (!this.event.ring.write(e.frame)) break;
+        this.events.shift();
+        this.sock.write(ONE_BYTE);
+        e.flushed();
+        sent++;
+      }
+    } catch (err) {
+      this.fail(`shared memory: ${errMessage(err)}`);
+      return;
+    }
+    const pending = this.responses.length > 0 || this.events.length > 0;
+    if (this.retry.after(sent > 0, pending, () => this.flushRings()) && this.conn)
+      this.conn.stats.sendRetries++;
+  }
+
+  setReading(on: boolean): void {
+    this.reading = on;
+    if (on) this.scheduleDrain();
+  }
+
+  onSetupData(): void {
+    // a notification: the client committed one request per byte (the semaphore counts them)
+    this.drain();
+  }
+
+  scheduleDrain(): void {
+    if (this.drainScheduled || this.destroyed) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      this.drain();
+    });
+  }
+
+  /** Handle the committed requests (one semaphore post each), a batch per turn. */
+  drain(): void {
+    for (let n = 0; n < DRAIN_BATCH; n++) {
+      const conn = this.conn;
+      if (!conn || conn.closed || this.destroyed || !this.reading || !this.ready) return;
+      let res;
+      try {
+        res = this.request.ring.read();
+      } catch (err) {
+        this.fail(`shared memory: ${errMessage(err)}`);
+        return;
+      }
+      if (res.kind === 'empty') return;
+      if (res.kind === 'bad') {
+        conn.invalid(`request ring: ${res.reason}`);
+        return;
+      }
+      const req = checkRequest(res.data);
+      if (req.kind === 'disconnect') {
+        conn.close('client requested disconnect');
+        return;
+      }
+      if (req.kind === 'invalid') {
+        conn.invalid(req.reason);
+        return;
+      }
+      conn.deliver(req.frame);
+      this.flushRings();
+    }
+    this.scheduleDrain();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.retry.cancel();
+    this.responses.length = 0;
+    this.events.length = 0;
+    for (const r of [this.response, this.event, this.request]) r.close();
+    removeDir(this.dir);
+    if (!this.sock.destroyed) this.sock.destroy();
+    this.onDestroy(this);
+  }
+}
+
+const EAGAIN = constants.errno.EAGAIN;
+const EMSGSIZE = constants.errno.EMSGSIZE;
+/** How long a client may take to bind its response/event socket after the setup response. */
+const CONNECT_GRACE_MS = 5000;
+
+/**
+ * One socket-transport connection: the request datagram socket (also sends the responses,
+ * connected on first send to the client's `-response` socket), the event-tx socket (connected
+ * on first send to the client's `-event` socket) and the control file (flow control).
+ */
+class SocketLink implements LibqbLink {
+  conn: IpcServerConnection | undefined;
+  private ready = false;
+  private reading = true;
+  private destroyed = false;
+  private drainScheduled = false;
+  private poller: NativePoller | undefined;
+  private readonly retry = new Retry();
+  private readonly responses: Buffer[] = [];
+  private readonly events: Array<{ frame: Buffer; flushed: () => void }> = [];
+  private responseConnected = false;
+  private eventConnected = false;
+  private firstConnectFailure = 0;
+
+  constructor(
+    private readonly native: QbNative,
+    readonly sock: Socket,
+    readonly dir: string,
+    private readonly controlFd: number,
+    private readonly requestFd: number,
+    private readonly eventFd: number,
+    /** `<dir>/qb-<service>`: the client's sockets are `<base>-response` and `<base>-event`. */
+    private readonly base: string,
+    private readonly maxMsgSize: number,
+    private readonly onDestroy: (link: SocketLink) => void,
+  ) {}
+
+  private fail(reason: string): void {
+    if (this.conn && !this.conn.closed) this.conn.close(reason, 'warn');
+    else this.destroy();
+  }
+
+  start(): void {
+    this.ready = true;
+    this.poller = this.native.pollStart(this.requestFd, POLL_READABLE, (status) => {
+      // called from libuv: nothing may escape from here
+      try {
+        if (status < 0) this.fail(`request socket poll error ${status}`);
+        else this.drain();
+      } catch (err) {
+        this.fail(`request handling: ${errMessage(err)}`);
+      }
+    });
+    this.flush();
+    this.conn?.eventChannelReady();
+    this.scheduleDrain();
+  }
+
+  onSetupData(): void {
+    // the socket transport carries nothing on the setup socket after the handshake
+  }
+
+  writeResponse(frame: Buffer): void {
+    if (this.destroyed) return;
+    this.responses.push(frame);
+    this.flush();
+  }
+
+  writeEvent(frame: Buffer, flushed: () => void): boolean {
+    if (this.destroyed) return true;
+    const level = decodeFlowControl(frame);
+    if (level !== undefined) {
+      // the request record's flow_control word of the control file (the client maps it)
+      const word = Buffer.alloc(4);
+      word.writeInt32LE(level, 0);
+      try {
+        writeSync(this.controlFd, word, 0, 4, 4);
+      } catch (err) {
+        this.fail(`flow control: ${errMessage(err)}`);
+      }
+      flushed();
+      return true;
+    }
+    this.events.push({ frame, flushed });
+    this.flush();
+    return true;
+  }
+
+  /** Connect on first send; false while the client has not bound its socket yet. */
+  private connect(fd: number, name: string): boolean {
+    const rc = this.native.dgramConnect(fd, name);
+    if (rc === 0) return true;
+    this.firstConnectFailure ||= Date.now();
+    if (Date.now() - this.firstConnectFailure > CONNECT_GRACE_MS) {
+      this.fail(`client socket ${name} not reachable (errno ${-rc})`);
+    }
+    return false;
+  }
+
+  /** Send what waits, in order; retry later on a full queue or an unbound client socket. */
+  private flush(): void {
+    if (this.destroyed || !this.ready) return;
+    let sent = 0;
+    try {
+      while (this.responses.length > 0) {
+        if (!this.responseConnected) {
+          if (!this.connect(this.requestFd, `${this.base}-response`)) break;
+          this.responseConnected = true;
+        }
+        const n = this.native.dgramSend(this.requestFd, this.responses[0]!);
+        if (n === -EAGAIN) break;
+        if (n < 0) throw new Error(`response send failed (errno ${-n})`);
+        this.responses.shift();
+        sent++;
+      }
+      while (this.events.length > 0) {
+        if (!this.eventConnected) {
+          if (!this.connect(this.eventFd, `${this.base}-event`)) break;
+          this.eventConnected = true;
+        }
+        const e = this.events[0]!;
+        const n = this.native.dgramSend(this.eventFd, e.frame);
+        if (n === -EAGAIN) break;
+        if (n < 0) throw new Error(`event send failed (errno ${-n})`);
+        this.events.shift();
+        e.flushed();
+        sent++;
+      }
+    } catch (err) {
+      this.fail(errMessage(err));
+      return;
+    }
+    if (this.destroyed) return;
+    const pending = this.responses.length > 0 || this.events.length > 0;
+    if (this.retry.after(sent > 0, pending, () => this.flush()) && this.conn) this.conn.stats.sendRetries++;
+  }
+
+  setReading(on: boolean): void {
+    this.reading = on;
+    if (this.poller && !this.destroyed) this.native.pollSet(this.poller, on ? POLL_READABLE : 0);
+    if (on) this.scheduleDrain();
+  }
+
+  private scheduleDrain(): void {
+    if (this.drainScheduled || this.destroyed) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      this.drain();
+    });
+  }
+
+  /** Handle the queued request datagrams, a batch per turn. */
+  private drain(): void {
+    for (let n = 0; n < DRAIN_BATCH; n++) {
+      const conn = this.conn;
+      if (!conn || conn.closed || this.destroyed || !this.reading || !this.ready) return;
+      const got = this.native.dgramRecv(this.requestFd, this.maxMsgSize);
+      if (typeof got === 'number') {
+        if (got === -EAGAIN) return;
+        if (got === -EMSGSIZE) conn.invalid(`request larger than ${this.maxMsgSize} bytes`);
+        else this.fail(`request socket error (errno ${-got})`);
+        return;
+      }
+      const req = checkRequest(got);
+      if (req.kind === 'disconnect') {
+        conn.close('client requested disconnect');
+        return;
+      }
+      if (req.kind === 'invalid') {
+        conn.invalid(req.reason);
+        return;
+      }
+      conn.deliver(req.frame);
+      this.flush();
+    }
+    this.scheduleDrain();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.retry.cancel();
+    this.responses.length = 0;
+    this.events.length = 0;
+    if (this.poller) this.native.pollClose(this.poller);
+    this.native.closeFd(this.requestFd);
+    this.native.closeFd(this.eventFd);
+    try {
+      closeSync(this.controlFd);
+    } catch {
+      // already closed
+    }
+    removeDir(this.dir);
+    if (!this.sock.destroyed) this.sock.destroy();
+    this.onDestroy(this);
+  }
+}
+
+function removeDir(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // the client may have removed or replaced it; nothing of ours is left to free
+  }
+}
+
+/** The libqb transport: abstract listeners plus the per-connection state. */
+export class LibqbTransport {
+  private readonly server: IpcServer;
+  private readonly native: QbNative;
+  private readonly authorize: (uid: number, gid: number) => boolean;
+  private readonly shmDir: string;
+  readonly type: 'shm' | 'socket';
+  private readonly listeners = new Map<string, Server>();
+  private readonly sockets = new Set<Socket>();
+  private readonly links = new Set<LibqbLink>();
+  private closing = false;
+
+  constructor(server: IpcServer, opts: LibqbTransportOptions) {
+    this.server = server;
+    this.native = opts.native;
+    this.authorize = opts.authorize;
+    this.shmDir = opts.shmDir ?? '/dev/shm';
+    this.type = opts.type ?? 'shm';
+  }
+
+  /** Open connections of this transport. */
+  get connectionCount(): number {
+    return this.links.size;
+  }
+
+  /**
+   * Listen on the abstract names of `names`. A name already taken (another corosync in this
+   * network namespace) is skipped; one warning lists them all. Returns the names listened on.
+   */
+  async listenAll(names: string[]): Promise<string[]> {
+    const ok: string[] = [];
+    const failed: string[] = [];
+    for (const name of names) {
+      try {
+        await this.listen(name);
+        ok.push(name);
+      } catch (err) {
+        failed.push(`@${name} (${errMessage(err)})`);
+      }
+    }
+    if (failed.length > 0) {
+      this.server.logger.warn(
+        `libqb IPC: cannot listen on ${failed.join(', ')}; corosync's own clients cannot reach those services ` +
+          '(is another corosync running in this network namespace?)',
+      );
+    }
+    return ok;
+  }
+
+  async listen(name: string): Promise<void> {
+    if (this.listeners.has(name)) return;
+    const fd = this.native.listenAbstract(name, 128);
+    const srv = createServer({ allowHalfOpen: false }, (sock) => this.accept(name, sock));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen({ fd }, () => {
+          srv.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      this.native.closeFd(fd);
+      throw err;
+    }
+    srv.on('error', (err) => this.server.logger.error(`libqb IPC ${name}: listener error: ${err.message}`));
+    this.listeners.set(name, srv);
+    this.server.logger.debug(`libqb IPC ${name}: listening on @${name}`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const link of [...this.links]) {
+      if (link.conn && !link.conn.closed) link.conn.close('server shutting down');
+      else link.destroy();
+    }
+    const closing: Promise<void>[] = [];
+    for (const s of this.sockets) s.destroy();
+    for (const srv of this.listeners.values()) {
+      closing.push(new Promise<void>((resolve) => srv.close(() => resolve())));
+    }
+    this.listeners.clear();
+    await Promise.all(closing);
+  }
+
+  /**
+   * Remove the connection directories a previous daemon of ours left behind: ours (marker
+   * file) whose creating pid is gone. Returns how many were removed.
+   */
+  sweepStale(): number {
+    let removed = 0;
+    let names: string[];
+    try {
+      names = readdirSync(this.shmDir);
+    } catch {
+      return 0;
+    }
+    for (const name of names) {
+      const m = /^qb-(\d+)-\d+-\d+-[A-Za-z0-9]{6}$/.exec(name);
+      if (!m) continue;
+      const pid = Number(m[1]);
+      if (pid === process.pid || pidAlive(pid)) continue;
+      const dir = `${this.shmDir}/${name}`;
+      let owner: string;
+      try {
+        owner = readFileSync(`${dir}/${OWNER_MARKER}`, 'utf8').trim();
+      } catch {
+        continue; // not ours (libqb's own clients clean up after a dead corosync)
+      }
+      if (owner !== String(pid)) continue;
+      removeDir(dir);
+      removed++;
+    }
+    if (removed > 0) this.server.logger.info(`libqb IPC: removed ${removed} stale connection directories`);
+    return removed;
+  }
+
+  private accept(service: string, sock: Socket): void {
+    const log = this.server.logger;
+    if (this.closing) {
+      sock.destroy();
+      return;
+    }
+    this.sockets.add(sock);
+    sock.on('close', () => this.sockets.delete(sock));
+    sock.on('error', () => undefined);
+    const fd = socketFd(sock);
+    let cred: [number, number, number];
+    try {
+      if (fd === undefined) throw new Error('no descriptor');
+      cred = this.native.peerCred(fd);
+    } catch (err) {
+      log.warn(`libqb IPC ${service}: cannot read client credentials: ${errMessage(err)}`);
+      sock.destroy();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let got = 0;
+    let link: LibqbLink | undefined;
+    const timer = setTimeout(() => {
+      log.warn(`libqb IPC ${service}: pid ${cred[0]} sent no connection request in time; closing`);
+      sock.destroy();
+    }, this.server.limits.setupTimeoutMs);
+    timer.unref();
+    const onData = (chunk: Buffer): void => {
+      if (link) {
+        link.onSetupData();
+        return;
+      }
+      chunks.push(chunk);
+      got += chunk.length;
+      if (got < CONNECTION_REQUEST_SIZE) return;
+      clearTimeout(timer);
+      const all = Buffer.concat(chunks);
+      chunks.length = 0;
+      const req = decodeConnectionRequest(all.subarray(0, CONNECTION_REQUEST_SIZE));
+      if (!req.ok) {
+        log.warn(`libqb IPC ${service}: ${req.reason} from pid ${cred[0]}; closing`);
+        sock.removeListener('data', onData);
+        sock.destroy();
+        return;
+      }
+      link = this.setup(service, sock, fd!, cred, req.value.maxMsgSize);
+      if (!link) {
+        sock.removeListener('data', onData);
+        return;
+      }
+      // bytes that came with the request are notifications too
+      if (all.length > CONNECTION_REQUEST_SIZE) link.onSetupData();
+    };
+    sock.on('data', onData);
+    const lost = (): void => {
+      clearTimeout(timer);
+      const l = link;
+      if (!l) return;
+      if (l.conn && !l.conn.closed) l.conn.close('client disconnected');
+      else l.destroy();
+    };
+    sock.on('end', lost);
+    sock.on('close', lost);
+  }
+
+  /** Authorise, open the core connection and its transport objects, and answer. Undefined on refusal. */
+  private setup(
+    service: string,
+    sock: Socket,
+    fd: number,
+    cred: [number, number, number],
+    wanted: number,
+  ): LibqbLink | undefined {
+    const log = this.server.logger;
+    const [pid, uid, gid] = cred;
+    const refuse = (error: number, why: string): undefined => {
+      log.debug(`libqb IPC ${service}: refused pid ${pid} (uid ${uid}, gid ${gid}): ${why}`);
+      sock.end(
+        encodeConnectionResponse({
+          error,
+          type: QbIpcType.SHM,
+          maxMsgSize: 0,
+          cookie: 0n,
+          request: '',
+          response: '',
+          event: '',
+        }),
+      );
+      return undefined;
+    };
+    if (this.closing) return refuse(csErrorToNegErrno(CsErrorCode.CS_ERR_TRY_AGAIN), 'shutting down');
+    let allowed: boolean;
+    try {
+      allowed = this.authorize(uid, gid);
+    } catch (err) {
+      log.error(`libqb IPC: authorisation check failed: ${errMessage(err)}`);
+      allowed = false;
+    }
+    if (!allowed) {
+      log.error(`libqb IPC ${service}: denied connection attempt from ${uid}:${gid}`);
+      return refuse(-constants.errno.EACCES, 'credentials');
+    }
+    const granted = grantMaxMsgSize(wanted, IPC_MIN_MSG_SIZE, this.server.limits.maxMsgSize);
+    const result = this.server.openConnection(service, pid, granted);
+    if (typeof result === 'number')
+      return refuse(csErrorToNegErrno(result), `admission (cs_error ${result})`);
+    const conn = result;
+
+    let dir = '';
+    const cleanups: Array<() => void> = [];
+    let link: LibqbLink;
+    let names: { request: string; response: string; event: string };
+    try {
+      dir = mkdtempSync(`${this.shmDir}/qb-${process.pid}-${pid}-${fd}-`);
+      chmodSync(dir, 0o770);
+      writeFileSync(`${dir}/${OWNER_MARKER}`, `${process.pid}\n`, { mode: 0o600, flag: 'wx' });
+      try {
+        chownSync(dir, uid, gid);
+      } catch {
+        // not root: the client runs as us anyway
+      }
+      const base = `${dir}/qb`;
+      const onDestroy = (l: LibqbLink): void => {
+        this.links.delete(l);
+      };
+      if (this.type === 'shm') {
+        const rings: ShmRing[] = [];
+        for (const kind of ['request', 'response', 'event']) {
+          const ring = ShmRing.create(this.native, `${base}-${kind}-${service}`, granted, uid, gid);
+          rings.push(ring);
+          cleanups.push(() => ring.close());
+        }
+        link = new ShmLink(sock, dir, rings[0]!, rings[1]!, rings[2]!, onDestroy);
+        names = {
+          request: `${base}-request-${service}`,
+          response: `${base}-response-${service}`,
+          event: `${base}-event-${service}`,
+        };
+      } else {
+        const control = `${base}-control-${service}`;
+        const controlFd = openSync(control, 'wx+', 0o600);
+        cleanups.push(() => closeSync(controlFd));
+        // three {i32 sent, i32 flow_control} records: request, response, event
+        writeSync(controlFd, Buffer.alloc(24), 0, 24, 0);
+        try {
+          fchownSync(controlFd, uid, gid);
+        } catch {
+          // not root
+        }
+        const requestFd = this.native.dgramBind(`${base}-${service}-request`, granted);
+        cleanups.push(() => this.native.closeFd(requestFd));
+        const eventFd = this.native.dgramBind(`${base}-${service}-event-tx`, granted);
+        cleanups.push(() => this.native.closeFd(eventFd));
+        link = new SocketLink(
+          this.native,
+          sock,
+          dir,
+          controlFd,
+          requestFd,
+          eventFd,
+          `${base}-${service}`,
+          granted,
+          onDestroy,
+        );
+        names = { request: control, response: `${base}-${service}`, event: '' };
+      }
+    } catch (err) {
+      for (const c of cleanups) {
+        try {
+          c();
+        } catch {
+          // best effort
+        }
+      }
+      if (dir) removeDir(dir);
+      const code = (err as NodeJS.ErrnoException).code;
+      const errno =
+        code && code in constants.errno ? constants.errno[code as keyof typeof constants.errno] : 0;
+      log.error(
+        `libqb IPC ${service}: cannot create the ${this.type} objects of pid ${pid}: ${errMessage(err)}`,
+      );
+      conn.close(`${this.type} setup failed`);
+      return refuse(errno > 0 ? -errno : -constants.errno.ENOMEM, 'transport setup');
+    }
+    link.conn = conn;
+    this.links.add(link);
+    conn.attachLink(link);
+    sock.write(
+      encodeConnectionResponse({
+        error: 0,
+        type: this.type === 'shm' ? QbIpcType.SHM : QbIpcType.SOCKET,
+        maxMsgSize: granted,
+        cookie: randomBytes(8).readBigUInt64LE(0) | 1n,
+        ...names,
+      }),
+    );
+    link.start();
+    log.debug(`libqb IPC ${conn.description}: ${this.type} connection in ${dir}`);
+    return link;
+  }
+}

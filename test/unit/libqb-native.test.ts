@@ -1,0 +1,99 @@
+/**
+ * The native addon's SHM rings (native/qbnative.c through src/ipc/libqb/shm.ts), when it is
+ * built: file sizes and layout as libqb expects them, chunks visible in the files, and the
+ * SIGBUS guard: a ring whose files were truncated under us makes the access throw EFAULT
+ * instead of killing the process.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadQbNative } from '../../src/ipc/libqb/native.js';
+import { CHUNK_MAGIC, RING_HDR, RING_HDR_BYTES, ringDataBytes } from '../../src/ipc/libqb/ring.js';
+import { ShmRing } from '../../src/ipc/libqb/shm.js';
+
+const load = loadQbNative();
+if (!load.ok) console.log(`# skipping native ring tests: ${load.reason}`);
+
+describe('qbnative rings', { skip: load.ok ? false : load.reason }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cts-qbnative-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const native = load.ok ? load.native : undefined;
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+
+  test('creates header and data files of libqb sizes with the header filled in', () => {
+    const base = path.join(dir, 'qb-request-cmap');
+    const ring = ShmRing.create(native!, base, 1024 * 1024, uid, gid);
+    try {
+      const hdr = fs.readFileSync(`${base}-header`);
+      assert.equal(hdr.length, RING_HDR_BYTES);
+      assert.equal(fs.statSync(`${base}-data`).size, ringDataBytes(1024 * 1024, native!.pageSize));
+      assert.equal(fs.statSync(`${base}-data`).mode & 0o777, 0o600);
+      assert.equal(hdr.readUInt32LE(RING_HDR.WORD_SIZE), ringDataBytes(1024 * 1024, native!.pageSize) / 4);
+      assert.equal(
+        hdr.toString('utf8', RING_HDR.HDR_PATH, RING_HDR.HDR_PATH + base.length + 7),
+        `${base}-header`,
+      );
+      assert.equal(
+        hdr.toString('utf8', RING_HDR.DATA_PATH, RING_HDR.DATA_PATH + base.length + 5),
+        `${base}-data`,
+      );
+      assert.equal(hdr.readInt32LE(RING_HDR.REF_COUNT), 1);
+      assert.equal(fs.readFileSync(`${base}-data`).readUInt32LE(0), 5);
+    } finally {
+      ring.close();
+    }
+    assert.equal(fs.existsSync(`${base}-header`), false, 'close unlinks');
+    assert.equal(fs.existsSync(`${base}-data`), false);
+  });
+
+  test('refuses to reuse an existing file (O_EXCL)', () => {
+    const base = path.join(dir, 'qb-taken');
+    fs.writeFileSync(`${base}-header`, 'x');
+    assert.throws(() => ShmRing.create(native!, base, 8192, uid, gid), /EEXIST|exists/);
+    assert.equal(fs.readFileSync(`${base}-header`, 'utf8'), 'x', 'a file that is not ours stays');
+  });
+
+  test('a chunk written through the mapping is in the file; the semaphore counts it', () => {
+    const base = path.join(dir, 'qb-response-cmap');
+    const ring = ShmRing.create(native!, base, 8192, uid, gid);
+    try {
+      const payload = Buffer.from('hello ring');
+      assert.ok(ring.ring.write(payload));
+      const data = fs.readFileSync(`${base}-data`);
+      assert.equal(data.readUInt32LE(0), payload.length);
+      assert.equal(data.readUInt32LE(4), CHUNK_MAGIC);
+      assert.deepEqual(data.subarray(8, 8 + payload.length), payload);
+      assert.deepEqual(ring.ring.read(), { kind: 'chunk', data: payload });
+      assert.deepEqual(ring.ring.read(), { kind: 'empty' });
+    } finally {
+      ring.close();
+    }
+  });
+
+  test('truncated files: accesses throw EFAULT, the process lives on', () => {
+    const base = path.join(dir, 'qb-event-cmap');
+    const ring = ShmRing.create(native!, base, 8192, uid, gid);
+    try {
+      assert.ok(ring.ring.write(Buffer.from('before')));
+      fs.truncateSync(`${base}-data`, 0);
+      assert.throws(
+        () => ring.ring.write(Buffer.from('after')),
+        (err: NodeJS.ErrnoException) => err.code === 'EFAULT',
+      );
+      fs.truncateSync(`${base}-header`, 0);
+      assert.throws(
+        () => ring.ring.read(),
+        (err: NodeJS.ErrnoException) => err.code === 'EFAULT',
+      );
+      assert.throws(
+        () => ring.ring.setUserWord(1),
+        (err: NodeJS.ErrnoException) => err.code === 'EFAULT',
+      );
+    } finally {
+      ring.close();
+    }
+  });
+});
