@@ -71,7 +71,10 @@ export interface TotemRuntimeOptions {
 export class TotemRuntime {
   readonly srp: TotemSrp;
   readonly pg: TotemPg;
-  private readonly timers = new Map<SrpTimer, NodeJS.Timeout>();
+  /** The Node timeout armed per core timer, and when it fires. */
+  private readonly timers = new Map<SrpTimer, { handle: NodeJS.Timeout; at: number }>();
+  /** The deadline the core wants per armed timer (may be later than the Node timeout). */
+  private readonly deadlines = new Map<SrpTimer, number>();
   private readonly statsHandles: StatsSourceHandle[] = [];
   private readonly addrByNode = new Map<number, string>();
   private stopped = false;
@@ -268,23 +271,48 @@ export class TotemRuntime {
     }
   }
 
+  /**
+   * Arm (or cancel, `at` null) one of the core's timers. The token timers are re-armed to a
+   * later deadline on every token visit; instead of a clearTimeout/setTimeout pair each time,
+   * the armed timeout is kept and, when it fires before the wanted deadline, re-armed for the
+   * rest. Only a deadline earlier than the armed one replaces it.
+   */
   private setTimer(timer: SrpTimer, at: number | null): void {
-    const old = this.timers.get(timer);
-    if (old) clearTimeout(old);
-    this.timers.delete(timer);
-    if (at === null || this.stopped) return;
-    const handle = setTimeout(
-      () => {
+    const armed = this.timers.get(timer);
+    if (at === null || this.stopped) {
+      this.deadlines.delete(timer);
+      if (armed) {
+        clearTimeout(armed.handle);
         this.timers.delete(timer);
-        if (this.stopped) return;
-        // libuv's millisecond clock can fire a timer a fraction of a millisecond before
-        // performance.now() reaches `at`; the core ignores early expiries, so never pass less
-        this.srp.timerExpired(Math.max(this.now(), at), timer);
-        this.pump();
-      },
-      Math.max(0, Math.ceil(at - this.now())),
-    );
-    this.timers.set(timer, handle);
+      }
+      return;
+    }
+    this.deadlines.set(timer, at);
+    if (armed && armed.at <= at) return;
+    if (armed) clearTimeout(armed.handle);
+    this.armTimer(timer, at);
+  }
+
+  private armTimer(timer: SrpTimer, at: number): void {
+    const handle = setTimeout(() => this.timerFired(timer), Math.max(0, Math.ceil(at - this.now())));
+    this.timers.set(timer, { handle, at });
+  }
+
+  private timerFired(timer: SrpTimer): void {
+    this.timers.delete(timer);
+    const want = this.deadlines.get(timer);
+    if (this.stopped || want === undefined) return;
+    const now = this.now();
+    // moved later since it was armed: wait for the rest
+    if (want - now >= 1) {
+      this.armTimer(timer, want);
+      return;
+    }
+    this.deadlines.delete(timer);
+    // libuv's millisecond clock can fire a timer a fraction of a millisecond before
+    // performance.now() reaches `at`; the core ignores early expiries, so never pass less
+    this.srp.timerExpired(Math.max(now, want), timer);
+    this.pump();
   }
 
   /** Replace the transport's member list (cfg reload added or removed nodes). */
@@ -314,8 +342,9 @@ export class TotemRuntime {
     this.srp.leave(this.now());
     this.pump();
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) clearTimeout(t.handle);
     this.timers.clear();
+    this.deadlines.clear();
     for (const h of this.statsHandles) h.unregister();
     await this.opts.transport.close();
   }
