@@ -51,6 +51,7 @@ function onDeliver(msg: Buffer): void {
     startNs = sendNs;
     firstNs = t;
   }
+  if (sendNs < startNs) startNs = sendNs; // several senders: the earliest send of the run
   got++;
   gotBytes += msg.length;
   lastNs = t;
@@ -118,11 +119,17 @@ void (async () => {
   }
 })();
 
-async function sendRun(run: number, count: number, size: number, intervalUs: number): Promise<void> {
+async function sendRun(
+  run: number,
+  count: number,
+  size: number,
+  intervalUs: number,
+  total: number,
+): Promise<void> {
   const buf = Buffer.alloc(Math.max(size, HDR), 'x');
   buf.writeUInt32LE(MAGIC, 0);
   buf.writeUInt32LE(run, 4);
-  buf.writeUInt32LE(count, 12);
+  buf.writeUInt32LE(total, 12);
   buf.writeUInt32LE(intervalUs ? FLAG_LATENCY : 0, 16);
   buf.writeUInt32LE(0, 20);
   const t0 = nowNs();
@@ -148,10 +155,11 @@ async function sendRun(run: number, count: number, size: number, intervalUs: num
 let chain: Promise<void> = Promise.resolve();
 createInterface({ input: process.stdin })
   .on('line', (line) => {
-    const m = /^send (\d+) (\d+) (\d+) (\d+)$/.exec(line.trim());
+    const m = /^send (\d+) (\d+) (\d+) (\d+)(?: (\d+))?$/.exec(line.trim());
     if (m) {
-      const [run, count, size, interval] = m.slice(1).map(Number) as [number, number, number, number];
-      chain = chain.then(() => sendRun(run, count, size, interval));
+      const [run, count, size, interval] = m.slice(1, 5).map(Number) as [number, number, number, number];
+      const total = m[5] === undefined ? count : Number(m[5]);
+      chain = chain.then(() => sendRun(run, count, size, interval, total));
     } else if (line.startsWith('stat')) {
       out({
         ev: 'stat',

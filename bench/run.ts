@@ -1,18 +1,23 @@
 /**
  * `npm run bench`: our cluster and real corosync 3.1.7, measured in the same run on the same
- * machine with the same corosync.conf (3 nodes, udpu, crypto none, default totem timeouts),
- * each node in its own network namespace on one bridge (test/helpers/real-corosync.ts and
- * netns-bridge.ts). Ours = 3 corosync-ts daemons with bench/cpg-bench-client.ts clients;
- * theirs = 3 real corosync with bench/c/cpg-bench.c clients (libcpg). One after the other.
+ * machine with the same corosync.conf (udpu, crypto none, default totem timeouts), each node in
+ * its own network namespace on one bridge (test/helpers/real-corosync.ts and netns-bridge.ts).
+ * Ours = corosync-ts daemons with bench/cpg-bench-client.ts and bench/cmap-bench-client.ts;
+ * theirs = real corosync with bench/c/cpg-bench.c (libcpg) and bench/c/cmap-bench.c (libcmap).
+ * 3-node and 5-node clusters, one side after the other.
  *
- * Workloads: CPG throughput, one sender, 1 KiB and 64 KiB (median of 3 runs of the slowest
- * node's delivery rate); CPG latency at low load (p50/p99 over every node); failure detection
- * (SIGKILL one daemon, until both survivors' CPG confchg); cold start (first daemon launched
- * until every node's cmap shows all three members joined). Prints ours / theirs / ratio and
- * writes bench/results/<timestamp>.json. Needs root, corosync 3.1.7, gcc and libcpg headers.
+ * Workloads (see bench/README.md): CPG throughput at 64 B, 1 KiB, 16 KiB, 64 KiB with one sender
+ * and with every node sending (slowest node's delivery rate, median and spread over runs); CPG
+ * latency at low load; cmap get/set operations/s and track-notification latency over IPC; the
+ * daemons' resident memory, idle and peak under the throughput load; failure detection; cold
+ * start. Prints ours / theirs / ratio and writes bench/results/<timestamp>.json. Needs root,
+ * corosync 3.1.7, gcc and the libcpg/libcmap headers.
  *
- *   node dist/bench/run.js [--reps 3] [--count1k 20000] [--count64k 1000] [--lat-count 500]
- *     [--lat-interval-us 10000] [--no-sched-rr] [--only ours|theirs] [--cpu-prof]
+ *   node dist/bench/run.js [--quick] [--nodes 3,5] [--sizes 64,1024,16384,65536]
+ *     [--senders one,all] [--counts 64=30000,1024=20000,16384=4000,65536=1000] [--runs 3]
+ *     [--reps 3] [--lat-count 500] [--lat-interval-us 10000] [--lat-size 1024]
+ *     [--cmap-ms 2000] [--track-count 1000] [--track-interval-us 2000]
+ *     [--no-sched-rr] [--only ours|theirs] [--cpu-prof]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -33,38 +38,89 @@ import {
 
 // ---- options ----
 
-function numArg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number`);
-  return v;
-}
 function strArg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
-const REPS = numArg('reps', 3);
-const TPUT_RUNS = numArg('runs', 3);
-const COUNT_1K = numArg('count1k', 20000);
-const COUNT_64K = numArg('count64k', 1000);
-const LAT_COUNT = numArg('lat-count', 500);
+function numArg(name: string, dflt: number, quick = dflt): number {
+  const s = strArg(name);
+  if (s === undefined) return QUICK ? quick : dflt;
+  const v = Number(s);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number`);
+  return v;
+}
+function listArg(name: string, dflt: string, quick = dflt): string[] {
+  return (strArg(name) ?? (QUICK ? quick : dflt)).split(',').filter((x) => x !== '');
+}
+const KNOWN = new Set([
+  'quick',
+  'nodes',
+  'sizes',
+  'senders',
+  'counts',
+  'runs',
+  'reps',
+  'lat-count',
+  'lat-interval-us',
+  'lat-size',
+  'cmap-ms',
+  'track-count',
+  'track-interval-us',
+  'no-sched-rr',
+  'only',
+  'cpu-prof',
+]);
+for (const a of process.argv.slice(2)) {
+  if (a.startsWith('--') && !KNOWN.has(a.slice(2))) throw new Error(`unknown option ${a}`);
+}
+/** Development mode: 3 nodes, one run, a tenth of the counts (explicit options still win). */
+const QUICK = process.argv.includes('--quick');
+const NODE_COUNTS = listArg('nodes', '3,5', '3').map(Number);
+if (NODE_COUNTS.some((n) => !Number.isInteger(n) || n < 2 || n > 16))
+  throw new Error('--nodes: cluster sizes between 2 and 16');
+const SIZES = listArg('sizes', '64,1024,16384,65536').map(Number);
+if (SIZES.some((n) => !Number.isInteger(n) || n < 32 || n > 1024 * 1024))
+  throw new Error('--sizes: message sizes between 32 B (the header) and 1 MiB');
+const SENDERS = listArg('senders', 'one,all') as Senders[];
+if (SENDERS.some((x) => x !== 'one' && x !== 'all')) throw new Error('--senders: one, all or one,all');
+const DEFAULT_COUNTS: Record<number, number> = { 64: 30000, 1024: 20000, 16384: 4000, 65536: 1000 };
+const COUNTS = new Map<number, number>(
+  SIZES.map((size) => [size, DEFAULT_COUNTS[size] ?? Math.max(200, Math.round(2e7 / size))]),
+);
+for (const kv of listArg('counts', '')) {
+  const [k, v] = kv.split('=').map(Number);
+  if (!k || !v || !(v > 0)) throw new Error(`--counts: size=count pairs, got ${kv}`);
+  COUNTS.set(k, v);
+}
+if (QUICK && strArg('counts') === undefined)
+  for (const [k, v] of COUNTS) COUNTS.set(k, Math.max(100, Math.round(v / 10)));
+const REPS = numArg('reps', 3, 1);
+const RUNS = numArg('runs', 3, 1);
+const LAT_COUNT = numArg('lat-count', 500, 100);
 const LAT_INTERVAL_US = numArg('lat-interval-us', 10000);
 const LAT_SIZE = numArg('lat-size', 1024);
+const CMAP_MS = numArg('cmap-ms', 2000, 500);
+const TRACK_COUNT = numArg('track-count', 1000, 200);
+const TRACK_INTERVAL_US = numArg('track-interval-us', 2000);
 const NO_SCHED_RR = process.argv.includes('--no-sched-rr');
 const CPU_PROF = process.argv.includes('--cpu-prof');
 const ONLY = strArg('only');
-const NODES = 3;
-const KILLED = 3;
+if (ONLY !== undefined && ONLY !== 'ours' && ONLY !== 'theirs') throw new Error('--only: ours or theirs');
 const GROUP = 'bench';
+/** RSS sampling period during the throughput workload. */
+const RSS_SAMPLE_MS = 50;
 
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const ROOT = path.resolve(HERE, '../..');
-const C_SOURCE = path.join(ROOT, 'bench/c/cpg-bench.c');
-const TS_CLIENT = path.join(HERE, 'cpg-bench-client.js');
+const C_CPG_SOURCE = path.join(ROOT, 'bench/c/cpg-bench.c');
+const C_CMAP_SOURCE = path.join(ROOT, 'bench/c/cmap-bench.c');
+const TS_CPG_CLIENT = path.join(HERE, 'cpg-bench-client.js');
+const TS_CMAP_CLIENT = path.join(HERE, 'cmap-bench-client.js');
+const OUR_RUN_DIR = '/run/corosync-ts'; // inside an instance's mount namespace
 const RESULTS = path.join(ROOT, 'bench/results');
 
 type Impl = 'ours' | 'theirs';
+type Senders = 'one' | 'all';
 
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -75,10 +131,11 @@ const median = (xs: number[]): number => {
 };
 const percentile = (sorted: number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+const sizeName = (b: number): string => (b >= 1024 && b % 1024 === 0 ? `${b / 1024} KiB` : `${b} B`);
 
-function config(subnet: string): string {
+function config(subnet: string, nodeCount: number): string {
   const nodes = Array.from(
-    { length: NODES },
+    { length: nodeCount },
     (_, i) =>
       `  node {\n    name: node${i + 1}\n    nodeid: ${i + 1}\n    ring0_addr: ${subnet}.${i + 1}\n  }\n`,
   ).join('');
@@ -99,12 +156,60 @@ ${nodes}}
 `;
 }
 
+interface UdpCounters {
+  /** Datagrams sent. */
+  out: number;
+  /** Datagrams the kernel dropped because the receiving socket's buffer was full. */
+  rcvbufErrors: number;
+}
+
+/** UDP counters of a network namespace (/proc/net/snmp is per namespace). */
+function udpCounters(ns: string): UdpCounters {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp'], { encoding: 'utf8' });
+  const [names, values] = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('Udp:'));
+  const ks = names?.split(/\s+/) ?? [];
+  const vs = values?.split(/\s+/) ?? [];
+  const get = (k: string): number => Number(vs[ks.indexOf(k)] ?? 0) || 0;
+  return { out: get('OutDatagrams'), rcvbufErrors: get('RcvbufErrors') };
+}
+
+/** CPU time (user + system) a process used so far, in seconds; undefined once gone. */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime (fields 14, 15)
+  } catch {
+    return undefined;
+  }
+}
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** Resident set size of a process in KiB (VmRSS of /proc/<pid>/status), undefined once gone. */
+function rssKb(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 // ---- clients ----
 
 interface BenchEvent {
   ev: string;
   [k: string]: unknown;
 }
+
+// NetnsBridge.create adds an exit listener per bridge (one per cluster) and keeps it
+process.setMaxListeners(100);
+
+/** Client processes still running: SIGKILLed when the bench exits (also on errors and Ctrl-C). */
+const liveClients = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of liveClients) c.kill('SIGKILL');
+});
 
 class BenchClient {
   readonly events: BenchEvent[] = [];
@@ -124,6 +229,7 @@ class BenchClient {
     this.child = spawn('nsenter', ['-t', String(inst.pid), '-m', '-n', '-u', '--', ...cmd], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    liveClients.add(this.child);
     this.child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.child.stdin?.on('error', () => undefined);
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
@@ -138,7 +244,9 @@ class BenchClient {
       this.changes.emit('change');
     });
     this.exited = new Promise((resolve) =>
-      this.child.once('exit', (code, sig) => {
+      // 'close', not 'exit': every line of its stdout has been read by then
+      this.child.once('close', (code, sig) => {
+        liveClients.delete(this.child);
         this.ended ??= `exited (${code ?? sig}) ${this.stderr.trim().slice(-2000)}`;
         this.changes.emit('change');
         resolve();
@@ -204,22 +312,26 @@ class BenchClient {
 
 interface Cluster {
   impl: Impl;
+  nodeCount: number;
   nodes: RealCorosync[];
   clients: BenchClient[];
   coldStartMs: number;
   schedPolicy: string[];
+  /** A run's senders never finished: later workloads on this cluster would be disturbed. */
+  broken?: string;
   stop(): Promise<void>;
 }
 
 let clusterCounter = 0;
-let cBin = '';
+let cCpgBin = '';
+let cCmapBin = '';
 
 async function ringOfAll(
   impl: Impl,
   nodes: RealCorosync[],
   cmaps: (CmapHandle | undefined)[],
 ): Promise<boolean> {
-  const ids = Array.from({ length: NODES }, (_, i) => i + 1);
+  const ids = Array.from({ length: nodes.length }, (_, i) => i + 1);
   const oks = await Promise.all(
     nodes.map(async (n, i) => {
       if (impl === 'theirs') {
@@ -251,11 +363,12 @@ function schedPolicy(pid: number): string {
   return `${pol}/${prio}`;
 }
 
-async function startCluster(impl: Impl): Promise<Cluster> {
+async function startCluster(impl: Impl, nodeCount: number): Promise<Cluster> {
   const n = ++clusterCounter;
   const subnet = `10.${240 + (n % 10)}.${(process.pid % 200) + 1}`;
-  const bridge = NetnsBridge.create(`b${n}`);
-  const text = config(subnet);
+  // namespaces: cts-csbench<label>-<pid>-<k> (the helpers add the pid and a counter)
+  const bridge = NetnsBridge.create(`csbench${n}`);
+  const text = config(subnet, nodeCount);
   let t0 = 0;
   const nodes: RealCorosync[] = [];
   const clients: BenchClient[] = [];
@@ -268,11 +381,11 @@ async function startCluster(impl: Impl): Promise<Cluster> {
   };
   try {
     const started = await Promise.allSettled(
-      Array.from({ length: NODES }, (_, i) => {
+      Array.from({ length: nodeCount }, (_, i) => {
         const opts = {
           configText: text,
           hostname: `node${i + 1}`,
-          name: `${impl}${n}n${i + 1}`,
+          name: `csb${impl[0]}${n}n${i + 1}`,
           startTimeoutMs: 30_000,
           attach: (ns: string) => {
             bridge.attach(ns, `${subnet}.${i + 1}/24`);
@@ -282,6 +395,7 @@ async function startCluster(impl: Impl): Promise<Cluster> {
         return impl === 'theirs' ? startRealCorosync(opts) : startOurDaemon(opts);
       }),
     );
+    // node i+1 at index i, whatever order they came up in
     for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
@@ -297,12 +411,12 @@ async function startCluster(impl: Impl): Promise<Cluster> {
     const coldStartMs = (nowUs() - t0) / 1000;
     const schedPolicies = nodes.map((x) => schedPolicy(x.pid));
     // one client per node, one at a time (each join seen by the clients before)
-    for (let i = 0; i < NODES; i++) {
+    for (let i = 0; i < nodeCount; i++) {
       const label = `${impl}${i + 1}`;
       const cmd =
         impl === 'theirs'
-          ? [cBin, GROUP, label]
-          : [process.execPath, TS_CLIENT, GROUP, label, '/run/corosync-ts'];
+          ? [cCpgBin, GROUP, label]
+          : [process.execPath, TS_CPG_CLIENT, GROUP, label, OUR_RUN_DIR];
       const c = new BenchClient(label, nodes[i]!, cmd);
       clients.push(c);
       await c.waitFor((e) => e.ev === 'ready', `${label} ready`, 30_000);
@@ -310,16 +424,18 @@ async function startCluster(impl: Impl): Promise<Cluster> {
         clients.map((x) => x.waitFor(() => x.lastMembers() === clients.length, `${label} join seen`, 15_000)),
       );
     }
-    return { impl, nodes, clients, coldStartMs, schedPolicy: schedPolicies, stop };
+    return { impl, nodeCount, nodes, clients, coldStartMs, schedPolicy: schedPolicies, stop };
   } catch (err) {
     await stop();
     throw err;
   }
 }
 
-// ---- workloads ----
+// ---- CPG workloads ----
 
 interface ThroughputRun {
+  size: number;
+  senders: Senders;
   /** Slowest node: messages/s from the first send to its last delivery. */
   msgsPerSec: number;
   mbPerSec: number;
@@ -329,7 +445,18 @@ interface ThroughputRun {
   /** Deliveries stopped short of `sent` (rates then count the delivered messages only). */
   lost: boolean;
   perNode: { nodeid: number; delivered: number; msgsPerSec: number; mbPerSec: number }[];
+  /** Longest time a sender needed to hand all its messages to the library. */
   senderSeconds: number;
+  /** Per node, during the run: UDP datagrams dropped on a full socket buffer, and daemon log
+   * lines mentioning retransmission. */
+  udpRcvbufErrors: number[];
+  retransmitLogLines: number[];
+  /** Per node, during the run: UDP datagrams sent (totem's packets, token included). */
+  udpOutDatagrams: number[];
+  /** Per node: CPU seconds its daemon used during the run. */
+  daemonCpuSeconds: number[];
+  /** CS_ERR_TRY_AGAIN answers the C senders retried (flow control; ours: not counted). */
+  tryAgain: number;
 }
 
 let runId = 0;
@@ -349,17 +476,25 @@ function rate(d: BenchEvent): { msgsPerSec: number; mbPerSec: number } {
   return { msgsPerSec: (d.n as number) / secs, mbPerSec: (d.bytes as number) / secs / 1e6 };
 }
 
-/** Seconds without a new delivery anywhere, after the sender finished, that end a run as lost. */
+/** Seconds without a new delivery anywhere, after the senders finished, that end a run as lost. */
 const STALL_S = 5;
 
-async function throughput(c: Cluster, size: number, count: number): Promise<ThroughputRun> {
+/**
+ * `count` messages of `size` bytes in all: from node 1 ("one"), or split evenly over every
+ * node ("all", each sending its share back to back at the same time).
+ */
+async function throughput(c: Cluster, size: number, count: number, senders: Senders): Promise<ThroughputRun> {
   const run = ++runId;
   const marks = c.clients.map((x) => x.events.length);
   const deadline = Date.now() + 120_000;
-  const sender = c.clients[0]!;
-  sender.command(`send ${run} ${count} ${size} 0`);
+  const sending = senders === 'one' ? [0] : c.clients.map((_, i) => i);
+  sending.forEach((i, k) => {
+    const share = Math.floor(count / sending.length) + (k < count % sending.length ? 1 : 0);
+    c.clients[i]!.command(`send ${run} ${share} ${size} 0 ${count}`);
+  });
   const find = (x: BenchEvent[], from: number, ev: string): BenchEvent | undefined =>
     x.slice(from).find((e) => e.ev === ev && e.run === run);
+  const allSent = (): boolean => sending.every((i) => find(c.clients[i]!.events, marks[i]!, 'sent'));
   let ends: BenchEvent[] | undefined;
   let lost = false;
   let lastProgress = '';
@@ -372,9 +507,21 @@ async function throughput(c: Cluster, size: number, count: number): Promise<Thro
     }
     const ended = c.clients.find((x) => x.ended !== undefined);
     if (ended) throw new Error(`${ended.label} ended: ${ended.ended}`);
-    await sleep(200);
-    if (!find(sender.events, marks[0]!, 'sent')) {
-      if (Date.now() > deadline) throw new Error(`run ${run}: sender still sending after 120 s`);
+    await sleep(100);
+    if (!allSent()) {
+      if (Date.now() > deadline) {
+        // let the senders finish, so that the next workload does not run alongside this one
+        const t = Date.now();
+        while (!allSent() && Date.now() - t < 300_000 && !c.clients.some((x) => x.ended)) await sleep(200);
+        if (!allSent()) c.broken = `run ${run}: senders still sending after 420 s`;
+        else await sleep(2000);
+        throw new Error(
+          `run ${run}: senders still sending after 120 s` +
+            (c.broken
+              ? '; gave up on this cluster'
+              : `, done after ${((Date.now() - t) / 1000).toFixed(0)} s more`),
+        );
+      }
       continue;
     }
     const st = await stats(c);
@@ -393,23 +540,38 @@ async function throughput(c: Cluster, size: number, count: number): Promise<Thro
       break;
     }
   }
-  const sent = find(sender.events, marks[0]!, 'sent')!;
   const perNode = ends.map((d, i) => ({
     nodeid: c.clients[i]!.nodeid,
     delivered: d.n as number,
     ...rate(d),
   }));
   const slowest = perNode.reduce((a, b) =>
-    b.delivered < a.delivered || b.msgsPerSec < a.msgsPerSec ? b : a,
+    b.delivered < a.delivered || (b.delivered === a.delivered && b.msgsPerSec < a.msgsPerSec) ? b : a,
+  );
+  const senderSeconds = Math.max(
+    ...sending.map((i) => {
+      const e = find(c.clients[i]!.events, marks[i]!, 'sent')!;
+      return ((e.t1 as number) - (e.t0 as number)) / 1e6;
+    }),
   );
   return {
+    size,
+    senders,
     msgsPerSec: slowest.msgsPerSec,
     mbPerSec: slowest.mbPerSec,
-    delivered: Math.min(...perNode.map((p) => p.delivered)),
+    delivered: slowest.delivered,
     sent: count,
     lost,
     perNode,
-    senderSeconds: ((sent.t1 as number) - (sent.t0 as number)) / 1e6,
+    senderSeconds,
+    udpRcvbufErrors: [],
+    retransmitLogLines: [],
+    udpOutDatagrams: [],
+    daemonCpuSeconds: [],
+    tryAgain: sending.reduce(
+      (a, i) => a + Number(find(c.clients[i]!.events, marks[i]!, 'sent')?.try_again ?? 0),
+      0,
+    ),
   };
 }
 
@@ -419,6 +581,11 @@ interface LatencyResult {
   maxMs: number;
   samples: number;
   perNode: { nodeid: number; p50Ms: number; p99Ms: number }[];
+}
+
+function latencyStats(lat: number[]): { p50Ms: number; p99Ms: number; maxMs: number } {
+  const ms = lat.map((u) => u / 1000).sort((a, b) => a - b);
+  return { p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), maxMs: ms[ms.length - 1]! };
 }
 
 async function latency(c: Cluster): Promise<LatencyResult> {
@@ -433,18 +600,11 @@ async function latency(c: Cluster): Promise<LatencyResult> {
   );
   const all: number[] = [];
   const perNode = dones.map((d, i) => {
-    const lat = (d.lat as number[]).map((u) => u / 1000).sort((a, b) => a - b);
-    all.push(...lat);
-    return { nodeid: c.clients[i]!.nodeid, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99) };
+    all.push(...(d.lat as number[]));
+    const { p50Ms, p99Ms } = latencyStats(d.lat as number[]);
+    return { nodeid: c.clients[i]!.nodeid, p50Ms, p99Ms };
   });
-  all.sort((a, b) => a - b);
-  return {
-    p50Ms: percentile(all, 50),
-    p99Ms: percentile(all, 99),
-    maxMs: all[all.length - 1]!,
-    samples: all.length,
-    perNode,
-  };
+  return { ...latencyStats(all), samples: all.length, perNode };
 }
 
 interface FailureResult {
@@ -454,9 +614,11 @@ interface FailureResult {
   totemConfchgMs: number;
 }
 
+/** SIGKILL the last node's daemon; time until every survivor's client saw it leave. */
 async function failureDetection(c: Cluster): Promise<FailureResult> {
-  const survivors = c.clients.filter((x) => x.nodeid !== KILLED);
-  const victim = c.nodes[KILLED - 1]!;
+  const killed = c.nodeCount;
+  const survivors = c.clients.filter((x) => x.nodeid !== killed);
+  const victim = c.nodes[killed - 1]!;
   const marks = survivors.map((x) => x.events.length);
   const tKill = nowUs();
   process.kill(victim.pid, 'SIGKILL');
@@ -464,7 +626,7 @@ async function failureDetection(c: Cluster): Promise<FailureResult> {
     Promise.all(
       survivors.map((x, i) =>
         x.waitFor(
-          (e) => e.ev === 'confchg' && (e.left as number[][]).some((l) => l[0] === KILLED),
+          (e) => e.ev === 'confchg' && (e.left as number[][]).some((l) => l[0] === killed),
           'confchg without the killed node',
           60_000,
           marks[i],
@@ -474,7 +636,7 @@ async function failureDetection(c: Cluster): Promise<FailureResult> {
     Promise.all(
       survivors.map((x, i) =>
         x.waitFor(
-          (e) => e.ev === 'totem' && !(e.members as number[]).includes(KILLED),
+          (e) => e.ev === 'totem' && !(e.members as number[]).includes(killed),
           'totem confchg without the killed node',
           60_000,
           marks[i],
@@ -486,16 +648,77 @@ async function failureDetection(c: Cluster): Promise<FailureResult> {
   return { cpgConfchgMs: (last(cpg) - tKill) / 1000, totemConfchgMs: (last(totem) - tKill) / 1000 };
 }
 
-// ---- one implementation ----
+// ---- cmap workloads (node 1, over IPC) ----
+
+interface CmapRun {
+  getOpsPerSec: number;
+  setOpsPerSec: number;
+  /** set by one client until the tracking client's notification callback (same node). */
+  track: { p50Ms: number; p99Ms: number; maxMs: number; samples: number };
+}
+
+function cmapClient(c: Cluster, label: string, args: string[]): BenchClient {
+  const cmd =
+    c.impl === 'theirs' ? [cCmapBin, ...args] : [process.execPath, TS_CMAP_CLIENT, ...args, OUR_RUN_DIR];
+  return new BenchClient(label, c.nodes[0]!, cmd);
+}
+
+async function cmapOps(c: Cluster, op: 'get' | 'set'): Promise<number> {
+  const x = cmapClient(c, `${c.impl} cmap ${op}`, [op, String(CMAP_MS)]);
+  try {
+    const r = await x.waitFor((e) => e.ev === 'result', `cmap ${op} result`, 120_000);
+    return (r.n as number) / (((r.t1 as number) - (r.t0 as number)) / 1e6);
+  } finally {
+    await x.close();
+  }
+}
+
+async function cmapTrack(c: Cluster): Promise<CmapRun['track']> {
+  const key = 'bench.cmap.track';
+  const tracker = cmapClient(c, `${c.impl} cmap tracker`, ['track', key, String(TRACK_COUNT)]);
+  let setter: BenchClient | undefined;
+  try {
+    await tracker.waitFor((e) => e.ev === 'tracking', 'tracking', 30_000);
+    setter = cmapClient(c, `${c.impl} cmap setter`, [
+      'setter',
+      key,
+      String(TRACK_COUNT),
+      String(TRACK_INTERVAL_US),
+    ]);
+    const d = await tracker.waitFor(
+      (e) => e.ev === 'done',
+      'track notifications',
+      (TRACK_COUNT * TRACK_INTERVAL_US) / 1000 + 60_000,
+    );
+    const lat = d.lat as number[];
+    return { ...latencyStats(lat), samples: lat.length };
+  } finally {
+    await Promise.all([tracker.close(), setter?.close()]);
+  }
+}
+
+async function cmapRun(c: Cluster): Promise<CmapRun> {
+  const getOpsPerSec = await cmapOps(c, 'get');
+  const setOpsPerSec = await cmapOps(c, 'set');
+  const track = await cmapTrack(c);
+  return { getOpsPerSec, setOpsPerSec, track };
+}
+
+// ---- one implementation, one cluster size ----
 
 interface ImplResult {
   impl: Impl;
+  nodeCount: number;
   schedPolicy: string[];
   coldStartMs: number[];
   failure: FailureResult[];
-  throughput1k: ThroughputRun[];
-  throughput64k: ThroughputRun[];
-  latency: LatencyResult | undefined;
+  throughput: ThroughputRun[];
+  latency: LatencyResult[];
+  cmap: CmapRun[];
+  /** Daemons' VmRSS in KiB, by node: after the ring formed and the clients joined (idle), and the
+   * highest sample (every RSS_SAMPLE_MS) during the throughput workload. */
+  rssIdleKb: number[];
+  rssPeakKb: number[];
   errors: string[];
   seconds: number;
 }
@@ -511,68 +734,136 @@ async function attempt<T>(res: ImplResult, what: string, fn: () => Promise<T>): 
   }
 }
 
-async function benchImpl(impl: Impl): Promise<ImplResult> {
+const fmtRate = (tr: ThroughputRun): string =>
+  `${tr.msgsPerSec.toFixed(0)} msg/s, ${tr.mbPerSec.toFixed(1)} MB/s`;
+
+async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
+  const tag = `${res.impl} ${c.nodeCount}n`;
+  // warm-up, not reported (JIT of our daemons and clients, first buffers of both)
+  await attempt(res, `${tag} warm-up`, () =>
+    throughput(c, 1024, Math.min(2000, COUNTS.get(1024) ?? 2000), 'one'),
+  );
+  const peak = c.nodes.map((n) => rssKb(n.pid) ?? 0);
+  const sampler = setInterval(() => {
+    c.nodes.forEach((n, i) => (peak[i] = Math.max(peak[i]!, rssKb(n.pid) ?? 0)));
+  }, RSS_SAMPLE_MS);
+  try {
+    for (const size of SIZES) {
+      const count = COUNTS.get(size)!;
+      for (const senders of SENDERS) {
+        const what = `${tag} throughput ${sizeName(size)} ${senders === 'one' ? '1 sender' : 'all sending'}`;
+        for (let r = 0; r < RUNS; r++) {
+          const logMarks = c.nodes.map((n) => n.output().length);
+          const udp0 = c.nodes.map((n) => udpCounters(n.ns));
+          const cpu0 = c.nodes.map((n) => cpuSeconds(n.pid) ?? 0);
+          const tr = await attempt(res, what, () => throughput(c, size, count, senders));
+          if (c.broken) return;
+          if (!tr) break;
+          const udp1 = c.nodes.map((n) => udpCounters(n.ns));
+          tr.udpRcvbufErrors = udp1.map((u, i) => u.rcvbufErrors - udp0[i]!.rcvbufErrors);
+          tr.udpOutDatagrams = udp1.map((u, i) => u.out - udp0[i]!.out);
+          tr.daemonCpuSeconds = c.nodes.map((n, i) => (cpuSeconds(n.pid) ?? 0) - cpu0[i]!);
+          tr.retransmitLogLines = c.nodes.map(
+            (n, i) =>
+              (
+                n
+                  .output()
+                  .slice(logMarks[i])
+                  .match(/retransmi/gi) ?? []
+              ).length,
+          );
+          if (tr.lost) {
+            // the daemons' own word on it (ours logs "mcast ... dropped: totem queue full")
+            const logs = c.nodes.map((n, i) => n.output().slice(logMarks[i]));
+            const drops = logs.map((l) => (l.match(/dropped[^\n]*/g) ?? []).length);
+            const sample = /[^\n]*dropped[^\n]*/.exec(logs.join('\n'))?.[0];
+            const msg =
+              `${what}: ${tr.delivered} of ${tr.sent} delivered; ` +
+              `daemon log lines with "dropped" per node: ${drops.join('/')}` +
+              (sample ? `, e.g. ${sample.trim()}` : '');
+            res.errors.push(msg);
+            console.log(`  ! ${msg}`);
+          }
+          res.throughput.push(tr);
+          console.log(
+            `  ${what} x ${count}: ${fmtRate(tr)} (slowest node), ` +
+              `${(tr.udpOutDatagrams.reduce((a, b) => a + b, 0) / count).toFixed(2)} datagrams sent per message, ` +
+              `daemon CPU ${tr.daemonCpuSeconds.map((x) => x.toFixed(2)).join('/')} s` +
+              (tr.tryAgain ? `, ${tr.tryAgain} TRY_AGAIN` : '') +
+              (tr.lost ? ` — LOST: only ${tr.delivered} of ${tr.sent} delivered, rate over those` : '') +
+              (tr.udpRcvbufErrors.some((x) => x > 0)
+                ? `; UDP rcvbuf drops ${tr.udpRcvbufErrors.join('/')}`
+                : '') +
+              (tr.retransmitLogLines.some((x) => x > 0)
+                ? `; log lines "retransmi" ${tr.retransmitLogLines.join('/')}`
+                : ''),
+          );
+        }
+      }
+    }
+  } finally {
+    clearInterval(sampler);
+    c.nodes.forEach((n, i) => (peak[i] = Math.max(peak[i]!, rssKb(n.pid) ?? 0)));
+    res.rssPeakKb = peak;
+  }
+}
+
+async function benchImpl(impl: Impl, nodeCount: number): Promise<ImplResult> {
   const t = Date.now();
   const res: ImplResult = {
     impl,
+    nodeCount,
     schedPolicy: [],
     coldStartMs: [],
     failure: [],
-    throughput1k: [],
-    throughput64k: [],
-    latency: undefined,
+    throughput: [],
+    latency: [],
+    cmap: [],
+    rssIdleKb: [],
+    rssPeakKb: [],
     errors: [],
     seconds: 0,
   };
+  const tag = `${impl} ${nodeCount}n`;
   for (let rep = 1; rep <= REPS; rep++) {
-    const c = await attempt(res, `${impl} cluster start`, () => startCluster(impl));
+    const c = await attempt(res, `${tag} cluster start`, () => startCluster(impl, nodeCount));
     if (!c) continue;
     try {
       res.coldStartMs.push(c.coldStartMs);
       res.schedPolicy = c.schedPolicy;
       console.log(
-        `  ${impl} #${rep}: cold start ${c.coldStartMs.toFixed(0)} ms (daemons ${c.schedPolicy.join(' ')})`,
+        `  ${tag} #${rep}: cold start ${c.coldStartMs.toFixed(0)} ms (daemons ${c.schedPolicy.join(' ')})`,
       );
       if (rep === 1) {
-        for (const [size, count, into] of [
-          [1024, COUNT_1K, res.throughput1k],
-          [65536, COUNT_64K, res.throughput64k],
-        ] as const) {
-          for (let r = 0; r < TPUT_RUNS; r++) {
-            const logMarks = c.nodes.map((n) => n.output().length);
-            const tr = await attempt(res, `${impl} throughput ${size} B`, () => throughput(c, size, count));
-            if (!tr) break;
-            if (tr.lost) {
-              // the daemons' own word on it (ours logs "mcast ... dropped: totem queue full")
-              const logs = c.nodes.map((n, i) => n.output().slice(logMarks[i]));
-              const drops = logs.map((l) => (l.match(/dropped[^\n]*/g) ?? []).length);
-              const sample = /[^\n]*dropped[^\n]*/.exec(logs.join('\n'))?.[0];
-              const msg =
-                `${impl} throughput ${size} B: ${tr.delivered} of ${tr.sent} delivered; ` +
-                `daemon log lines with "dropped" per node: ${drops.join('/')}` +
-                (sample ? `, e.g. ${sample.trim()}` : '');
-              res.errors.push(msg);
-              console.log(`  ! ${msg}`);
-            }
-            into.push(tr);
-            console.log(
-              `  ${impl} throughput ${size} B x ${count}: ${tr.msgsPerSec.toFixed(0)} msg/s, ` +
-                `${tr.mbPerSec.toFixed(1)} MB/s (slowest node)` +
-                (tr.lost ? ` — LOST: only ${tr.delivered} of ${tr.sent} delivered, rate over those` : ''),
-            );
-          }
+        await sleep(1000);
+        res.rssIdleKb = c.nodes.map((n) => rssKb(n.pid) ?? 0);
+        console.log(`  ${tag} idle RSS MiB: ${res.rssIdleKb.map((k) => (k / 1024).toFixed(1)).join(' ')}`);
+        await throughputMatrix(c, res);
+        console.log(`  ${tag} peak RSS MiB: ${res.rssPeakKb.map((k) => (k / 1024).toFixed(1)).join(' ')}`);
+        for (let r = 0; r < RUNS && !c.broken; r++) {
+          const l = await attempt(res, `${tag} latency`, () => latency(c));
+          if (!l) break;
+          res.latency.push(l);
+          console.log(`  ${tag} latency: p50 ${l.p50Ms.toFixed(3)} ms, p99 ${l.p99Ms.toFixed(3)} ms`);
         }
-        res.latency = await attempt(res, `${impl} latency`, () => latency(c));
-        if (res.latency) {
+        for (let r = 0; r < RUNS && !c.broken; r++) {
+          const m = await attempt(res, `${tag} cmap`, () => cmapRun(c));
+          if (!m) break;
+          res.cmap.push(m);
           console.log(
-            `  ${impl} latency: p50 ${res.latency.p50Ms.toFixed(3)} ms, p99 ${res.latency.p99Ms.toFixed(3)} ms`,
+            `  ${tag} cmap: get ${m.getOpsPerSec.toFixed(0)}/s, set ${m.setOpsPerSec.toFixed(0)}/s, ` +
+              `track p50 ${m.track.p50Ms.toFixed(3)} ms, p99 ${m.track.p99Ms.toFixed(3)} ms`,
           );
         }
       }
-      const f = await attempt(res, `${impl} failure detection`, () => failureDetection(c));
+      if (c.broken) {
+        res.errors.push(`${tag} #${rep}: ${c.broken}; skipped the rest of this cluster's workloads`);
+        continue;
+      }
+      const f = await attempt(res, `${tag} failure detection`, () => failureDetection(c));
       if (f) {
         res.failure.push(f);
-        console.log(`  ${impl} failure detection: cpg confchg ${f.cpgConfchgMs.toFixed(0)} ms`);
+        console.log(`  ${tag} failure detection: cpg confchg ${f.cpgConfchgMs.toFixed(0)} ms`);
       }
     } finally {
       await c.stop();
@@ -584,93 +875,114 @@ async function benchImpl(impl: Impl): Promise<ImplResult> {
 
 // ---- report ----
 
+/** Median and spread (min and max) of a metric's samples. */
+interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+function stat(xs: number[]): Stat | undefined {
+  if (xs.length === 0) return undefined;
+  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length };
+}
+
 interface Row {
+  nodes: number;
   metric: string;
   better: 'higher' | 'lower';
-  ours: number | undefined;
-  theirs: number | undefined;
+  /** What the spread is over. */
+  over: 'runs' | 'clusters' | 'nodes';
+  ours: Stat | undefined;
+  theirs: Stat | undefined;
   /** Some runs lost messages on that side (the value counts delivered messages only). */
   oursLost?: boolean;
   theirsLost?: boolean;
 }
 
-function rows(ours: ImplResult | undefined, theirs: ImplResult | undefined): Row[] {
-  const pick = (f: (r: ImplResult) => number | undefined) => ({
-    ours: ours ? f(ours) : undefined,
-    theirs: theirs ? f(theirs) : undefined,
-  });
-  const med = (xs: number[]): number | undefined => (xs.length ? median(xs) : undefined);
-  const lost = (f: (r: ImplResult) => ThroughputRun[]) => ({
-    oursLost: ours ? f(ours).some((x) => x.lost) : false,
-    theirsLost: theirs ? f(theirs).some((x) => x.lost) : false,
-  });
-  const t1k = lost((r) => r.throughput1k);
-  const t64k = lost((r) => r.throughput64k);
-  return [
-    {
-      metric: 'cpg 1 KiB msg/s',
-      better: 'higher',
-      ...t1k,
-      ...pick((r) => med(r.throughput1k.map((x) => x.msgsPerSec))),
-    },
-    {
-      metric: 'cpg 1 KiB MB/s',
-      better: 'higher',
-      ...t1k,
-      ...pick((r) => med(r.throughput1k.map((x) => x.mbPerSec))),
-    },
-    {
-      metric: 'cpg 64 KiB msg/s',
-      better: 'higher',
-      ...t64k,
-      ...pick((r) => med(r.throughput64k.map((x) => x.msgsPerSec))),
-    },
-    {
-      metric: 'cpg 64 KiB MB/s',
-      better: 'higher',
-      ...t64k,
-      ...pick((r) => med(r.throughput64k.map((x) => x.mbPerSec))),
-    },
-    { metric: 'cpg latency p50 ms', better: 'lower', ...pick((r) => r.latency?.p50Ms) },
-    { metric: 'cpg latency p99 ms', better: 'lower', ...pick((r) => r.latency?.p99Ms) },
-    {
-      metric: 'failure detection ms',
-      better: 'lower',
-      ...pick((r) => med(r.failure.map((x) => x.cpgConfchgMs))),
-    },
-    {
-      metric: '  (totem confchg ms)',
-      better: 'lower',
-      ...pick((r) => med(r.failure.map((x) => x.totemConfchgMs))),
-    },
-    { metric: 'cold start ms', better: 'lower', ...pick((r) => med(r.coldStartMs)) },
-  ];
+function rows(nodeCount: number, ours: ImplResult | undefined, theirs: ImplResult | undefined): Row[] {
+  const out: Row[] = [];
+  const add = (
+    metric: string,
+    better: Row['better'],
+    over: Row['over'],
+    f: (r: ImplResult) => number[],
+    lost?: (r: ImplResult) => boolean,
+  ): void => {
+    out.push({
+      nodes: nodeCount,
+      metric,
+      better,
+      over,
+      ours: ours ? stat(f(ours)) : undefined,
+      theirs: theirs ? stat(f(theirs)) : undefined,
+      ...(lost ? { oursLost: ours ? lost(ours) : false, theirsLost: theirs ? lost(theirs) : false } : {}),
+    });
+  };
+  for (const senders of SENDERS) {
+    for (const size of SIZES) {
+      const runs = (r: ImplResult): ThroughputRun[] =>
+        r.throughput.filter((x) => x.size === size && x.senders === senders);
+      const lost = (r: ImplResult): boolean => runs(r).some((x) => x.lost);
+      const name = `cpg ${senders === 'one' ? '1 sender' : 'all send'} ${sizeName(size)}`;
+      add(`${name} msg/s`, 'higher', 'runs', (r) => runs(r).map((x) => x.msgsPerSec), lost);
+      add(`${name} MB/s`, 'higher', 'runs', (r) => runs(r).map((x) => x.mbPerSec), lost);
+    }
+  }
+  add('cpg latency p50 ms', 'lower', 'runs', (r) => r.latency.map((x) => x.p50Ms));
+  add('cpg latency p99 ms', 'lower', 'runs', (r) => r.latency.map((x) => x.p99Ms));
+  add('cmap get ops/s', 'higher', 'runs', (r) => r.cmap.map((x) => x.getOpsPerSec));
+  add('cmap set ops/s', 'higher', 'runs', (r) => r.cmap.map((x) => x.setOpsPerSec));
+  add('cmap track latency p50 ms', 'lower', 'runs', (r) => r.cmap.map((x) => x.track.p50Ms));
+  add('cmap track latency p99 ms', 'lower', 'runs', (r) => r.cmap.map((x) => x.track.p99Ms));
+  add('daemon RSS idle MiB', 'lower', 'nodes', (r) => r.rssIdleKb.filter((k) => k > 0).map((k) => k / 1024));
+  add('daemon RSS peak load MiB', 'lower', 'nodes', (r) =>
+    r.rssPeakKb.filter((k) => k > 0).map((k) => k / 1024),
+  );
+  add('failure detection ms', 'lower', 'clusters', (r) => r.failure.map((x) => x.cpgConfchgMs));
+  add('  (totem confchg ms)', 'lower', 'clusters', (r) => r.failure.map((x) => x.totemConfchgMs));
+  add('cold start ms', 'lower', 'clusters', (r) => r.coldStartMs);
+  return out;
 }
 
 function fmt(v: number | undefined): string {
   if (v === undefined) return '-';
   if (v >= 100) return v.toFixed(0);
   if (v >= 10) return v.toFixed(1);
-  return v.toFixed(3);
+  if (v >= 1) return v.toFixed(2);
+  return v.toPrecision(3);
 }
 
+function cell(s: Stat | undefined, lost: boolean | undefined): string {
+  if (!s) return '-';
+  const spread = s.n > 1 ? ` [${fmt(s.min)}-${fmt(s.max)}]` : '';
+  return `${fmt(s.median)}${lost ? '*' : ''}${spread}`;
+}
+
+const ratioOf = (r: Row): number | undefined =>
+  r.ours !== undefined && r.theirs && r.theirs.median ? r.ours.median / r.theirs.median : undefined;
+
 function table(rs: Row[]): string {
-  const lines = [['metric', 'ours', 'theirs', 'ours/theirs', '']];
+  const lines = [
+    ['metric', 'ours median [min-max]', 'theirs median [min-max]', 'ours/theirs', 'better', 'spread over'],
+  ];
   for (const r of rs) {
-    const ratio = r.ours !== undefined && r.theirs ? r.ours / r.theirs : undefined;
+    const ratio = ratioOf(r);
     lines.push([
-      r.metric,
-      fmt(r.ours) + (r.oursLost ? '*' : ''),
-      fmt(r.theirs) + (r.theirsLost ? '*' : ''),
+      `${r.nodes}n ${r.metric}`,
+      cell(r.ours, r.oursLost),
+      cell(r.theirs, r.theirsLost),
       ratio === undefined ? '-' : ratio.toFixed(2),
-      `${r.better} is better`,
+      r.better,
+      r.over,
     ]);
   }
   const w = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
   return lines
     .map((l) =>
       l
-        .map((c, i) => (i === 0 || i === 4 ? c.padEnd(w[i]!) : c.padStart(w[i]!)))
+        .map((c, i) => (i === 0 || i >= 4 ? c.padEnd(w[i]!) : c.padStart(w[i]!)))
         .join('  ')
         .trimEnd(),
     )
@@ -686,9 +998,18 @@ function check(): string | undefined {
     if (spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0)
       return `${cmd} not found`;
   }
-  if (!fs.existsSync('/usr/include/corosync/cpg.h'))
-    return 'libcpg headers missing (/usr/include/corosync/cpg.h)';
+  for (const h of ['cpg.h', 'cmap.h']) {
+    if (!fs.existsSync(`/usr/include/corosync/${h}`))
+      return `corosync headers missing (/usr/include/corosync/${h})`;
+  }
   return undefined;
+}
+
+function build(binDir: string, source: string, lib: string): string {
+  const bin = path.join(binDir, path.basename(source, '.c'));
+  const cc = spawnSync('gcc', ['-O2', '-Wall', '-o', bin, source, lib], { encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`cannot build ${source}: ${cc.stderr}`);
+  return bin;
 }
 
 async function main(): Promise<void> {
@@ -699,10 +1020,9 @@ async function main(): Promise<void> {
   }
   const binDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cts-bench-'));
   process.once('exit', () => fs.rmSync(binDir, { recursive: true, force: true }));
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
-  cBin = path.join(binDir, 'cpg-bench');
-  const cc = spawnSync('gcc', ['-O2', '-Wall', '-o', cBin, C_SOURCE, '-lcpg'], { encoding: 'utf8' });
-  if (cc.status !== 0) throw new Error(`cannot build ${C_SOURCE}: ${cc.stderr}`);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => process.exit(130));
+  cCpgBin = build(binDir, C_CPG_SOURCE, '-lcpg');
+  cCmapBin = build(binDir, C_CMAP_SOURCE, '-lcmap');
   let profDir: string | undefined;
   if (CPU_PROF) {
     profDir = path.join(RESULTS, `cpuprof-${new Date().toISOString().replace(/[:.]/g, '-')}`);
@@ -711,47 +1031,64 @@ async function main(): Promise<void> {
 
   const cpu =
     /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model;
-  const machine = { nproc: os.availableParallelism(), cpu, kernel: os.release(), node: process.version };
+  const machine = {
+    nproc: os.availableParallelism(),
+    cpu,
+    kernel: os.release(),
+    node: process.version,
+    loadavg: os.loadavg(),
+  };
   const corosync = spawnSync('corosync', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0];
   const sched = NO_SCHED_RR
     ? 'system { sched_rr: no } for both: every daemon at SCHED_OTHER'
     : 'corosync defaults: real corosync runs at SCHED_RR 99 (sched_rr: yes); ours ignores sched_rr (SCHED_OTHER)';
   console.log(
-    `corosync-ts bench: ${machine.nproc} CPUs, ${machine.cpu}, Linux ${machine.kernel}, Node ${machine.node}`,
+    `corosync-ts bench: ${machine.nproc} CPUs, ${machine.cpu}, Linux ${machine.kernel}, Node ${machine.node}, ` +
+      `load average ${machine.loadavg.map((x) => x.toFixed(2)).join(' ')}`,
   );
   console.log(`theirs: ${corosync}`);
-  console.log(`scheduling: ${sched}`);
+  console.log(`scheduling: ${sched}; clients and this process: ${schedPolicy(process.pid)}`);
   console.log(
-    `3 nodes, udpu, crypto none, default totem timeouts; one sender; ${REPS} cluster starts per side; ` +
-      `throughput ${COUNT_1K} x 1 KiB, ${COUNT_64K} x 64 KiB (median of ${TPUT_RUNS}); latency ${LAT_COUNT} x ${LAT_SIZE} B every ${LAT_INTERVAL_US} us`,
+    `${NODE_COUNTS.join(' and ')} nodes, udpu, crypto none, default totem timeouts; ${REPS} cluster start(s) ` +
+      `per side and size; throughput ${SIZES.map((s) => `${COUNTS.get(s)} x ${sizeName(s)}`).join(', ')} ` +
+      `(${SENDERS.join(', ')} sending; ${RUNS} run(s)); latency ${LAT_COUNT} x ${LAT_SIZE} B every ` +
+      `${LAT_INTERVAL_US} us; cmap gets and sets for ${CMAP_MS} ms each, ${TRACK_COUNT} tracked sets every ${TRACK_INTERVAL_US} us`,
   );
 
   const t = Date.now();
-  const results: Partial<Record<Impl, ImplResult>> = {};
-  for (const impl of ['ours', 'theirs'] as const) {
-    if (ONLY && ONLY !== impl) continue;
-    console.log(`${impl}:`);
-    const saved = process.env.NODE_OPTIONS;
-    if (impl === 'ours' && profDir) {
-      // --cpu-prof is not allowed in NODE_OPTIONS: a preload starts the profiler instead
-      const preload = pathToFileURL(path.join(HERE, 'cpu-prof.js')).href;
-      process.env.NODE_OPTIONS = `${saved ?? ''} --import=${preload}`.trim();
-      process.env.CTS_BENCH_CPU_PROF_DIR = profDir;
+  const results: ImplResult[] = [];
+  const rs: Row[] = [];
+  for (const nodeCount of NODE_COUNTS) {
+    const byImpl: Partial<Record<Impl, ImplResult>> = {};
+    for (const impl of ['ours', 'theirs'] as const) {
+      if (ONLY && ONLY !== impl) continue;
+      console.log(`${impl}, ${nodeCount} nodes:`);
+      const saved = process.env.NODE_OPTIONS;
+      if (impl === 'ours' && profDir) {
+        // --cpu-prof is not allowed in NODE_OPTIONS: a preload starts the profiler instead
+        const preload = pathToFileURL(path.join(HERE, 'cpu-prof.js')).href;
+        process.env.NODE_OPTIONS = `${saved ?? ''} --import=${preload}`.trim();
+        process.env.CTS_BENCH_CPU_PROF_DIR = profDir;
+      }
+      try {
+        byImpl[impl] = await benchImpl(impl, nodeCount);
+        results.push(byImpl[impl]);
+      } finally {
+        if (saved === undefined) delete process.env.NODE_OPTIONS;
+        else process.env.NODE_OPTIONS = saved;
+        delete process.env.CTS_BENCH_CPU_PROF_DIR;
+      }
     }
-    try {
-      results[impl] = await benchImpl(impl);
-    } finally {
-      if (saved === undefined) delete process.env.NODE_OPTIONS;
-      else process.env.NODE_OPTIONS = saved;
-      delete process.env.CTS_BENCH_CPU_PROF_DIR;
-    }
+    rs.push(...rows(nodeCount, byImpl.ours, byImpl.theirs));
   }
-  const rs = rows(results.ours, results.theirs);
   console.log('');
   console.log(table(rs));
   if (rs.some((r) => r.oursLost || r.theirsLost)) {
     console.log('* messages were lost in some runs: the rate counts the delivered ones (see the JSON)');
   }
+  const errors = results.flatMap((r) => r.errors);
+  if (errors.length)
+    console.log(`\n${errors.length} error(s):\n${errors.map((e) => `  ${e.split('\n')[0]}`).join('\n')}`);
   const seconds = (Date.now() - t) / 1000;
   console.log(`\nrun took ${seconds.toFixed(0)} s`);
 
@@ -762,18 +1099,25 @@ async function main(): Promise<void> {
     machine,
     corosync,
     scheduling: sched,
-    config: config('10.x.y'),
+    config: NODE_COUNTS.map((n) => config('10.x.y', n)),
     options: {
+      quick: QUICK,
+      nodes: NODE_COUNTS,
+      sizes: SIZES,
+      senders: SENDERS,
+      counts: Object.fromEntries(COUNTS),
       reps: REPS,
-      throughputRuns: TPUT_RUNS,
-      count1k: COUNT_1K,
-      count64k: COUNT_64K,
+      runs: RUNS,
       latCount: LAT_COUNT,
       latIntervalUs: LAT_INTERVAL_US,
       latSize: LAT_SIZE,
+      cmapMs: CMAP_MS,
+      trackCount: TRACK_COUNT,
+      trackIntervalUs: TRACK_INTERVAL_US,
       noSchedRr: NO_SCHED_RR,
+      only: ONLY ?? null,
     },
-    summary: rs.map((r) => ({ ...r, ratio: r.ours !== undefined && r.theirs ? r.ours / r.theirs : null })),
+    summary: rs.map((r) => ({ ...r, ratio: ratioOf(r) ?? null })),
     results,
     cpuProfiles: profDir,
     seconds,

@@ -4,7 +4,7 @@
  * "bench". Talks to the driver over the IPC channel: reports when the ring has every node,
  * sends `count` messages of `size` bytes when told, reports when it delivered `expect` messages.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -32,12 +32,14 @@ const quiet = {
   trace: () => {},
 };
 const icmap = new Icmap();
+const stateDir = mkdtempSync(join(tmpdir(), 'cts-bench-'));
+process.once('exit', () => rmSync(stateDir, { recursive: true, force: true }));
 const runtime = new TotemRuntime({
   totem: startup.totem,
   icmap,
   stats: new StatsMap(),
   logger: quiet,
-  stateDir: mkdtempSync(join(tmpdir(), 'cts-bench-')),
+  stateDir,
   transport: createTransport(startup.totem),
   onConfchg: (c) => {
     if (c.type !== 'regular') return;
@@ -82,5 +84,8 @@ process.on('message', (m: { kind: string; count?: number; size?: number; expect?
   } else if (m.kind === 'send') sendAll(m.count!, m.size!);
   else if (m.kind === 'stop') void runtime.stop().then(() => process.exit(0));
 });
+
+// the driver is gone (e.g. Ctrl-C): do not linger
+process.on('disconnect', () => process.exit(0));
 
 await runtime.start();

@@ -10,16 +10,18 @@
  *   {"ev":"ready","nodeid":N,"pid":P,"t":T}
  *   {"ev":"confchg","members":M,"left":[[n,p,r],..],"joined":[[n,p,r],..],"t":T}
  *   {"ev":"totem","members":[n,..],"t":T}
- *   {"ev":"sent","run":R,"n":N,"t0":T,"t1":T}            a "send" command finished
+ *   {"ev":"sent","run":R,"n":N,"t0":T,"t1":T,"try_again":K}   a "send" command finished; K =
+ *        CS_ERR_TRY_AGAIN answers retried (flow control)
  *   {"ev":"done","run":R,"n":N,"bytes":B,"start":T,"first":T,"last":T,"lat":[us,..]}
- *        all N messages of run R were delivered here; start = send time of the first message,
+ *        all N messages of run R were delivered here; start = earliest send time delivered,
  *        first/last = delivery times, lat = per-message latencies (only for latency runs)
  *   {"ev":"error","what":"...","code":E}                 then exit 2
  *   {"ev":"bye"}                                         then exit 0
  * Commands on stdin:
- *   send <run> <count> <size> <interval_us>   multicast count messages of size bytes (>= 32);
- *        interval 0: back to back (CS_ERR_TRY_AGAIN retried while dispatching); else one every
- *        interval_us, and receivers record each message's latency
+ *   send <run> <count> <size> <interval_us> [<total>]   multicast count messages of size bytes
+ *        (>= 32); interval 0: back to back (CS_ERR_TRY_AGAIN retried while dispatching); else
+ *        one every interval_us, and receivers record each message's latency. total (default
+ *        count): messages of the run from all senders together (every node sending)
  *   stat       print {"ev":"stat",...}: as "done", without lat, for the current run so far
  *   quit
  * Every message starts with a header: magic, run, seq, total, flags (u32), send time (u64 ns).
@@ -126,6 +128,8 @@ static void deliver_cb(cpg_handle_t h, const struct cpg_name *group, uint32_t no
 		start_ns = hd.send_ns;
 		first_ns = t;
 	}
+	if (hd.send_ns < start_ns) /* several senders: the earliest send of the run */
+		start_ns = hd.send_ns;
 	got++;
 	got_bytes += msg_len;
 	last_ns = t;
@@ -194,7 +198,7 @@ static void serve(int timeout_ms)
 		dispatch_all();
 }
 
-static void send_run(uint32_t run, uint32_t count, size_t size, uint64_t interval_us)
+static void send_run(uint32_t run, uint32_t count, size_t size, uint64_t interval_us, uint32_t total)
 {
 	if (size < sizeof(struct hdr))
 		size = sizeof(struct hdr);
@@ -203,6 +207,7 @@ static void send_run(uint32_t run, uint32_t count, size_t size, uint64_t interva
 		die("calloc", ENOMEM);
 	memset(buf + sizeof(struct hdr), 'x', size - sizeof(struct hdr));
 	uint64_t t0 = now_ns();
+	unsigned long long try_again = 0;
 	for (uint32_t i = 0; i < count; i++) {
 		if (interval_us) {
 			uint64_t due = t0 + (uint64_t)i * interval_us * 1000ull;
@@ -213,7 +218,7 @@ static void send_run(uint32_t run, uint32_t count, size_t size, uint64_t interva
 				serve((int)((due - t + 999999) / 1000000));
 			}
 		}
-		struct hdr hd = { MAGIC, run, i + 1, count, interval_us ? FLAG_LATENCY : 0, 0, 0 };
+		struct hdr hd = { MAGIC, run, i + 1, total, interval_us ? FLAG_LATENCY : 0, 0, 0 };
 		struct iovec iov = { .iov_base = buf, .iov_len = size };
 		for (;;) {
 			hd.send_ns = now_ns();
@@ -223,23 +228,26 @@ static void send_run(uint32_t run, uint32_t count, size_t size, uint64_t interva
 				break;
 			if (err != CS_ERR_TRY_AGAIN)
 				die("cpg_mcast_joined", err);
+			try_again++;
 			serve(1); /* flow control: serve callbacks until the daemon lifts it */
 		}
 		serve(0);
 	}
 	uint64_t t1 = now_ns();
 	free(buf);
-	printf("{\"ev\":\"sent\",\"run\":%u,\"n\":%u,\"t0\":%.3f,\"t1\":%.3f}\n", run, count, us(t0), us(t1));
+	printf("{\"ev\":\"sent\",\"run\":%u,\"n\":%u,\"t0\":%.3f,\"t1\":%.3f,\"try_again\":%llu}\n", run,
+	       count, us(t0), us(t1), try_again);
 	fflush(stdout);
 }
 
 static void command(char *line)
 {
-	unsigned int run, count;
+	unsigned int run, count, total;
 	size_t size;
 	unsigned long long interval;
-	if (sscanf(line, "send %u %u %zu %llu", &run, &count, &size, &interval) == 4)
-		send_run(run, count, size, interval);
+	int n = sscanf(line, "send %u %u %zu %llu %u", &run, &count, &size, &interval, &total);
+	if (n == 4 || n == 5)
+		send_run(run, count, size, interval, n == 5 ? total : count);
 	else if (strncmp(line, "stat", 4) == 0)
 		report("stat", 0);
 	else if (strncmp(line, "quit", 4) == 0)

@@ -1,0 +1,100 @@
+/**
+ * cmap benchmark client on our TypeScript libcmap (src/client/cmap.ts), used by bench/run.ts on
+ * our daemons. Same modes, arguments and output as bench/c/cmap-bench.c (see there), plus the
+ * run directory as the last argument:
+ *
+ *   node dist/bench/cmap-bench-client.js get|set <ms> <run-dir>
+ *   node dist/bench/cmap-bench-client.js track <key> <count> <run-dir>
+ *   node dist/bench/cmap-bench-client.js setter <key> <count> <interval_us> <run-dir>
+ *
+ * One request at a time (each call awaited before the next, as libcmap's synchronous calls).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CmapHandle, CmapTrack, CsDispatchFlags, type CmapNotifyValue } from '../src/client/cmap.js';
+import { CsError, CsErrorCode } from '../src/common/errors.js';
+import { CmapValueType } from '../src/cmap/types.js';
+
+const args = process.argv.slice(2);
+const op = args[0];
+const runDir = args[args.length - 1];
+
+const nowNs = (): bigint => process.hrtime.bigint();
+const us = (ns: bigint): number => Number(ns / 1000n) + Number(ns % 1000n) / 1000;
+const out = (o: unknown): void => {
+  process.stdout.write(`${JSON.stringify(o)}\n`);
+};
+
+function fail(what: string, err: unknown): never {
+  out({ ev: 'error', what, code: err instanceof CsError ? err.code : String(err) });
+  process.exit(2);
+}
+
+/** Retry CS_ERR_TRY_AGAIN (the daemon is busy), fail on anything else. */
+async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!CsError.is(err, CsErrorCode.CS_ERR_TRY_AGAIN)) fail(what, err);
+      await sleep(1);
+    }
+  }
+}
+
+const h = await call('cmap_initialize', () => CmapHandle.initialize(undefined, runDir ? { runDir } : {}));
+out({ ev: 'ready', nodeid: 0, pid: process.pid, t: us(nowNs()) });
+
+if ((op === 'get' || op === 'set') && args.length >= 3) {
+  const end = nowNs() + BigInt(args[1]!) * 1_000_000n;
+  let v = 0;
+  let n = 0;
+  await call('cmap_set_uint32', () => h.setUint32('bench.cmap.get', 42));
+  const t0 = nowNs();
+  let t1 = t0;
+  for (; (t1 = nowNs()) < end; n++) {
+    if (op === 'get') v = await call('cmap_get_uint32', () => h.getUint32('bench.cmap.get'));
+    else await call('cmap_set_uint32', () => h.setUint32('bench.cmap.set', n));
+  }
+  if (op === 'get' && v !== 42) fail('cmap_get_uint32 value', v);
+  out({ ev: 'result', op, n, t0: us(t0), t1: us(t1) });
+} else if (op === 'track' && args.length >= 4) {
+  const key = args[1]!;
+  const want = Number(args[2]);
+  const lat: number[] = [];
+  let resolveDone: () => void = () => undefined;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const notify = (_h: CmapHandle, _th: bigint, _ev: number, _key: string, nv: CmapNotifyValue): void => {
+    const t = nowNs();
+    if (nv.type !== CmapValueType.UINT64 || nv.len !== 8) return;
+    if (lat.length < want) lat.push(Math.round(us(t - nv.data.readBigUInt64LE(0)) * 1000) / 1000);
+    if (lat.length >= want) resolveDone();
+  };
+  await call('cmap_track_add', () => h.trackAdd(key, CmapTrack.ADD | CmapTrack.MODIFY, notify));
+  out({ ev: 'tracking' });
+  // dispatch as a cmap user would: one notification at a time, as they arrive
+  void (async () => {
+    try {
+      while (lat.length < want) await h.dispatch(CsDispatchFlags.ONE);
+    } catch (err) {
+      fail('cmap_dispatch', err);
+    }
+  })();
+  await done;
+  out({ ev: 'done', op: 'track', n: lat.length, lat });
+} else if (op === 'setter' && args.length >= 5) {
+  const key = args[1]!;
+  const count = Number(args[2]);
+  const intervalUs = BigInt(args[3]!);
+  const t0 = nowNs();
+  for (let i = 0; i < count; i++) {
+    const due = t0 + BigInt(i) * intervalUs * 1000n;
+    const wait = Number(due - nowNs()) / 1e6;
+    if (wait > 0) await sleep(wait);
+    await call('cmap_set_uint64', () => h.setUint64(key, nowNs()));
+  }
+  out({ ev: 'result', op, n: count, t0: us(t0), t1: us(nowNs()) });
+} else {
+  fail('bad arguments', args.join(' '));
+}
+await h.finalize().catch(() => undefined);
+process.exit(0);
