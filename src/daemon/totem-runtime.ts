@@ -109,6 +109,8 @@ export class TotemRuntime {
       lower: {
         mcast: (packet, guarantee) => this.srp.mcast(packet, guarantee),
         avail: () => this.srp.avail(),
+        // corosync's totempg signals TOTEM_EVENT_NEW_MSG on every send: releases a held token
+        newMessage: () => this.srp.newMessageSignal(),
       },
       netMtu: totem.netMtu - 90,
     });

@@ -540,6 +540,18 @@ export class TotemSrp {
     }
   }
 
+  /**
+   * totemsrp_event_signal(TOTEM_EVENT_NEW_MSG): the layer above has a new message (totempg
+   * signals every send, also those it only stages until the next token). A token held on an
+   * idle ring is released at once (token_hold_cancel_send), else the message would wait for
+   * the hold timeout.
+   */
+  newMessageSignal(): void {
+    if (!this.started || this.stopped || this.hookDepth > 0) return;
+    this.tokenHoldCancelSend();
+    this.runLoop(); // the rep holding the token takes its own cancel at once
+  }
+
   /** Clean shutdown (§14): multicast the LEAVE message, then stop (all timers cancelled). */
   leave(now: number): void {
     if (!this.started || this.stopped) return;
