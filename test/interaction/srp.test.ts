@@ -449,4 +449,23 @@ describe('totemsrp interaction', () => {
     assert.ok(w.some((x) => x.m.type === MessageType.TokenHoldCancel && x.from === 2));
     for (const id of [1, 2, 3]) assert.deepEqual(delivered(c, id), ['wake']);
   });
+
+  for (const signaller of [1, 3]) {
+    it(`idle ring: totempg's new-message signal on node ${signaller} releases the held token at once`, () => {
+      const c = cluster([1, 2, 3]);
+      formRing(c, [1, 2, 3]);
+      c.advance(3000);
+      assert.ok(c.srp(1).tokenHeld, 'the rep holds the token');
+      c.wire.length = 0;
+      // a message staged above SRP (totempg packs until the next token): only the signal
+      c.act(signaller, (s) => s.newMessageSignal());
+      c.advance(5); // far below the hold timeout
+      const toks = wireMsgs(c).filter((x) => x.m.type === MessageType.OrfToken && x.from === 1);
+      assert.ok(toks.length >= 1, 'the rep forwarded the token within 5 ms');
+      assert.ok(5 < c.srp(1).cfg.hold, 'the hold timeout alone would not have');
+      if (signaller !== 1) {
+        assert.ok(wireMsgs(c).some((x) => x.m.type === MessageType.TokenHoldCancel && x.from === signaller));
+      }
+    });
+  }
 });
