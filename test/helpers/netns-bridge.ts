@@ -16,6 +16,8 @@ export class NetnsBridge {
   readonly hub: string;
   private ports = 0;
   private destroyed = false;
+  /** Removes the hub if the process exits first; unhooked by destroy() (no listener leak). */
+  private readonly onExit = (): void => this.destroy();
 
   private constructor(hub: string) {
     this.hub = hub;
@@ -34,7 +36,7 @@ export class NetnsBridge {
       bridge.destroy();
       throw err;
     }
-    process.once('exit', () => bridge.destroy());
+    process.once('exit', bridge.onExit);
     return bridge;
   }
 
@@ -55,6 +57,7 @@ export class NetnsBridge {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    process.removeListener('exit', this.onExit);
     spawnSync('ip', ['netns', 'del', this.hub]);
   }
 }
