@@ -40,6 +40,7 @@ import { isDaemonizedChild, reportStartup, startInBackground } from './backgroun
 import { Logger, type LogOutputs } from './logging.js';
 import { AlreadyRunningError, acquirePidFile, releasePidFile } from './pidfile.js';
 import { TotemRuntime } from './totem-runtime.js';
+import { ZeroCopyBuffers } from '../services/cpg/zerocopy.js';
 import { createTransport, transportMembers, type TotemTransport } from '../transport/index.js';
 import { ExecEngine } from '../exec/engine.js';
 import { EXEC_GROUP_NAME, SYNC_GROUP_NAME } from '../exec/codec.js';
@@ -296,6 +297,7 @@ export class Daemon {
       exec.register(
         new CpgService({
           random: randomHandleChecks,
+          zeroCopy: () => new ZeroCopyBuffers(),
           logger: { debug: cpgLog.debug, info: cpgLog.info, warn: cpgLog.warn, error: cpgLog.error },
         }),
       );
@@ -402,13 +404,16 @@ export class Daemon {
     for (const e of this.exec.drain()) {
       if (e.kind === 'sync-completed') {
         if (e.first) this.firstSyncResolve?.();
-        // a sync of an older ring can complete in the same totem step that already installed
-        // the next ring: its trans ack must not end the new ring's transitional phase
-        if (!ringIdEquals(e.ringId, this.totem.srp.ringId)) continue;
-        this.totem.srp.transAck();
-        // now, not when the pump applies the effect: the deliveries left in this batch
-        // already belong to the normal phase
-        this.totem.pg.setWaitingTransAck(false);
+        // totempg leaves its transitional assemblies when the sync of the exec layer's current
+        // ring completes — also when totemsrp, delivering that ring's last messages, is already
+        // installing the next one (corosync's totempg_trans_ack is unconditional; skipping it
+        // put the rest of the old ring's packets in the wrong assemblies: CPG simulator seed
+        // 103). Now, not when the pump applies the effect: the deliveries left in this batch
+        // already belong to the normal phase.
+        if (ringIdEquals(e.ringId, this.exec.ringId)) this.totem.pg.setWaitingTransAck(false);
+        // the SRP's trans ack only for its own ring: an older ring's must not end the new
+        // ring's transitional phase
+        if (ringIdEquals(e.ringId, this.totem.srp.ringId)) this.totem.srp.transAck();
       } else if (e.kind === 'shutdown-request') {
         this.logger.subsys('MAIN').notice(`Shutdown requested: ${e.reason}`);
         this.shutdownRequestedResolve?.(e.reason);

@@ -8,14 +8,16 @@
  * - integrity: the payload names the sender the callback names, and is intact;
  * - no phantom: every delivered message was sent by that process;
  * - no duplicates: a receiver delivers a message at most once;
- * - FIFO per sender, without gaps unless the receiver saw the sender leave in between;
+ * - FIFO per sender, without gaps unless the receiver saw the sender leave in between (or, when
+ *   the caller knows them, totem could not hand the missing messages up at that node);
  * - delivery source: the sender is a member of the receiver's view when delivered;
  * - agreed order: any two receivers deliver the messages (and confchgs) they both delivered in
  *   the same relative order;
  * - virtual synchrony: between the same two configuration changes, receivers deliver the same
- *   set of messages;
+ *   set of messages (less what totem could not hand up at a node, when the caller knows it);
  * - confchg shape: members after = members before − left + joined, the receiver is a member;
- * - identical confchg sequences on nodes that went through the same rings;
+ * - identical confchg sequences on nodes that went through the same rings (with the same
+ *   transitional sets, when the caller knows them);
  * - ring ids increase;
  * - self delivery: a sender delivers its own messages unless its daemon was lost.
  */
@@ -68,12 +70,41 @@ export interface HistoryStats {
   selfChecked: number;
 }
 
+export interface CheckOptions {
+  /**
+   * Fail on the straddled-at-join heuristic instead of counting it (see {@link HistoryStats});
+   * default: strict when `totemLost` is given (the exact losses replace the heuristic).
+   */
+  strict?: boolean;
+  /**
+   * Messages that totem cannot hand up at a node, as `<node>:M<n>/<p>#<s>`, known exactly by a
+   * caller that sees the totem level (the simulator): totemsrp did not deliver all their packets
+   * there (the totem checkers judge whether that was legitimate), or their fragments straddled a
+   * configuration change the node did not go through with the sender (corosync 3.1.7 frees such a
+   * sender's partial assembly, totem-pg.md §5.2/§6). Their absence at that node is not a FIFO gap
+   * nor a virtual-synchrony difference (corosync's CPG does not always report a leave for the
+   * sender then: its downlist counts from the last completed sync); counted in `straddled`.
+   */
+  totemLost?: ReadonlySet<string>;
+  /**
+   * Whether nodes `a` and `b` went from totem ring `from` to ring `to` (`R<rep>.<seq>`) through
+   * the same rings with the same transitional sets, known by a caller that sees the totem level.
+   * corosync 3.1.7's CPG builds its downlist locally (cpg_sync_init: the members of the last
+   * completed sync − this ring's transitional set; a received downlist is only logged), so nodes
+   * that come from different partitions — possible between the same two completed syncs when
+   * the syncs in between were aborted — report different NODEDOWN/NODEUP confchgs for the same
+   * ring, and may have delivered different tails of the old ring. Only lives on nodes that moved
+   * together are compared then. Without it every pair is compared.
+   */
+  movedTogether?: (a: number, b: number, from: string, to: string) => boolean;
+}
+
 export interface CheckResult {
   violations: Violation[];
   stats: HistoryStats;
 }
 
-const msgKey = (n: number, p: number, s: number): string => `M${n}/${p}#${s}`;
+export const msgKey = (n: number, p: number, s: number): string => `M${n}/${p}#${s}`;
 const fmtList = (l: readonly (readonly number[])[]): string => l.map((a) => a.join(':')).join(',');
 
 type Confchg = Extract<HistoryRecord, { k: 'c' }>;
@@ -90,8 +121,18 @@ interface Analysed {
   life: Life;
   /** Index of the confchg that reported our own join (-1: never joined). */
   joinIndex: number;
-  /** Index of the initial totem confchg (sent once after the join; not a cluster event). */
-  initialRing: number;
+  /**
+   * Index of the totem confchg that names the ring current at our join: the last one before the
+   * join, else the initial one right after it (-1: none).
+   */
+  joinRing: number;
+  /**
+   * Totem confchgs that are no cluster event for this life: every one before our join (corosync
+   * sends sync activations to every connection, joined or not, and the one-time initial totem
+   * confchg on any group's confchg, so it may come before the join) and the initial one right
+   * after the join.
+   */
+  quietRings: Set<number>;
   /** Per record: a cluster-wide key for confchgs and non-initial totem confchgs. */
   keys: (string | undefined)[];
   /** Keys that occur more than once in this life (not usable for matching). */
@@ -106,11 +147,36 @@ function analyse(life: Life): Analysed {
     const x = r[i]!;
     if (x.k === 'c' && x.j.some((a) => a[0] === life.node && a[1] === life.pid)) joinIndex = i;
   }
-  const initialRing = joinIndex >= 0 && r[joinIndex + 1]?.k === 'r' ? joinIndex + 1 : -1;
+  // cpg.c 3.1.7: the initial TOTEM_CONFCHG (CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF) goes out
+  // from notify_lib_joinlist — any group's confchg on this node — to every flagged connection
+  // that has not had it, joined or not; sync activations (notify_lib_totem_membership(NULL))
+  // go to every connection. Before its own join a client may so get any number of them; the
+  // last one names the ring of the join. Without any, the initial one comes right after the
+  // join confchg (that confchg's notify_lib_joinlist sends it); with some, an initial one there
+  // repeats the ring of the last.
+  const quietRings = new Set<number>();
+  let joinRing = -1;
+  for (let i = 0; i < (joinIndex < 0 ? r.length : joinIndex); i++) {
+    if (r[i]!.k === 'r') {
+      quietRings.add(i);
+      joinRing = i;
+    }
+  }
+  const afterJoin = joinIndex >= 0 ? r[joinIndex + 1] : undefined;
+  if (afterJoin?.k === 'r') {
+    const before = joinRing >= 0 ? r[joinRing] : undefined;
+    if (!before) {
+      joinRing = joinIndex + 1;
+      quietRings.add(joinIndex + 1);
+    } else if (before.k === 'r' && before.rn === afterJoin.rn && before.rs === afterJoin.rs) {
+      quietRings.add(joinIndex + 1);
+    }
+  }
+  if (joinIndex < 0) joinRing = -1;
   const keys: (string | undefined)[] = r.map(() => undefined);
   for (let i = 0; i < r.length; i++) {
     const x = r[i]!;
-    if (x.k === 'r' && i !== initialRing) keys[i] = `R${x.rn}.${x.rs}`;
+    if (x.k === 'r' && !quietRings.has(i)) keys[i] = `R${x.rn}.${x.rs}`;
     else if (x.k === 'q') keys[i] = 'Q';
     else if (x.k === 'c') {
       let tag = '';
@@ -120,7 +186,7 @@ function analyse(life: Life): Analysed {
         let j = i + 1;
         while (j < r.length && (r[j]!.k === 'c' || r[j]!.k === 's')) j++;
         const nx = r[j];
-        tag = nx?.k === 'r' && j !== initialRing ? `@R${nx.rn}.${nx.rs} ` : `@?${life.label}:${i} `;
+        tag = nx?.k === 'r' && !quietRings.has(j) ? `@R${nx.rn}.${nx.rs} ` : `@?${life.label}:${i} `;
       }
       keys[i] = `C${tag}${confchgDesc(x)}`;
     }
@@ -133,7 +199,15 @@ function analyse(life: Life): Analysed {
     seen.add(k);
   }
   const last = r[r.length - 1];
-  return { life, joinIndex, initialRing, keys, ambiguous, lost: last?.k === 'end' && last.why !== 'exit' };
+  return {
+    life,
+    joinIndex,
+    joinRing,
+    quietRings,
+    keys,
+    ambiguous,
+    lost: last?.k === 'end' && last.why !== 'exit',
+  };
 }
 
 /**
@@ -144,8 +218,10 @@ function analyse(life: Life): Analysed {
 export function checkCpgHistories(
   lives: readonly Life[],
   lostAllowed: ReadonlySet<string>,
-  opts: { strict?: boolean } = {},
+  opts: CheckOptions = {},
 ): CheckResult {
+  const totemLost = opts.totemLost ?? new Set<string>();
+  const excused = (node: number, key: string): boolean => totemLost.has(`${node}:${key}`);
   const violations: Violation[] = [];
   const add = (v: Violation): void => {
     if (violations.length < 40) violations.push(v);
@@ -188,6 +264,12 @@ export function checkCpgHistories(
     let members: Set<string> | undefined;
     let lastRingSeq = -1n;
     let lastWasInitial = false;
+    // every number between two deliveries from a sender is one totempg lost at our node
+    const gapExcused = (n: number, p: number, from: number, to: number): boolean => {
+      for (let s = from + 1; s < to; s++) if (!excused(life.node, msgKey(n, p, s))) return false;
+      stats.straddled += to - from - 1;
+      return true;
+    };
     for (let i = 0; i < recs.length; i++) {
       const x = recs[i]!;
       if (x.k === 'd') {
@@ -219,7 +301,7 @@ export function checkCpgHistories(
               index: i,
               detail: `${key} after #${prev.s} (record ${prev.index})`,
             });
-          } else if (x.s !== prev.s + 1 && !leftSince.has(sender)) {
+          } else if (x.s !== prev.s + 1 && !leftSince.has(sender) && !gapExcused(x.n, x.p, prev.s, x.s)) {
             add({
               prop: 'FIFO (gap)',
               label: life.label,
@@ -271,9 +353,11 @@ export function checkCpgHistories(
       } else if (x.k === 'r') {
         stats.totemConfchgs++;
         const seq = BigInt(x.rs);
-        // the initial totem confchg may name the ring whose activation is still to come
-        const ok = lastWasInitial ? seq >= lastRingSeq : seq > lastRingSeq;
-        if (!ok && i !== a.initialRing) {
+        // the initial totem confchg names the ring of the last sync start (last_sync_ring_id),
+        // so it may repeat the ring before it or the one whose activation is still to come
+        const quiet = a.quietRings.has(i);
+        const ok = quiet || lastWasInitial ? seq >= lastRingSeq : seq > lastRingSeq;
+        if (!ok) {
           add({
             prop: 'ring id monotonicity',
             label: life.label,
@@ -290,7 +374,7 @@ export function checkCpgHistories(
           });
         }
         lastRingSeq = seq > lastRingSeq ? seq : lastRingSeq;
-        lastWasInitial = i === a.initialRing;
+        lastWasInitial = quiet;
       }
     }
     // self delivery
@@ -311,8 +395,9 @@ export function checkCpgHistories(
   }
 
   checkAgreedOrder(an, stats, add);
-  checkVirtualSynchrony(an, stats, add, opts.strict ?? false);
-  checkConfchgSequences(an, stats, add);
+  // with the exact totem-level losses the straddled-at-join heuristic is not needed
+  checkVirtualSynchrony(an, stats, add, opts.strict ?? opts.totemLost !== undefined, excused);
+  checkConfchgSequences(an, stats, add, opts.movedTogether);
   return { violations, stats };
 }
 
@@ -329,13 +414,59 @@ function orderedEvents(a: Analysed): Map<string, number> {
   return out;
 }
 
+/**
+ * Whether one total order is consistent with every life's order: the graph of "delivered right
+ * before" edges of all lives together is acyclic (Kahn). Then no two lives disagree; this is
+ * linear in the events, where the pairwise walk is quadratic in the lives.
+ */
+function oneTotalOrder(events: readonly Map<string, number>[], stats: HistoryStats): boolean {
+  const id = new Map<string, number>();
+  const edges: number[][] = [];
+  const indeg: number[] = [];
+  const node = (k: string): number => {
+    let n = id.get(k);
+    if (n === undefined) {
+      id.set(k, (n = edges.length));
+      edges.push([]);
+      indeg.push(0);
+    }
+    return n;
+  };
+  for (const ev of events) {
+    let prev = -1;
+    for (const k of ev.keys()) {
+      const n = node(k);
+      if (prev >= 0) {
+        edges[prev]!.push(n);
+        indeg[n]!++;
+        stats.orderChecked++;
+      }
+      prev = n;
+    }
+  }
+  const ready: number[] = [];
+  indeg.forEach((d, n) => {
+    if (d === 0) ready.push(n);
+  });
+  let done = 0;
+  while (ready.length > 0) {
+    const n = ready.pop()!;
+    done++;
+    for (const m of edges[n]!) if (--indeg[m]! === 0) ready.push(m);
+  }
+  return done === edges.length;
+}
+
 function checkAgreedOrder(an: Analysed[], stats: HistoryStats, add: (v: Violation) => void): void {
   const events = an.map(orderedEvents);
+  stats.orderPairs += (an.length * (an.length - 1)) / 2;
+  if (oneTotalOrder(events, stats)) return;
+  // some lives disagree: find and report the pairs (a cycle through three or more lives with no
+  // two of them disagreeing is not reported: confchg keys are descriptions, not identities)
   for (let x = 0; x < an.length; x++) {
     for (let y = x + 1; y < an.length; y++) {
       const ex = events[x]!;
       const ey = events[y]!;
-      stats.orderPairs++;
       // walk y's events in its order; their indices in x must increase
       let lastX = -1;
       let lastKey = '';
@@ -414,6 +545,7 @@ function checkVirtualSynchrony(
   stats: HistoryStats,
   add: (v: Violation) => void,
   strict: boolean,
+  excused: (node: number, key: string) => boolean,
 ): void {
   const byKey = new Map<string, { a: Analysed; seg: Segment }[]>();
   for (const a of an) {
@@ -432,12 +564,16 @@ function checkVirtualSynchrony(
       stats.segmentsCompared++;
       const mine = new Set(o.seg.messages);
       let missing = [...ref].filter((m) => !mine.has(m));
+      let extra = [...mine].filter((m) => !ref.has(m));
+      const nMissing = missing.length + extra.length;
+      missing = missing.filter((m) => !excused(o.a.life.node, m));
+      extra = extra.filter((m) => !excused(first!.a.life.node, m));
+      stats.straddled += nMissing - missing.length - extra.length;
       if (!strict) {
         const known = missing.filter((m) => straddledAtJoin(m, first!.seg, o));
         stats.straddled += known.length;
         missing = missing.filter((m) => !known.includes(m));
       }
-      const extra = [...mine].filter((m) => !ref.has(m));
       if (missing.length || extra.length) {
         add({
           prop: 'virtual synchrony',
@@ -458,7 +594,12 @@ function checkVirtualSynchrony(
  * life that joined during that ring) and both left through the same next ring (or both reached
  * the quiesce marker in), the confchgs in between must be the same list.
  */
-function checkConfchgSequences(an: Analysed[], stats: HistoryStats, add: (v: Violation) => void): void {
+function checkConfchgSequences(
+  an: Analysed[],
+  stats: HistoryStats,
+  add: (v: Violation) => void,
+  movedTogether: CheckOptions['movedTogether'],
+): void {
   interface Epoch {
     a: Analysed;
     ring: string;
@@ -484,17 +625,18 @@ function checkConfchgSequences(an: Analysed[], stats: HistoryStats, add: (v: Vio
     for (let i = 0; i < r.length; i++) {
       const x = r[i]!;
       if (x.k === 'r') {
+        if (a.quietRings.has(i) && i !== a.joinRing) continue;
         close(`R${x.rn}.${x.rs}`);
         cur = {
           a,
           ring: `R${x.rn}.${x.rs}`,
           confchgs: [],
           end: '',
-          joinedIn: i === a.initialRing,
+          joinedIn: i === a.joinRing,
           startIndex: i,
         };
       } else if (x.k === 'q') close('Q');
-      else if (x.k === 'c' && cur) cur.confchgs.push({ key: a.keys[i]!, index: i });
+      else if (x.k === 'c' && cur && i > a.joinIndex) cur.confchgs.push({ key: a.keys[i]!, index: i });
     }
     close(`END:${a.life.label}`);
   }
@@ -505,6 +647,13 @@ function checkConfchgSequences(an: Analysed[], stats: HistoryStats, add: (v: Vio
         const ex = list[x]!;
         const ey = list[y]!;
         if (ex.end !== ey.end || ex.end.startsWith('END:')) continue;
+        if (
+          ex.end !== 'Q' &&
+          movedTogether &&
+          !movedTogether(ex.a.life.node, ey.a.life.node, ex.ring, ex.end)
+        ) {
+          continue;
+        }
         let lx = ex.confchgs;
         let ly = ey.confchgs;
         // a life that joined during the ring saw only what came after its own join

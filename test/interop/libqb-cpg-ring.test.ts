@@ -16,8 +16,8 @@
  *   cpg_membership_get, cpg_iteration_*, cpg_flow_control_state_get; large multi-iovec
  *   messages (PARTIAL_MCAST / PARTIAL_DELIVER) from both C clients and a TypeScript one reach
  *   every client intact and in one order; cpg_leave gives everybody LEAVE;
- * - cpg_zcb_alloc + cpg_zcb_mcast_joined (a `todo`: real corosync 3.1.7 answers CS_OK and
- *   unlinks the zero-copy file; our CPG service answers CS_ERR_NOT_SUPPORTED and leaves it).
+ * - cpg_zcb_alloc + cpg_zcb_mcast_joined answer CS_OK and the daemon unlinks the zero-copy
+ *   file, as real corosync 3.1.7 does.
  * Skipped with a printed reason without root, corosync 3.1.7 tools, gcc, libcpg headers or the
  * libqb addon.
  */
@@ -830,12 +830,7 @@ describe(
 
     test(
       'cpg_zcb_alloc + cpg_zcb_mcast_joined work as on real corosync 3.1.7 (CS_OK, delivered)',
-      {
-        timeout: 30_000,
-        todo:
-          'our CPG service answers ZC_EXECUTE with CS_ERR_NOT_SUPPORTED and does not unlink the ' +
-          'zero-copy file of ZC_ALLOC (src/services/cpg/service.ts)',
-      },
+      { timeout: 30_000 },
       async () => {
         const a1 = apis[0]!;
         a1.command('zcb 2000');
@@ -854,6 +849,18 @@ describe(
           'the zero-copy file was unlinked by the daemon',
         );
         assert.equal(a1.find('sent', (e) => e.what === 'zcb')!.code, 1, 'cpg_zcb_mcast_joined returns CS_OK');
+        // and the message went round the ring and came back intact (a3 has left the group by now)
+        const sent = a1.find('sent', (e) => e.what === 'zcb')!;
+        await until(
+          () =>
+            a1.find(
+              'deliver',
+              (e) => e.len === 2000 && e.ok === true && String(e.head).endsWith(`:${String(sent.seq)}`),
+            ) !== undefined,
+          'the zero-copy message delivered',
+          20_000,
+          dump,
+        );
       },
     );
   },

@@ -22,15 +22,36 @@ const SEEDS: { seed: number; opts: CpgSimOptions; todo?: string }[] = [
   { seed: 107, opts: { faultMs: 8000 } },
   { seed: 109, opts: { faultMs: 8000 } },
   { seed: 111, opts: { faultMs: 8000 } },
-  // open: a fragmented message lost at one receiver (FIFO gap, virtual synchrony), see report
-  { seed: 103, opts: { faultMs: 8000 }, todo: 'message lost at one receiver after a ring change' },
-  // open: partition merge after aborted syncs → per-node NODEDOWN/NODEUP confchgs differ
-  { seed: 105, opts: { faultMs: 8000 }, todo: 'confchg sequences differ after an aborted sync' },
+  // regression (wiring): a sync completed by an old-ring message that totemsrp delivered while
+  // installing the next ring was not acked to totempg (the wiring compared with the SRP's
+  // already new ring id): the old ring's later normal-phase packets went into the trans
+  // assemblies and a fragmented message of a node that moved with us was lost
+  { seed: 103, opts: { faultMs: 8000 } },
+  // regression (checker): with its drawn fault phase, a fragmented message straddles a ring
+  // change that one receiver did not go through with the sender while aborted syncs hide the
+  // leave — corosync 3.1.7 loses it there too (totemLost); also the wiring fix above
+  { seed: 103, opts: {} },
+  // regression (checker): after aborted syncs nodes from different partitions report different
+  // NODEDOWN/NODEUP confchgs for the same ring (corosync 3.1.7's CPG downlist is local)
+  { seed: 105, opts: { faultMs: 8000 } },
+  // regression (service): a process that closed during a sync after its node's JOINLIST listed
+  // it came back as NODEUP on the other nodes only (ghost member, confchg sequences differ)
+  { seed: 123, opts: {} },
+  { seed: 137, opts: {} },
+  // regression (sim): the CPG simulator healed without the least delay jitter of the totem
+  // simulator; with no jitter left, {1}, {2,5} and {1,3,4} formed and broke rings every ~10 ms
+  // for ever after the heal (the periodic schedule of seed 192 in README.md)
+  { seed: 1, opts: { faultMs: 8000 } },
+  // clean with their drawn fault phases (5 nodes: duplication, 10 % loss, reordering)
+  { seed: 135, opts: {} },
+  { seed: 136, opts: {} },
+  { seed: 187, opts: {} },
+  { seed: 209, opts: {} },
 ];
 
 describe('deterministic simulation with CPG (fixed seeds)', () => {
   for (const { seed, opts, todo } of SEEDS) {
-    const name = `seed ${seed} (${opts.nodes ?? 'drawn'} nodes, ${opts.faultMs} ms of faults)`;
+    const name = `seed ${seed} (${opts.nodes ?? 'drawn'} nodes, ${opts.faultMs ?? 'drawn'} ms of faults)`;
     it(name, todo ? { todo } : {}, () => {
       const r = runCpgSeed(seed, opts);
       if (!r.ok) assert.fail(formatCpgFailure(r, runCpgSeed(seed, { ...opts, trace: true })));

@@ -17,8 +17,9 @@
  * the core gets the hooks `onTokenReceived` and `beforeWaitingTransAck` (both flush totempg's
  * partly filled packet); each core's `drain()` is wrapped so that its effects reach totempg /
  * exec before the cluster routes them; the exec layer's effects are applied after every up-call
- * (`transAck()` + `pg.setWaitingTransAck(false)` on sync-completed); when the core is quiet the
- * exec layer's turn runs (`runPending`) — TotemRuntime.pump's idle. Clients respect IPC
+ * (`pg.setWaitingTransAck(false)` on sync-completed of the exec layer's ring, `transAck()` if
+ * the core is still in that ring — one difference from daemon.ts, see applyExec); when the core
+ * is quiet the exec layer's turn runs (`runPending`) — TotemRuntime.pump's idle. Clients respect IPC
  * admission (only after the first sync) and flow control (no join/mcast while a sync runs); an
  * MCAST the service drops (totem queue full) is retried with the same number (TRY_AGAIN).
  */
@@ -35,6 +36,7 @@ import { srpConfig, TotemSrp, type SrpConfig, type SrpEffect, type SrpOutput } f
 import { FakeConn } from '../helpers/cpg-harness.js';
 import {
   checkCpgHistories,
+  msgKey,
   violationReport,
   type HistoryStats,
   type Life,
@@ -44,7 +46,7 @@ import { decodePayload, encodePayload, type HistoryRecord } from '../helpers/cpg
 import { Prng } from '../helpers/prng.js';
 import { checkHistory, checkSelfDelivery, type SentInfo, type Violation } from './checkers.js';
 import { Cluster, type NetDecision, type NetModel, type Recorded, type SimNode } from './cluster.js';
-import { scheduleFaults } from './sim.js';
+import { DEFAULT_HEAL_JITTER_MS, scheduleFaults } from './sim.js';
 
 export interface CpgSimOptions {
   /** Number of nodes (default: drawn 2..5). */
@@ -53,6 +55,12 @@ export interface CpgSimOptions {
   trace?: boolean;
   /** Fault-phase length in virtual ms (default: drawn). */
   faultMs?: number;
+  /**
+   * Least delay jitter (ms) after the heal, as the totem simulator (sim.ts, seed 192: a
+   * perfectly periodic schedule can keep partitions from ever merging); default
+   * DEFAULT_HEAL_JITTER_MS. 0 = as drawn.
+   */
+  healJitter?: number;
 }
 
 export interface CpgSimResult {
@@ -97,7 +105,8 @@ class FaultNet implements NetModel {
     return { drop: false, delay };
   }
 
-  heal(): void {
+  heal(minJitter: number): void {
+    this.jitter = Math.max(this.jitter, minJitter);
     this.blocked.clear();
     this.loss = 0;
     this.dup = 0;
@@ -232,14 +241,23 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
   const silent = { debug: () => {}, info: () => {}, notice: () => {}, warn: () => {}, error: () => {} };
 
   // the exec layer's effects, right after every call into it (daemon.ts applyExecEffects):
-  // sync-completed acks the transitional phase at once, inside the delivery that completed it
+  // sync-completed acks the transitional phase at once, inside the delivery that completed it.
+  // corosync 3.1.7: sync completion → totempg_trans_ack → totemsrp_trans_ack clears
+  // waiting_trans_ack and switches totempg back to its normal assemblies, unconditionally. The
+  // completing message may be an old-ring message that totemsrp delivers while it installs the
+  // next ring (memb_state_operational_enter delivers the old ring's messages first; its
+  // waiting_trans_ack = 1 and totempg's switch to the trans assemblies come after them): totempg
+  // must switch back all the same — the old ring's normal-phase messages behind the completing
+  // one continue the normal assemblies (else a fragmented message of a node that moved with us
+  // is lost: sim seed 103) — while the SRP flag, already up for the new ring, stays (the
+  // waitingTransAck effect later in this batch puts totempg back on the trans assemblies).
   const applyExec = (st: Stack, s: TotemSrp): void => {
     for (const e of st.exec.drain()) {
-      // as the daemon: a stale sync-completed (older ring) must not end the new ring's phase
-      if (e.kind === 'sync-completed' && ringIdEquals(e.ringId, s.ringId)) {
-        s.transAck();
-        st.pg.setWaitingTransAck(false);
-      }
+      if (e.kind !== 'sync-completed') continue;
+      // the exec layer's ring is the last regular confchg it got: a completion of an older
+      // ring (applied late) must not end the new ring's phase
+      if (ringIdEquals(e.ringId, st.exec.ringId)) st.pg.setWaitingTransAck(false);
+      if (ringIdEquals(e.ringId, s.ringId)) s.transAck();
     }
   };
   const upcalls = (st: Stack, s: TotemSrp): void => {
@@ -364,6 +382,8 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
   };
 
   // ---- clients ----
+  /** The totempg packets of every client message. */
+  const packets: MsgPackets[] = [];
   let sendOn = true;
   const clientTick = (id: number): void => {
     const nd = cluster.node(id);
@@ -405,8 +425,19 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
         for (let i = 0; i < burst; i++) {
           const seq = c.seq + 1;
           const dropped = st.cpg.stats.mcastDropped;
+          const tagBefore = st.tagN;
           c.conn.mcast(encodePayload(id, c.pid, seq));
           if (st.cpg.stats.mcastDropped !== dropped) break; // TRY_AGAIN: same seq later
+          // the totempg packets it went out in (tag numbers): a message that fits is staged
+          // and goes out in the next packet this node emits; a larger one starts in the first
+          // packet this send emitted and ends in the last one or, still staged, in the next
+          packets.push({
+            node: id,
+            inc: st.inc,
+            key: msgKey(id, c.pid, seq),
+            first: st.tagN > tagBefore ? tagBefore + 1 : st.tagN + 1,
+            last: st.pg.staged.count > 0 ? st.tagN + 1 : st.tagN,
+          });
           c.seq = seq;
           c.outstanding.add(seq);
           c.records.push({ k: 's', t: cluster.now, s: seq });
@@ -469,7 +500,7 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
   const healAt = cluster.now;
   note('HEAL: network restored, all nodes up');
   healed = true;
-  net.heal();
+  net.heal(opts.healJitter ?? DEFAULT_HEAL_JITTER_MS);
   for (const id of ids) {
     const nd = cluster.node(id);
     nd.pausedUntil = Math.min(nd.pausedUntil, healAt);
@@ -556,9 +587,12 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
     label: c.label,
     node: c.node,
     pid: c.pid,
-    records: mapRecords(c.records, c.node, c.pid),
+    records: c.records,
   }));
-  const cpgRes = checkCpgHistories(lives, lostAllowed);
+  const cpgRes = checkCpgHistories(lives, lostAllowed, {
+    totemLost: totemLost(cluster.history, packets),
+    movedTogether: movedTogether(cluster.history),
+  });
   const rings = new Set(
     cluster.history
       .filter((h) => h.effect.kind === 'confchg' && h.effect.type === 'regular')
@@ -581,6 +615,118 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
   };
 }
 
+/** The totempg packets `first..last` (tag numbers of its node's incarnation) of a client message. */
+interface MsgPackets {
+  node: number;
+  inc: number;
+  /** cpg-history's message key (M<node>/<pid>#<seq>). */
+  key: string;
+  first: number;
+  last: number;
+}
+
+/**
+ * The client messages that totempg cannot hand up at a receiver node, as `<node>:<message key>`
+ * (checkCpgHistories' `totemLost`), so that the CPG checkers judge what CPG adds to what totem
+ * delivered (the totem checkers judge that): the receiver's totemsrp did not deliver every
+ * packet of the sender from the message's first to its last (it was not in the ring they went
+ * out in, or it was not with the sender when that ring ended — the totem checkers verify that
+ * this is legitimate), or a transitional configuration without the sender came between the
+ * first and the last (totempg.c app_confchg_fn frees the assemblies of the nodes that left, the
+ * next fragment's continuation then mismatches and the rest is thrown away).
+ *
+ * The CPG layer of corosync 3.1.7 does not always report a leave for such a sender: it computes
+ * its downlist against the members of the last *completed* sync (cpg.c cpg_sync_init), so when
+ * the syncs of the rings in between were aborted — the receiver was cut off from the sender and
+ * back before a sync completed — the message is missing at the receiver without a confchg that
+ * explains it. That is corosync 3.1.7's behaviour, which we keep (sim seeds 103, 106).
+ */
+function totemLost(history: readonly Recorded[], msgs: readonly MsgPackets[]): Set<string> {
+  const out = new Set<string>();
+  if (msgs.length === 0) return out;
+  // per receiver incarnation: tag → delivery position, and transitional confchgs in order
+  interface Rx {
+    node: number;
+    inc: number;
+    at: Map<string, number>;
+    trans: { pos: number; members: readonly number[] }[];
+  }
+  const rx = new Map<string, Rx>();
+  let pos = 0;
+  for (const h of history) {
+    pos++;
+    const k = `${h.node}:${h.inc}`;
+    let r = rx.get(k);
+    if (!r) rx.set(k, (r = { node: h.node, inc: h.inc, at: new Map(), trans: [] }));
+    if (h.effect.kind === 'deliver') r.at.set(tagOf(h.effect.payload), pos);
+    else if (h.effect.kind === 'confchg' && h.effect.type === 'transitional') {
+      r.trans.push({ pos, members: h.effect.members });
+    }
+  }
+  for (const m of msgs) {
+    const tag = (n: number): string => `p:${m.node}:${m.inc}:${n}:`;
+    // (a node's clients are not told apart by incarnation: lost only if no incarnation got it)
+    const lostAt = new Set<number>();
+    const gotAt = new Set<number>();
+    for (const r of rx.values()) {
+      if (r.node === m.node && r.inc === m.inc) continue;
+      const iF = r.at.get(tag(m.first));
+      const iL = r.at.get(tag(m.last));
+      let lost = iF === undefined || iL === undefined;
+      for (let n = m.first + 1; !lost && n < m.last; n++) lost = !r.at.has(tag(n));
+      if (!lost && iL! > iF!)
+        lost = r.trans.some((t) => t.pos > iF! && t.pos < iL! && !t.members.includes(m.node));
+      (lost ? lostAt : gotAt).add(r.node);
+    }
+    for (const node of lostAt) if (!gotAt.has(node)) out.add(`${node}:${m.key}`);
+  }
+  return out;
+}
+
+/**
+ * For checkCpgHistories: whether two nodes went from ring `from` to ring `to` (`R<rep>.<seq>`,
+ * seq in decimal as the clients record it) through the same rings with the same transitional
+ * sets (unknown: true).
+ */
+function movedTogether(
+  history: readonly Recorded[],
+): (a: number, b: number, from: string, to: string) => boolean {
+  const rings = new Map<number, { ring: string; trans: string }[]>();
+  for (const h of history) {
+    const e = h.effect;
+    if (e.kind !== 'confchg' || e.type !== 'transitional') continue;
+    let l = rings.get(h.node);
+    if (!l) rings.set(h.node, (l = []));
+    l.push({
+      ring: `R${e.ringId.rep}.${e.ringId.seq.toString()}`,
+      trans: [...e.members].sort((x, y) => x - y).join(),
+    });
+  }
+  const memo = new Map<string, string | undefined>();
+  const path = (node: number, from: string, to: string): string | undefined => {
+    const k = `${node}|${from}|${to}`;
+    if (memo.has(k)) return memo.get(k);
+    const v = computePath(node, from, to);
+    memo.set(k, v);
+    return v;
+  };
+  const computePath = (node: number, from: string, to: string): string | undefined => {
+    const l = rings.get(node) ?? [];
+    const i = l.findIndex((r) => r.ring === from);
+    const j = l.findIndex((r) => r.ring === to);
+    if (i < 0 || j < i) return undefined;
+    return l
+      .slice(i + 1, j + 1)
+      .map((r) => `${r.ring}:${r.trans}`)
+      .join(' ');
+  };
+  return (a, b, from, to) => {
+    const pa = path(a, from, to);
+    const pb = path(b, from, to);
+    return pa === undefined || pb === undefined || pa === pb;
+  };
+}
+
 /** The payload behind the `p:<node>:<inc>:<n>:` tag (null when there is none). */
 function untag(payload: Buffer): Buffer | null {
   let colons = 0;
@@ -588,26 +734,6 @@ function untag(payload: Buffer): Buffer | null {
     if (payload[i] === 0x3a && ++colons === 4) return payload.subarray(i + 1);
   }
   return null;
-}
-
-/**
- * Adapt a client's records to what test/helpers/cpg-history.ts expects: the one-time initial
- * TOTEM_CONFCHG right after the client's own join confchg. The service (as corosync 3.1.7's
- * notify_lib_joinlist) sends it to every connection with the flag that has not had it, on any
- * confchg of the group — also to a connection whose join is still on its way (JOIN_STARTED),
- * and sync activations send their TOTEM_CONFCHG to every connection, joined or not. So before
- * its own join a client may get one or more ring records. They carry nothing for the checkers
- * (the client is in no view yet): keep only the last (the ring current at the join) and put it
- * right after the join, where the initial one would be.
- */
-function mapRecords(records: readonly HistoryRecord[], node: number, pid: number): HistoryRecord[] {
-  const join = records.findIndex((r) => r.k === 'c' && r.j.some((a) => a[0] === node && a[1] === pid));
-  if (join < 0) return [...records];
-  const before = records.slice(0, join);
-  const rings = before.filter((r) => r.k === 'r');
-  const after = records.slice(join + 1);
-  if (rings.length === 0) return [...records];
-  return [...before.filter((r) => r.k !== 'r'), records[join]!, rings[rings.length - 1]!, ...after];
 }
 
 /** The `p:<node>:<inc>:<n>:` tag of an SRP payload ('' when there is none). */

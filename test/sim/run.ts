@@ -55,7 +55,8 @@ function runCpg(): void {
       const took = Number(process.hrtime.bigint() - ts) / 1e6;
       console.log(
         `seed ${seed} ${r.ok ? 'ok' : 'FAIL'} ${took.toFixed(0)}ms | ${r.mix} | events=${r.events} ` +
-          `cpg lives=${r.cpg.lives} sent=${r.cpg.sent} delivered=${r.cpg.delivered} confchgs=${r.cpg.confchgs}`,
+          `cpg lives=${r.cpg.lives} sent=${r.cpg.sent} delivered=${r.cpg.delivered} confchgs=${r.cpg.confchgs} ` +
+          `totem-lost=${r.cpg.straddled}`,
       );
     }
     if (single !== undefined) {

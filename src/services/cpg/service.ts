@@ -24,6 +24,7 @@ import { PROCESSOR_COUNT_MAX, TotemGuarantee } from '../../exec/codec.js';
 import type { ExecApi, ServiceEngine, SyncHooks } from '../../exec/service-engine.js';
 import type { IpcConnection, IpcLogger, IpcServiceDefinition } from '../../ipc/server.js';
 import { type RingId, ZERO_RING_ID } from '../../totem/wire/index.js';
+import type { ZeroCopyTable } from './zerocopy.js';
 import {
   type CpgAddress,
   type CpgName,
@@ -129,6 +130,11 @@ export interface CpgServiceOptions {
   maxJoinlistEntries?: number;
   /** Check words of iteration handles (default deterministic; the daemon passes random ones). */
   random?: HandleCheckSource;
+  /**
+   * A connection's zero-copy buffer table (files: runtime shell, injected by the daemon). Without
+   * it ZC_ALLOC/ZC_FREE are answered and ignored and ZC_EXECUTE gets CS_ERR_NOT_SUPPORTED.
+   */
+  zeroCopy?: () => ZeroCopyTable;
 }
 
 /** An iteration snapshot (ITERATIONINITIALIZE .. ITERATIONFINALIZE). */
@@ -153,6 +159,8 @@ export class CpgConnState {
   /** False after FINALIZE or close: no more callbacks, not seen by the join checks. */
   listed = true;
   readonly iterations = new Map<bigint, Iteration>();
+  /** Zero-copy buffers of this connection (created at its first ZC_ALLOC). */
+  zc: ZeroCopyTable | undefined;
   private nextIndex = 1;
 
   constructor(conn: IpcConnection, sourceToken: bigint) {
@@ -229,6 +237,7 @@ export class CpgService implements ServiceEngine {
   private api: ExecApi | undefined;
   private readonly logger: IpcLogger | undefined;
   private readonly maxMessageSize: number;
+  private readonly zeroCopy: (() => ZeroCopyTable) | undefined;
   private readonly maxMembersPerGroup: number;
   private readonly maxGroups: number;
   private readonly maxIterations: number;
@@ -250,10 +259,15 @@ export class CpgService implements ServiceEngine {
   private joinlists: StoredJoin[] = [];
   /** PROCLEAVE(PROCDOWN) messages of closed connections waiting for room in the totem queue. */
   private pendingLeaves: Buffer[] = [];
+  /** Processes whose PROCLEAVE was delivered in this sync round (see the 'procleave' case). */
+  private leftThisRound: StoredJoin[] = [];
+  /** Between sync init and activate / abort. */
+  private syncRunning = false;
 
   constructor(opts: CpgServiceOptions = {}) {
     this.logger = opts.logger;
     this.maxMessageSize = opts.maxMessageSize ?? CPG_MAX_ATOMIC_MSG_SIZE;
+    this.zeroCopy = opts.zeroCopy;
     this.maxMembersPerGroup = opts.maxMembersPerGroup ?? CPG_MEMBERS_MAX;
     this.maxGroups = opts.maxGroups ?? 65536;
     this.maxIterations = opts.maxIterationsPerConnection ?? 1024;
@@ -430,11 +444,25 @@ export class CpgService implements ServiceEngine {
       case 'procjoin':
         this.log('debug', `got procjoin message from cluster node ${from} for pid ${m.pid}`);
         this.doProcJoin(m.group, m.pid, from, CpgReason.JOIN);
+        this.leftThisRound = this.leftThisRound.filter(
+          (e) => !(e.sender === from && e.pid === m.pid && cpgNameEquals(e.group, m.group)),
+        );
         return;
-      case 'procleave':
+      case 'procleave': {
         this.log('debug', `got procleave message from cluster node ${from} for pid ${m.pid}`);
         this.doProcLeave(m.group, m.pid, from, m.reason);
+        // Deviation from 3.1.7: a process that leaves while a sync runs (a connection closed
+        // then: its PROCLEAVE is not flow-controlled) may be listed in its node's JOINLIST of
+        // this round, sent before the leave (or built before the node delivered it). corosync
+        // applies that entry at activation on every other node — NODEUP of a process that is
+        // gone, a ghost member there but not on its own node, which skips its own entries (sim
+        // seed 123). The stale entry is dropped here, and one still to come is ignored.
+        const gone = (e: StoredJoin): boolean =>
+          e.sender === from && e.pid === m.pid && cpgNameEquals(e.group, m.group);
+        this.joinlists = this.joinlists.filter((e) => !gone(e));
+        if (this.syncRunning) this.leftThisRound.push({ sender: from, pid: m.pid, group: m.group });
         return;
+      }
       case 'joinlist':
         this.log('debug', `got joinlist message from node ${from}`);
         for (const e of m.entries) {
@@ -446,7 +474,10 @@ export class CpgService implements ServiceEngine {
             );
             break;
           }
-          this.joinlists.push({ sender: from, pid: e.pid, group: e.group });
+          const stale = this.leftThisRound.some(
+            (l) => l.sender === from && l.pid === e.pid && cpgNameEquals(l.group, e.group),
+          );
+          if (!stale) this.joinlists.push({ sender: from, pid: e.pid, group: e.group });
         }
         return;
       case 'mcast':
@@ -508,6 +539,8 @@ export class CpgService implements ServiceEngine {
     // Deviation from 3.1.7 (corosync PR #828): stored JOINLIST entries are dropped at every
     // init, so entries of an aborted round cannot resurrect processes of a departed node.
     this.joinlists = [];
+    this.leftThisRound = [];
+    this.syncRunning = true;
   }
 
   private syncProcess(): boolean {
@@ -558,12 +591,16 @@ export class CpgService implements ServiceEngine {
     }
 
     this.joinlists = [];
+    this.leftThisRound = [];
+    this.syncRunning = false;
     const frame = this.totemConfchgFrame();
     for (const c of this.conns) c.conn.sendEvent(frame);
   }
 
   private syncAbort(): void {
     this.joinlists = [];
+    this.leftThisRound = [];
+    this.syncRunning = false;
   }
 
   // ---- IPC ----
@@ -613,6 +650,7 @@ export class CpgService implements ServiceEngine {
       }
     }
     st.iterations.clear();
+    st.zc?.closeAll();
     this.unlist(st);
   }
 
@@ -707,14 +745,20 @@ export class CpgService implements ServiceEngine {
         this.unlist(st);
         conn.respond(encodeCpgBareResponse(CpgResId.FINALIZE, OK));
         return;
-      case 'zc_alloc':
+      case 'zc_alloc': {
+        // corosync answers a bare header with id 0 (libcpg ignores its error)
+        st.zc ??= this.zeroCopy?.();
+        const r = st.zc?.alloc(req.path, req.mapSize);
+        if (r && 'error' in r) this.log('warn', `zero-copy alloc from ${conn.token} refused: ${r.error}`);
+        conn.respond(encodeCpgBareResponse(0, OK));
+        return;
+      }
       case 'zc_free':
-        // Zero-copy buffers are not implemented (no shared mappings in Node; removed upstream
-        // after 3.1.7). corosync answers a bare header with id 0; libcpg ignores its error.
+        st.zc?.free(req.serverAddress);
         conn.respond(encodeCpgBareResponse(0, OK));
         return;
       case 'zc_execute':
-        conn.respond(encodeCpgBareResponse(CpgResId.MCAST, CsErrorCode.CS_ERR_NOT_SUPPORTED));
+        conn.respond(encodeCpgBareResponse(CpgResId.MCAST, this.zcExecute(conn, st, req.serverAddress)));
         return;
       case 'partial_mcast':
         conn.respond(
@@ -725,6 +769,21 @@ export class CpgService implements ServiceEngine {
         );
         return;
     }
+  }
+
+  /** ZC_EXECUTE: the MCAST request the client wrote into its zero-copy buffer, with a reply. */
+  private zcExecute(conn: IpcConnection, st: CpgConnState, token: bigint): number {
+    if (!st.zc) return CsErrorCode.CS_ERR_NOT_SUPPORTED;
+    if (!st.joined) return CsErrorCode.CS_ERR_NOT_EXIST;
+    const r = st.zc.readFrame(token);
+    const req = 'frame' in r ? decodeCpgRequest(r.frame) : undefined;
+    if (!req || !req.ok || req.value.kind !== 'mcast') {
+      const reason = 'error' in r ? r.error : 'not a cpg mcast request';
+      this.log('warn', `zero-copy mcast from ${conn.token} refused: ${reason}`);
+      return CsErrorCode.CS_ERR_INVALID_PARAM;
+    }
+    if (req.value.message.length > this.maxMessageSize) return CsErrorCode.CS_ERR_TOO_BIG;
+    return this.multicast(st, req.value.message) ? OK : CsErrorCode.CS_ERR_TRY_AGAIN;
   }
 
   private join(st: CpgConnState, group: CpgName, pid: number, flags: number): number {
@@ -789,15 +848,20 @@ export class CpgService implements ServiceEngine {
       );
       return;
     }
-    const head = encodeCpgMcastHeader(
-      { group: st.group, pid: st.pid, source: { nodeid: this.nodeId, conn: st.sourceToken } },
-      message.length,
-    );
-    if (!this.send(CpgExecFn.MCAST, [head, message])) {
+    if (!this.multicast(st, message)) {
       // MCAST has no reply, so the client cannot be told; corosync asserts here instead.
       this.stats.mcastDropped++;
       this.log('warn', `mcast from ${conn.token} dropped: totem queue full`);
     }
+  }
+
+  /** An exec MCAST of `message` from this connection's process to its group. */
+  private multicast(st: CpgConnState, message: Buffer): boolean {
+    const head = encodeCpgMcastHeader(
+      { group: st.group, pid: st.pid, source: { nodeid: this.nodeId, conn: st.sourceToken } },
+      message.length,
+    );
+    return this.send(CpgExecFn.MCAST, [head, message]);
   }
 
   private partialMcast(

@@ -23,12 +23,20 @@ const ZC_NAME = /^corosync_zerocopy-[A-Za-z0-9]{6}$/;
 const TOKEN_BASE = 0x7a00_0000_0000n;
 const TOKEN_STEP = 0x1000n;
 
+/** What the CPG service needs of a connection's zero-copy buffers (the daemon injects them). */
+export interface ZeroCopyTable {
+  alloc(path: string, mapSize: bigint): { token: bigint } | { error: string };
+  readFrame(token: bigint): { frame: Buffer } | { error: string };
+  free(token: bigint): void;
+  closeAll(): void;
+}
+
 interface ZcBuffer {
   readonly fd: number;
   readonly size: number;
 }
 
-export class ZeroCopyBuffers {
+export class ZeroCopyBuffers implements ZeroCopyTable {
   private readonly buffers = new Map<bigint, ZcBuffer>();
   private next = TOKEN_BASE;
 
