@@ -10,6 +10,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** dist/src/cli/main.js, resolved from this compiled file (dist/test/helpers). */
+/** util-linux's setpriv (always on Debian), to tie a daemon's life to the test process. */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
 export const CLI_PATH = resolve(fileURLToPath(import.meta.url), '../../../src/cli/main.js');
 
 let addrCounter = 0;
@@ -131,7 +134,11 @@ export async function startDaemonProcess(
     if (opts.configText === undefined) args.push('--nodeid', '1');
   }
   args.push(...(opts.args ?? []));
-  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+  // setpriv --pdeathsig: the daemon dies with the test process even when that is killed
+  const [cmd, cmdArgs] = SETPRIV
+    ? [SETPRIV, ['--pdeathsig', 'KILL', process.execPath, CLI_PATH, ...args]]
+    : [process.execPath, [CLI_PATH, ...args]];
+  const child = spawn(cmd, cmdArgs, {
     env: {
       ...process.env,
       COROSYNC_TS_RUN_DIR: runDir,

@@ -206,7 +206,9 @@ function prepare(opts: RealCorosyncOptions, command: string): Prepared {
     'mount -t tmpfs tmpfs /dev/shm',
   ];
   if (opts.hostname) lines.push(`hostname ${q(opts.hostname)}`);
-  lines.push(`exec ${command}`);
+  // the daemon dies with the test process even when that is killed (no orphans; setpriv is
+  // util-linux, always on Debian)
+  lines.push(`exec setpriv --pdeathsig KILL ${command}`);
   const script = path.join(dir, 'start.sh');
   fs.writeFileSync(script, `${lines.join('\n')}\n`);
   return { ns, dir, script, cleanupSync };
