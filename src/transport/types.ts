@@ -15,6 +15,7 @@
  */
 import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
 import { formatIp, parseIPv4, parseIPv6 } from '../config/addr.js';
+import { NativeUdpSender } from './native-send.js';
 
 /** One configured member: its nodeid and its numeric ring0 address. */
 export interface TransportMember {
@@ -280,6 +281,8 @@ export abstract class UdpTransportBase {
   protected state: 'new' | 'opening' | 'open' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
   /** One shared send callback: no closure per datagram. */
+  /** sendto(2) through the addon, when built (src/transport/native-send.ts). */
+  private readonly nativeSender = NativeUdpSender.create();
   private readonly afterSend = (err: Error | null): void => {
     if (err) this.stats.txErrors++;
   };
@@ -391,6 +394,24 @@ export abstract class UdpTransportBase {
 
   /** One unconnected send (sendto): ICMP errors of dead peers never reach this socket. */
   protected transmit(sock: Socket, bytes: Buffer | Buffer[], len: number, port: number, addr: string): void {
+    const native = this.nativeSender;
+    if (native) {
+      const data = Array.isArray(bytes)
+        ? bytes.length === 1
+          ? bytes[0]!
+          : Buffer.concat(bytes, len)
+        : bytes;
+      const r = native.send(sock, data, addr, port);
+      if (r !== 'retry') {
+        if (r === 'sent') {
+          this.stats.txPackets++;
+          this.stats.txBytes += len;
+        } else this.stats.txErrors++;
+        return;
+      }
+      // a full socket buffer (or no native path for this address): Node queues it
+      bytes = data;
+    }
     try {
       sock.send(bytes, port, addr, this.afterSend);
       this.stats.txPackets++;

@@ -1,0 +1,94 @@
+/**
+ * A synchronous sendto(2) for totem's datagrams through the project's Node-API addon
+ * (native/qbnative.c `udpSendTo`). Node's dgram `send` spends several microseconds of
+ * bookkeeping per datagram before the system call (measured: ~7.5 µs per 1 KiB datagram on
+ * loopback against ~2.7 µs for a plain sendto in C); totem sends one datagram per peer per
+ * packet, on the token's critical path. Without the addon (or on a Node whose dgram internals
+ * differ) every send goes through Node's dgram as before.
+ */
+import type { Socket } from 'node:dgram';
+import { endianness } from 'node:os';
+import { parseIPv4, parseIPv6 } from '../config/addr.js';
+import { loadQbNative } from '../ipc/libqb/native.js';
+
+type UdpSendTo = (fd: number, data: Buffer, sockaddr: Buffer) => number;
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+/** sa_family is in host byte order. */
+const LE = endianness() === 'LE';
+/** errno values after which Node's queued send is the right fallback (full socket buffer). */
+const EAGAIN = 11;
+const ENOBUFS = 105;
+
+export type NativeSendResult = 'sent' | 'retry' | 'error';
+
+export class NativeUdpSender {
+  private readonly sockaddrs = new Map<string, Buffer | null>();
+  private readonly fds = new WeakMap<Socket, number | null>();
+
+  private constructor(private readonly sendTo: UdpSendTo) {}
+
+  /** The sender, or undefined when the addon (or its udpSendTo) is missing. */
+  static create(): NativeUdpSender | undefined {
+    if (process.env.COROSYNC_TS_NODE_UDP === '1') return undefined; // for comparisons
+    const load = loadQbNative();
+    if (!load.ok) return undefined;
+    const fn = (load.native as unknown as { udpSendTo?: UdpSendTo }).udpSendTo;
+    return typeof fn === 'function' ? new NativeUdpSender(fn.bind(load.native)) : undefined;
+  }
+
+  /**
+   * Send `data` to addr:port on `sock`'s descriptor. 'retry': the kernel buffer is full (or the
+   * descriptor/address cannot be used natively) — send through Node instead; 'error': dropped.
+   */
+  send(sock: Socket, data: Buffer, addr: string, port: number): NativeSendResult {
+    const fd = this.fdOf(sock);
+    const sa = fd === undefined ? undefined : this.sockaddr(addr, port);
+    if (fd === undefined || sa === undefined) return 'retry';
+    const n = this.sendTo(fd, data, sa);
+    if (n >= 0) return 'sent';
+    return n === -EAGAIN || n === -ENOBUFS ? 'retry' : 'error';
+  }
+
+  /** The descriptor of a bound dgram socket (Node keeps it in an internal state object). */
+  private fdOf(sock: Socket): number | undefined {
+    let fd = this.fds.get(sock);
+    if (fd === undefined) {
+      const sym = Object.getOwnPropertySymbols(sock).find((s) => s.description === 'state symbol');
+      const state = sym ? (sock as unknown as Record<symbol, { handle?: { fd?: unknown } }>)[sym] : undefined;
+      const raw = state?.handle?.fd;
+      fd = typeof raw === 'number' && raw >= 0 ? raw : null;
+      this.fds.set(sock, fd);
+    }
+    return fd ?? undefined;
+  }
+
+  /** struct sockaddr_in / sockaddr_in6 for a numeric address (none for scoped IPv6). */
+  private sockaddr(addr: string, port: number): Buffer | undefined {
+    const key = `${addr}|${port}`;
+    let sa = this.sockaddrs.get(key);
+    if (sa === undefined) {
+      sa = null;
+      const v4 = addr.includes(':') ? undefined : parseIPv4(addr);
+      if (v4) {
+        sa = Buffer.alloc(16);
+        if (LE) sa.writeUInt16LE(AF_INET, 0);
+        else sa.writeUInt16BE(AF_INET, 0);
+        sa.writeUInt16BE(port, 2);
+        v4.copy(sa, 4);
+      } else if (!addr.includes('%')) {
+        const v6 = parseIPv6(addr);
+        if (v6) {
+          sa = Buffer.alloc(28);
+          if (LE) sa.writeUInt16LE(AF_INET6, 0);
+          else sa.writeUInt16BE(AF_INET6, 0);
+          sa.writeUInt16BE(port, 2);
+          v6.copy(sa, 8);
+        }
+      }
+      this.sockaddrs.set(key, sa);
+    }
+    return sa ?? undefined;
+  }
+}
