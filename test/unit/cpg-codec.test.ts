@@ -23,6 +23,8 @@ import {
   decodeCpgResponse,
   decodeCpgZcHeader,
   encodeCpgBareResponse,
+  encodeCpgDeliverCallback,
+  encodeCpgDeliverCallbackHeader,
   encodeCpgDownlist,
   encodeCpgDownlistOld,
   encodeCpgExec,
@@ -815,4 +817,16 @@ test('cpg decoders never throw on random bytes; what they accept round-trips', (
   }
   // random bytes with a plausible header do get accepted sometimes
   assert.ok(accepted > 50, `accepted ${accepted}`);
+});
+
+test('the one-allocation DELIVER frame equals header + message', () => {
+  const group = cpgName('g');
+  const msg = Buffer.from('payload bytes');
+  const d = { group, nodeid: 7, pid: 4242 };
+  // allocUnsafe memory is reused: make it dirty first, the header must still come out zeroed
+  Buffer.allocUnsafe(4096).fill(0xaa);
+  assert.deepEqual(
+    encodeCpgDeliverCallback(d, msg),
+    Buffer.concat([encodeCpgDeliverCallbackHeader(d, msg.length), msg]),
+  );
 });

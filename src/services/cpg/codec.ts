@@ -1102,12 +1102,36 @@ export function encodeCpgDeliverCallbackHeader(
   msglen: number,
 ): Buffer {
   const buf = Buffer.alloc(CpgSize.DELIVER_HEADER);
+  writeCpgDeliverHeader(buf, d, msglen);
+  return buf;
+}
+
+/**
+ * The whole DELIVER callback frame (header and message) in one allocation: this runs once per
+ * delivered message and local group.
+ */
+export function encodeCpgDeliverCallback(
+  d: { readonly group: CpgName; readonly nodeid: number; readonly pid: number },
+  message: Buffer,
+): Buffer {
+  const buf = Buffer.allocUnsafe(CpgSize.DELIVER_HEADER + message.length);
+  buf.fill(0, 0, CpgSize.DELIVER_HEADER);
+  writeCpgDeliverHeader(buf, d, message.length);
+  message.copy(buf, CpgSize.DELIVER_HEADER);
+  return buf;
+}
+
+/** The fields of a DELIVER header into a zeroed `buf` (its first 184 bytes). */
+function writeCpgDeliverHeader(
+  buf: Buffer,
+  d: { readonly group: CpgName; readonly nodeid: number; readonly pid: number },
+  msglen: number,
+): void {
   writeResponseHeader(buf, CpgResId.DELIVER_CALLBACK, CpgSize.DELIVER_HEADER + msglen, CsErrorCode.CS_OK);
   writeCpgName(buf, 24, d.group);
   buf.writeUInt32LE(msglen >>> 0, 160);
   buf.writeUInt32LE(d.nodeid >>> 0, 168);
   buf.writeUInt32LE(d.pid >>> 0, 176);
-  return buf;
 }
 
 /** The 200 bytes of a PARTIAL_DELIVER callback before its `fraglen`-byte fragment (error CS_OK). */

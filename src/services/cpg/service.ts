@@ -44,7 +44,7 @@ import {
   decodeCpgExec,
   decodeCpgRequest,
   encodeCpgBareResponse,
-  encodeCpgDeliverCallbackHeader,
+  encodeCpgDeliverCallback,
   encodeCpgDownlist,
   encodeCpgJoinList,
   encodeCpgMcastHeader,
@@ -482,10 +482,7 @@ export class CpgService implements ServiceEngine {
         return;
       case 'mcast':
         this.deliverToGroup(m.group, from, () =>
-          Buffer.concat([
-            encodeCpgDeliverCallbackHeader({ group: m.group, nodeid: from, pid: m.pid }, m.message.length),
-            m.message,
-          ]),
+          encodeCpgDeliverCallback({ group: m.group, nodeid: from, pid: m.pid }, m.message),
         );
         return;
       case 'partial_mcast':
