@@ -1,7 +1,7 @@
 /**
  * Debian's unmodified corosync 3.1.7 tools and libraries (libqb 2.0.6 IPC) against our daemon,
  * over both libqb transports (SHM, the default, and `qb_ipc_type: socket`): corosync-cmapctl (list, get, set, delete, tracking), corosync-cpgtool
- * with a libcpg client in a group, corosync-quorumtool -s and corosync-cfgtool -s, compared
+ * with a libcpg client in a group, corosync-quorumtool -s/-l and corosync-cfgtool -s/-R, compared
  * with the same tools against real corosync where the output does not depend on the run.
  * Then misbehaving raw clients (garbage, half a request, truncated shared memory, death
  * mid-request) must not stop the daemon from serving the others, and every /dev/shm entry
@@ -304,6 +304,16 @@ for (const transport of ['shm', 'socket'] as const) {
           assert.match(c.stdout, new RegExp(`addr\\s+= ${ADDR.replace(/\./g, '\\.')}`));
           const rc = await r.exec('corosync-cfgtool', ['-s']);
           assert.equal(c.stdout, rc.stdout);
+          // -l (node list) and -R (reload the unchanged corosync.conf): same output, same exit code
+          const l = await ours.exec('corosync-quorumtool', ['-l']);
+          const rl = await r.exec('corosync-quorumtool', ['-l']);
+          assert.equal(l.code, rl.code, l.stderr);
+          assert.equal(l.stdout, rl.stdout);
+          const reload = await ours.exec('corosync-cfgtool', ['-R']);
+          const rreload = await r.exec('corosync-cfgtool', ['-R']);
+          assert.equal(reload.code, 0, reload.stderr);
+          assert.equal(reload.code, rreload.code);
+          assert.equal(reload.stdout, rreload.stdout);
         },
       );
 
