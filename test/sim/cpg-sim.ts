@@ -45,8 +45,8 @@ import {
 import { decodePayload, encodePayload, type HistoryRecord } from '../helpers/cpg-worker.js';
 import { Prng } from '../helpers/prng.js';
 import { checkHistory, checkSelfDelivery, type SentInfo, type Violation } from './checkers.js';
-import { Cluster, type NetDecision, type NetModel, type Recorded, type SimNode } from './cluster.js';
-import { DEFAULT_HEAL_JITTER_MS, scheduleFaults } from './sim.js';
+import { Cluster, type Recorded, type SimNode } from './cluster.js';
+import { DEFAULT_HEAL_JITTER_MS, FaultNet, scheduleFaults } from './sim.js';
 
 export interface CpgSimOptions {
   /** Number of nodes (default: drawn 2..5). */
@@ -86,32 +86,6 @@ export interface CpgSimResult {
 const GROUP = 'simgrp';
 /** The tag in front of every totempg packet on the SRP level (p:<node>:<inc>:<n>:). */
 const TAG_MAX = 32;
-
-class FaultNet implements NetModel {
-  loss = 0;
-  dup = 0;
-  base = 0.1;
-  jitter = 0;
-  readonly blocked = new Set<string>();
-  constructor(private readonly rng: Prng) {}
-
-  decide(_now: number, from: number, to: number): NetDecision {
-    if (this.blocked.has(`${from}>${to}`)) return { drop: true };
-    if (this.loss > 0 && this.rng.bool(this.loss)) return { drop: true };
-    const delay = this.base + (this.jitter > 0 ? this.rng.next() * this.jitter : 0);
-    if (this.dup > 0 && this.rng.bool(this.dup)) {
-      return { drop: false, delay, dup: delay + this.rng.next() * (this.jitter + 1) };
-    }
-    return { drop: false, delay };
-  }
-
-  heal(minJitter: number): void {
-    this.jitter = Math.max(this.jitter, minJitter);
-    this.blocked.clear();
-    this.loss = 0;
-    this.dup = 0;
-  }
-}
 
 /** One simulated client process: a fake IPC connection that records its callbacks. */
 class Client {

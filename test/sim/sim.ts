@@ -49,7 +49,7 @@ export interface SimResult {
 }
 
 /** The seeded network: loss, duplication, delay with jitter (reordering) and partitions. */
-class FaultNet implements NetModel {
+export class FaultNet implements NetModel {
   loss = 0;
   dup = 0;
   base = 0.1;
