@@ -30,6 +30,7 @@
  *   dgramSend(fd, buf) -> bytes | -errno   one datagram, never blocks (-EAGAIN when full)
  *   dgramRecv(fd, max) -> Buffer | -errno  one datagram; -EMSGSIZE if it was longer than max
  *   udpSendTo(fd, buf, sockaddr) -> bytes | -errno   one UDP datagram (totem's send path)
+ *   unixDgramOpen(path) -> fd | -errno     datagram socket connected to a filesystem socket (syslog)
  *   pollStart(fd, events, cb) -> poller    libuv poll watcher; cb(status, events) on readiness
  *                                          (events: 1 readable, 2 writable)
  *   pollSet(poller, events)                change the watched events (0 pauses)
@@ -654,6 +655,32 @@ static napi_value dgram_connect(napi_env env, napi_callback_info info) {
   return make_i64(env, rc == 0 ? 0 : -errno);
 }
 
+/*
+ * unixDgramOpen(path) -> fd | -errno: a non-blocking SOCK_DGRAM socket connected to the
+ * filesystem socket `path` (syslog's /dev/log). Send with dgramSend, close with closeFd.
+ */
+static napi_value unix_dgram_open(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], addr.sun_path, sizeof(addr.sun_path), &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a path");
+    return NULL;
+  }
+  if (len == 0 || len >= sizeof(addr.sun_path) - 1) return make_i64(env, -ENAMETOOLONG);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_i64(env, -errno);
+  if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+    int e = errno;
+    close(fd);
+    return make_i64(env, -e);
+  }
+  return make_i64(env, fd);
+}
+
 static napi_value dgram_send(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
@@ -889,6 +916,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"dgramSend", NULL, dgram_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dgramRecv", NULL, dgram_recv, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpSendTo", NULL, udp_send_to, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unixDgramOpen", NULL, unix_dgram_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollSet", NULL, poll_set, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollClose", NULL, poll_close, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -38,6 +38,7 @@ import { COROSYNC_COMPAT_VERSION, VERSION } from '../version.js';
 import type { DaemonArgs } from '../cli/daemon-args.js';
 import { isDaemonizedChild, reportStartup, startInBackground } from './background.js';
 import { Logger, type LogOutputs } from './logging.js';
+import { openSyslogSink } from './syslog.js';
 import { AlreadyRunningError, acquirePidFile, releasePidFile } from './pidfile.js';
 import { TotemRuntime } from './totem-runtime.js';
 import { ZeroCopyBuffers } from '../services/cpg/zerocopy.js';
@@ -160,7 +161,14 @@ export class Daemon {
 
   static async start(opts: DaemonOptions = {}): Promise<Daemon> {
     const stderr = opts.stderr ?? ((line: string) => void process.stderr.write(line));
-    const outputs: LogOutputs = { stderr, now: () => new Date(), pid: process.pid, hostname: hostname() };
+    const syslog = openSyslogSink();
+    const outputs: LogOutputs = {
+      stderr,
+      now: () => new Date(),
+      pid: process.pid,
+      hostname: hostname(),
+      ...(syslog ? { syslog } : {}),
+    };
     const { startup, logger, source } = loadConfig(opts, outputs, false);
     const icmap = new Icmap();
     installDefaultReadOnlyKeys(icmap);

@@ -7,8 +7,8 @@
  *   logfile: [<timestamp> ][<pid>] <hostname> corosync <priority padded to 7> [<subsys>] <message>
  * timestamp "on" is `Mon DD HH:MM:SS`, "hires" adds `.mmm`.
  *
- * syslog output is accepted in the configuration but not written: Node has no datagram unix
- * sockets, so `to_syslog: yes` is logged once as unsupported (see README feature table).
+ *   syslog:  <PRI>Mmm dd hh:mm:ss corosync[<pid>]:  [<subsys padded to 6>] <message>
+ *            (glibc's syslog(3) framing; sent through the sink the daemon injects)
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { LoggerSettings, LoggingConfig } from '../config/logging.js';
@@ -50,6 +50,8 @@ interface EffectiveSettings {
   toLogfile: boolean;
   logfile: string | undefined;
   logfilePriority: number;
+  toSyslog: boolean;
+  syslogPriority: number;
   debug: LoggerSettings['debug'];
 }
 
@@ -63,6 +65,9 @@ function resolveSettings(config: LoggingConfig): {
     toLogfile: top.toLogfile ?? false,
     logfile: top.logfile,
     logfilePriority: top.logfilePriority ?? Priority.info,
+    // corosync's defaults: to_syslog yes, syslog_priority info
+    toSyslog: top.toSyslog ?? true,
+    syslogPriority: top.syslogPriority ?? Priority.info,
     debug: top.debug,
   };
   const subsys = new Map<string, EffectiveSettings>();
@@ -73,6 +78,8 @@ function resolveSettings(config: LoggingConfig): {
       toLogfile: s.toLogfile ?? global.toLogfile,
       logfile: s.logfile ?? global.logfile,
       logfilePriority: s.logfilePriority ?? global.logfilePriority,
+      toSyslog: s.toSyslog ?? global.toSyslog,
+      syslogPriority: s.syslogPriority ?? global.syslogPriority,
       debug: s.debug,
     });
   }
@@ -100,6 +107,8 @@ export interface LogOutputs {
   now: () => Date;
   pid: number;
   hostname: string;
+  /** Where syslog datagrams go (src/daemon/syslog.ts); none: to_syslog writes nothing. */
+  syslog?: (datagram: string) => void;
 }
 
 /** The small interface every component takes: it never sees files or configuration. */
@@ -119,12 +128,14 @@ export class Logger {
     toStderr: true,
     toLogfile: false,
     logfile: undefined,
+    toSyslog: false, // until the configuration is read
+    syslogPriority: Priority.info,
     logfilePriority: Priority.info,
     debug: 'off',
   };
   private perSubsys = new Map<string, EffectiveSettings>();
   private readonly files = new Map<string, number>();
-  private syslogNoted = false;
+  private syslogFacility = SYSLOG_FACILITY_CODES.daemon;
 
   constructor(private readonly outputs: LogOutputs) {}
 
@@ -159,14 +170,7 @@ export class Logger {
     this.timestamp = config.timestamp;
     this.global = global;
     this.perSubsys = subsys;
-    if (!this.syslogNoted && config.main.toSyslog) {
-      this.syslogNoted = true;
-      this.log(
-        'MAIN',
-        Priority.debug,
-        'to_syslog is not supported by corosync-ts; syslog output is disabled',
-      );
-    }
+    this.syslogFacility = SYSLOG_FACILITY_CODES[config.main.syslogFacility] ?? SYSLOG_FACILITY_CODES.daemon;
   }
 
   close(): void {
@@ -189,11 +193,15 @@ export class Logger {
   /** True when a message of this priority would be written anywhere (cheap guard for hot paths). */
   enabled(subsys: string, priority: number): boolean {
     const s = this.settingsFor(subsys);
-    return priority <= threshold(s) && (s.toStderr || (s.toLogfile && s.logfile !== undefined));
+    return (
+      (priority <= threshold(s) && (s.toStderr || (s.toLogfile && s.logfile !== undefined))) ||
+      this.syslogWanted(s, priority)
+    );
   }
 
   log(subsys: string, priority: number, message: string): void {
     const s = this.settingsFor(subsys);
+    if (this.syslogWanted(s, priority)) this.toSyslog(subsys, priority, message);
     if (priority > threshold(s)) return;
     if (!s.toStderr && !(s.toLogfile && s.logfile)) return;
     const ts =
@@ -208,6 +216,27 @@ export class Logger {
     }
   }
 
+  private syslogWanted(s: EffectiveSettings, priority: number): boolean {
+    return s.toSyslog && this.outputs.syslog !== undefined && priority <= syslogThreshold(s);
+  }
+
+  /**
+   * What glibc's syslog(3) sends for libqb's syslog target: `<PRI>Mmm dd hh:mm:ss
+   * corosync[pid]: ` and corosync's syslog format " [%6g] %b" (its stderr format without the
+   * priority). libqb raises debug to info and trace to debug for syslog (priority bump −1 above
+   * info).
+   */
+  private toSyslog(subsys: string, priority: number, message: string): void {
+    const severity = priority > Priority.info ? priority - 1 : priority;
+    const d = this.outputs.now();
+    const stamp = `${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${pad2(d.getHours())}:${pad2(
+      d.getMinutes(),
+    )}:${pad2(d.getSeconds())}`;
+    this.outputs.syslog?.(
+      `<${this.syslogFacility * 8 + severity}>${stamp} corosync[${this.outputs.pid}]:  [${subsys.padEnd(6)}] ${message}`,
+    );
+  }
+
   subsys(name: string): SubsysLogger {
     return {
       error: (m) => this.log(name, Priority.err, m),
@@ -220,9 +249,40 @@ export class Logger {
   }
 }
 
+/** syslog.h facility codes of the names corosync accepts. */
+const SYSLOG_FACILITY_CODES: Record<string, number> = {
+  kern: 0,
+  user: 1,
+  mail: 2,
+  daemon: 3,
+  auth: 4,
+  syslog: 5,
+  lpr: 6,
+  news: 7,
+  uucp: 8,
+  cron: 9,
+  authpriv: 10,
+  ftp: 11,
+  local0: 16,
+  local1: 17,
+  local2: 18,
+  local3: 19,
+  local4: 20,
+  local5: 21,
+  local6: 22,
+  local7: 23,
+};
+
 /** The most verbose priority written: debug on/trace lower the configured floor. */
 function threshold(s: EffectiveSettings): number {
-  const configured = s.logfilePriority;
+  return lowered(s, s.logfilePriority);
+}
+
+function syslogThreshold(s: EffectiveSettings): number {
+  return lowered(s, s.syslogPriority);
+}
+
+function lowered(s: EffectiveSettings, configured: number): number {
   if (s.debug === 'trace') return Priority.trace;
   if (s.debug === 'on') return Math.max(configured, Priority.debug);
   return configured;

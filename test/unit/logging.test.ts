@@ -106,3 +106,53 @@ test('an unopenable logfile is an error naming the file, and the old settings st
   logger.subsys('MAIN').notice('still here');
   assert.deepEqual(lines, ['notice  [MAIN  ] still here\n']);
 });
+
+/** A logger whose syslog datagrams are captured. */
+function captureSyslog(loggingSection: string) {
+  const datagrams: string[] = [];
+  const logger = new Logger({
+    stderr: () => undefined,
+    now: () => fixedDate,
+    pid: 4242,
+    hostname: 'h1',
+    syslog: (d) => datagrams.push(d),
+  });
+  logger.configure(readLoggingConfig(parseConfigText(`logging {\n${loggingSection}\n}\n`, 'test.conf')));
+  return { datagrams, logger };
+}
+
+test('syslog: glibc framing, facility and priority; to_syslog defaults to yes at info', () => {
+  const { datagrams, logger } = captureSyslog('to_stderr: no');
+  logger.subsys('TOTEM').notice('A new membership (1.5) was formed. Members joined: 1');
+  logger.subsys('MAIN').debug('not at the default syslog priority');
+  // daemon (3) × 8 + notice (5) = 29; the day is space-padded as syslog(3) writes it
+  assert.deepEqual(datagrams, [
+    '<29>Nov  3 04:05:06 corosync[4242]:  [TOTEM ] A new membership (1.5) was formed. Members joined: 1',
+  ]);
+});
+
+test('syslog: syslog_facility, syslog_priority, per-subsystem off', () => {
+  const { datagrams, logger } = captureSyslog(
+    'syslog_facility: local3\nsyslog_priority: warning\n' +
+      'logger_subsys {\n subsys: CPG\n to_syslog: no\n}',
+  );
+  logger.subsys('MAIN').notice('below warning: not sent');
+  logger.subsys('MAIN').error('sent');
+  logger.subsys('CPG').error('CPG does not log to syslog');
+  // local3 = 19: 19 × 8 + 3 (err) = 155
+  assert.deepEqual(datagrams, ['<155>Nov  3 04:05:06 corosync[4242]:  [MAIN  ] sent']);
+});
+
+test('syslog: debug on sends debug messages, raised to info as libqb does', () => {
+  const { datagrams, logger } = captureSyslog('debug: on');
+  logger.subsys('QUORUM').debug('a debug line');
+  logger.subsys('QUORUM').trace('no trace without debug: trace');
+  // daemon 3 × 8 + info 6 = 30
+  assert.deepEqual(datagrams, ['<30>Nov  3 04:05:06 corosync[4242]:  [QUORUM] a debug line']);
+});
+
+test('syslog: to_syslog no writes nothing', () => {
+  const { datagrams, logger } = captureSyslog('to_syslog: no');
+  logger.subsys('MAIN').error('not sent');
+  assert.deepEqual(datagrams, []);
+});
