@@ -46,7 +46,7 @@ import { decodePayload, encodePayload, type HistoryRecord } from '../helpers/cpg
 import { Prng } from '../helpers/prng.js';
 import { checkHistory, checkSelfDelivery, type SentInfo, type Violation } from './checkers.js';
 import { Cluster, type Recorded, type SimNode } from './cluster.js';
-import { DEFAULT_HEAL_JITTER_MS, FaultNet, scheduleFaults } from './sim.js';
+import { DEFAULT_HEAL_JITTER_MS, FaultNet, oneRing, quiescent, scheduleFaults } from './sim.js';
 
 export interface CpgSimOptions {
   /** Number of nodes (default: drawn 2..5). */
@@ -717,29 +717,6 @@ function tagOf(payload: Buffer): string {
     if (payload[i] === 0x3a && ++colons === 4) return payload.toString('latin1', 0, i + 1);
   }
   return '';
-}
-
-function oneRing(c: Cluster, ids: number[]): boolean {
-  const first = c.node(ids[0]!).srp;
-  if (!first) return false;
-  for (const id of ids) {
-    const s = c.node(id).srp;
-    if (!s || s.state !== 'OPERATIONAL') return false;
-    if (s.ringId.rep !== first.ringId.rep || s.ringId.seq !== first.ringId.seq) return false;
-    if (s.members.join() !== ids.join()) return false;
-  }
-  return true;
-}
-
-function quiescent(c: Cluster, ids: number[]): boolean {
-  const first = c.node(ids[0]!).srp;
-  if (!first) return false;
-  for (const id of ids) {
-    const s = c.node(id).srp;
-    if (!s || s.pendingMessages > 0 || s.waitingTransAck) return false;
-    if (s.highDelivered !== first.highDelivered || s.aru !== first.aru) return false;
-  }
-  return true;
 }
 
 function summary(c: Cluster, ids: number[], stacks: ReadonlyMap<number, Stack>): string {

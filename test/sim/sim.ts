@@ -307,7 +307,8 @@ function sumStats(c: Cluster): Record<string, number> {
   return out;
 }
 
-function oneRing(c: Cluster, ids: number[]): boolean {
+/** Every node in `ids` is OPERATIONAL in the same ring whose members are exactly `ids`. */
+export function oneRing(c: Cluster, ids: number[]): boolean {
   const first = c.node(ids[0]!).srp;
   if (!first) return false;
   for (const id of ids) {
@@ -319,7 +320,8 @@ function oneRing(c: Cluster, ids: number[]): boolean {
   return true;
 }
 
-function quiescent(c: Cluster, ids: number[]): boolean {
+/** Nothing left to send or acknowledge, and every node delivered as far as the first. */
+export function quiescent(c: Cluster, ids: number[]): boolean {
   const first = c.node(ids[0]!).srp;
   if (!first) return false;
   for (const id of ids) {
