@@ -19,21 +19,12 @@
  * Skipped with a printed reason without root, corosync 3.1.7, gcc or the libcpg headers.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { EventEmitter } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { CsError, CsErrorCode } from '../../src/common/errors.js';
-import {
-  CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF,
-  CpgGuarantee,
-  CpgHandle,
-  CpgModel,
-} from '../../src/client/cpg.js';
 import { checkCpgHistories as checkShared, violationReport, type Life } from '../helpers/cpg-history.js';
 import type { HistoryRecord } from '../helpers/cpg-worker.js';
 import { runCli } from '../helpers/daemon-process.js';
@@ -41,7 +32,6 @@ import {
   checkCpgHistories,
   confchgKey,
   missingDeliveries,
-  type ClientHistory,
   type HistEvent,
 } from '../helpers/mixed-history.js';
 import { NetnsBridge } from '../helpers/netns-bridge.js';
@@ -54,6 +44,16 @@ import {
   type Availability,
   type RealCorosync,
 } from '../helpers/real-corosync.js';
+import {
+  CClient,
+  TsClient,
+  addr,
+  delivered,
+  lastConfchg,
+  poll,
+  until,
+  type Client,
+} from '../helpers/cpg-interop-clients.js';
 
 const GROUP = 'mixcpg';
 const CPG_REASON_NODEDOWN = 3;
@@ -121,255 +121,6 @@ function prepareClient(): Availability {
 
 const avail = prepareClient();
 if (!avail.ok) console.log(`# skipping mixed CPG clusters with real corosync: ${avail.reason}`);
-
-// ---- waiting on client events (no sleeps) ----
-
-const changes = new EventEmitter();
-changes.setMaxListeners(0);
-const bump = (): boolean => changes.emit('change');
-
-/** Resolve once `cond()` holds, re-checked on every client event; reject after `ms`. */
-function until(cond: () => boolean, what: string, ms: number, dump: () => string): Promise<void> {
-  if (cond()) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onChange = (): void => {
-      if (!cond()) return;
-      clearTimeout(timer);
-      changes.off('change', onChange);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      changes.off('change', onChange);
-      reject(new Error(`timed out after ${ms} ms waiting for ${what}\n${dump()}`));
-    }, ms);
-    changes.on('change', onChange);
-  });
-}
-
-/** Poll an external condition (tools, cmap) until it holds. */
-async function poll(
-  check: () => Promise<boolean>,
-  what: string,
-  ms: number,
-  dump: () => string,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}\n${dump()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-// ---- clients ----
-
-interface Client {
-  readonly label: string;
-  readonly kind: 'C' | 'TS';
-  nodeid: number;
-  pid: number;
-  readonly events: HistEvent[];
-  /** Why the client stopped (daemon gone, error), if it did. */
-  ended: string | undefined;
-  /** Multicast `n` more numbered messages; resolves when all were accepted by the daemon. */
-  send(n: number): Promise<void>;
-  sentCount(): number;
-  close(): Promise<void>;
-  history(): ClientHistory;
-}
-
-class CClient implements Client {
-  readonly kind = 'C';
-  nodeid = 0;
-  pid = 0;
-  readonly events: HistEvent[] = [];
-  ended: string | undefined;
-  private sent = 0;
-  private stderr = '';
-  private readonly child: ChildProcess;
-  private readonly exited: Promise<void>;
-
-  constructor(
-    readonly label: string,
-    inst: RealCorosync,
-  ) {
-    this.child = spawn('nsenter', ['-t', String(inst.pid), '-m', '-n', '-u', '--', clientBin, GROUP, label], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.child.stdin?.on('error', () => undefined);
-    createInterface({ input: this.child.stdout! }).on('line', (line) => this.onLine(line));
-    this.exited = new Promise((resolve) =>
-      this.child.once('exit', (code, sig) => {
-        this.ended ??= `exited (${code ?? sig}) ${this.stderr.trim()}`;
-        bump();
-        resolve();
-      }),
-    );
-  }
-
-  private onLine(line: string): void {
-    let e: { ev: string; [k: string]: unknown };
-    try {
-      e = JSON.parse(line) as typeof e;
-    } catch {
-      this.ended ??= `bad output line ${JSON.stringify(line)}`;
-      bump();
-      return;
-    }
-    switch (e.ev) {
-      case 'ready':
-        this.nodeid = e.nodeid as number;
-        this.pid = e.pid as number;
-        break;
-      case 'sent':
-        this.sent = e.count as number;
-        break;
-      case 'error':
-        this.ended = `${String(e.what)} failed: error ${String(e.code)}`;
-        break;
-      case 'bye':
-        this.ended = 'quit';
-        break;
-      default:
-        this.events.push(e as unknown as HistEvent);
-    }
-    bump();
-  }
-
-  async send(n: number): Promise<void> {
-    const target = this.sent + n;
-    this.child.stdin?.write(`send ${n}\n`);
-    await until(
-      () => this.sent >= target || this.ended !== undefined,
-      `${this.label} to send`,
-      30_000,
-      () => '',
-    );
-  }
-
-  sentCount(): number {
-    return this.sent;
-  }
-
-  async close(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.stdin?.end('quit\n');
-      const t = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-      await this.exited;
-      clearTimeout(t);
-    }
-  }
-
-  history(): ClientHistory {
-    return {
-      label: this.label,
-      nodeid: this.nodeid,
-      pid: this.pid,
-      events: this.events,
-      crashed: this.ended !== undefined && this.ended !== 'quit',
-    };
-  }
-}
-
-class TsClient implements Client {
-  readonly kind = 'TS';
-  nodeid = 0;
-  pid = 0;
-  readonly events: HistEvent[] = [];
-  ended: string | undefined;
-  private sent = 0;
-  private handle: CpgHandle | undefined;
-  private pump: Promise<void> | undefined;
-
-  constructor(readonly label: string) {}
-
-  /** Connect and join; `pid` is the pid announced (default this process's). */
-  async start(runDir: string, pid?: number): Promise<void> {
-    const rec = (e: HistEvent): void => {
-      this.events.push(e);
-      bump();
-    };
-    // before our daemon's first sync, connections are refused with CS_ERR_TRY_AGAIN
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      try {
-        this.handle = await CpgHandle.modelInitialize(
-          CpgModel.V1,
-          {
-            flags: CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF,
-            deliver: (_h, _g, nodeid, pid, msg) =>
-              rec({ ev: 'deliver', nodeid, pid, msg: msg.toString('latin1') }),
-            confchg: (_h, g, members, left, joined) =>
-              rec({
-                ev: 'confchg',
-                group: g.name,
-                members: members.map((a) => [a.nodeid, a.pid] as const),
-                left: left.map((a) => [a.nodeid, a.pid, a.reason] as const),
-                joined: joined.map((a) => [a.nodeid, a.pid, a.reason] as const),
-              }),
-            totemConfchg: (_h, ring, members) =>
-              rec({ ev: 'totem', rep: ring.nodeid, seq: Number(ring.seq), members: [...members] }),
-          },
-          undefined,
-          { runDir, pid },
-        );
-        const h = this.handle;
-        await h.join(GROUP);
-        this.nodeid = await h.localGet();
-        this.pid = h.localPid;
-        break;
-      } catch (err) {
-        if (!CsError.is(err, CsErrorCode.CS_ERR_TRY_AGAIN) || Date.now() > deadline) throw err;
-        await this.handle?.finalize().catch(() => undefined);
-        this.handle = undefined;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    const h = this.handle;
-    this.pump = (async () => {
-      try {
-        await h.dispatch(3 /* CS_DISPATCH_BLOCKING */);
-      } catch (err) {
-        this.ended ??= `dispatch: ${err instanceof Error ? err.message : String(err)}`;
-        bump();
-      }
-    })();
-  }
-
-  async send(n: number): Promise<void> {
-    const h = this.handle!;
-    try {
-      for (let i = 0; i < n; i++) {
-        await h.send(CpgGuarantee.AGREED, Buffer.from(`${this.label}:${this.sent + 1}`));
-        this.sent++;
-      }
-    } catch (err) {
-      this.ended ??= `send: ${err instanceof Error ? err.message : String(err)}`;
-      bump();
-    }
-  }
-
-  sentCount(): number {
-    return this.sent;
-  }
-
-  async close(): Promise<void> {
-    const h = this.handle;
-    this.handle = undefined;
-    if (h) await h.finalize().catch(() => undefined);
-    await this.pump;
-  }
-
-  history(): ClientHistory {
-    return {
-      label: this.label,
-      nodeid: this.nodeid,
-      pid: this.pid,
-      events: this.events,
-      crashed: this.ended !== undefined && this.ended !== 'quit',
-    };
-  }
-}
 
 // ---- one mixed cluster ----
 
@@ -473,12 +224,12 @@ async function startCluster(label: string, subnet: string, kinds: readonly Kind[
     for (let i = 0; i < kinds.length; i++) {
       const name = `${kinds[i] === 'real' ? 'c' : 'ts'}${i + 1}`;
       if (kinds[i] === 'real') {
-        const c = new CClient(name, nodes[i]!);
+        const c = new CClient(name, nodes[i]!, clientBin, GROUP);
         clients.push(c);
         await until(() => c.pid !== 0 || c.ended !== undefined, `${name} to join`, 20_000, dump);
         if (c.ended) throw new Error(`${name}: ${c.ended}\n${dump()}`);
       } else {
-        const c = new TsClient(name);
+        const c = new TsClient(name, GROUP);
         clients.push(c);
         await c.start(ourRunDir(nodes[i]!));
       }
@@ -520,22 +271,6 @@ function setPort(hub: string, port: string, connected: boolean): void {
   );
   if (r.status !== 0) throw new Error(`ip link set ${port}: ${r.stderr}`);
 }
-
-function delivered(c: Client): number {
-  let n = 0;
-  for (const e of c.events) if (e.ev === 'deliver') n++;
-  return n;
-}
-
-function lastConfchg(c: Client): Extract<HistEvent, { ev: 'confchg' }> | undefined {
-  for (let i = c.events.length - 1; i >= 0; i--) {
-    const e = c.events[i]!;
-    if (e.ev === 'confchg') return e;
-  }
-  return undefined;
-}
-
-const addr = (c: Client): string => `${c.nodeid}:${c.pid}`;
 
 /**
  * A client's history as test/helpers/cpg-history.ts reads it (the records of
@@ -791,13 +526,13 @@ function scenario(
           const i = o.nodeid - 1;
           const label = `${o.label}b`;
           if (kinds[i] === 'real') {
-            const c = new CClient(label, cl.nodes[i]!);
+            const c = new CClient(label, cl.nodes[i]!, clientBin, GROUP);
             cl.clients.push(c);
             fresh.push(c);
             await until(() => c.pid !== 0 || c.ended !== undefined, `${label} to join`, 20_000, cl.dump);
             assert.equal(c.ended, undefined, cl.dump());
           } else {
-            const c = new TsClient(label);
+            const c = new TsClient(label, GROUP);
             cl.clients.push(c);
             fresh.push(c);
             await c.start(ourRunDir(cl.nodes[i]!), (process.pid + 1 + i) >>> 0);
