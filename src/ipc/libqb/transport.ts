@@ -128,21 +128,28 @@ class Retry {
   }
 }
 
-type RequestCheck =
-  { kind: 'frame'; frame: Buffer } | { kind: 'disconnect' } | { kind: 'invalid'; reason: string };
-
-/** What one received request chunk or datagram is (libqb: an empty one or id -3 is a hang-up). */
-function checkRequest(chunk: Buffer): RequestCheck {
-  if (chunk.length === 0) return { kind: 'disconnect' };
-  if (chunk.length < REQUEST_HEADER_SIZE)
-    return { kind: 'invalid', reason: `request of ${chunk.length} bytes` };
-  const id = chunk.readInt32LE(0);
-  const size = chunk.readInt32LE(8);
-  if (id === QB_IPC_MSG_DISCONNECT) return { kind: 'disconnect' };
-  if (size < REQUEST_HEADER_SIZE || size > chunk.length) {
-    return { kind: 'invalid', reason: `request header size ${size} in ${chunk.length} bytes` };
+/**
+ * Hand one received request chunk or datagram to the connection: libqb's hang-up (an empty
+ * chunk or id -3) closes it, a malformed one is refused, a good one is delivered. Returns true
+ * when a request was delivered (the caller then flushes what it produced).
+ */
+function passRequest(conn: IpcServerConnection, chunk: Buffer): boolean {
+  const id = chunk.length >= 4 ? chunk.readInt32LE(0) : undefined;
+  if (chunk.length === 0 || (chunk.length >= REQUEST_HEADER_SIZE && id === QB_IPC_MSG_DISCONNECT)) {
+    conn.close('client requested disconnect');
+    return false;
   }
-  return { kind: 'frame', frame: size === chunk.length ? chunk : chunk.subarray(0, size) };
+  if (chunk.length < REQUEST_HEADER_SIZE) {
+    conn.invalid(`request of ${chunk.length} bytes`);
+    return false;
+  }
+  const size = chunk.readInt32LE(8);
+  if (size < REQUEST_HEADER_SIZE || size > chunk.length) {
+    conn.invalid(`request header size ${size} in ${chunk.length} bytes`);
+    return false;
+  }
+  conn.deliver(size === chunk.length ? chunk : chunk.subarray(0, size));
+  return true;
 }
 
 /** The link of either transport, as the LibqbTransport handles it. */
@@ -275,16 +282,7 @@ class ShmLink implements LibqbLink {
         conn.invalid(`request ring: ${res.reason}`);
         return;
       }
-      const req = checkRequest(res.data);
-      if (req.kind === 'disconnect') {
-        conn.close('client requested disconnect');
-        return;
-      }
-      if (req.kind === 'invalid') {
-        conn.invalid(req.reason);
-        return;
-      }
-      conn.deliver(req.frame);
+      if (!passRequest(conn, res.data)) return;
       this.flushRings();
     }
     this.scheduleDrain();
@@ -467,16 +465,7 @@ class SocketLink implements LibqbLink {
         else this.fail(`request socket error (errno ${-got})`);
         return;
       }
-      const req = checkRequest(got);
-      if (req.kind === 'disconnect') {
-        conn.close('client requested disconnect');
-        return;
-      }
-      if (req.kind === 'invalid') {
-        conn.invalid(req.reason);
-        return;
-      }
-      conn.deliver(req.frame);
+      if (!passRequest(conn, got)) return;
       this.flush();
     }
     this.scheduleDrain();
