@@ -24,7 +24,8 @@ const ENOBUFS = 105;
 export type NativeSendResult = 'sent' | 'retry' | 'error';
 
 export class NativeUdpSender {
-  private readonly sockaddrs = new Map<string, Buffer | null>();
+  /** address → port → sockaddr (null: no native form); no per-send key string on the hot path. */
+  private readonly sockaddrs = new Map<string, Map<number, Buffer | null>>();
   private readonly fds = new WeakMap<Socket, number | null>();
 
   private constructor(private readonly sendTo: UdpSendTo) {}
@@ -66,8 +67,12 @@ export class NativeUdpSender {
 
   /** struct sockaddr_in / sockaddr_in6 for a numeric address (none for scoped IPv6). */
   private sockaddr(addr: string, port: number): Buffer | undefined {
-    const key = `${addr}|${port}`;
-    let sa = this.sockaddrs.get(key);
+    let byPort = this.sockaddrs.get(addr);
+    if (!byPort) {
+      byPort = new Map();
+      this.sockaddrs.set(addr, byPort);
+    }
+    let sa = byPort.get(port);
     if (sa === undefined) {
       sa = null;
       const v4 = addr.includes(':') ? undefined : parseIPv4(addr);
@@ -87,7 +92,7 @@ export class NativeUdpSender {
           v6.copy(sa, 8);
         }
       }
-      this.sockaddrs.set(key, sa);
+      byPort.set(port, sa);
     }
     return sa ?? undefined;
   }
