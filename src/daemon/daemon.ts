@@ -41,7 +41,7 @@ import { Logger, type LogOutputs } from './logging.js';
 import { openSyslogSink } from './syslog.js';
 import { AlreadyRunningError, acquirePidFile, releasePidFile } from './pidfile.js';
 import { TotemRuntime } from './totem-runtime.js';
-import { ZeroCopyBuffers } from '../services/cpg/zerocopy.js';
+import { ZeroCopyBuffers } from './cpg-zerocopy.js';
 import { createTransport, transportMembers, type TotemTransport } from '../transport/index.js';
 import { ExecEngine } from '../exec/engine.js';
 import { EXEC_GROUP_NAME, SYNC_GROUP_NAME } from '../exec/codec.js';

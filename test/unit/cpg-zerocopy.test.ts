@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import { describe, it, afterEach } from 'node:test';
 import { CpgSize } from '../../src/services/cpg/codec.js';
-import { ZeroCopyBuffers } from '../../src/services/cpg/zerocopy.js';
+import { ZeroCopyBuffers } from '../../src/daemon/cpg-zerocopy.js';
 
 const made: string[] = [];
 /** The refusal reason, or 'ok'. */

@@ -24,7 +24,6 @@ import { PROCESSOR_COUNT_MAX, TotemGuarantee } from '../../exec/codec.js';
 import type { ExecApi, ServiceEngine, SyncHooks } from '../../exec/service-engine.js';
 import type { IpcConnection, IpcLogger, IpcServiceDefinition } from '../../ipc/server.js';
 import { type RingId, ZERO_RING_ID } from '../../totem/wire/index.js';
-import type { ZeroCopyTable } from './zerocopy.js';
 import {
   type CpgAddress,
   type CpgName,
@@ -135,6 +134,14 @@ export interface CpgServiceOptions {
    * it ZC_ALLOC/ZC_FREE are answered and ignored and ZC_EXECUTE gets CS_ERR_NOT_SUPPORTED.
    */
   zeroCopy?: () => ZeroCopyTable;
+}
+
+/** What the CPG service needs of a connection's zero-copy buffers (the daemon injects them: src/daemon/cpg-zerocopy.ts). */
+export interface ZeroCopyTable {
+  alloc(path: string, mapSize: bigint): { token: bigint } | { error: string };
+  readFrame(token: bigint): { frame: Buffer } | { error: string };
+  free(token: bigint): void;
+  closeAll(): void;
 }
 
 /** An iteration snapshot (ITERATIONINITIALIZE .. ITERATIONFINALIZE). */

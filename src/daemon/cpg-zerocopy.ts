@@ -8,12 +8,13 @@
  * it names a path for the root daemon to open and delete: only files of libcpg's own pattern in
  * the shared-memory or run directory are accepted, never through a symbolic link.
  *
- * This is runtime-shell code (files), kept out of the CPG protocol core: the service calls it
- * only for these three requests.
+ * Runtime-shell code (files): the daemon injects it into the CPG service (CpgServiceOptions
+ * `zeroCopy`), which stays free of I/O.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { CpgSize } from './codec.js';
+import { CpgSize } from '../services/cpg/codec.js';
+import type { ZeroCopyTable } from '../services/cpg/service.js';
 
 /** Directories libcpg creates its zero-copy files in (corosync's coroipcc: /dev/shm, else the run dir). */
 const ZC_DIRS = new Set(['/dev/shm', '/var/run', '/run']);
@@ -22,14 +23,6 @@ const ZC_NAME = /^corosync_zerocopy-[A-Za-z0-9]{6}$/;
 /** Tokens look like addresses (non-zero, 4 KiB apart) but are only keys of our table. */
 const TOKEN_BASE = 0x7a00_0000_0000n;
 const TOKEN_STEP = 0x1000n;
-
-/** What the CPG service needs of a connection's zero-copy buffers (the daemon injects them). */
-export interface ZeroCopyTable {
-  alloc(path: string, mapSize: bigint): { token: bigint } | { error: string };
-  readFrame(token: bigint): { frame: Buffer } | { error: string };
-  free(token: bigint): void;
-  closeAll(): void;
-}
 
 interface ZcBuffer {
   readonly fd: number;
