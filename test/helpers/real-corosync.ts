@@ -352,8 +352,18 @@ export function parseCmapctlOutput(text: string): Map<string, CmapctlEntry> {
 }
 
 /** Dump all keys of a running instance. */
-export async function cmapDump(inst: RealCorosync): Promise<Map<string, CmapctlEntry>> {
-  const r = await inst.exec('corosync-cmapctl', []);
-  if (r.code !== 0) throw new Error(`corosync-cmapctl failed (${r.code}): ${r.stderr}`);
-  return parseCmapctlOutput(r.stdout);
+export async function cmapDump(inst: RealCorosync, timeoutMs = 15_000): Promise<Map<string, CmapctlEntry>> {
+  // seen once in CI (udp multicast case): right after the readiness probe succeeded, libcmap's
+  // initialize failed with CS_ERR_LIBRARY while corosync kept running; cause not pinned down, so a
+  // refused connection of a live daemon is retried until the deadline
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await inst.exec('corosync-cmapctl', []);
+    if (r.code === 0) return parseCmapctlOutput(r.stdout);
+    const refused = /Failed to initialize the cmap API/.test(r.stderr) && inst.running();
+    if (!refused || Date.now() > deadline) {
+      throw new Error(`corosync-cmapctl failed (${r.code}): ${r.stderr}`);
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
 }
