@@ -18,6 +18,7 @@ import {
 } from './addr.js';
 import { readLoggingConfig, type LoggingConfig } from './logging.js';
 import { ConfigError } from './parser.js';
+import { PG_RESERVE_OVERHEAD } from '../totem/pg-packet.js';
 import {
   type ConfigMap,
   asInt32,
@@ -946,7 +947,15 @@ function totemConfigValidate(map: ConfigMap, tc: TotemConfig): void {
     parseError('crypto_cipher & crypto_hash are only valid for the Knet transport.');
   }
   if (tc.netMtu === 0) tc.netMtu = tc.transport === 'knet' ? KNET_MAX_PACKET_SIZE : UDP_NETMTU;
+  // corosync does not check this and computes its packet sizes with unsigned underflow;
+  // we refuse what totempg cannot pack (its 90-byte srp allowance, its headers, 9 data bytes)
+  if (tc.netMtu < MIN_NET_MTU) {
+    parseError(`totem.netmtu ${tc.netMtu} is too small (corosync-ts needs at least ${MIN_NET_MTU})`);
+  }
 }
+
+/** The smallest totem.netmtu totempg can pack a message byte into (deviation: corosync has none). */
+export const MIN_NET_MTU = 90 + PG_RESERVE_OVERHEAD + 9;
 
 /** The system.priority check done at startup (after `-t` would have exited). */
 function checkPriority(map: ConfigMap): void {

@@ -184,6 +184,11 @@ describe('totem validation', () => {
         'parse error in config: Can only set link priority on knet transport type for interface 0',
       ],
       [
+        // deviation: corosync accepts it and underflows its packet sizes
+        UDPU('netmtu: 122\n') + nodes(1),
+        'parse error in config: totem.netmtu 122 is too small (corosync-ts needs at least 123)',
+      ],
+      [
         UDPU('interface {\nknet_transport: tcp\n}\n') + nodes(1),
         "Unrecognised knet_transport. expected 'udp' or 'sctp'",
       ],
