@@ -36,6 +36,11 @@
  *   pollSet(poller, events)                change the watched events (0 pauses)
  *   pollClose(poller)
  *
+ * Process scheduling (corosync's system.sched_rr / system.priority):
+ *   schedSetRr() -> priority | -errno       SCHED_RR at sched_get_priority_max(SCHED_RR) for the
+ *                                          calling (main) thread, as corosync's main thread
+ *   setPriorityPgrp(prio) -> 0 | -errno     setpriority(PRIO_PGRP, 0, prio) (the kernel clamps)
+ *
  * The ring-buffer protocol itself (chunks, pointers, free space) lives in TypeScript; this
  * file only gives bounded, fault-guarded access to the shared memory.
  *
@@ -55,6 +60,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -63,6 +69,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -681,6 +688,29 @@ static napi_value unix_dgram_open(napi_env env, napi_callback_info info) {
   return make_i64(env, fd);
 }
 
+static napi_value sched_set_rr(napi_env env, napi_callback_info info) {
+  (void)info;
+  int prio = sched_get_priority_max(SCHED_RR);
+  if (prio == -1) return make_i64(env, -errno);
+  struct sched_param param;
+  memset(&param, 0, sizeof(param));
+  param.sched_priority = prio;
+  if (sched_setscheduler(0, SCHED_RR, &param) != 0) return make_i64(env, -errno);
+  return make_i64(env, prio);
+}
+
+static napi_value set_priority_pgrp(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  int64_t prio;
+  if (!get_i64(env, argv[0], &prio)) return NULL;
+  if (prio < INT32_MIN) prio = INT32_MIN;
+  if (prio > INT32_MAX) prio = INT32_MAX;
+  errno = 0;
+  if (setpriority(PRIO_PGRP, 0, (int)prio) != 0) return make_i64(env, -errno);
+  return make_i64(env, 0);
+}
+
 static napi_value dgram_send(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
@@ -917,6 +947,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"dgramRecv", NULL, dgram_recv, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpSendTo", NULL, udp_send_to, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unixDgramOpen", NULL, unix_dgram_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"schedSetRr", NULL, sched_set_rr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setPriorityPgrp", NULL, set_priority_pgrp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollSet", NULL, poll_set, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollClose", NULL, poll_close, NULL, NULL, NULL, napi_enumerable, NULL},

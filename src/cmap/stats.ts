@@ -17,8 +17,10 @@
  *   `queued` and `flow_control` (the current flow-control state).
  * - Track masks with bits other than DELETE|MODIFY|ADD|PREFIX → CS_ERR_INVALID_PARAM (corosync's
  *   stats map does not check them), as for the default map.
- * - `stats.schedmiss.*` is not implemented here (a source may register it; keys under that
- *   prefix never get ADD/DELETE notifications, as in corosync).
+ * - `stats.schedmiss.<n>.{timestamp,delay}` (n = 0 newest … 9 oldest) are built in: the daemon's
+ *   "main process was not scheduled" detector (src/daemon/schedmiss.ts) calls `addSchedMiss()`,
+ *   `stats.clear.schedmiss` / `stats.clear.all` remove them. Keys under `stats.schedmiss` never
+ *   notify trackers (no ADD/DELETE, no polled MODIFY), as in corosync.
  * - A source key whose value cannot be read is skipped by iteration.
  */
 import { CsError, CsErrorCode } from '../common/errors.js';
@@ -110,6 +112,16 @@ export interface StatsSourceHandle {
 
 export const STATS_CLEAR_PREFIX = 'stats.clear.';
 export const STATS_SCHEDMISS_PREFIX = 'stats.schedmiss';
+/** corosync keeps the last 10 schedmiss events (MAX_SCHEDMISS_EVENTS). */
+export const MAX_SCHEDMISS_EVENTS = 10;
+
+/** One "main process was not scheduled" event. */
+export interface SchedMissEvent {
+  /** Wall-clock ms since the epoch (u64). */
+  readonly timestamp: number;
+  /** How long the main loop was not scheduled, ms (stored as a 32-bit float). */
+  readonly delay: number;
+}
 export const IPCS_GLOBAL_ACTIVE_KEY = 'stats.ipcs.global.active';
 export const IPCS_GLOBAL_CLOSED_KEY = 'stats.ipcs.global.closed';
 
@@ -179,6 +191,14 @@ function encodeStat(type: number, v: number | string): StoredValue {
   return { type, bytes };
 }
 
+/** The two keys of schedmiss event `n`, as [field, key]. */
+function schedMissKeys(n: number): [['timestamp' | 'delay', string], ['timestamp' | 'delay', string]] {
+  return [
+    ['timestamp', `${STATS_SCHEDMISS_PREFIX}.${n}.timestamp`],
+    ['delay', `${STATS_SCHEDMISS_PREFIX}.${n}.delay`],
+  ];
+}
+
 /** One key of the map: how to compute its value. */
 interface StatsEntry {
   read(): StoredValue | undefined;
@@ -231,6 +251,10 @@ export class StatsMap implements CmapMap {
   private readonly sources: SourceRecord[] = [];
   private ipcClosed = 0;
   private tokenSeq = 0;
+  /** schedmiss events, index 0 newest. */
+  private schedMissEvents: SchedMissEvent[] = [];
+  /** The `stats.schedmiss.*` keys the map itself added (not those of a registered source). */
+  private readonly schedMissOwned = new Set<string>();
 
   constructor() {
     this.insertKey(IPCS_GLOBAL_ACTIVE_KEY, {
@@ -269,6 +293,7 @@ export class StatsMap implements CmapMap {
       cleared = true;
     }
     if (key.startsWith('stats.clear.schedmiss')) {
+      this.clearSchedMiss();
       this.clearSources('schedmiss');
       cleared = true;
     }
@@ -276,6 +301,7 @@ export class StatsMap implements CmapMap {
       this.clearSources('totem');
       this.clearSources('knet');
       this.clearIpc();
+      this.clearSchedMiss();
       this.clearSources('schedmiss');
       cleared = true;
     }
@@ -359,6 +385,7 @@ export class StatsMap implements CmapMap {
     for (let i = all.length - 1; i >= 0; i--) {
       const t: Tracker = all[i]!;
       if (!t.alive || t.flags & TrackFlags.PREFIX || t.key === undefined) continue;
+      if (t.key.startsWith(STATS_SCHEDMISS_PREFIX)) continue;
       const v = this.get(t.key);
       if (!v) continue;
       const last = this.lastPolled.get(t.handle) ?? EMPTY;
@@ -368,6 +395,29 @@ export class StatsMap implements CmapMap {
       errors.run(() => t.callback({ event: TrackFlags.MODIFY, key, newValue: v, oldValue: v }));
     }
     errors.rethrow();
+  }
+
+  /**
+   * Records a schedmiss event (corosync's stats_add_schedmiss_event): the existing events move
+   * one index down (the oldest beyond 10 is dropped) and the new one becomes
+   * `stats.schedmiss.0.*`. Keys for a new index appear silently (no tracker notifications).
+   * `delay` is stored as a 32-bit float, `timestamp` as a u64 (truncated, negative → 0).
+   */
+  addSchedMiss(timestampMs: number, delayMs: number): void {
+    const ts = Number.isFinite(timestampMs) && timestampMs > 0 ? Math.trunc(timestampMs) : 0;
+    this.schedMissEvents.unshift({ timestamp: ts, delay: Math.fround(delayMs) });
+    this.schedMissEvents.splice(MAX_SCHEDMISS_EVENTS);
+    const n = this.schedMissEvents.length - 1;
+    for (const [field, key] of schedMissKeys(n)) {
+      if (this.entries.has(key)) continue;
+      this.schedMissOwned.add(key);
+      this.insertKey(key, { read: () => this.readSchedMiss(n, field) });
+    }
+  }
+
+  /** The recorded schedmiss events, newest first (a copy). */
+  schedMisses(): SchedMissEvent[] {
+    return [...this.schedMissEvents];
   }
 
   /** A fresh unique connection token (`0x…`) for `createIpcConnectionStats`. */
@@ -485,6 +535,26 @@ export class StatsMap implements CmapMap {
       c.recvRetries = 0;
       c.flowControlCount = 0;
     }
+  }
+
+  /** Removes every `stats.schedmiss.*` key (silently) and forgets the events. */
+  private clearSchedMiss(): void {
+    const keys = [...this.schedMissOwned];
+    this.schedMissOwned.clear();
+    this.schedMissEvents = [];
+    this.removeKeys(
+      keys,
+      keys.map(() => undefined),
+    );
+  }
+
+  private readSchedMiss(n: number, field: 'timestamp' | 'delay'): StoredValue | undefined {
+    const ev = this.schedMissEvents[n];
+    if (!ev) return undefined;
+    if (field === 'timestamp') return encodeStat(CmapValueType.UINT64, ev.timestamp);
+    const bytes = Buffer.alloc(4);
+    bytes.writeFloatLE(ev.delay, 0);
+    return { type: CmapValueType.FLOAT, bytes };
   }
 
   private clearSources(target: StatsClearTarget): void {

@@ -41,6 +41,7 @@ import { Logger, type LogOutputs } from './logging.js';
 import { openSyslogSink } from './syslog.js';
 import { AlreadyRunningError, acquirePidFile, releasePidFile } from './pidfile.js';
 import { TotemRuntime } from './totem-runtime.js';
+import { SchedMissDetector } from './schedmiss.js';
 import { ZeroCopyBuffers } from './cpg-zerocopy.js';
 import { createTransport, transportMembers, type TotemTransport } from '../transport/index.js';
 import { ExecEngine } from '../exec/engine.js';
@@ -53,6 +54,7 @@ import { VotequorumService, fileEvTrackingStore } from '../services/votequorum/s
 import { CsErrorCode } from '../common/errors.js';
 import { ringIdEquals } from '../totem/wire/index.js';
 import { randomHandleChecks } from '../ipc/handle-check.js';
+import { applyScheduling, processSchedulingSystem, type SchedulingSystem } from './scheduling.js';
 
 export const ExitCode = {
   DONE: 0,
@@ -69,13 +71,16 @@ export const STATS_POLL_INTERVAL_MS = 1500;
 
 /** A startup failure with corosync's exit code and the text it prints. */
 export class StartupError extends Error {
+  /** The text exactly as it goes to stderr when nothing logged it yet (corosync's newline rules). */
+  readonly stderrText: string | undefined;
   constructor(
     readonly exitCode: number,
     message: string,
-    /** The text exactly as it goes to stderr when nothing logged it yet (corosync's newline rules). */
-    readonly stderrText: string | undefined = `${message}\n`,
+    /** Default: the message and a newline; null: already logged, print nothing more. */
+    stderrText: string | null = `${message}\n`,
   ) {
     super(message);
+    this.stderrText = stderrText ?? undefined;
   }
 }
 
@@ -113,7 +118,7 @@ function loadConfig(opts: DaemonOptions, outputs: LogOutputs, testOnly: boolean)
     main.error(err.message);
     main.error(`Corosync Cluster Engine exiting with status ${err.exitCode}.`);
     logger.close();
-    throw new StartupError(err.exitCode, err.message, undefined);
+    throw new StartupError(err.exitCode, err.message, null);
   }
 }
 
@@ -134,11 +139,18 @@ export interface DaemonOptions {
   stderr?: (line: string) => void;
   /** How a cfg KILLNODE ends the process (default process.exit). */
   exit?: (code: number) => void;
+  /**
+   * Apply corosync's process scheduling (system.sched_rr, priority, move_to_root_cgroup)
+   * through this system; the `corosync-ts` daemon passes the real one, in-process nodes
+   * (tests) leave the process's scheduling alone.
+   */
+  scheduling?: SchedulingSystem;
 }
 
 /** A running node (in-process handle, used by runDaemon and by tests). */
 export class Daemon {
   private statsTimer: NodeJS.Timeout | undefined;
+  private schedMiss: SchedMissDetector | undefined;
   /** Cleanups to run on stop (timers the services asked for). */
   private readonly stopHooks: Array<() => void> = [];
   private stopped: Promise<void> | undefined;
@@ -177,6 +189,20 @@ export class Daemon {
     if (source === 'builtin') main.notice('Using the built-in default configuration');
     else main.info(readSuccessMessage(source));
     for (const w of startup.warnings) main.warn(w);
+
+    // corosync sets its scheduling after reading the config (system.priority was checked
+    // with the startup map), before anything else starts
+    if (opts.scheduling) {
+      applyScheduling(
+        {
+          schedRr: icmap.getValue('system.sched_rr')?.value?.toString(),
+          priority: icmap.getValue('system.priority')?.value?.toString(),
+          moveToRootCgroup: icmap.getValue('system.move_to_root_cgroup')?.value?.toString(),
+        },
+        opts.scheduling,
+        main,
+      );
+    }
 
     const runDir = resolveDaemonRunDir(opts.runDir ?? icmap.getValue('system.run_dir')?.value?.toString());
     try {
@@ -390,6 +416,23 @@ export class Daemon {
         d.totem.updateDerivedStats();
         stats.poll();
       }, STATS_POLL_INTERVAL_MS);
+      // "Corosync main process was not scheduled" detector (stats.schedmiss.*)
+      const mainLog = logger.subsys('MAIN');
+      d.schedMiss = new SchedMissDetector({
+        monotonicNs: () => process.hrtime.bigint(),
+        wallMs: () => Date.now(),
+        warn: (msg) => mainLog.warn(msg),
+        tokenTimeoutMs: () => {
+          const v = icmap.getValue('runtime.config.totem.token');
+          return v?.type === CmapValueType.UINT32 ? Number(v.value) : 1000;
+        },
+        setTimer: (ms, fn) => {
+          const t = setTimeout(fn, Math.max(1, ms));
+          return () => clearTimeout(t);
+        },
+        addEvent: (ts, delay) => stats.addSchedMiss(ts, delay),
+      });
+      d.schedMiss.start();
       return d;
     } catch (err) {
       if (daemon) await daemon.stop().catch(() => undefined);
@@ -527,6 +570,7 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       if (this.statsTimer) clearInterval(this.statsTimer);
+      this.schedMiss?.stop();
       for (const hook of this.stopHooks) hook();
       while (!this.exec.unloadServices()) await new Promise((r) => setImmediate(r));
       await this.totem.stop();
@@ -637,6 +681,7 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
   try {
     daemon = await Daemon.start({
       ...chooseConfig(args),
+      scheduling: processSchedulingSystem(),
       ...(args.localNodeId !== undefined ? { localNodeId: args.localNodeId } : {}),
     });
   } catch (err) {

@@ -154,3 +154,58 @@ test('a background start with a bad config reports the error and its exit code',
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** [policy, rt_priority] of a process's main thread from /proc/<pid>/stat (fields 41 and 40). */
+function schedOf(pid: number): [number, number] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from 3 on
+  return [Number(fields[41 - 3]), Number(fields[40 - 3])];
+}
+
+test('the daemon runs its main thread at SCHED_RR 99 as corosync does, or SCHED_OTHER with sched_rr: no', async () => {
+  const SCHED_OTHER = 0;
+  const SCHED_RR = 2;
+  const rr = await startDaemonProcess();
+  try {
+    const [policy, prio] = schedOf(rr.child.pid!);
+    if (process.getuid?.() === 0) {
+      assert.deepEqual([policy, prio], [SCHED_RR, 99]);
+      assert.doesNotMatch(rr.stderr(), /Could not set SCHED_RR/);
+    } else {
+      assert.equal(policy, SCHED_OTHER);
+      assert.match(rr.stderr(), /Could not set SCHED_RR at priority 99: Operation not permitted \(1\)/);
+    }
+  } finally {
+    await rr.stop();
+  }
+  const other = await startDaemonProcess({
+    configText: singleNodeConfig(undefined, 'system {\n  sched_rr: no\n}\n'),
+    args: ['--nodeid', '1'],
+  });
+  try {
+    assert.deepEqual(schedOf(other.child.pid!), [SCHED_OTHER, 0]);
+  } finally {
+    await other.stop();
+  }
+});
+
+test('an invalid system.priority stops the daemon with exit 8 and corosync message', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cts-prio-'));
+  try {
+    const conf = join(dir, 'corosync.conf');
+    writeFileSync(conf, singleNodeConfig(undefined, 'system {\n  sched_rr: no\n  priority: fast\n}\n'));
+    const res = await runCli(['-f', '-c', conf, '--nodeid', '1'], {
+      COROSYNC_TS_RUN_DIR: join(dir, 'run'),
+      COROSYNC_TS_STATE_DIR: join(dir, 'state'),
+    });
+    assert.equal(res.code, 8);
+    assert.match(
+      res.stderr,
+      /err {5}\[MAIN {2}\] Priority value fast is invalid\n[^]*exiting with status 8\.\n$/,
+    );
+    // -t does not look at it (corosync checks it after the config test exits)
+    assert.equal((await runCli(['-t', '-c', conf, '--nodeid', '1'])).code, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

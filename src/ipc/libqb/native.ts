@@ -41,6 +41,10 @@ export interface QbNative {
   dgramSend(fd: number, data: Buffer): number;
   /** One datagram, or a negative errno (-EAGAIN: none; -EMSGSIZE: one longer than max was dropped). */
   dgramRecv(fd: number, max: number): Buffer | number;
+  /** SCHED_RR at the highest priority for the calling thread: that priority, or a negative errno. */
+  schedSetRr(): number;
+  /** setpriority(PRIO_PGRP, 0, prio): 0 or a negative errno. */
+  setPriorityPgrp(prio: number): number;
   pollStart(fd: number, events: number, cb: (status: number, events: number) => void): NativePoller;
   pollSet(poller: NativePoller, events: number): void;
   pollClose(poller: NativePoller): void;
