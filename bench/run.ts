@@ -254,6 +254,11 @@ class BenchClient {
     );
   }
 
+  /** The client process (nsenter execs the client in place). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   command(line: string): void {
     this.child.stdin?.write(`${line}\n`);
   }
@@ -455,6 +460,8 @@ interface ThroughputRun {
   udpOutDatagrams: number[];
   /** Per node: CPU seconds its daemon used during the run. */
   daemonCpuSeconds: number[];
+  /** CPU (user + system) of each node's benchmark client during the run. */
+  clientCpuSeconds: number[];
   /** CS_ERR_TRY_AGAIN answers the C senders retried (flow control; ours: not counted). */
   tryAgain: number;
 }
@@ -568,6 +575,7 @@ async function throughput(c: Cluster, size: number, count: number, senders: Send
     retransmitLogLines: [],
     udpOutDatagrams: [],
     daemonCpuSeconds: [],
+    clientCpuSeconds: [],
     tryAgain: sending.reduce(
       (a, i) => a + Number(find(c.clients[i]!.events, marks[i]!, 'sent')?.try_again ?? 0),
       0,
@@ -756,6 +764,7 @@ async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
           const logMarks = c.nodes.map((n) => n.output().length);
           const udp0 = c.nodes.map((n) => udpCounters(n.ns));
           const cpu0 = c.nodes.map((n) => cpuSeconds(n.pid) ?? 0);
+          const clientCpu0 = c.clients.map((x) => (x.pid ? (cpuSeconds(x.pid) ?? 0) : 0));
           const tr = await attempt(res, what, () => throughput(c, size, count, senders));
           if (c.broken) return;
           if (!tr) break;
@@ -763,6 +772,9 @@ async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
           tr.udpRcvbufErrors = udp1.map((u, i) => u.rcvbufErrors - udp0[i]!.rcvbufErrors);
           tr.udpOutDatagrams = udp1.map((u, i) => u.out - udp0[i]!.out);
           tr.daemonCpuSeconds = c.nodes.map((n, i) => (cpuSeconds(n.pid) ?? 0) - cpu0[i]!);
+          tr.clientCpuSeconds = c.clients.map(
+            (x, i) => (x.pid ? (cpuSeconds(x.pid) ?? 0) : 0) - clientCpu0[i]!,
+          );
           tr.retransmitLogLines = c.nodes.map(
             (n, i) =>
               (
@@ -788,7 +800,8 @@ async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
           console.log(
             `  ${what} x ${count}: ${fmtRate(tr)} (slowest node), ` +
               `${(tr.udpOutDatagrams.reduce((a, b) => a + b, 0) / count).toFixed(2)} datagrams sent per message, ` +
-              `daemon CPU ${tr.daemonCpuSeconds.map((x) => x.toFixed(2)).join('/')} s` +
+              `daemon CPU ${tr.daemonCpuSeconds.map((x) => x.toFixed(2)).join('/')} s, ` +
+              `client CPU ${tr.clientCpuSeconds.map((x) => x.toFixed(2)).join('/')} s` +
               (tr.tryAgain ? `, ${tr.tryAgain} TRY_AGAIN` : '') +
               (tr.lost ? ` — LOST: only ${tr.delivered} of ${tr.sent} delivered, rate over those` : '') +
               (tr.udpRcvbufErrors.some((x) => x > 0)
@@ -1041,7 +1054,7 @@ async function main(): Promise<void> {
   const corosync = spawnSync('corosync', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0];
   const sched = NO_SCHED_RR
     ? 'system { sched_rr: no } for both: every daemon at SCHED_OTHER'
-    : 'corosync defaults: real corosync runs at SCHED_RR 99 (sched_rr: yes); ours ignores sched_rr (SCHED_OTHER)';
+    : 'corosync defaults (sched_rr: yes): both daemons run their main thread at SCHED_RR 99';
   console.log(
     `corosync-ts bench: ${machine.nproc} CPUs, ${machine.cpu}, Linux ${machine.kernel}, Node ${machine.node}, ` +
       `load average ${machine.loadavg.map((x) => x.toFixed(2)).join(' ')}`,

@@ -40,6 +40,8 @@
  *   schedSetRr() -> priority | -errno       SCHED_RR at sched_get_priority_max(SCHED_RR) for the
  *                                          calling (main) thread, as corosync's main thread
  *   setPriorityPgrp(prio) -> 0 | -errno     setpriority(PRIO_PGRP, 0, prio) (the kernel clamps)
+ *   execv(path, argv[]) -> -errno           replace the process image (same pid); returns only
+ *                                          on failure (the daemon re-executes Node with its flags)
  *
  * The ring-buffer protocol itself (chunks, pointers, free space) lives in TypeScript; this
  * file only gives bounded, fault-guarded access to the shared memory.
@@ -711,6 +713,56 @@ static napi_value set_priority_pgrp(napi_env env, napi_callback_info info) {
   return make_i64(env, 0);
 }
 
+static napi_value exec_v(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  char path[4096];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &len) != napi_ok || len == 0 ||
+      len >= sizeof(path) - 1) {
+    napi_throw_type_error(env, NULL, "expected a path");
+    return NULL;
+  }
+  uint32_t n = 0;
+  if (napi_get_array_length(env, argv[1], &n) != napi_ok || n == 0 || n > 4096) {
+    napi_throw_type_error(env, NULL, "expected a non-empty array of arguments");
+    return NULL;
+  }
+  char **args = calloc((size_t)n + 1, sizeof(char *));
+  if (args == NULL) return make_i64(env, -ENOMEM);
+  int64_t result = -EINVAL;
+  uint32_t filled = 0;
+  for (; filled < n; filled++) {
+    napi_value item;
+    size_t item_len = 0;
+    if (napi_get_element(env, argv[1], filled, &item) != napi_ok ||
+        napi_get_value_string_utf8(env, item, NULL, 0, &item_len) != napi_ok) {
+      napi_throw_type_error(env, NULL, "expected string arguments");
+      result = 0;
+      break;
+    }
+    args[filled] = malloc(item_len + 1);
+    if (args[filled] == NULL) {
+      result = -ENOMEM;
+      break;
+    }
+    napi_get_value_string_utf8(env, item, args[filled], item_len + 1, &item_len);
+  }
+  if (filled == n) {
+    /* Node marks its stdio close-on-exec; the new image must keep stdin, stdout and stderr */
+    for (int fd = 0; fd <= 2; fd++) {
+      int flags = fcntl(fd, F_GETFD);
+      if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+    }
+    execv(path, args);
+    result = -errno;
+  }
+  for (uint32_t i = 0; i < filled; i++) free(args[i]);
+  free(args);
+  if (result == 0) return NULL; /* a TypeError is pending */
+  return make_i64(env, result);
+}
+
 static napi_value dgram_send(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
@@ -949,6 +1001,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"unixDgramOpen", NULL, unix_dgram_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"schedSetRr", NULL, sched_set_rr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setPriorityPgrp", NULL, set_priority_pgrp, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"execv", NULL, exec_v, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollSet", NULL, poll_set, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollClose", NULL, poll_close, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 /**
  * The one `corosync-ts` binary. With a first word naming a tool it is that tool
  * (`corosync-ts cmapctl -g totem.version`); otherwise it is the daemon and takes corosync's
@@ -28,6 +28,15 @@ async function main(argv: string[]): Promise<number> {
     } else if (parsed.out) process.stdout.write(parsed.out);
     if (parsed.err) process.stderr.write(parsed.err);
     return parsed.exit;
+  }
+  if (!parsed.testOnly) {
+    const { reexecWithDaemonFlags } = await import('../daemon/node-flags.js');
+    const { isDaemonizedChild } = await import('../daemon/background.js');
+    // the background parent only spawns the daemon (with the flags); the daemon itself needs them
+    if (parsed.foreground || isDaemonizedChild()) {
+      const failure = reexecWithDaemonFlags(process.argv[1]!, argv);
+      if (failure) process.stderr.write(`corosync-ts: ${failure}; running without them\n`);
+    }
   }
   const { runDaemon } = await import('../daemon/daemon.js');
   return runDaemon(parsed);

@@ -6,6 +6,7 @@
  * startup error is still printed on the terminal that started it.
  */
 import { spawn } from 'node:child_process';
+import { missingNodeFlags } from './node-flags.js';
 
 /** Set in the child's environment; the child then reports its startup outcome to the parent. */
 export const DAEMONIZED_ENV = 'COROSYNC_TS_DAEMONIZED';
@@ -29,7 +30,8 @@ export function reportStartup(report: StartupReport): void {
 /** In the parent: start the detached child and wait for its report. Resolves to an exit code. */
 export function startInBackground(scriptPath: string, argv: string[]): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...process.execArgv, scriptPath, ...argv, '-f'], {
+    const execArgv = [...process.execArgv, ...missingNodeFlags(process.execArgv)];
+    const child = spawn(process.execPath, [...execArgv, scriptPath, ...argv, '-f'], {
       detached: true,
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
       env: { ...process.env, [DAEMONIZED_ENV]: '1' },

@@ -101,9 +101,15 @@ export interface IpcServerOptions {
   stats?: IpcStatsHooks;
   /** Largest frame granted to clients (default and upper bound 1 MiB). */
   maxMsgSize?: number;
-  /** Bound of a connection's dispatch queue, in bytes (default 8 MiB). */
+  /**
+   * Bound of a connection's dispatch queue, in bytes (default 1 GiB). corosync queues the
+   * events of a client that does not read in memory without any bound (ipc_glue's outq, freed
+   * only when the client reads or goes): a client that is merely slow, or starved of CPU by
+   * the real-time daemon, must not lose its connection. The bound only keeps one stuck client
+   * from taking all memory.
+   */
   maxEventQueueBytes?: number;
-  /** Bound of a connection's dispatch queue, in messages (default 65536). */
+  /** Bound of a connection's dispatch queue, in messages (default 2^24). */
   maxEventQueueFrames?: number;
   /** Stop reading a client's requests while this many response bytes are unsent (default 4 MiB). */
   maxResponseBacklogBytes?: number;
@@ -431,8 +437,8 @@ export class IpcServer {
     this.afterRequest = opts.afterRequest;
     this.limits = {
       maxMsgSize: Math.min(opts.maxMsgSize ?? IPC_MAX_MSG_SIZE, IPC_MAX_MSG_SIZE),
-      maxEventQueueBytes: opts.maxEventQueueBytes ?? 8 * 1024 * 1024,
-      maxEventQueueFrames: opts.maxEventQueueFrames ?? 65536,
+      maxEventQueueBytes: opts.maxEventQueueBytes ?? 1024 * 1024 * 1024,
+      maxEventQueueFrames: opts.maxEventQueueFrames ?? 1 << 24,
       maxResponseBacklogBytes: opts.maxResponseBacklogBytes ?? 4 * 1024 * 1024,
       setupTimeoutMs: opts.setupTimeoutMs ?? 10_000,
     };

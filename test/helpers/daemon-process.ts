@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 
 /** dist/src/cli/main.js, resolved from this compiled file (dist/test/helpers). */
 /** util-linux's setpriv (always on Debian), to tie a daemon's life to the test process. */
@@ -18,13 +19,18 @@ export const CLI_PATH = resolve(fileURLToPath(import.meta.url), '../../../src/cl
 let addrCounter = 0;
 
 /**
- * A loopback address of its own for each daemon a test starts (127.64.0.0/10, spread by pid),
- * so tests running side by side never contend for one address:port.
+ * A loopback address of its own for each daemon a test starts, in 127.64.0.0/10: 12 bits of the
+ * pid and a 10-bit counter, so tests running side by side (pids close together) never contend for
+ * one address:port (with 6 bits of the pid, two test files whose pids differed by 64 did).
  */
 export function uniqueLoopbackAddr(): string {
-  addrCounter++;
-  const a = 64 + (process.pid % 64);
-  return `127.${a}.${(addrCounter >> 8) & 0xff}.${addrCounter & 0xff || 1}`;
+  for (;;) {
+    addrCounter = (addrCounter + 1) & 1023;
+    const n = ((process.pid % 4096) << 10) | addrCounter;
+    const last = n & 0xff;
+    if (last === 0 || last === 0xff) continue;
+    return `127.${64 + (n >> 16)}.${(n >> 8) & 0xff}.${last}`;
+  }
 }
 
 /**
@@ -136,8 +142,8 @@ export async function startDaemonProcess(
   args.push(...(opts.args ?? []));
   // setpriv --pdeathsig: the daemon dies with the test process even when that is killed
   const [cmd, cmdArgs] = SETPRIV
-    ? [SETPRIV, ['--pdeathsig', 'KILL', process.execPath, CLI_PATH, ...args]]
-    : [process.execPath, [CLI_PATH, ...args]];
+    ? [SETPRIV, ['--pdeathsig', 'KILL', process.execPath, ...DAEMON_NODE_FLAGS, CLI_PATH, ...args]]
+    : [process.execPath, [...DAEMON_NODE_FLAGS, CLI_PATH, ...args]];
   const child = spawn(cmd, cmdArgs, {
     env: {
       ...process.env,

@@ -13,6 +13,7 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 
 export interface RealCorosyncOptions {
   /** corosync.conf text. */
@@ -240,7 +241,7 @@ export async function startOurDaemon(opts: RealCorosyncOptions & { args?: string
   const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
   const extra = (opts.args ?? []).map(q).join(' ');
   const command =
-    `env COROSYNC_TS_RUN_DIR=/run/corosync-ts ${q(process.execPath)} ${q(OUR_CLI)} ` +
+    `env COROSYNC_TS_RUN_DIR=/run/corosync-ts ${q(process.execPath)} ${DAEMON_NODE_FLAGS.join(' ')} ${q(OUR_CLI)} ` +
     `-f -c /etc/corosync/corosync.conf ${extra}`;
   let dir = '';
   return startInstance(

@@ -4,7 +4,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CmapHandle, CsError, CsErrorCode } from '../../src/client/index.js';
-import { runCli, singleNodeConfig, startDaemonProcess, waitFor } from '../helpers/daemon-process.js';
+import { spawn } from 'node:child_process';
+import {
+  CLI_PATH,
+  runCli,
+  singleNodeConfig,
+  startDaemonProcess,
+  waitFor,
+} from '../helpers/daemon-process.js';
 
 test('the daemon starts on the built-in config and serves its keys', async () => {
   const d = await startDaemonProcess({ builtin: true });
@@ -206,6 +213,29 @@ test('an invalid system.priority stops the daemon with exit 8 and corosync messa
     // -t does not look at it (corosync checks it after the config test exits)
     assert.equal((await runCli(['-t', '-c', conf, '--nodeid', '1'])).code, 0);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('started without its Node flags, the daemon re-executes itself with them (same pid, one start-up)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cts-reexec-'));
+  const conf = join(dir, 'corosync.conf');
+  writeFileSync(conf, singleNodeConfig());
+  const child = spawn(process.execPath, [CLI_PATH, '-f', '-c', conf, '--nodeid', '1'], {
+    env: { ...process.env, COROSYNC_TS_RUN_DIR: join(dir, 'run'), COROSYNC_TS_STATE_DIR: join(dir, 'state') },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  try {
+    await waitFor(() => stderr.includes('ready to provide service'), 'the re-executed daemon to be ready');
+    const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+    assert.deepEqual(cmdline.slice(1, 3), ['--single-threaded-gc', CLI_PATH]);
+    assert.equal(stderr.match(/starting up/g)?.length, 1, stderr);
+  } finally {
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
     rmSync(dir, { recursive: true, force: true });
   }
 });

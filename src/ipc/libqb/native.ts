@@ -45,6 +45,8 @@ export interface QbNative {
   schedSetRr(): number;
   /** setpriority(PRIO_PGRP, 0, prio): 0 or a negative errno. */
   setPriorityPgrp(prio: number): number;
+  /** Replace the process image (same pid); returns a negative errno only when that failed. */
+  execv(path: string, argv: string[]): number;
   pollStart(fd: number, events: number, cb: (status: number, events: number) => void): NativePoller;
   pollSet(poller: NativePoller, events: number): void;
   pollClose(poller: NativePoller): void;
