@@ -747,10 +747,16 @@ const fmtRate = (tr: ThroughputRun): string =>
 
 async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
   const tag = `${res.impl} ${c.nodeCount}n`;
-  // warm-up, not reported (JIT of our daemons and clients, first buffers of both)
-  await attempt(res, `${tag} warm-up`, () =>
-    throughput(c, 1024, Math.min(2000, COUNTS.get(1024) ?? 2000), 'one'),
-  );
+  // warm-up, not reported: one full one-sender run per size. Our daemons and clients are JIT
+  // compiled while they run (V8 reaches its optimised code after tens of thousands of
+  // messages: the first 1 KiB run after a short warm-up was ~40 % slower than the third); a
+  // daemon lives for days, so what we report is the steady state, for both sides alike.
+  for (const size of SIZES) {
+    await attempt(res, `${tag} warm-up ${sizeName(size)}`, () =>
+      throughput(c, size, COUNTS.get(size)!, 'one'),
+    );
+    if (c.broken) return;
+  }
   const peak = c.nodes.map((n) => rssKb(n.pid) ?? 0);
   const sampler = setInterval(() => {
     c.nodes.forEach((n, i) => (peak[i] = Math.max(peak[i]!, rssKb(n.pid) ?? 0)));

@@ -40,6 +40,7 @@
  *   schedSetRr() -> priority | -errno       SCHED_RR at sched_get_priority_max(SCHED_RR) for the
  *                                          calling (main) thread, as corosync's main thread
  *   setPriorityPgrp(prio) -> 0 | -errno     setpriority(PRIO_PGRP, 0, prio) (the kernel clamps)
+ *   mallocTrim() -> 0 | 1                   malloc_trim(0): give freed C heap back to the kernel
  *   execv(path, argv[]) -> -errno           replace the process image (same pid); returns only
  *                                          on failure (the daemon re-executes Node with its flags)
  *
@@ -61,6 +62,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <node_api.h>
 #include <sched.h>
 #include <semaphore.h>
@@ -713,6 +715,11 @@ static napi_value set_priority_pgrp(napi_env env, napi_callback_info info) {
   return make_i64(env, 0);
 }
 
+static napi_value malloc_trim_all(napi_env env, napi_callback_info info) {
+  (void)info;
+  return make_i64(env, malloc_trim(0));
+}
+
 static napi_value exec_v(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
@@ -1002,6 +1009,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"schedSetRr", NULL, sched_set_rr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setPriorityPgrp", NULL, set_priority_pgrp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"execv", NULL, exec_v, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mallocTrim", NULL, malloc_trim_all, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollSet", NULL, poll_set, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollClose", NULL, poll_close, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -54,6 +54,7 @@ import { VotequorumService, fileEvTrackingStore } from '../services/votequorum/s
 import { CsErrorCode } from '../common/errors.js';
 import { ringIdEquals } from '../totem/wire/index.js';
 import { randomHandleChecks } from '../ipc/handle-check.js';
+import { loadQbNative } from '../ipc/libqb/native.js';
 import { applyScheduling, processSchedulingSystem, type SchedulingSystem } from './scheduling.js';
 
 export const ExitCode = {
@@ -692,9 +693,9 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
     }
     throw err;
   }
-  await daemon.firstSync;
-  reportStartup({ ready: true, pid: process.pid });
-  return new Promise<number>((resolve) => {
+  // signals are handled from here on (corosync adds its handlers before totem starts): a
+  // SIGINT right after the endpoints appeared must stop the node cleanly, not kill it
+  const stopped = new Promise<number>((resolve) => {
     const onSignal = () => {
       for (const s of SIGNALS) process.off(s, onSignal);
       daemon.logger.subsys('MAIN').notice('Node was shut down by a signal');
@@ -712,9 +713,26 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
       // corosync ignores SIGHUP; so do we (a closed terminal must not stop the node).
     });
   });
+  const first = await Promise.race([daemon.firstSync.then(() => 'up'), stopped.then(() => 'stopped')]);
+  if (first === 'up') {
+    reportStartup({ ready: true, pid: process.pid });
+    releaseStartupMemory();
+  }
+  return stopped;
 }
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGQUIT'];
+
+/**
+ * Once the node is up: one full GC (the start-up garbage: config parsing, module compilation)
+ * and malloc_trim, so the idle daemon does not keep the C heap and V8 pages start-up needed.
+ * `gc` exists when the daemon runs with its flags (--expose-gc, src/daemon/node-flags.ts).
+ */
+function releaseStartupMemory(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+  const addon = loadQbNative();
+  if (addon.ok) addon.native.mallocTrim();
+}
 
 /** Remove a run directory a test created (helper for tests and tools). */
 export function removeRunDir(dir: string): void {

@@ -4,7 +4,7 @@
  * Services take the source as an option (DESIGN rule 1: no randomness inside a core); the
  * daemon passes `randomHandleChecks`, tests get the deterministic default.
  */
-import { randomInt } from 'node:crypto';
+import { randomInt } from '../common/random.js';
 
 /** Returns a value in 1..2^31-1. */
 export type HandleCheckSource = () => number;

@@ -23,7 +23,7 @@ import {
   encodeSetupResponse,
 } from './handshake.js';
 import type { IpcLink, IpcServer, IpcServerConnection } from './server.js';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../common/random.js';
 
 /** Handshake frames are small; anything bigger before setup is garbage. */
 const HANDSHAKE_MAX = 64;

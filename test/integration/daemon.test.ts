@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CmapHandle, CsError, CsErrorCode } from '../../src/client/index.js';
 import { spawn } from 'node:child_process';
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 import {
   CLI_PATH,
   runCli,
@@ -231,7 +232,7 @@ test('started without its Node flags, the daemon re-executes itself with them (s
   try {
     await waitFor(() => stderr.includes('ready to provide service'), 'the re-executed daemon to be ready');
     const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
-    assert.deepEqual(cmdline.slice(1, 3), ['--single-threaded-gc', CLI_PATH]);
+    assert.deepEqual(cmdline.slice(1, 2 + DAEMON_NODE_FLAGS.length), [...DAEMON_NODE_FLAGS, CLI_PATH]);
     assert.equal(stderr.match(/starting up/g)?.length, 1, stderr);
   } finally {
     child.kill('SIGTERM');

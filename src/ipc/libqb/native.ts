@@ -2,7 +2,6 @@
  * Loader of the native addon (native/qbnative.c, built by node-gyp into build/Release). The
  * addon is optional: without it the daemon serves only its own IPC transport.
  */
-import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +46,8 @@ export interface QbNative {
   setPriorityPgrp(prio: number): number;
   /** Replace the process image (same pid); returns a negative errno only when that failed. */
   execv(path: string, argv: string[]): number;
+  /** malloc_trim(0): 1 when memory was given back. */
+  mallocTrim(): number;
   pollStart(fd: number, events: number, cb: (status: number, events: number) => void): NativePoller;
   pollSet(poller: NativePoller, events: number): void;
   pollClose(poller: NativePoller): void;
@@ -79,8 +80,10 @@ export function loadQbNative(): NativeLoad {
     });
   }
   try {
-    const require = createRequire(import.meta.url);
-    const native = require(path) as QbNative;
+    // process.dlopen rather than createRequire: node:module is not needed for one addon
+    const mod = { exports: {} as unknown };
+    process.dlopen(mod, path);
+    const native = mod.exports as QbNative;
     return (cached = { ok: true, native, path });
   } catch (err) {
     return (cached = { ok: false, reason: `cannot load ${path}: ${(err as Error).message}` });

@@ -49,7 +49,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { constants } from 'node:os';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../../common/random.js';
 import { CsErrorCode } from '../../common/errors.js';
 import { REQUEST_HEADER_SIZE } from '../frame.js';
 import { decodeFlowControl, IPC_MIN_MSG_SIZE } from '../handshake.js';
