@@ -7,6 +7,7 @@
  *                                          (libqb clients connect with that length).
  *   peerCred(fd) -> [pid, uid, gid]        SO_PEERCRED of a connected unix socket.
  *   closeFd(fd)
+ *   dupFd(fd) -> fd | -errno               fcntl(F_DUPFD_CLOEXEC): a second descriptor of one socket
  *   pageSize                               sysconf(_SC_PAGESIZE)
  *   ringCreate(base, dataBytes, hdrBytes, uid, gid) -> ring
  *                                          creates <base>-header and <base>-data (O_EXCL,
@@ -30,6 +31,13 @@
  *   dgramSend(fd, buf) -> bytes | -errno   one datagram, never blocks (-EAGAIN when full)
  *   dgramRecv(fd, max) -> Buffer | -errno  one datagram; -EMSGSIZE if it was longer than max
  *   udpSendTo(fd, buf, sockaddr) -> bytes | -errno   one UDP datagram (totem's send path)
+ *   udpRecvBatch(fd, slab, slotBytes, meta) -> count | -errno
+ *                                          up to 64 datagrams in one recvmmsg(MSG_DONTWAIT),
+ *                                          datagram i in slab[i*slotBytes ..]; meta (Int32Array)
+ *                                          gets 8 words per datagram: length, truncated (0/1),
+ *                                          source port, family (4/6), then the source address
+ *                                          (IPv4: word 4 = the 4 address bytes as read
+ *                                          little-endian; IPv6: words 4..7); -EAGAIN: none
  *   unixDgramOpen(path) -> fd | -errno     datagram socket connected to a filesystem socket (syslog)
  *   pollStart(fd, events, cb) -> poller    libuv poll watcher; cb(status, events) on readiness
  *                                          (events: 1 readable, 2 writable)
@@ -74,6 +82,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -250,6 +259,16 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   if (!get_i64(env, argv[0], &fd)) return NULL;
   if (fd >= 0 && fd <= INT32_MAX) close((int)fd);
   return NULL;
+}
+
+static napi_value dup_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  int64_t fd;
+  if (!get_i64(env, argv[0], &fd)) return NULL;
+  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  int nfd = fcntl((int)fd, F_DUPFD_CLOEXEC, 3);
+  return make_i64(env, nfd < 0 ? -errno : nfd);
 }
 
 /* ---- rings ---- */
@@ -816,6 +835,72 @@ static napi_value udp_send_to(napi_env env, napi_callback_info info) {
   return make_i64(env, n < 0 ? -errno : n);
 }
 
+#define RECV_BATCH_MAX 64
+#define RECV_META_WORDS 8
+
+static napi_value udp_recv_batch(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return NULL;
+  int64_t fd, slot;
+  void *slab = NULL;
+  size_t slab_len = 0;
+  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[2], &slot)) return NULL;
+  if (napi_get_buffer_info(env, argv[1], &slab, &slab_len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a Buffer");
+    return NULL;
+  }
+  napi_typedarray_type type;
+  size_t meta_len = 0;
+  void *meta_data = NULL;
+  if (napi_get_typedarray_info(env, argv[3], &type, &meta_len, &meta_data, NULL, NULL) != napi_ok ||
+      type != napi_int32_array) {
+    napi_throw_type_error(env, NULL, "expected an Int32Array");
+    return NULL;
+  }
+  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  if (slot <= 0 || (size_t)slot > slab_len) return throw_errno(env, "udpRecvBatch slot", ERANGE);
+  size_t n = slab_len / (size_t)slot;
+  if (n > meta_len / RECV_META_WORDS) n = meta_len / RECV_META_WORDS;
+  if (n > RECV_BATCH_MAX) n = RECV_BATCH_MAX;
+  if (n == 0) return make_i64(env, 0);
+  struct mmsghdr msgs[RECV_BATCH_MAX];
+  struct iovec iovs[RECV_BATCH_MAX];
+  struct sockaddr_storage addrs[RECV_BATCH_MAX];
+  memset(msgs, 0, sizeof(struct mmsghdr) * n);
+  for (size_t i = 0; i < n; i++) {
+    iovs[i].iov_base = (uint8_t *)slab + i * (size_t)slot;
+    iovs[i].iov_len = (size_t)slot;
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = &addrs[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof(addrs[i]);
+  }
+  int got;
+  do {
+    got = recvmmsg((int)fd, msgs, (unsigned int)n, MSG_DONTWAIT, NULL);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) return make_i64(env, -errno);
+  int32_t *meta = meta_data;
+  for (int i = 0; i < got; i++) {
+    int32_t *m = meta + (size_t)i * RECV_META_WORDS;
+    memset(m, 0, RECV_META_WORDS * sizeof(int32_t));
+    m[0] = (int32_t)msgs[i].msg_len;
+    m[1] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? 1 : 0;
+    if (addrs[i].ss_family == AF_INET) {
+      struct sockaddr_in *a = (struct sockaddr_in *)&addrs[i];
+      m[2] = ntohs(a->sin_port);
+      m[3] = 4;
+      memcpy(&m[4], &a->sin_addr, 4);
+    } else if (addrs[i].ss_family == AF_INET6) {
+      struct sockaddr_in6 *a = (struct sockaddr_in6 *)&addrs[i];
+      m[2] = ntohs(a->sin6_port);
+      m[3] = 6;
+      memcpy(&m[4], &a->sin6_addr, 16);
+    }
+  }
+  return make_i64(env, got);
+}
+
 static napi_value dgram_recv(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
@@ -987,6 +1072,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"listenAbstract", NULL, listen_abstract, NULL, NULL, NULL, napi_enumerable, NULL},
       {"peerCred", NULL, peer_cred, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dupFd", NULL, dup_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ringCreate", NULL, ring_create, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ringHdrGet", NULL, ring_hdr_get, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ringHdrSet", NULL, ring_hdr_set, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1005,6 +1091,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"dgramSend", NULL, dgram_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dgramRecv", NULL, dgram_recv, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpSendTo", NULL, udp_send_to, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpRecvBatch", NULL, udp_recv_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unixDgramOpen", NULL, unix_dgram_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"schedSetRr", NULL, sched_set_rr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setPriorityPgrp", NULL, set_priority_pgrp, NULL, NULL, NULL, napi_enumerable, NULL},

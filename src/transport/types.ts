@@ -13,9 +13,10 @@
  *
  * One UDP datagram carries exactly one totem message, no framing (spec/totem-wire.md §2.1).
  */
-import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
+import { createSocket, type Socket, type SocketOptions } from 'node:dgram';
 import { formatIp, parseIPv4, parseIPv6 } from '../config/addr.js';
 import { NativeUdpSender } from './native-send.js';
+import { NativeUdpReceiver } from './native-recv.js';
 
 /** One configured member: its nodeid and its numeric ring0 address. */
 export interface TransportMember {
@@ -276,6 +277,8 @@ export abstract class UdpTransportBase {
   private readonly bufferSize: number;
   private handler: DatagramHandler | undefined;
   private readonly sockets: Socket[] = [];
+  /** recvmmsg loops that took over receiving (src/transport/native-recv.ts). */
+  private readonly nativeReceivers: NativeUdpReceiver[] = [];
   /** Endpoints our datagrams leave from, to recognise them when the network echoes them. */
   private ownPorts = new Set<number>();
   protected state: 'new' | 'opening' | 'open' | 'closed' = 'new';
@@ -324,7 +327,7 @@ export abstract class UdpTransportBase {
     sock.on('error', () => {
       this.stats.socketErrors++;
     });
-    sock.on('message', (msg, rinfo) => this.receive(msg, rinfo));
+    sock.on('message', (msg, rinfo) => this.receive(msg, rinfo.address, rinfo.port));
     this.sockets.push(sock);
     return sock;
   }
@@ -351,6 +354,14 @@ export abstract class UdpTransportBase {
           sock.setSendBufferSize(this.bufferSize);
         } catch {
           // Unprivileged limits: keep the kernel defaults.
+        }
+        if (this.state !== 'closed') {
+          const native = NativeUdpReceiver.attach(
+            sock,
+            (msg, address, port) => this.receive(msg, address, port),
+            () => void this.stats.socketErrors++,
+          );
+          if (native) this.nativeReceivers.push(native);
         }
         resolve();
       });
@@ -421,14 +432,14 @@ export abstract class UdpTransportBase {
     }
   }
 
-  private receive(msg: Buffer, rinfo: RemoteInfo): void {
+  private receive(msg: Buffer, address: string, port: number): void {
     const st = this.stats;
-    if (this.ownPorts.has(rinfo.port) && rinfo.address === this.localAddr) {
+    if (this.ownPorts.has(port) && address === this.localAddr) {
       st.rxOwn++;
       st.rxDropped++;
       return;
     }
-    const from = this.members.source(rinfo.address, rinfo.port);
+    const from = this.members.source(address, port);
     if (from === undefined && this.blockUnlisted) {
       st.rxUnlisted++;
       st.rxDropped++;
@@ -442,12 +453,14 @@ export abstract class UdpTransportBase {
     }
     st.rxPackets++;
     st.rxBytes += msg.length;
-    cb(msg, from, rinfo.address);
+    cb(msg, from, address);
   }
 
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.state = 'closed';
+    // our descriptors and watchers go first: the sockets' own descriptors close after them
+    for (const r of this.nativeReceivers.splice(0)) r.close();
     const all = this.sockets.splice(0);
     this.closing = Promise.all(
       all.map(

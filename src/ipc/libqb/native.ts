@@ -20,6 +20,8 @@ export interface QbNative {
   listenAbstract(name: string, backlog: number): number;
   peerCred(fd: number): [pid: number, uid: number, gid: number];
   closeFd(fd: number): void;
+  /** A second descriptor of the same open file (close-on-exec), or a negative errno. */
+  dupFd(fd: number): number;
   ringCreate(base: string, dataBytes: number, hdrBytes: number, uid: number, gid: number): NativeRing;
   ringHdrGet(ring: NativeRing, off: number): number;
   ringHdrSet(ring: NativeRing, off: number, value: number): void;
@@ -44,6 +46,11 @@ export interface QbNative {
   schedSetRr(): number;
   /** setpriority(PRIO_PGRP, 0, prio): 0 or a negative errno. */
   setPriorityPgrp(prio: number): number;
+  /**
+   * Up to 64 datagrams by one recvmmsg: datagram i in slab[i*slotBytes..], 8 meta words each
+   * (length, truncated, port, family, address words). Count, or a negative errno (-EAGAIN: none).
+   */
+  udpRecvBatch(fd: number, slab: Buffer, slotBytes: number, meta: Int32Array): number;
   /** Replace the process image (same pid); returns a negative errno only when that failed. */
   execv(path: string, argv: string[]): number;
   /** malloc_trim(0): 1 when memory was given back. */
