@@ -11,8 +11,9 @@
  * with parallel GC, 60 MB/s with all GC work on the main thread. Not settable at run time
  * (V8 aborts), hence the command line.
  *
- * `--max-semi-space-size=4` (MB; Node's default lets the young generation grow to 16 MB per
- * semi-space): peak RSS under load 160 → 137 MB, throughput unchanged within the noise.
+ * Not used: `--max-semi-space-size=4` (or 8) cut the peak RSS under load (160 → 137 MB) but
+ * made every latency worse (CPG p50 0.84 → 1.1–1.25 ms, p99 1.45 → 1.9–2.2 ms, cold start
+ * +60 ms; 3 nodes, two clusters each).
  * `--v8-pool-size=1`: one V8 worker thread (concurrent compilation) instead of one per CPU; the
  * GC no longer uses them. `--expose-gc`: one full collection once the node is up
  * (src/daemon/daemon.ts releaseStartupMemory).
@@ -21,7 +22,6 @@ import { loadQbNative } from '../ipc/libqb/native.js';
 
 export const DAEMON_NODE_FLAGS: readonly string[] = [
   '--single-threaded-gc',
-  '--max-semi-space-size=4',
   '--v8-pool-size=1',
   '--expose-gc',
 ];
