@@ -1,21 +1,9 @@
 /** totem's native sendto path (src/transport/native-send.ts) delivers what Node's dgram would. */
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
-import { once } from 'node:events';
+import type { Socket } from 'node:dgram';
 import { describe, it } from 'node:test';
 import { NativeUdpSender } from '../../src/transport/native-send.js';
-import { loadQbNative } from '../../src/ipc/libqb/native.js';
-
-const load = loadQbNative();
-const skip = load.ok ? false : `native addon not built: ${load.reason}`;
-if (skip) console.log(`# skipped: ${skip}`);
-
-async function bound(type: 'udp4' | 'udp6', addr: string): Promise<Socket> {
-  const s = createSocket(type);
-  s.bind(0, addr);
-  await once(s, 'listening');
-  return s;
-}
+import { boundUdp as bound, nativeSkip as skip } from '../helpers/native-udp.js';
 
 describe('native UDP send', { skip }, () => {
   for (const [type, addr] of [
