@@ -34,6 +34,7 @@ import {
   startOurDaemon,
   startRealCorosync,
   type RealCorosync,
+  udpuClusterConfig,
 } from '../test/helpers/real-corosync.js';
 
 // ---- options ----
@@ -134,26 +135,13 @@ const percentile = (sorted: number[], p: number): number =>
 const sizeName = (b: number): string => (b >= 1024 && b % 1024 === 0 ? `${b / 1024} KiB` : `${b} B`);
 
 function config(subnet: string, nodeCount: number): string {
-  const nodes = Array.from(
-    { length: nodeCount },
-    (_, i) =>
-      `  node {\n    name: node${i + 1}\n    nodeid: ${i + 1}\n    ring0_addr: ${subnet}.${i + 1}\n  }\n`,
-  ).join('');
-  return `totem {
-  version: 2
-  cluster_name: bench
-  transport: udpu
-  crypto_cipher: none
-  crypto_hash: none
-}
-logging {
-  to_stderr: yes
-  to_syslog: no
-  timestamp: hires
-}
-${NO_SCHED_RR ? 'system {\n  sched_rr: no\n}\n' : ''}nodelist {
-${nodes}}
-`;
+  // no quorum section: the bench measures CPG and cmap, not votequorum
+  return udpuClusterConfig({
+    clusterName: 'bench',
+    addrs: Array.from({ length: nodeCount }, (_, i) => `${subnet}.${i + 1}`),
+    quorum: false,
+    after: NO_SCHED_RR ? 'system {\n  sched_rr: no\n}\n' : '',
+  });
 }
 
 interface UdpCounters {

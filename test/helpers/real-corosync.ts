@@ -61,6 +61,35 @@ function which(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
+/**
+ * The corosync.conf the interop tests and the bench run both sides on: udpu, crypto off,
+ * hires stderr logging, votequorum (unless `quorum: false`), node i+1 at `addrs[i]`.
+ */
+export function udpuClusterConfig(opts: {
+  clusterName: string;
+  addrs: readonly string[];
+  /** Lines inside `totem {}` after the fixed ones (two-space indented, newline-terminated). */
+  totemExtra?: string;
+  /** Lines inside `quorum {}` after the provider (a `device {}`), or false: no quorum section. */
+  quorum?: string | false;
+  /** Sections after the nodelist (`system {}`). */
+  after?: string;
+}): string {
+  const nodes = opts.addrs
+    .map(
+      (addr, i) => `  node {\n    name: node${i + 1}\n    nodeid: ${i + 1}\n    ring0_addr: ${addr}\n  }\n`,
+    )
+    .join('');
+  const quorum =
+    opts.quorum === false ? '' : `quorum {\n  provider: corosync_votequorum\n${opts.quorum ?? ''}}\n`;
+  return (
+    `totem {\n  version: 2\n  cluster_name: ${opts.clusterName}\n  transport: udpu\n` +
+    `  crypto_cipher: none\n  crypto_hash: none\n${opts.totemExtra ?? ''}}\n` +
+    'logging {\n  to_stderr: yes\n  to_syslog: no\n  timestamp: hires\n}\n' +
+    `${quorum}nodelist {\n${nodes}}\n${opts.after ?? ''}`
+  );
+}
+
 /** Can this machine run real corosync in namespaces? */
 export function realCorosyncAvailable(): Availability {
   if (process.platform !== 'linux') return { ok: false, reason: 'not Linux' };

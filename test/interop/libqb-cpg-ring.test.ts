@@ -53,6 +53,7 @@ import {
   startOurDaemon,
   type Availability,
   type RealCorosync,
+  udpuClusterConfig,
 } from '../helpers/real-corosync.js';
 
 const GROUP = 'qbring';
@@ -65,27 +66,11 @@ const BIG = { a1: 1_500_000, a3: 1_200_000, ts2: 1_100_000 } as const;
 const SUBNET = `10.251.${process.pid % 250}`;
 
 function config(socket: boolean): string {
-  const nodes = [1, 2, 3]
-    .map((id) => `  node {\n    name: node${id}\n    nodeid: ${id}\n    ring0_addr: ${SUBNET}.${id}\n  }\n`)
-    .join('');
-  return `totem {
-  version: 2
-  cluster_name: qbring
-  transport: udpu
-  crypto_cipher: none
-  crypto_hash: none
-}
-logging {
-  to_stderr: yes
-  to_syslog: no
-  timestamp: hires
-}
-quorum {
-  provider: corosync_votequorum
-}
-nodelist {
-${nodes}}
-${socket ? 'system {\n  qb_ipc_type: socket\n}\n' : ''}`;
+  return udpuClusterConfig({
+    clusterName: 'qbring',
+    addrs: [1, 2, 3].map((id) => `${SUBNET}.${id}`),
+    after: socket ? 'system {\n  qb_ipc_type: socket\n}\n' : '',
+  });
 }
 
 let clientBin = '';

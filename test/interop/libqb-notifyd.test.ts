@@ -33,6 +33,7 @@ import {
   type Availability,
   type RealCorosync,
   type RealCorosyncOptions,
+  udpuClusterConfig,
 } from '../helpers/real-corosync.js';
 
 function available(): Availability {
@@ -52,27 +53,11 @@ if (!avail.ok) console.log(`# skipping corosync-notifyd against corosync-ts: ${a
 type Kind = 'real' | 'ours' | 'ours-socket';
 
 function config(subnet: string, socket = false): string {
-  const nodes = [1, 2]
-    .map((id) => `  node {\n    name: node${id}\n    nodeid: ${id}\n    ring0_addr: ${subnet}.${id}\n  }\n`)
-    .join('');
-  return `totem {
-  version: 2
-  cluster_name: qbnotify
-  transport: udpu
-  crypto_cipher: none
-  crypto_hash: none
-}
-logging {
-  to_stderr: yes
-  to_syslog: no
-  timestamp: hires
-}
-quorum {
-  provider: corosync_votequorum
-}
-nodelist {
-${nodes}}
-${socket ? 'system {\n  qb_ipc_type: socket\n}\n' : ''}`;
+  return udpuClusterConfig({
+    clusterName: 'qbnotify',
+    addrs: [1, 2].map((id) => `${subnet}.${id}`),
+    after: socket ? 'system {\n  qb_ipc_type: socket\n}\n' : '',
+  });
 }
 
 /** A long-running program inside an instance's namespaces, its stdout+stderr cut into lines. */

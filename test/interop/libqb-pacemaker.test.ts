@@ -30,6 +30,7 @@ import {
   type Availability,
   type ExecResult,
   type RealCorosync,
+  udpuClusterConfig,
 } from '../helpers/real-corosync.js';
 
 const TOOLS = ['pacemakerd', 'crm_mon', 'cibadmin', 'crm_attribute', 'crm_resource'];
@@ -67,27 +68,7 @@ if (!avail.ok) console.log(`# skipping Pacemaker on corosync-ts: ${avail.reason}
 const SUBNET = `10.247.${process.pid % 250}`;
 
 function config(): string {
-  const nodes = NODES.map(
-    (id) => `  node {\n    name: node${id}\n    nodeid: ${id}\n    ring0_addr: ${SUBNET}.${id}\n  }\n`,
-  ).join('');
-  return `totem {
-  version: 2
-  cluster_name: qbpcmk
-  transport: udpu
-  crypto_cipher: none
-  crypto_hash: none
-}
-logging {
-  to_stderr: yes
-  to_syslog: no
-  timestamp: hires
-}
-quorum {
-  provider: corosync_votequorum
-}
-nodelist {
-${nodes}}
-`;
+  return udpuClusterConfig({ clusterName: 'qbpcmk', addrs: NODES.map((id) => `${SUBNET}.${id}`) });
 }
 
 /** /etc/corosync/uidgid.d/pacemaker: lets Pacemaker's daemons (user hacluster, group haclient) in. */

@@ -34,6 +34,7 @@ import {
   type Availability,
   type ExecResult,
   type RealCorosync,
+  udpuClusterConfig,
 } from '../helpers/real-corosync.js';
 
 const TOOLS = [
@@ -70,36 +71,12 @@ const SUBNET = `10.248.${process.pid % 250}`;
 const QNETD_ADDR = `${SUBNET}.100`;
 
 function config(socket: boolean): string {
-  const nodes = [1, 2]
-    .map((id) => `  node {\n    name: node${id}\n    nodeid: ${id}\n    ring0_addr: ${SUBNET}.${id}\n  }\n`)
-    .join('');
-  return `totem {
-  version: 2
-  cluster_name: ${CLUSTER}
-  transport: udpu
-  crypto_cipher: none
-  crypto_hash: none
-}
-logging {
-  to_stderr: yes
-  to_syslog: no
-  timestamp: hires
-}
-quorum {
-  provider: corosync_votequorum
-  device {
-    model: net
-    votes: 1
-    net {
-      host: ${QNETD_ADDR}
-      algorithm: ffsplit
-      tls: on
-    }
-  }
-}
-nodelist {
-${nodes}}
-${socket ? 'system {\n  qb_ipc_type: socket\n}\n' : ''}`;
+  return udpuClusterConfig({
+    clusterName: CLUSTER,
+    addrs: [1, 2].map((id) => `${SUBNET}.${id}`),
+    quorum: `  device {\n    model: net\n    votes: 1\n    net {\n      host: ${QNETD_ADDR}\n      algorithm: ffsplit\n      tls: on\n    }\n  }\n`,
+    after: socket ? 'system {\n  qb_ipc_type: socket\n}\n' : '',
+  });
 }
 
 const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;

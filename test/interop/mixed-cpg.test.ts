@@ -43,6 +43,7 @@ import {
   startRealCorosync,
   type Availability,
   type RealCorosync,
+  udpuClusterConfig,
 } from '../helpers/real-corosync.js';
 import {
   CClient,
@@ -70,27 +71,7 @@ const PHASE5 = 100;
 const SOURCE = path.resolve(fileURLToPath(import.meta.url), '../../../../test/c/cpg-client.c');
 
 function config(subnet: string): string {
-  const nodes = [1, 2, 3]
-    .map((id) => `  node {\n    name: node${id}\n    nodeid: ${id}\n    ring0_addr: ${subnet}.${id}\n  }\n`)
-    .join('');
-  return `totem {
-  version: 2
-  cluster_name: mixcpg
-  transport: udpu
-  crypto_cipher: none
-  crypto_hash: none
-}
-logging {
-  to_stderr: yes
-  to_syslog: no
-  timestamp: hires
-}
-quorum {
-  provider: corosync_votequorum
-}
-nodelist {
-${nodes}}
-`;
+  return udpuClusterConfig({ clusterName: 'mixcpg', addrs: [1, 2, 3].map((id) => `${subnet}.${id}`) });
 }
 
 // ---- availability and the C client binary ----

@@ -14,30 +14,17 @@ import {
   startOurDaemon,
   startRealCorosync,
   type RealCorosync,
+  udpuClusterConfig,
 } from '../helpers/real-corosync.js';
 import { runCli, waitFor } from '../helpers/daemon-process.js';
 
 const NET = '10.253.0';
 
-const CONFIG = `totem {
-  version: 2
-  cluster_name: mixedq
-  transport: udpu
-  crypto_cipher: none
-  crypto_hash: none
-  token: 1000
-}
-logging {
-  to_stderr: yes
-  to_syslog: no
-  timestamp: hires
-}
-quorum {
-  provider: corosync_votequorum
-}
-nodelist {
-${[1, 2, 3].map((i) => `  node {\n    name: node${i}\n    nodeid: ${i}\n    ring0_addr: ${NET}.${i}\n  }\n`).join('')}}
-`;
+const CONFIG = udpuClusterConfig({
+  clusterName: 'mixedq',
+  addrs: [1, 2, 3].map((i) => `${NET}.${i}`),
+  totemExtra: '  token: 1000\n',
+});
 
 /** The comparable fields of `quorumtool -s`. */
 interface Status {

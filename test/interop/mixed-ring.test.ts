@@ -15,42 +15,11 @@ import {
   startOurDaemon,
   startRealCorosync,
   type RealCorosync,
+  udpuClusterConfig,
 } from '../helpers/real-corosync.js';
 import { runCli, waitFor } from '../helpers/daemon-process.js';
 
-const CONFIG = `totem {
-  version: 2
-  cluster_name: mixed
-  transport: udpu
-  crypto_cipher: none
-  crypto_hash: none
-}
-logging {
-  to_stderr: yes
-  to_syslog: no
-  timestamp: hires
-}
-quorum {
-  provider: corosync_votequorum
-}
-nodelist {
-  node {
-    name: node1
-    nodeid: 1
-    ring0_addr: 10.251.0.1
-  }
-  node {
-    name: node2
-    nodeid: 2
-    ring0_addr: 10.251.0.2
-  }
-  node {
-    name: node3
-    nodeid: 3
-    ring0_addr: 10.251.0.3
-  }
-}
-`;
+const CONFIG = udpuClusterConfig({ clusterName: 'mixed', addrs: ['10.251.0.1', '10.251.0.2', '10.251.0.3'] });
 
 async function realMembers(inst: RealCorosync): Promise<Map<string, string>> {
   const r = await inst.exec('corosync-cmapctl', ['runtime.members.']);
