@@ -68,10 +68,8 @@ describe('cpg zero-copy buffers', () => {
     assert.match(why(z.alloc('/dev/shm/../etc/corosync_zerocopy-abcdef', 4096n)), /not libcpg's/);
     const { path: target, fd } = zcFile(4096);
     closeSync(fd);
-    const link = `/dev/shm/corosync_zerocopy-lnk${process.pid % 1000}`.slice(
-      0,
-      '/dev/shm/corosync_zerocopy-'.length + 6,
-    );
+    // exactly libcpg's 6 template characters (pids below 100 once made a 5-character name)
+    const link = `/dev/shm/corosync_zerocopy-lnk${String(process.pid % 1000).padStart(3, '0')}`;
     rmSync(link, { force: true });
     symlinkSync(target, link);
     made.push(link);
