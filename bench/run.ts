@@ -452,6 +452,8 @@ interface ThroughputRun {
   clientCpuSeconds: number[];
   /** CS_ERR_TRY_AGAIN answers the C senders retried (flow control; ours: not counted). */
   tryAgain: number;
+  /** Per node: highest daemon VmRSS sampled during this run, KiB (which workload drives the peak). */
+  rssPeakKb?: number[];
 }
 
 let runId = 0;
@@ -746,8 +748,13 @@ async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
     if (c.broken) return;
   }
   const peak = c.nodes.map((n) => rssKb(n.pid) ?? 0);
+  let runPeak = c.nodes.map(() => 0);
   const sampler = setInterval(() => {
-    c.nodes.forEach((n, i) => (peak[i] = Math.max(peak[i]!, rssKb(n.pid) ?? 0)));
+    c.nodes.forEach((n, i) => {
+      const kb = rssKb(n.pid) ?? 0;
+      peak[i] = Math.max(peak[i]!, kb);
+      runPeak[i] = Math.max(runPeak[i]!, kb);
+    });
   }, RSS_SAMPLE_MS);
   try {
     for (const size of SIZES) {
@@ -759,6 +766,7 @@ async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
           const udp0 = c.nodes.map((n) => udpCounters(n.ns));
           const cpu0 = c.nodes.map((n) => cpuSeconds(n.pid) ?? 0);
           const clientCpu0 = c.clients.map((x) => (x.pid ? (cpuSeconds(x.pid) ?? 0) : 0));
+          runPeak = c.nodes.map((n) => rssKb(n.pid) ?? 0);
           const tr = await attempt(res, what, () => throughput(c, size, count, senders));
           if (c.broken) return;
           if (!tr) break;
@@ -769,6 +777,7 @@ async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
           tr.clientCpuSeconds = c.clients.map(
             (x, i) => (x.pid ? (cpuSeconds(x.pid) ?? 0) : 0) - clientCpu0[i]!,
           );
+          tr.rssPeakKb = c.nodes.map((n, i) => Math.max(runPeak[i]!, rssKb(n.pid) ?? 0));
           tr.retransmitLogLines = c.nodes.map(
             (n, i) =>
               (
@@ -795,7 +804,8 @@ async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
             `  ${what} x ${count}: ${fmtRate(tr)} (slowest node), ` +
               `${(tr.udpOutDatagrams.reduce((a, b) => a + b, 0) / count).toFixed(2)} datagrams sent per message, ` +
               `daemon CPU ${tr.daemonCpuSeconds.map((x) => x.toFixed(2)).join('/')} s, ` +
-              `client CPU ${tr.clientCpuSeconds.map((x) => x.toFixed(2)).join('/')} s` +
+              `client CPU ${tr.clientCpuSeconds.map((x) => x.toFixed(2)).join('/')} s, ` +
+              `peak RSS ${tr.rssPeakKb.map((k) => (k / 1024).toFixed(0)).join('/')} MiB` +
               (tr.tryAgain ? `, ${tr.tryAgain} TRY_AGAIN` : '') +
               (tr.lost ? ` — LOST: only ${tr.delivered} of ${tr.sent} delivered, rate over those` : '') +
               (tr.udpRcvbufErrors.some((x) => x > 0)
