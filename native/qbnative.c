@@ -5,9 +5,14 @@
  *                                          "\0<name>" padded with NULs to the whole sun_path,
  *                                          bound with the full sizeof(struct sockaddr_un)
  *                                          (libqb clients connect with that length).
+ *   listenPath(path, backlog) -> fd | -errno   non-blocking AF_UNIX stream listener bound to a
+ *                                          filesystem path (our own IPC endpoints)
+ *   acceptFd(fd) -> fd | -errno            accept4(NONBLOCK, CLOEXEC) on a listener; -EAGAIN: none
+ *                                          waiting. With pollStart this replaces net.Server, whose
+ *                                          listen() loads Node's cluster, child_process and dgram
+ *                                          modules (~1 MiB of a daemon's RSS)
  *   peerCred(fd) -> [pid, uid, gid]        SO_PEERCRED of a connected unix socket.
  *   closeFd(fd)
- *   dupFd(fd) -> fd | -errno               fcntl(F_DUPFD_CLOEXEC): a second descriptor of one socket
  *   pageSize                               sysconf(_SC_PAGESIZE)
  *   ringCreate(base, dataBytes, hdrBytes, uid, gid) -> ring
  *                                          creates <base>-header and <base>-data (O_EXCL,
@@ -31,6 +36,12 @@
  *   dgramSend(fd, buf) -> bytes | -errno   one datagram, never blocks (-EAGAIN when full)
  *   dgramRecv(fd, max) -> Buffer | -errno  one datagram; -EMSGSIZE if it was longer than max
  *   udpSendTo(fd, buf, sockaddr) -> bytes | -errno   one UDP datagram (totem's send path)
+ *   udpOpen(sockaddr, reuseAddr, bufBytes) -> fd | -errno
+ *                                          non-blocking, close-on-exec UDP socket of the
+ *                                          sockaddr's family (sockaddr_in / sockaddr_in6),
+ *                                          SO_REUSEADDR when asked, SO_RCVBUF/SO_SNDBUF raised
+ *                                          to bufBytes (failures ignored), bound to sockaddr
+ *   setSockOpt(fd, level, name, value) -> 0 | -errno   setsockopt(2) with the bytes of a Buffer
  *   udpRecvBatch(fd, slab, slotBytes, meta) -> count | -errno
  *                                          up to 64 datagrams in one recvmmsg(MSG_DONTWAIT),
  *                                          datagram i in slab[i*slotBytes ..]; meta (Int32Array)
@@ -76,6 +87,7 @@
 #include <semaphore.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +247,44 @@ static napi_value listen_abstract(napi_env env, napi_callback_info info) {
   return make_i64(env, fd);
 }
 
+static napi_value listen_path(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], addr.sun_path, sizeof(addr.sun_path), &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "path must be a string");
+    return NULL;
+  }
+  int64_t backlog;
+  if (!get_i64(env, argv[1], &backlog)) return NULL;
+  if (len == 0 || len + 1 >= sizeof(addr.sun_path)) return make_i64(env, -ENAMETOOLONG);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_i64(env, -errno);
+  if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+      listen(fd, backlog > 0 && backlog < 4096 ? (int)backlog : 128) != 0) {
+    int err = errno;
+    close(fd);
+    return make_i64(env, -err);
+  }
+  return make_i64(env, fd);
+}
+
+static napi_value accept_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  int64_t fd;
+  if (!get_i64(env, argv[0], &fd)) return NULL;
+  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  int c;
+  do {
+    c = accept4((int)fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  } while (c < 0 && errno == EINTR);
+  return make_i64(env, c < 0 ? -errno : c);
+}
+
 static napi_value peer_cred(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
@@ -259,16 +309,6 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   if (!get_i64(env, argv[0], &fd)) return NULL;
   if (fd >= 0 && fd <= INT32_MAX) close((int)fd);
   return NULL;
-}
-
-static napi_value dup_fd(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  int64_t fd;
-  if (!get_i64(env, argv[0], &fd)) return NULL;
-  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
-  int nfd = fcntl((int)fd, F_DUPFD_CLOEXEC, 3);
-  return make_i64(env, nfd < 0 ? -errno : nfd);
 }
 
 /* ---- rings ---- */
@@ -835,6 +875,66 @@ static napi_value udp_send_to(napi_env env, napi_callback_info info) {
   return make_i64(env, n < 0 ? -errno : n);
 }
 
+/*
+ * udpOpen(sockaddr, reuseAddr, bufBytes) -> fd | -errno: totem's UDP socket without Node's
+ * dgram (whose bind loads the cluster and child_process modules: ~1 MiB of a daemon's RSS).
+ */
+static napi_value udp_open(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  void *addr = NULL;
+  size_t alen = 0;
+  bool reuse = false;
+  int64_t bytes;
+  if (napi_get_buffer_info(env, argv[0], &addr, &alen) != napi_ok ||
+      napi_get_value_bool(env, argv[1], &reuse) != napi_ok || !get_i64(env, argv[2], &bytes)) {
+    napi_throw_type_error(env, NULL, "expected (Buffer sockaddr, boolean, number)");
+    return NULL;
+  }
+  int family;
+  if (alen == sizeof(struct sockaddr_in)) family = AF_INET;
+  else if (alen == sizeof(struct sockaddr_in6)) family = AF_INET6;
+  else return make_i64(env, -EINVAL);
+  if (((const struct sockaddr *)addr)->sa_family != family) return make_i64(env, -EAFNOSUPPORT);
+  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_i64(env, -errno);
+  int one = 1;
+  if (family == AF_INET6) (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) {
+    int err = errno;
+    close(fd);
+    return make_i64(env, -err);
+  }
+  if (bytes > 0 && bytes <= INT32_MAX) {
+    raise_buffer(fd, SO_RCVBUF, (int)bytes);
+    raise_buffer(fd, SO_SNDBUF, (int)bytes);
+  }
+  if (bind(fd, (const struct sockaddr *)addr, (socklen_t)alen) != 0) {
+    int err = errno;
+    close(fd);
+    return make_i64(env, -err);
+  }
+  return make_i64(env, fd);
+}
+
+/* setSockOpt(fd, level, name, value) -> 0 | -errno: the option's bytes as the caller laid them out. */
+static napi_value set_sock_opt(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return NULL;
+  int64_t fd, level, name;
+  void *val = NULL;
+  size_t vlen = 0;
+  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[1], &level) || !get_i64(env, argv[2], &name)) return NULL;
+  if (napi_get_buffer_info(env, argv[3], &val, &vlen) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a Buffer");
+    return NULL;
+  }
+  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  if (level < 0 || level > INT32_MAX || name < 0 || name > INT32_MAX || vlen > 256) return make_i64(env, -EINVAL);
+  int rc = setsockopt((int)fd, (int)level, (int)name, val, (socklen_t)vlen);
+  return make_i64(env, rc == 0 ? 0 : -errno);
+}
+
 #define RECV_BATCH_MAX 64
 #define RECV_META_WORDS 8
 
@@ -1070,9 +1170,10 @@ static napi_value init(napi_env env, napi_value exports) {
   install_sigbus();
   napi_property_descriptor props[] = {
       {"listenAbstract", NULL, listen_abstract, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"listenPath", NULL, listen_path, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"acceptFd", NULL, accept_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"peerCred", NULL, peer_cred, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"dupFd", NULL, dup_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ringCreate", NULL, ring_create, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ringHdrGet", NULL, ring_hdr_get, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ringHdrSet", NULL, ring_hdr_set, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1091,6 +1192,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"dgramSend", NULL, dgram_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dgramRecv", NULL, dgram_recv, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpSendTo", NULL, udp_send_to, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpOpen", NULL, udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setSockOpt", NULL, set_sock_opt, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpRecvBatch", NULL, udp_recv_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unixDgramOpen", NULL, unix_dgram_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"schedSetRr", NULL, sched_set_rr, NULL, NULL, NULL, napi_enumerable, NULL},

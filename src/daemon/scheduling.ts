@@ -26,6 +26,7 @@ import { constants as osConstants } from 'node:os';
 import { existsSync, writeFileSync } from 'node:fs';
 import type { SubsysLogger } from './logging.js';
 import { loadQbNative } from '../ipc/libqb/native.js';
+import { errnoName } from '../common/errno.js';
 
 /** What the policy needs from the system (the addon and /sys/fs/cgroup in the daemon). */
 export interface SchedulingSystem {
@@ -148,10 +149,8 @@ const ERRNO_TEXT: Record<string, string> = {
 };
 
 function errnoText(errno: number): string {
-  for (const [name, value] of Object.entries(osConstants.errno)) {
-    if (value === errno) return ERRNO_TEXT[name] ?? name;
-  }
-  return `errno ${errno}`;
+  const name = errnoName(errno);
+  return ERRNO_TEXT[name] ?? name;
 }
 
 /** The real system: the addon's sched_setscheduler/setpriority and /sys/fs/cgroup. */

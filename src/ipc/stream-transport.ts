@@ -23,6 +23,9 @@ import {
   encodeSetupResponse,
 } from './handshake.js';
 import type { IpcLink, IpcServer, IpcServerConnection } from './server.js';
+import { NativeListener } from './native-listener.js';
+import { loadQbNative } from './libqb/native.js';
+import { errnoException } from '../common/errno.js';
 import { randomBytes } from '../common/random.js';
 
 /** Handshake frames are small; anything bigger before setup is garbage. */
@@ -100,7 +103,7 @@ function uncorkSocket(s: Socket): void {
 /** Unix stream socket transport for an IpcServer. */
 export class StreamTransport {
   private readonly server: IpcServer;
-  private readonly listeners = new Map<string, { srv: Server; path: string }>();
+  private readonly listeners = new Map<string, { srv: Server | NativeListener; path: string }>();
   /** Connections whose event channel is not attached yet, by cookie. */
   private readonly pending = new Map<bigint, { link: StreamLink; timer: NodeJS.Timeout }>();
   private readonly raw = new Set<Socket>();
@@ -121,15 +124,30 @@ export class StreamTransport {
     if (this.listeners.has(name)) return;
     const path = serviceSocketPath(this.server.runDir, name);
     await removeStaleSocket(path);
-    const srv = createServer({ allowHalfOpen: false }, (sock) => this.accept(name, sock));
-    await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen(path, () => {
-        srv.off('error', reject);
-        resolve();
+    const addon = loadQbNative();
+    let srv: Server | NativeListener;
+    if (addon.ok) {
+      // accepted by the addon: net.Server's listen() would load Node's cluster module
+      const fd = addon.native.listenPath(path, 511);
+      if (fd < 0) throw errnoException(fd, 'listen', path);
+      srv = new NativeListener(
+        addon.native,
+        fd,
+        (sock) => this.accept(name, sock),
+        (errno) => this.server.logger.error(`IPC ${name}: accept failed: errno ${-errno}`),
+      );
+    } else {
+      const server = createServer({ allowHalfOpen: false }, (sock) => this.accept(name, sock));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(path, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
-    srv.on('error', (err) => this.server.logger.error(`IPC ${name}: listener error: ${err.message}`));
+      server.on('error', (err) => this.server.logger.error(`IPC ${name}: listener error: ${err.message}`));
+      srv = server;
+    }
     this.listeners.set(name, { srv, path });
     this.server.logger.debug(`IPC ${name}: listening on ${path}`);
   }
@@ -148,7 +166,8 @@ export class StreamTransport {
       if (!this.linked.has(s)) s.destroy();
     }
     for (const { srv, path } of this.listeners.values()) {
-      closing.push(new Promise<void>((resolve) => srv.close(() => resolve())));
+      if (srv instanceof NativeListener) srv.close();
+      else closing.push(new Promise<void>((resolve) => srv.close(() => resolve())));
       try {
         unlinkSync(path);
       } catch {

@@ -1,17 +1,16 @@
 /**
- * A synchronous sendto(2) for totem's datagrams through the project's Node-API addon
- * (native/qbnative.c `udpSendTo`). Node's dgram `send` spends several microseconds of
+ * A synchronous sendto(2) through the project's Node-API addon (native/qbnative.c `udpSendTo`)
+ * for the sockets that stay Node's dgram sockets (IPv6; src/transport/udp-socket.ts), and the
+ * sockaddr builder both socket kinds use. Node's dgram `send` spends several microseconds of
  * bookkeeping per datagram before the system call (measured: ~7.5 µs per 1 KiB datagram on
  * loopback against ~2.7 µs for a plain sendto in C); totem sends one datagram per peer per
  * packet, on the token's critical path. Without the addon (or on a Node whose dgram internals
- * differ) every send goes through Node's dgram as before.
+ * differ) every send goes through Node's dgram.
  */
 import type { Socket } from 'node:dgram';
 import { endianness } from 'node:os';
 import { parseIPv4, parseIPv6 } from '../config/addr.js';
-import { loadQbNative } from '../ipc/libqb/native.js';
-
-type UdpSendTo = (fd: number, data: Buffer, sockaddr: Buffer) => number;
+import { loadQbNative, type QbNative } from '../ipc/libqb/native.js';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -28,15 +27,14 @@ export class NativeUdpSender {
   private readonly sockaddrs = new Map<string, Map<number, Buffer | null>>();
   private readonly fds = new WeakMap<Socket, number | null>();
 
-  private constructor(private readonly sendTo: UdpSendTo) {}
+  private constructor(private readonly native: QbNative) {}
 
   /** The sender, or undefined when the addon (or its udpSendTo) is missing. */
   static create(): NativeUdpSender | undefined {
     if (process.env.COROSYNC_TS_NODE_UDP === '1') return undefined; // for comparisons
     const load = loadQbNative();
     if (!load.ok) return undefined;
-    const fn = (load.native as unknown as { udpSendTo?: UdpSendTo }).udpSendTo;
-    return typeof fn === 'function' ? new NativeUdpSender(fn.bind(load.native)) : undefined;
+    return typeof load.native.udpSendTo === 'function' ? new NativeUdpSender(load.native) : undefined;
   }
 
   /**
@@ -47,7 +45,7 @@ export class NativeUdpSender {
     const fd = this.fdOf(sock);
     const sa = fd === undefined ? undefined : this.sockaddr(addr, port);
     if (fd === undefined || sa === undefined) return 'retry';
-    const n = this.sendTo(fd, data, sa);
+    const n = this.native.udpSendTo(fd, data, sa);
     if (n >= 0) return 'sent';
     return n === -EAGAIN || n === -ENOBUFS ? 'retry' : 'error';
   }
@@ -65,7 +63,7 @@ export class NativeUdpSender {
     return fd ?? undefined;
   }
 
-  /** struct sockaddr_in / sockaddr_in6 for a numeric address (none for scoped IPv6). */
+  /** The sockaddr of addr:port, cached (null: no native form). */
   private sockaddr(addr: string, port: number): Buffer | undefined {
     let byPort = this.sockaddrs.get(addr);
     if (!byPort) {
@@ -74,26 +72,34 @@ export class NativeUdpSender {
     }
     let sa = byPort.get(port);
     if (sa === undefined) {
-      sa = null;
-      const v4 = addr.includes(':') ? undefined : parseIPv4(addr);
-      if (v4) {
-        sa = Buffer.alloc(16);
-        if (LE) sa.writeUInt16LE(AF_INET, 0);
-        else sa.writeUInt16BE(AF_INET, 0);
-        sa.writeUInt16BE(port, 2);
-        v4.copy(sa, 4);
-      } else if (!addr.includes('%')) {
-        const v6 = parseIPv6(addr);
-        if (v6) {
-          sa = Buffer.alloc(28);
-          if (LE) sa.writeUInt16LE(AF_INET6, 0);
-          else sa.writeUInt16BE(AF_INET6, 0);
-          sa.writeUInt16BE(port, 2);
-          v6.copy(sa, 8);
-        }
-      }
+      sa = sockaddrOf(addr, port) ?? null;
       byPort.set(port, sa);
     }
     return sa ?? undefined;
   }
+}
+
+/**
+ * struct sockaddr_in (16 bytes) / sockaddr_in6 (28 bytes) for a numeric address; undefined for
+ * anything else (names, scoped IPv6 addresses).
+ */
+export function sockaddrOf(addr: string, port: number): Buffer | undefined {
+  const v4 = addr.includes(':') ? undefined : parseIPv4(addr);
+  if (v4) {
+    const sa = Buffer.alloc(16);
+    if (LE) sa.writeUInt16LE(AF_INET, 0);
+    else sa.writeUInt16BE(AF_INET, 0);
+    sa.writeUInt16BE(port, 2);
+    v4.copy(sa, 4);
+    return sa;
+  }
+  if (addr.includes('%')) return undefined;
+  const v6 = parseIPv6(addr);
+  if (!v6) return undefined;
+  const sa = Buffer.alloc(28);
+  if (LE) sa.writeUInt16LE(AF_INET6, 0);
+  else sa.writeUInt16BE(AF_INET6, 0);
+  sa.writeUInt16BE(port, 2);
+  v6.copy(sa, 8);
+  return sa;
 }

@@ -13,10 +13,8 @@
  *
  * One UDP datagram carries exactly one totem message, no framing (spec/totem-wire.md §2.1).
  */
-import { createSocket, type Socket, type SocketOptions } from 'node:dgram';
 import { formatIp, parseIPv4, parseIPv6 } from '../config/addr.js';
-import { NativeUdpSender } from './native-send.js';
-import { NativeUdpReceiver } from './native-recv.js';
+import { openUdpSocket, type UdpSocket } from './udp-socket.js';
 
 /** One configured member: its nodeid and its numeric ring0 address. */
 export interface TransportMember {
@@ -111,6 +109,8 @@ export interface UdpCommonOptions {
   blockUnlisted?: boolean;
   /** SO_RCVBUF / SO_SNDBUF request (the kernel caps it). Default 1 MiB, as corosync asks. */
   socketBufferSize?: number;
+  /** 'node': Node's dgram sockets even where the addon's native ones work (tests, comparisons). */
+  socketApi?: 'native' | 'node';
 }
 
 /** corosync's socket buffer request: TRANSMITS_ALLOWED (16) × FRAME_SIZE_MAX (65536). */
@@ -252,15 +252,6 @@ export class MemberTable {
 // ---------------------------------------------------------------------------------------------
 // Socket plumbing shared by udpu and udp.
 
-/** Addresses are always numeric here: skip the resolver (and its extra tick) on every send. */
-function numericLookup(
-  hostname: string,
-  _options: unknown,
-  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  callback(null, hostname, hostname.includes(':') ? 6 : 4);
-}
-
 /**
  * The I/O core both transports build on: socket creation and binding, the size gate, sends
  * that count errors instead of throwing, and the receive filter.
@@ -276,18 +267,19 @@ export abstract class UdpTransportBase {
   private readonly blockUnlisted: boolean;
   private readonly bufferSize: number;
   private handler: DatagramHandler | undefined;
-  private readonly sockets: Socket[] = [];
-  /** recvmmsg loops that took over receiving (src/transport/native-recv.ts). */
-  private readonly nativeReceivers: NativeUdpReceiver[] = [];
+  private readonly socketApi: 'native' | 'node' | undefined;
+  private readonly sockets: UdpSocket[] = [];
   /** Endpoints our datagrams leave from, to recognise them when the network echoes them. */
   private ownPorts = new Set<number>();
   protected state: 'new' | 'opening' | 'open' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
-  /** One shared send callback: no closure per datagram. */
-  /** sendto(2) through the addon, when built (src/transport/native-send.ts). */
-  private readonly nativeSender = NativeUdpSender.create();
-  private readonly afterSend = (err: Error | null): void => {
-    if (err) this.stats.txErrors++;
+  private readonly onReceive = (msg: Buffer, address: string, port: number): void =>
+    this.receive(msg, address, port);
+  private readonly onSocketError = (): void => {
+    this.stats.socketErrors++;
+  };
+  private readonly onSendError = (): void => {
+    this.stats.txErrors++;
   };
 
   constructor(opts: UdpCommonOptions) {
@@ -304,6 +296,7 @@ export abstract class UdpTransportBase {
     this.ipMtuPayload = limits.ipMtuPayload;
     this.blockUnlisted = opts.blockUnlisted ?? true;
     this.bufferSize = opts.socketBufferSize ?? DEFAULT_SOCKET_BUFFER;
+    this.socketApi = opts.socketApi;
     this.members = new MemberTable(this.family, opts.port, opts.localNodeId);
     this.members.set(opts.members);
   }
@@ -316,56 +309,29 @@ export abstract class UdpTransportBase {
     this.members.set(members);
   }
 
-  protected createSocket(reuseAddr: boolean): Socket {
+  /**
+   * Open a socket bound to addr:port (with corosync's socket buffer sizes) whose datagrams go
+   * through the receive filter. A close() while it was being bound closes it and rejects.
+   */
+  protected async openSocket(port: number, addr: string, reuseAddr: boolean): Promise<UdpSocket> {
     if (this.state === 'closed') throw new Error('transport closed while opening');
-    const sock = createSocket({
-      type: this.family === 4 ? 'udp4' : 'udp6',
+    const sock = await openUdpSocket({
+      family: this.family,
+      addr,
+      port,
       reuseAddr,
-      ipv6Only: this.family === 6,
-      lookup: numericLookup as SocketOptions['lookup'],
+      bufferSize: this.bufferSize,
+      onDatagram: this.onReceive,
+      onError: this.onSocketError,
+      onSendError: this.onSendError,
+      ...(this.socketApi ? { api: this.socketApi } : {}),
     });
-    sock.on('error', () => {
-      this.stats.socketErrors++;
-    });
-    sock.on('message', (msg, rinfo) => this.receive(msg, rinfo.address, rinfo.port));
+    if ((this.state as string) === 'closed') {
+      await sock.close();
+      throw new Error('transport closed while opening');
+    }
     this.sockets.push(sock);
     return sock;
-  }
-
-  /** Bind, then ask for corosync's socket buffer sizes (capped by the kernel, failures ignored). */
-  protected bindSocket(sock: Socket, port: number, addr: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => {
-        sock.removeListener('close', onClose);
-        reject(err);
-      };
-      // close() while the bind is pending: Node then never calls the bind callback.
-      const onClose = (): void => {
-        sock.removeListener('error', onError);
-        reject(new Error('transport closed while opening'));
-      };
-      sock.once('error', onError);
-      sock.once('close', onClose);
-      sock.bind({ port, address: addr, exclusive: true }, () => {
-        sock.removeListener('error', onError);
-        sock.removeListener('close', onClose);
-        try {
-          sock.setRecvBufferSize(this.bufferSize);
-          sock.setSendBufferSize(this.bufferSize);
-        } catch {
-          // Unprivileged limits: keep the kernel defaults.
-        }
-        if (this.state !== 'closed') {
-          const native = NativeUdpReceiver.attach(
-            sock,
-            (msg, address, port) => this.receive(msg, address, port),
-            () => void this.stats.socketErrors++,
-          );
-          if (native) this.nativeReceivers.push(native);
-        }
-        resolve();
-      });
-    });
   }
 
   /** Mark a bound socket's port as one our own datagrams leave from. */
@@ -404,32 +370,20 @@ export abstract class UdpTransportBase {
   }
 
   /** One unconnected send (sendto): ICMP errors of dead peers never reach this socket. */
-  protected transmit(sock: Socket, bytes: Buffer | Buffer[], len: number, port: number, addr: string): void {
-    const native = this.nativeSender;
-    if (native) {
-      const data = Array.isArray(bytes)
-        ? bytes.length === 1
-          ? bytes[0]!
-          : Buffer.concat(bytes, len)
-        : bytes;
-      const r = native.send(sock, data, addr, port);
-      if (r !== 'retry') {
-        if (r === 'sent') {
-          this.stats.txPackets++;
-          this.stats.txBytes += len;
-        } else this.stats.txErrors++;
-        return;
-      }
-      // a full socket buffer (or no native path for this address): Node queues it
-      bytes = data;
-    }
-    try {
-      sock.send(bytes, port, addr, this.afterSend);
-      this.stats.txPackets++;
-      this.stats.txBytes += len;
-    } catch {
+  protected transmit(
+    sock: UdpSocket,
+    bytes: Buffer | Buffer[],
+    len: number,
+    port: number,
+    addr: string,
+  ): void {
+    const data = Array.isArray(bytes) ? (bytes.length === 1 ? bytes[0]! : Buffer.concat(bytes, len)) : bytes;
+    if (sock.send(data, port, addr) === 'error') {
       this.stats.txErrors++;
+      return;
     }
+    this.stats.txPackets++;
+    this.stats.txBytes += len;
   }
 
   private receive(msg: Buffer, address: string, port: number): void {
@@ -459,21 +413,7 @@ export abstract class UdpTransportBase {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.state = 'closed';
-    // our descriptors and watchers go first: the sockets' own descriptors close after them
-    for (const r of this.nativeReceivers.splice(0)) r.close();
-    const all = this.sockets.splice(0);
-    this.closing = Promise.all(
-      all.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            try {
-              s.close(() => resolve());
-            } catch {
-              resolve(); // never bound or already closed
-            }
-          }),
-      ),
-    ).then(() => undefined);
+    this.closing = Promise.all(this.sockets.splice(0).map((s) => s.close())).then(() => undefined);
     return this.closing;
   }
 }

@@ -22,7 +22,7 @@
  * unchanged; each daemon then sees its own multicast, which is dropped by source.
  */
 import { networkInterfaces } from 'node:os';
-import type { Socket } from 'node:dgram';
+import type { UdpSocket } from './udp-socket.js';
 import {
   UdpTransportBase,
   byteLength,
@@ -65,7 +65,7 @@ export class UdpTransport extends UdpTransportBase implements TotemTransport {
   private readonly broadcast: boolean;
   private readonly loop: boolean;
   private readonly ifName: string | undefined;
-  private send: Socket | undefined;
+  private send: UdpSocket | undefined;
 
   constructor(opts: UdpOptions) {
     super(opts);
@@ -92,8 +92,7 @@ export class UdpTransport extends UdpTransportBase implements TotemTransport {
     return this.openWith(async () => {
       const iface = this.mcastInterface();
 
-      const recv = this.createSocket(true);
-      await this.bindSocket(recv, this.port, this.mcastAddr);
+      const recv = await this.openSocket(this.port, this.mcastAddr, true);
       if (this.broadcast) {
         recv.setBroadcast(true);
       } else {
@@ -101,8 +100,7 @@ export class UdpTransport extends UdpTransportBase implements TotemTransport {
         if (iface !== undefined) recv.setMulticastInterface(iface);
       }
 
-      const send = this.createSocket(true);
-      await this.bindSocket(send, this.port - 1, this.localAddr);
+      const send = await this.openSocket(this.port - 1, this.localAddr, true);
       this.markOwn(this.port - 1);
       if (this.broadcast) {
         send.setBroadcast(true);
@@ -112,8 +110,7 @@ export class UdpTransport extends UdpTransportBase implements TotemTransport {
         if (iface !== undefined) send.setMulticastInterface(iface);
       }
 
-      const token = this.createSocket(true);
-      await this.bindSocket(token, this.port, this.localAddr);
+      await this.openSocket(this.port, this.localAddr, true); // the token socket: receives only
       this.send = send;
     });
   }
@@ -126,12 +123,12 @@ export class UdpTransport extends UdpTransportBase implements TotemTransport {
       return;
     }
     if (!this.admit(len, 1)) return;
-    this.transmit(this.send as Socket, bytes, len, m.port, m.addr);
+    this.transmit(this.send as UdpSocket, bytes, len, m.port, m.addr);
   }
 
   sendAll(bytes: Buffer | Buffer[]): void {
     const len = byteLength(bytes);
     if (!this.admit(len, 1)) return;
-    this.transmit(this.send as Socket, bytes, len, this.port, this.mcastAddr);
+    this.transmit(this.send as UdpSocket, bytes, len, this.port, this.mcastAddr);
   }
 }

@@ -11,13 +11,13 @@
  * address need distinct ports (`TransportMember.port`).
  */
 import { UdpTransportBase, byteLength, type TotemTransport, type UdpCommonOptions } from './types.js';
-import type { Socket } from 'node:dgram';
+import type { UdpSocket } from './udp-socket.js';
 
 export type UdpuOptions = UdpCommonOptions;
 
 export class UdpuTransport extends UdpTransportBase implements TotemTransport {
   readonly kind = 'udpu' as const;
-  private sock: Socket | undefined;
+  private sock: UdpSocket | undefined;
 
   constructor(opts: UdpuOptions) {
     super(opts);
@@ -26,8 +26,7 @@ export class UdpuTransport extends UdpTransportBase implements TotemTransport {
   open(): Promise<void> {
     return this.openWith(async () => {
       // No SO_REUSEADDR: a second daemon on the same address:port must fail, not share it.
-      const sock = this.createSocket(false);
-      await this.bindSocket(sock, this.port, this.localAddr);
+      const sock = await this.openSocket(this.port, this.localAddr, false);
       this.markOwn(this.port);
       this.sock = sock;
     });
@@ -41,7 +40,7 @@ export class UdpuTransport extends UdpTransportBase implements TotemTransport {
       return;
     }
     if (!this.admit(len, 1)) return;
-    this.transmit(this.sock as Socket, bytes, len, m.port, m.addr);
+    this.transmit(this.sock as UdpSocket, bytes, len, m.port, m.addr);
   }
 
   sendAll(bytes: Buffer | Buffer[]): void {
@@ -49,7 +48,7 @@ export class UdpuTransport extends UdpTransportBase implements TotemTransport {
     if (peers.length === 0) return;
     const len = byteLength(bytes);
     if (!this.admit(len, peers.length)) return;
-    const sock = this.sock as Socket;
+    const sock = this.sock as UdpSocket;
     for (const p of peers) this.transmit(sock, bytes, len, p.port, p.addr);
   }
 }

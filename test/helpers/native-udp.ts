@@ -1,4 +1,4 @@
-/** Shared set-up of the native UDP path tests (src/transport/native-{send,recv}.ts). */
+/** Shared set-up of the native UDP path tests (src/transport/udp-socket.ts, native-send.ts). */
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { loadQbNative } from '../../src/ipc/libqb/native.js';

@@ -19,9 +19,11 @@ export interface QbNative {
   readonly pageSize: number;
   listenAbstract(name: string, backlog: number): number;
   peerCred(fd: number): [pid: number, uid: number, gid: number];
+  /** A non-blocking unix stream listener on a filesystem path: its descriptor or a negative errno. */
+  listenPath(path: string, backlog: number): number;
+  /** accept4 (non-blocking, close-on-exec): the connection's descriptor or a negative errno (-EAGAIN: none). */
+  acceptFd(fd: number): number;
   closeFd(fd: number): void;
-  /** A second descriptor of the same open file (close-on-exec), or a negative errno. */
-  dupFd(fd: number): number;
   ringCreate(base: string, dataBytes: number, hdrBytes: number, uid: number, gid: number): NativeRing;
   ringHdrGet(ring: NativeRing, off: number): number;
   ringHdrSet(ring: NativeRing, off: number, value: number): void;
@@ -51,6 +53,15 @@ export interface QbNative {
    * (length, truncated, port, family, address words). Count, or a negative errno (-EAGAIN: none).
    */
   udpRecvBatch(fd: number, slab: Buffer, slotBytes: number, meta: Int32Array): number;
+  /** One datagram by sendto(2) to a prepared sockaddr_in/_in6: bytes sent or a negative errno. */
+  udpSendTo(fd: number, data: Buffer, sockaddr: Buffer): number;
+  /**
+   * A non-blocking UDP socket of the sockaddr's family, SO_REUSEADDR when asked, buffers raised
+   * to bufBytes, bound to sockaddr: its descriptor or a negative errno.
+   */
+  udpOpen(sockaddr: Buffer, reuseAddr: boolean, bufBytes: number): number;
+  /** setsockopt(2) with the bytes of `value`: 0 or a negative errno. */
+  setSockOpt(fd: number, level: number, name: number, value: Buffer): number;
   /** Replace the process image (same pid); returns a negative errno only when that failed. */
   execv(path: string, argv: string[]): number;
   /** malloc_trim(0): 1 when memory was given back. */

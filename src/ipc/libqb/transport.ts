@@ -4,7 +4,7 @@
  * daemon. Spec: libqb-ipc.md.
  *
  * Endpoints: one abstract unix stream socket per service, "\0<service>" padded to the whole
- * sun_path (created by the addon, then handed to net.Server). Per client:
+ * sun_path (created and accepted on by the addon, src/ipc/native-listener.ts). Per client:
  *
  * 1. Setup: the client sends the 24-byte connection request (setup.ts). We take its
  *    credentials with SO_PEERCRED, authorise them (uid/gid 0 or the cmap uidgid keys, via
@@ -34,7 +34,7 @@
  * Our directories carry a marker file so that a start-up sweep can remove the ones a dead
  * daemon of ours left behind (and never anybody else's).
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import {
   chmodSync,
   chownSync,
@@ -54,6 +54,7 @@ import { CsErrorCode } from '../../common/errors.js';
 import { REQUEST_HEADER_SIZE } from '../frame.js';
 import { decodeFlowControl, IPC_MIN_MSG_SIZE } from '../handshake.js';
 import type { IpcLink, IpcServer, IpcServerConnection } from '../server.js';
+import { NativeListener } from '../native-listener.js';
 import { POLL_READABLE, type NativePoller, type QbNative } from './native.js';
 import {
   CONNECTION_REQUEST_SIZE,
@@ -506,7 +507,7 @@ export class LibqbTransport {
   private readonly authorize: (uid: number, gid: number) => boolean;
   private readonly shmDir: string;
   readonly type: 'shm' | 'socket';
-  private readonly listeners = new Map<string, Server>();
+  private readonly listeners = new Map<string, NativeListener>();
   private readonly sockets = new Set<Socket>();
   private readonly links = new Set<LibqbLink>();
   private closing = false;
@@ -551,20 +552,12 @@ export class LibqbTransport {
   async listen(name: string): Promise<void> {
     if (this.listeners.has(name)) return;
     const fd = this.native.listenAbstract(name, 128);
-    const srv = createServer({ allowHalfOpen: false }, (sock) => this.accept(name, sock));
-    try {
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen({ fd }, () => {
-          srv.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (err) {
-      this.native.closeFd(fd);
-      throw err;
-    }
-    srv.on('error', (err) => this.server.logger.error(`libqb IPC ${name}: listener error: ${err.message}`));
+    const srv = new NativeListener(
+      this.native,
+      fd,
+      (sock) => this.accept(name, sock),
+      (errno) => this.server.logger.error(`libqb IPC ${name}: accept failed: errno ${-errno}`),
+    );
     this.listeners.set(name, srv);
     this.server.logger.debug(`libqb IPC ${name}: listening on @${name}`);
   }
@@ -576,13 +569,9 @@ export class LibqbTransport {
       if (link.conn && !link.conn.closed) link.conn.close('server shutting down');
       else link.destroy();
     }
-    const closing: Promise<void>[] = [];
     for (const s of this.sockets) s.destroy();
-    for (const srv of this.listeners.values()) {
-      closing.push(new Promise<void>((resolve) => srv.close(() => resolve())));
-    }
+    for (const srv of this.listeners.values()) srv.close();
     this.listeners.clear();
-    await Promise.all(closing);
   }
 
   /**

@@ -1,0 +1,64 @@
+/**
+ * A unix stream listener accepted through the project's addon (accept4 on a libuv poll
+ * watcher) instead of net.Server: Node's `Server.listen` loads its cluster module, which
+ * loads child_process and dgram, ~1 MiB of resident memory a daemon never uses. Accepted
+ * connections become ordinary net.Sockets (opened on the descriptor), so everything after
+ * the accept is Node's usual socket code.
+ */
+import { Socket } from 'node:net';
+import { POLL_READABLE, type NativePoller, type QbNative } from './libqb/native.js';
+
+const EAGAIN = 11;
+/** accept4 failures that concern only the connection being accepted: try the next one. */
+const PER_CONNECTION_ERRORS = new Set([-103 /* ECONNABORTED */, -71 /* EPROTO */, -1 /* EPERM */]);
+
+export class NativeListener {
+  private poller: NativePoller | undefined;
+  private closed = false;
+
+  /**
+   * Start accepting on listening descriptor `fd` (non-blocking; the listener owns it from now
+   * on). `onError` gets accept errors other than "nothing waiting" (EMFILE and the like: the
+   * connection stays queued and is retried on the next readiness).
+   */
+  constructor(
+    private readonly native: QbNative,
+    private readonly fd: number,
+    private readonly onConnection: (sock: Socket, fd: number) => void,
+    private readonly onError: (errno: number) => void,
+  ) {
+    this.poller = native.pollStart(fd, POLL_READABLE, (status) => {
+      if (status < 0) this.onError(status);
+      this.acceptAll();
+    });
+  }
+
+  private acceptAll(): void {
+    while (!this.closed) {
+      const c = this.native.acceptFd(this.fd);
+      if (c === -EAGAIN) return;
+      if (c < 0) {
+        this.onError(c);
+        if (PER_CONNECTION_ERRORS.has(c)) continue;
+        return;
+      }
+      let sock: Socket;
+      try {
+        sock = new Socket({ fd: c, readable: true, writable: true, allowHalfOpen: false });
+      } catch {
+        this.native.closeFd(c);
+        continue;
+      }
+      this.onConnection(sock, c);
+    }
+  }
+
+  /** Stop accepting and close the listening descriptor (accepted sockets stay open). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.poller) this.native.pollClose(this.poller);
+    this.poller = undefined;
+    this.native.closeFd(this.fd);
+  }
+}

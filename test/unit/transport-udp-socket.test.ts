@@ -1,0 +1,155 @@
+/** totem's UDP sockets (src/transport/udp-socket.ts): the native kind and Node's, side by side. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { openUdpSocket, type UdpSocket } from '../../src/transport/udp-socket.js';
+import { boundUdp, nativeSkip } from '../helpers/native-udp.js';
+import { uniqueLoopbackAddr } from '../helpers/daemon-process.js';
+
+interface Got {
+  msg: Buffer;
+  address: string;
+  port: number;
+}
+
+/** A socket on a fresh loopback address (retrying the port on a clash) and what it received. */
+async function open(
+  api: 'native' | 'node',
+): Promise<{ sock: UdpSocket; addr: string; port: number; got: Got[]; wait: (n: number) => Promise<void> }> {
+  const addr = uniqueLoopbackAddr();
+  const got: Got[] = [];
+  let want = 0;
+  let reached: (() => void) | undefined;
+  for (let attempt = 0; ; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 30000);
+    try {
+      const sock = await openUdpSocket({
+        family: 4,
+        addr,
+        port,
+        reuseAddr: false,
+        bufferSize: 1 << 20,
+        api,
+        onDatagram: (msg, address, from) => {
+          got.push({ msg, address, port: from });
+          if (got.length >= want) reached?.();
+        },
+        onError: () => assert.fail('no socket error expected'),
+        onSendError: () => assert.fail('no send error expected'),
+      });
+      const wait = (n: number): Promise<void> => {
+        want = n;
+        if (got.length >= n) return Promise.resolve();
+        return new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`only ${got.length} of ${n} datagrams in 5 s`)),
+            5000,
+          );
+          reached = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      };
+      return { sock, addr, port, got, wait };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt > 5) throw err;
+    }
+  }
+}
+
+for (const api of ['native', 'node'] as const) {
+  describe(`UDP socket (${api})`, { skip: api === 'native' ? nativeSkip : false }, () => {
+    it('receives every datagram whole and in order with its source, over several recvmmsg batches', async () => {
+      const rx = await open(api);
+      assert.equal(rx.sock.api, api);
+      const tx = await boundUdp('udp4', '127.0.0.1');
+      const groups = [
+        // 150 small ones queued at once: more than one batch of 64
+        Array.from({ length: 150 }, (_, i) => Buffer.alloc(100, i & 0xff)),
+        [Buffer.alloc(65507, 9)], // the largest UDP payload fits a slot
+        Array.from({ length: 40 }, (_, i) => Buffer.alloc(1 + ((i * 97) % 1500), i)),
+      ];
+      const sent: Buffer[] = [];
+      for (const g of groups) {
+        sent.push(...g);
+        for (const b of g) tx.send(b, rx.port, rx.addr);
+        await rx.wait(sent.length);
+      }
+      assert.deepEqual(
+        rx.got.map((g) => g.msg),
+        sent,
+      );
+      assert.ok(rx.got.every((g) => g.address === '127.0.0.1' && g.port === tx.address().port));
+      assert.ok(
+        rx.got[0]!.msg.every((b) => b === 0),
+        'later batches do not overwrite earlier datagrams',
+      );
+      await rx.sock.close();
+      tx.close();
+    });
+
+    it('sends to a peer; the peer sees our bound address and port as the source', async () => {
+      const a = await open(api);
+      const b = await open(api);
+      for (let i = 0; i < 10; i++) assert.equal(a.sock.send(Buffer.from(`m${i}`), b.port, b.addr), 'sent');
+      await b.wait(10);
+      assert.deepEqual(
+        b.got.map((g) => g.msg.toString()),
+        Array.from({ length: 10 }, (_, i) => `m${i}`),
+      );
+      assert.ok(b.got.every((g) => g.address === a.addr && g.port === a.port));
+      await a.sock.close();
+      await b.sock.close();
+      assert.equal(
+        a.sock.send(Buffer.from('late'), b.port, b.addr),
+        'error',
+        'a closed socket sends nothing',
+      );
+    });
+
+    it('a second bind of the same address and port fails with EADDRINUSE', async () => {
+      const a = await open(api);
+      await assert.rejects(
+        openUdpSocket({
+          family: 4,
+          addr: a.addr,
+          port: a.port,
+          reuseAddr: false,
+          bufferSize: 0,
+          api,
+          onDatagram: () => undefined,
+          onError: () => undefined,
+          onSendError: () => undefined,
+        }),
+        (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE' && e.syscall === 'bind',
+      );
+      await a.sock.close();
+      // and the port is free again once closed
+      const again = await openUdpSocket({
+        family: 4,
+        addr: a.addr,
+        port: a.port,
+        reuseAddr: false,
+        bufferSize: 0,
+        api,
+        onDatagram: () => undefined,
+        onError: () => undefined,
+        onSendError: () => undefined,
+      });
+      await again.close();
+    });
+
+    it('socket options: multicast TTL, loopback and interface, broadcast; a bad group is an error', async () => {
+      const a = await open(api);
+      a.sock.setMulticastTTL(1);
+      a.sock.setMulticastLoopback(false);
+      a.sock.setMulticastInterface(a.addr);
+      a.sock.setBroadcast(true);
+      assert.throws(
+        () => a.sock.addMembership('127.0.0.1', a.addr),
+        (e: NodeJS.ErrnoException) => typeof e.code === 'string',
+      );
+      await a.sock.close();
+    });
+  });
+}
