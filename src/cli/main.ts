@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc --v8-pool-size=1 --expose-gc --max-semi-space-size=1
+#!/usr/bin/env -S node --single-threaded-gc --v8-pool-size=1 --expose-gc --max-semi-space-size=4
 /**
  * The one `corosync-ts` binary. With a first word naming a tool it is that tool
  * (`corosync-ts cmapctl -g totem.version`); otherwise it is the daemon and takes corosync's

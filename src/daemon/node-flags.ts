@@ -11,14 +11,14 @@
  * with parallel GC, 60 MB/s with all GC work on the main thread. Not settable at run time
  * (V8 aborts), hence the command line.
  *
- * `--max-semi-space-size=1`: a young generation of at most 2 × 1 MiB instead of 2 × 16 MiB.
+ * `--max-semi-space-size=4`: a young generation of at most 2 × 4 MiB instead of 2 × 16 MiB.
  * Under load the daemon allocates mostly short-lived Buffers whose bytes live outside the V8
  * heap; a large young generation is collected rarely, so dead message buffers pile up in the C
- * heap until it is (V8 counts them only against a 64 MiB external-memory limit). Measured on
- * the 3-node bench (two runs each, alternated): daemon peak RSS under load 129–146 → 88–116
- * MiB, idle 56.3 → 55.0 MiB, CPG latency and throughput unchanged within the runs' spread
- * (p50 0.96–1.15 → 0.82–0.96 ms). An earlier A/B with 4 and 8 MiB that seemed to cost
- * latency did not hold up when repeated: single runs on this machine differ by ±30 %.
+ * heap until it is (V8 counts them only against a 64 MiB external-memory limit). 3-node bench,
+ * three alternated rounds per setting (1 KiB one sender, latency): peak RSS 140–156 (16 MiB
+ * default) → 120–126 (4) → 99–105 MiB (1); 1 KiB throughput ~29.9 → ~29.1 → ~26.7 MB/s; CPG
+ * latency the same for all three (p50 1.0–1.4 ms, the runs' spread). 4 keeps the peak well
+ * inside 3× corosync's at a 3 % throughput cost; 1 cost 10 %.
  * `--v8-pool-size=1`: one V8 worker thread (concurrent compilation) instead of one per CPU; the
  * GC no longer uses them. `--expose-gc`: one full collection once the node is up
  * (src/daemon/daemon.ts releaseStartupMemory).
@@ -29,7 +29,7 @@ export const DAEMON_NODE_FLAGS: readonly string[] = [
   '--single-threaded-gc',
   '--v8-pool-size=1',
   '--expose-gc',
-  '--max-semi-space-size=1',
+  '--max-semi-space-size=4',
 ];
 
 /** Set to 0 to keep the process as started (no re-exec). */

@@ -13,6 +13,7 @@
  *   sends through the addon's sendto when it is there (src/transport/native-send.ts).
  */
 import type { Socket } from 'node:dgram';
+import { endianness } from 'node:os';
 import { errnoException } from '../common/errno.js';
 import {
   POLL_READABLE,
@@ -79,6 +80,7 @@ const ENOBUFS = 105;
  * every datagram the kernel refuses; totem retransmits what was lost). */
 const SEND_QUEUE_MAX = 4096;
 
+const LE = endianness() === 'LE';
 const SOL_SOCKET = 1;
 const SO_BROADCAST = 6;
 const IPPROTO_IP = 0;
@@ -87,9 +89,11 @@ const IP_MULTICAST_TTL = 33;
 const IP_MULTICAST_LOOP = 34;
 const IP_ADD_MEMBERSHIP = 35;
 
+/** An int option value in host byte order. */
 function int32(v: number): Buffer {
   const b = Buffer.alloc(4);
-  b.writeInt32LE(v, 0); // host order: little-endian on every platform the addon builds for
+  if (LE) b.writeInt32LE(v, 0);
+  else b.writeInt32BE(v, 0);
   return b;
 }
 

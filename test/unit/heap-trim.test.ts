@@ -3,37 +3,47 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { HeapTrimPolicy, readAnonResidentBytes, startHeapTrimmer } from '../../src/daemon/heap-trim.js';
+import {
+  HeapTrimPolicy,
+  readAnonResidentBytes,
+  startHeapTrimmer,
+  type HeapSample,
+} from '../../src/daemon/heap-trim.js';
 import { DAEMON_NODE_FLAGS, missingNodeFlags } from '../../src/daemon/node-flags.js';
 
 const MiB = 1024 * 1024;
+/** A check of a busy daemon (a whole CPU over 250 ms) at `mib` MiB of anonymous memory. */
+const busy = (mib: number): HeapSample => ({ anonBytes: mib * MiB, cpuUs: 250_000, elapsedUs: 250_000 });
+/** A check of a quiet daemon (0.4 % of a CPU over 250 ms). */
+const quiet = (mib: number): HeapSample => ({ anonBytes: mib * MiB, cpuUs: 1_000, elapsedUs: 250_000 });
+const QUIET = { quietUs: 1_000_000, quietCpuFraction: 0.02, idleGrowthBytes: MiB };
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 test('heap trim policy: the first sample only sets the mark; growth by the threshold trims', () => {
   const p = new HeapTrimPolicy({ growthBytes: 8 * MiB });
-  assert.equal(p.sample(20 * MiB), false);
-  assert.equal(p.sample(27 * MiB), false);
-  assert.equal(p.sample(28 * MiB), true);
+  assert.equal(p.sample(busy(20)), 'none');
+  assert.equal(p.sample(busy(27)), 'none');
+  assert.equal(p.sample(busy(28)), 'trim');
   p.trimmed(22 * MiB);
-  assert.equal(p.sample(29 * MiB), false, 'measured from what the trim left, not from the first mark');
-  assert.equal(p.sample(30 * MiB), true);
+  assert.equal(p.sample(busy(29)), 'none', 'measured from what the trim left, not from the first mark');
+  assert.equal(p.sample(busy(30)), 'trim');
 });
 
 test('heap trim policy: a trim that freed nothing still moves the mark (no trim on every check)', () => {
   const p = new HeapTrimPolicy({ growthBytes: 8 * MiB });
-  p.sample(10 * MiB);
-  assert.equal(p.sample(40 * MiB), true);
+  p.sample(busy(10));
+  assert.equal(p.sample(busy(40)), 'trim');
   p.trimmed(40 * MiB); // the growth was V8's heap, not free C heap
-  assert.equal(p.sample(41 * MiB), false);
-  assert.equal(p.sample(47 * MiB), false);
-  assert.equal(p.sample(48 * MiB), true);
+  assert.equal(p.sample(busy(41)), 'none');
+  assert.equal(p.sample(busy(47)), 'none');
+  assert.equal(p.sample(busy(48)), 'trim');
 });
 
 test('heap trim policy: memory given back otherwise lowers the mark', () => {
   const p = new HeapTrimPolicy({ growthBytes: 8 * MiB });
-  p.sample(50 * MiB);
-  assert.equal(p.sample(20 * MiB), false);
-  assert.equal(p.sample(28 * MiB), true, '8 MiB above the lower mark');
+  p.sample(busy(50));
+  assert.equal(p.sample(busy(20)), 'none');
+  assert.equal(p.sample(busy(28)), 'trim', '8 MiB above the lower mark');
 });
 
 test('heap trim policy: the threshold must be positive', () => {
@@ -59,30 +69,78 @@ test('anonymous resident bytes come from statm: resident minus file-backed pages
   assert.ok(own !== undefined && own > MiB, `this process has anonymous memory (${own})`);
 });
 
-test('the trimmer checks on its period and trims only after growth', async () => {
-  const samples = [10, 12, 19, 12, 12].map((m) => m * MiB);
-  let trims = 0;
-  let reads = 0;
+test('quiet-time collection: after the quiet period, once, and again only after new growth', () => {
+  const p = new HeapTrimPolicy({ growthBytes: 8 * MiB, quiet: QUIET });
+  assert.equal(p.sample(quiet(20)), 'none'); // the first sample is the idle mark
+  for (let i = 0; i < 8; i++) assert.equal(p.sample(quiet(20.5)), 'none', 'less than 1 MiB above the mark');
+  assert.equal(p.sample(busy(23)), 'none');
+  assert.equal(p.sample(quiet(23)), 'none');
+  assert.equal(p.sample(quiet(23)), 'none');
+  assert.equal(p.sample(quiet(23)), 'none');
+  assert.equal(p.sample(quiet(23)), 'collect', '1 s quiet (4 checks) with 3 MiB above the mark');
+  p.collected(21 * MiB);
+  for (let i = 0; i < 12; i++)
+    assert.equal(p.sample(quiet(21.5)), 'none', 'no collection without new growth');
+  assert.equal(p.sample(quiet(22.5)), 'collect', 'grown 1.5 MiB while quiet: collect again');
+});
+
+test('quiet-time collection: one busy check restarts the quiet period; without the option never', () => {
+  const p = new HeapTrimPolicy({ growthBytes: 8 * MiB, quiet: QUIET });
+  p.sample(quiet(10)); // the first check counts as quiet too
+  for (let i = 0; i < 2; i++) assert.equal(p.sample(quiet(12)), 'none');
+  assert.equal(p.sample(busy(12)), 'none', '0.75 s quiet, then a busy check');
+  for (let i = 0; i < 3; i++) assert.equal(p.sample(quiet(12)), 'none');
+  assert.equal(p.sample(quiet(12)), 'collect');
+  const plain = new HeapTrimPolicy({ growthBytes: 8 * MiB });
+  plain.sample(quiet(10));
+  for (let i = 0; i < 40; i++) assert.equal(plain.sample(quiet(15)), 'none');
+  assert.throws(() => new HeapTrimPolicy({ growthBytes: MiB, quiet: { ...QUIET, quietUs: 0 } }), /quiet/);
+});
+
+test('the trimmer checks on its period: trims after growth, collects then trims when quiet', async () => {
+  // [anon MiB, cpu µs used since the previous check]
+  const script: Array<[number, number]> = [
+    [10, 0], // start values
+    [10, 250_000], // mark
+    [19, 250_000], // +9 MiB: trim, then the re-read
+    [12, 0],
+    [12, 0],
+    [12, 0],
+    [12, 0],
+    [12, 0], // 1 s quiet, 2 MiB above the first mark: collect + trim, then the re-read
+    [11, 0],
+    [11, 0],
+  ];
+  const calls: string[] = [];
+  let i = 0;
+  let cpu = 0;
+  let now = 0;
   let stop: (() => void) | undefined;
   // the trimmer's timer does not hold the event loop open (a daemon must be able to exit)
-  const keepAlive = setTimeout(() => assert.fail('the trimmer never read its samples'), 10_000);
-  const done = new Promise<void>((resolve) => {
+  const keepAlive = setTimeout(() => assert.fail('the trimmer never finished its script'), 10_000);
+  await new Promise<void>((resolve) => {
     stop = startHeapTrimmer(
-      () => trims++,
-      { periodMs: 1, growthBytes: 8 * MiB },
-      () => {
-        const v = samples[reads++];
-        if (v === undefined) resolve();
-        return v;
+      { trim: () => calls.push('trim'), collect: () => calls.push('collect') },
+      { periodMs: 1, growthBytes: 8 * MiB, quiet: QUIET },
+      {
+        anon: () => {
+          const step = script[i++];
+          if (step === undefined) {
+            resolve();
+            return undefined;
+          }
+          cpu += step[1];
+          now += 250_000;
+          return step[0] * MiB;
+        },
+        cpuUs: () => cpu,
+        nowUs: () => now,
       },
     );
   });
-  await done;
   clearTimeout(keepAlive);
   stop!();
-  // reads: 10 (mark), 12, 19 → trim, then the re-read 12 after it is the new mark, then 12
-  assert.equal(trims, 1);
-  assert.equal(reads, 6);
+  assert.deepEqual(calls, ['trim', 'collect', 'trim']);
 });
 
 test('the daemon flags are the same in the shebang, npm start and the re-exec list', () => {
