@@ -247,20 +247,31 @@ static napi_value listen_abstract(napi_env env, napi_callback_info info) {
   return make_i64(env, fd);
 }
 
+/* A filesystem AF_UNIX address from a JS path; 0 (exception pending or -ENAMETOOLONG in *err) on failure. */
+static int path_addr(napi_env env, napi_value v, struct sockaddr_un *addr, int *err) {
+  memset(addr, 0, sizeof(*addr));
+  addr->sun_family = AF_UNIX;
+  size_t len = 0;
+  *err = 0;
+  if (napi_get_value_string_utf8(env, v, addr->sun_path, sizeof(addr->sun_path), &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a path");
+    return 0;
+  }
+  if (len == 0 || len + 1 >= sizeof(addr->sun_path)) {
+    *err = ENAMETOOLONG;
+    return 0;
+  }
+  return 1;
+}
+
 static napi_value listen_path(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
   struct sockaddr_un addr;
-  memset(&addr, 0, sizeof(addr));
-  addr.sun_family = AF_UNIX;
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, argv[0], addr.sun_path, sizeof(addr.sun_path), &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "path must be a string");
-    return NULL;
-  }
+  int err;
+  if (!path_addr(env, argv[0], &addr, &err)) return err ? make_i64(env, -err) : NULL;
   int64_t backlog;
   if (!get_i64(env, argv[1], &backlog)) return NULL;
-  if (len == 0 || len + 1 >= sizeof(addr.sun_path)) return make_i64(env, -ENAMETOOLONG);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return make_i64(env, -errno);
   if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
@@ -733,14 +744,8 @@ static napi_value unix_dgram_open(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
   struct sockaddr_un addr;
-  memset(&addr, 0, sizeof(addr));
-  addr.sun_family = AF_UNIX;
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, argv[0], addr.sun_path, sizeof(addr.sun_path), &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected a path");
-    return NULL;
-  }
-  if (len == 0 || len >= sizeof(addr.sun_path) - 1) return make_i64(env, -ENAMETOOLONG);
+  int err;
+  if (!path_addr(env, argv[0], &addr, &err)) return err ? make_i64(env, -err) : NULL;
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return make_i64(env, -errno);
   if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {

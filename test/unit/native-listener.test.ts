@@ -21,6 +21,11 @@ describe('native unix listener', { skip: nativeSkip }, () => {
     const sockPath = path.join(dir, 'endpoint');
     const fd = native.native.listenPath(sockPath, 64); // above the burst: a full backlog refuses unix connects (EAGAIN)
     assert.ok(fd >= 0, `listenPath: errno ${-fd}`);
+    assert.equal(
+      native.native.listenPath(path.join(dir, 'x'.repeat(120)), 64),
+      -36,
+      'too long for sun_path: ENAMETOOLONG',
+    );
     assert.equal(native.native.listenPath(sockPath, 64), -98, 'a second listener on the path: EADDRINUSE');
     const accepted: Socket[] = [];
     const errors: number[] = [];
