@@ -23,8 +23,7 @@ const ENOBUFS = 105;
 export type NativeSendResult = 'sent' | 'retry' | 'error';
 
 export class NativeUdpSender {
-  /** address → port → sockaddr (null: no native form); no per-send key string on the hot path. */
-  private readonly sockaddrs = new Map<string, Map<number, Buffer | null>>();
+  private readonly sockaddrs = new SockaddrCache();
   private readonly fds = new WeakMap<Socket, number | null>();
 
   private constructor(private readonly native: QbNative) {}
@@ -43,7 +42,7 @@ export class NativeUdpSender {
    */
   send(sock: Socket, data: Buffer, addr: string, port: number): NativeSendResult {
     const fd = this.fdOf(sock);
-    const sa = fd === undefined ? undefined : this.sockaddr(addr, port);
+    const sa = fd === undefined ? undefined : this.sockaddrs.get(addr, port);
     if (fd === undefined || sa === undefined) return 'retry';
     const n = this.native.udpSendTo(fd, data, sa);
     if (n >= 0) return 'sent';
@@ -62,17 +61,26 @@ export class NativeUdpSender {
     }
     return fd ?? undefined;
   }
+}
 
-  /** The sockaddr of addr:port, cached (null: no native form). */
-  private sockaddr(addr: string, port: number): Buffer | undefined {
-    let byPort = this.sockaddrs.get(addr);
+/** addr → port → sockaddr (undefined: no native form), built once: no key string per send. */
+export class SockaddrCache {
+  private readonly byAddr = new Map<string, Map<number, Buffer | null>>();
+
+  /** `family`: only addresses of that family (4 or 6) have a sockaddr here. */
+  constructor(private readonly family?: 4 | 6) {}
+
+  get(addr: string, port: number): Buffer | undefined {
+    let byPort = this.byAddr.get(addr);
     if (!byPort) {
       byPort = new Map();
-      this.sockaddrs.set(addr, byPort);
+      this.byAddr.set(addr, byPort);
     }
     let sa = byPort.get(port);
     if (sa === undefined) {
-      sa = sockaddrOf(addr, port) ?? null;
+      const built = sockaddrOf(addr, port);
+      sa =
+        built && (this.family === undefined || built.length === (this.family === 4 ? 16 : 28)) ? built : null;
       byPort.set(port, sa);
     }
     return sa ?? undefined;
@@ -85,21 +93,18 @@ export class NativeUdpSender {
  */
 export function sockaddrOf(addr: string, port: number): Buffer | undefined {
   const v4 = addr.includes(':') ? undefined : parseIPv4(addr);
-  if (v4) {
-    const sa = Buffer.alloc(16);
-    if (LE) sa.writeUInt16LE(AF_INET, 0);
-    else sa.writeUInt16BE(AF_INET, 0);
-    sa.writeUInt16BE(port, 2);
-    v4.copy(sa, 4);
-    return sa;
-  }
+  if (v4) return sockaddr(AF_INET, 16, port, v4, 4);
   if (addr.includes('%')) return undefined;
   const v6 = parseIPv6(addr);
-  if (!v6) return undefined;
-  const sa = Buffer.alloc(28);
-  if (LE) sa.writeUInt16LE(AF_INET6, 0);
-  else sa.writeUInt16BE(AF_INET6, 0);
+  return v6 ? sockaddr(AF_INET6, 28, port, v6, 8) : undefined;
+}
+
+/** sa_family (host order), the port (network order) and the address bytes at `addrOffset`. */
+function sockaddr(family: number, size: number, port: number, ip: Buffer, addrOffset: number): Buffer {
+  const sa = Buffer.alloc(size);
+  if (LE) sa.writeUInt16LE(family, 0);
+  else sa.writeUInt16BE(family, 0);
   sa.writeUInt16BE(port, 2);
-  v6.copy(sa, 8);
+  ip.copy(sa, addrOffset);
   return sa;
 }

@@ -22,7 +22,7 @@ import {
   type NativePoller,
   type QbNative,
 } from '../ipc/libqb/native.js';
-import { NativeUdpSender, sockaddrOf } from './native-send.js';
+import { NativeUdpSender, SockaddrCache, sockaddrOf } from './native-send.js';
 
 export type UdpDatagramHandler = (msg: Buffer, address: string, port: number) => void;
 
@@ -108,8 +108,7 @@ class NativeUdpSocket implements UdpSocket {
   private readonly slab = Buffer.allocUnsafeSlow(SLOT_BYTES * BATCH);
   private readonly meta = new Int32Array(BATCH * META_WORDS);
   private readonly addrs = new Map<number, string>();
-  /** address → port → sockaddr (null: not an IPv4 address); no key string per send. */
-  private readonly sockaddrs = new Map<string, Map<number, Buffer | null>>();
+  private readonly sockaddrs = new SockaddrCache(4);
   private readonly queue: Array<{ data: Buffer; sa: Buffer }> = [];
   private poller: NativePoller | undefined;
   private closed = false;
@@ -137,7 +136,7 @@ class NativeUdpSocket implements UdpSocket {
 
   send(data: Buffer, port: number, addr: string): UdpSendResult {
     if (this.closed) return 'error';
-    const sa = this.sockaddr(addr, port);
+    const sa = this.sockaddrs.get(addr, port);
     if (!sa) return 'error';
     if (this.queue.length === 0) {
       const n = this.native.udpSendTo(this.fd, data, sa);
@@ -197,21 +196,6 @@ class NativeUdpSocket implements UdpSocket {
       this.addrs.set(word, s);
     }
     return s;
-  }
-
-  private sockaddr(addr: string, port: number): Buffer | null {
-    let byPort = this.sockaddrs.get(addr);
-    if (!byPort) {
-      byPort = new Map();
-      this.sockaddrs.set(addr, byPort);
-    }
-    let sa = byPort.get(port);
-    if (sa === undefined) {
-      const built = sockaddrOf(addr, port);
-      sa = built && built.length === 16 ? built : null;
-      byPort.set(port, sa);
-    }
-    return sa;
   }
 
   private option(level: number, name: number, value: Buffer, what: string): void {

@@ -57,6 +57,22 @@ async function open(
   }
 }
 
+/** A socket on addr:port that ignores whatever it gets. */
+function bindOnly(api: 'native' | 'node', addr: string, port: number): Promise<UdpSocket> {
+  const ignore = (): void => undefined;
+  return openUdpSocket({
+    family: 4,
+    addr,
+    port,
+    reuseAddr: false,
+    bufferSize: 0,
+    api,
+    onDatagram: ignore,
+    onError: ignore,
+    onSendError: ignore,
+  });
+}
+
 for (const api of ['native', 'node'] as const) {
   describe(`UDP socket (${api})`, { skip: api === 'native' ? nativeSkip : false }, () => {
     it('receives every datagram whole and in order with its source, over several recvmmsg batches', async () => {
@@ -110,32 +126,12 @@ for (const api of ['native', 'node'] as const) {
     it('a second bind of the same address and port fails with EADDRINUSE', async () => {
       const a = await open(api);
       await assert.rejects(
-        openUdpSocket({
-          family: 4,
-          addr: a.addr,
-          port: a.port,
-          reuseAddr: false,
-          bufferSize: 0,
-          api,
-          onDatagram: () => undefined,
-          onError: () => undefined,
-          onSendError: () => undefined,
-        }),
+        bindOnly(api, a.addr, a.port),
         (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE' && e.syscall === 'bind',
       );
       await a.sock.close();
       // and the port is free again once closed
-      const again = await openUdpSocket({
-        family: 4,
-        addr: a.addr,
-        port: a.port,
-        reuseAddr: false,
-        bufferSize: 0,
-        api,
-        onDatagram: () => undefined,
-        onError: () => undefined,
-        onSendError: () => undefined,
-      });
+      const again = await bindOnly(api, a.addr, a.port);
       await again.close();
     });
 
