@@ -70,6 +70,7 @@ const KNOWN = new Set([
   'no-sched-rr',
   'only',
   'cpu-prof',
+  'ours-client',
 ]);
 for (const a of process.argv.slice(2)) {
   if (a.startsWith('--') && !KNOWN.has(a.slice(2))) throw new Error(`unknown option ${a}`);
@@ -106,6 +107,11 @@ const TRACK_INTERVAL_US = numArg('track-interval-us', 2000);
 const NO_SCHED_RR = process.argv.includes('--no-sched-rr');
 const CPU_PROF = process.argv.includes('--cpu-prof');
 const ONLY = strArg('only');
+/** Which client drives our daemons: our TypeScript library (default) or the same C client as
+ * theirs (libcpg/libcmap over our libqb-compatible IPC), to tell the library's cost from the
+ * daemon's. */
+const OURS_CLIENT = strArg('ours-client') ?? 'ts';
+if (OURS_CLIENT !== 'ts' && OURS_CLIENT !== 'c') throw new Error('--ours-client: ts or c');
 if (ONLY !== undefined && ONLY !== 'ours' && ONLY !== 'theirs') throw new Error('--only: ours or theirs');
 const GROUP = 'bench';
 /** RSS sampling period during the throughput workload. */
@@ -409,7 +415,7 @@ async function startCluster(impl: Impl, nodeCount: number): Promise<Cluster> {
     for (let i = 0; i < nodeCount; i++) {
       const label = `${impl}${i + 1}`;
       const cmd =
-        impl === 'theirs'
+        impl === 'theirs' || OURS_CLIENT === 'c'
           ? [cCpgBin, GROUP, label]
           : [process.execPath, TS_CPG_CLIENT, GROUP, label, OUR_RUN_DIR];
       const c = new BenchClient(label, nodes[i]!, cmd);
@@ -659,7 +665,9 @@ interface CmapRun {
 
 function cmapClient(c: Cluster, label: string, args: string[]): BenchClient {
   const cmd =
-    c.impl === 'theirs' ? [cCmapBin, ...args] : [process.execPath, TS_CMAP_CLIENT, ...args, OUR_RUN_DIR];
+    c.impl === 'theirs' || OURS_CLIENT === 'c'
+      ? [cCmapBin, ...args]
+      : [process.execPath, TS_CMAP_CLIENT, ...args, OUR_RUN_DIR];
   return new BenchClient(label, c.nodes[0]!, cmd);
 }
 
