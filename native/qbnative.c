@@ -220,6 +220,23 @@ static napi_value make_bool(napi_env env, int v) {
 
 /* ---- sockets ---- */
 
+/* Close fd after a failed call, keeping that call's errno: returns -errno. */
+static int close_errno(int fd) {
+  int err = errno;
+  close(fd);
+  return -err;
+}
+
+/* A non-blocking, close-on-exec AF_UNIX stream listener on addr: fd or -errno. */
+static int stream_listener(const struct sockaddr_un *addr, int64_t backlog) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0 ||
+      listen(fd, backlog > 0 && backlog < 4096 ? (int)backlog : 128) != 0)
+    return close_errno(fd);
+  return fd;
+}
+
 static napi_value listen_abstract(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
@@ -236,14 +253,8 @@ static napi_value listen_abstract(napi_env env, napi_callback_info info) {
   addr.sun_family = AF_UNIX;
   if (len == 0 || len + 1 >= sizeof(addr.sun_path)) return throw_errno(env, "abstract name", EINVAL);
   memcpy(addr.sun_path + 1, name, len); /* sun_path[0] stays NUL: abstract namespace */
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "socket", errno);
-  if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
-      listen(fd, backlog > 0 && backlog < 4096 ? (int)backlog : 128) != 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, name, err);
-  }
+  int fd = stream_listener(&addr, backlog);
+  if (fd < 0) return throw_errno(env, name, -fd);
   return make_i64(env, fd);
 }
 
@@ -272,15 +283,7 @@ static napi_value listen_path(napi_env env, napi_callback_info info) {
   if (!path_addr(env, argv[0], &addr, &err)) return err ? make_i64(env, -err) : NULL;
   int64_t backlog;
   if (!get_i64(env, argv[1], &backlog)) return NULL;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return make_i64(env, -errno);
-  if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
-      listen(fd, backlog > 0 && backlog < 4096 ? (int)backlog : 128) != 0) {
-    int err = errno;
-    close(fd);
-    return make_i64(env, -err);
-  }
-  return make_i64(env, fd);
+  return make_i64(env, stream_listener(&addr, backlog));
 }
 
 static napi_value accept_fd(napi_env env, napi_callback_info info) {
@@ -717,11 +720,7 @@ static napi_value dgram_bind(napi_env env, napi_callback_info info) {
     raise_buffer(fd, SO_SNDBUF, (int)bytes);
     raise_buffer(fd, SO_RCVBUF, (int)bytes);
   }
-  if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, "bind", err);
-  }
+  if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) return throw_errno(env, "bind", -close_errno(fd));
   return make_i64(env, fd);
 }
 
@@ -905,20 +904,13 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
   if (fd < 0) return make_i64(env, -errno);
   int one = 1;
   if (family == AF_INET6) (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) {
-    int err = errno;
-    close(fd);
-    return make_i64(env, -err);
-  }
+  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+    return make_i64(env, close_errno(fd));
   if (bytes > 0 && bytes <= INT32_MAX) {
     raise_buffer(fd, SO_RCVBUF, (int)bytes);
     raise_buffer(fd, SO_SNDBUF, (int)bytes);
   }
-  if (bind(fd, (const struct sockaddr *)addr, (socklen_t)alen) != 0) {
-    int err = errno;
-    close(fd);
-    return make_i64(env, -err);
-  }
+  if (bind(fd, (const struct sockaddr *)addr, (socklen_t)alen) != 0) return make_i64(env, close_errno(fd));
   return make_i64(env, fd);
 }
 

@@ -55,7 +55,7 @@ import { CsErrorCode } from '../common/errors.js';
 import { ringIdEquals } from '../totem/wire/index.js';
 import { randomHandleChecks } from '../ipc/handle-check.js';
 import { loadQbNative } from '../ipc/libqb/native.js';
-import { startHeapTrimmer } from './heap-trim.js';
+import { processHeapProbe, startHeapTrimmer } from './heap-trim.js';
 import { applyScheduling, processSchedulingSystem, type SchedulingSystem } from './scheduling.js';
 
 export const ExitCode = {
@@ -717,16 +717,8 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
   const first = await Promise.race([daemon.firstSync.then(() => 'up'), stopped.then(() => 'stopped')]);
   if (first === 'up') {
     reportStartup({ ready: true, pid: process.pid });
-    releaseStartupMemory();
-    const addon = loadQbNative();
-    if (addon.ok) {
-      const gc = (globalThis as { gc?: () => void }).gc;
-      const stopTrimmer = startHeapTrimmer(
-        { trim: () => addon.native.mallocTrim(), ...(gc ? { collect: gc } : {}) },
-        HEAP_TRIM,
-      );
-      void stopped.then(stopTrimmer);
-    }
+    const stopUpkeep = startMemoryUpkeep();
+    if (stopUpkeep) void stopped.then(stopUpkeep);
   }
   return stopped;
 }
@@ -747,13 +739,23 @@ const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGQUIT'];
 
 /**
  * Once the node is up: one full GC (the start-up garbage: config parsing, module compilation)
- * and malloc_trim, so the idle daemon does not keep the C heap and V8 pages start-up needed.
- * `gc` exists when the daemon runs with its flags (--expose-gc, src/daemon/node-flags.ts).
+ * and malloc_trim, so the idle daemon does not keep the C heap and V8 pages start-up needed;
+ * then the periodic trims and quiet-time collections (src/daemon/heap-trim.ts). `gc` exists when
+ * the daemon runs with its flags (--expose-gc, src/daemon/node-flags.ts). Returns the stop
+ * function (undefined without the addon).
  */
-function releaseStartupMemory(): void {
-  (globalThis as { gc?: () => void }).gc?.();
+function startMemoryUpkeep(): (() => void) | undefined {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
   const addon = loadQbNative();
-  if (addon.ok) addon.native.mallocTrim();
+  if (!addon.ok) return undefined;
+  const trim = (): void => void addon.native.mallocTrim();
+  trim();
+  return startHeapTrimmer(
+    { trim, ...(gc ? { collect: gc } : {}) },
+    HEAP_TRIM,
+    processHeapProbe(addon.native.pageSize),
+  );
 }
 
 /** Remove a run directory a test created (helper for tests and tools). */

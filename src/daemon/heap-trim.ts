@@ -83,19 +83,20 @@ export class HeapTrimPolicy {
   }
 }
 
-const PAGE_SIZE = 4096;
-
 /**
- * Anonymous resident bytes of this process: resident minus file-backed pages of
- * /proc/self/statm (one small read; undefined without procfs).
+ * Anonymous resident bytes of this process: resident minus shared (file-backed and shared
+ * memory) pages of /proc/self/statm (one small read; undefined without procfs).
  */
-export function readAnonResidentBytes(read: (path: string) => string = readStatm): number | undefined {
+export function readAnonResidentBytes(
+  pageSize: number,
+  read: (path: string) => string = readStatm,
+): number | undefined {
   try {
     const fields = read('/proc/self/statm').split(' ');
     const resident = Number(fields[1]);
     const shared = Number(fields[2]);
     if (!Number.isFinite(resident) || !Number.isFinite(shared)) return undefined;
-    return (resident - shared) * PAGE_SIZE;
+    return (resident - shared) * pageSize;
   } catch {
     return undefined;
   }
@@ -112,7 +113,7 @@ function readStatm(path: string): string {
 export function startHeapTrimmer(
   actions: { trim: () => void; collect?: () => void },
   opts: HeapTrimOptions & { periodMs: number },
-  probe: { anon: () => number | undefined; cpuUs: () => number; nowUs: () => number } = processProbe,
+  probe: HeapProbe,
 ): () => void {
   const policy = new HeapTrimPolicy(actions.collect ? opts : { growthBytes: opts.growthBytes });
   let cpu = probe.cpuUs();
@@ -121,11 +122,12 @@ export function startHeapTrimmer(
     const anon = probe.anon();
     const cpuNow = probe.cpuUs();
     const nowNow = probe.nowUs();
-    const sample = { anonBytes: anon ?? 0, cpuUs: cpuNow - cpu, elapsedUs: nowNow - now };
+    const cpuUs = cpuNow - cpu;
+    const elapsedUs = nowNow - now;
     cpu = cpuNow;
     now = nowNow;
     if (anon === undefined) return;
-    const action = policy.sample(sample);
+    const action = policy.sample({ anonBytes: anon, cpuUs, elapsedUs });
     if (action === 'trim') {
       actions.trim();
       policy.trimmed(probe.anon() ?? anon);
@@ -139,11 +141,21 @@ export function startHeapTrimmer(
   return () => clearInterval(timer);
 }
 
-const processProbe = {
-  anon: () => readAnonResidentBytes(),
-  cpuUs: () => {
-    const u = process.cpuUsage();
-    return u.user + u.system;
-  },
-  nowUs: () => Number(process.hrtime.bigint() / 1000n),
-};
+/** What the trimmer reads on each check (this process's, or a test's script). */
+export interface HeapProbe {
+  anon: () => number | undefined;
+  cpuUs: () => number;
+  nowUs: () => number;
+}
+
+/** This process: /proc/self/statm with the system's page size, process.cpuUsage, hrtime. */
+export function processHeapProbe(pageSize: number): HeapProbe {
+  return {
+    anon: () => readAnonResidentBytes(pageSize),
+    cpuUs: () => {
+      const u = process.cpuUsage();
+      return u.user + u.system;
+    },
+    nowUs: () => Number(process.hrtime.bigint() / 1000n),
+  };
+}

@@ -21,7 +21,7 @@
  * inside 3× corosync's at a 3 % throughput cost; 1 cost 10 %.
  * `--v8-pool-size=1`: one V8 worker thread (concurrent compilation) instead of one per CPU; the
  * GC no longer uses them. `--expose-gc`: one full collection once the node is up
- * (src/daemon/daemon.ts releaseStartupMemory).
+ * (src/daemon/daemon.ts startMemoryUpkeep) and the quiet-time collections.
  */
 import { loadQbNative } from '../ipc/libqb/native.js';
 

@@ -145,7 +145,8 @@ class NativeUdpSocket implements UdpSocket {
       if (this.poller) this.native.pollSet(this.poller, POLL_READABLE | POLL_WRITABLE);
     }
     if (this.queue.length >= SEND_QUEUE_MAX) return 'error';
-    this.queue.push({ data, sa });
+    // our copy: totem reuses some send buffers (the token's) as soon as the send returns
+    this.queue.push({ data: Buffer.from(data), sa });
     return 'queued';
   }
 

@@ -52,20 +52,20 @@ test('heap trim policy: the threshold must be positive', () => {
 
 test('anonymous resident bytes come from statm: resident minus file-backed pages', () => {
   assert.equal(
-    readAnonResidentBytes(() => '12345 3000 1000 100 0 5000 0\n'),
+    readAnonResidentBytes(4096, () => '12345 3000 1000 100 0 5000 0\n'),
     2000 * 4096,
   );
   assert.equal(
-    readAnonResidentBytes(() => 'garbage'),
+    readAnonResidentBytes(4096, () => 'garbage'),
     undefined,
   );
   assert.equal(
-    readAnonResidentBytes(() => {
+    readAnonResidentBytes(4096, () => {
       throw new Error('no procfs');
     }),
     undefined,
   );
-  const own = readAnonResidentBytes();
+  const own = readAnonResidentBytes(4096);
   assert.ok(own !== undefined && own > MiB, `this process has anonymous memory (${own})`);
 });
 
