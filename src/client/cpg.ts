@@ -268,6 +268,8 @@ export class CpgHandle {
   private daemonFlowControl = false;
   private writableWaiters: Array<() => void> = [];
   private readonly assemblies: Assembly[] = [];
+  /** The group name object of the last delivered message (see deliverGroupName). */
+  private lastDeliverGroup: CpgGroupName | undefined;
   private assembledBytes = 0;
   private readonly iterations = new Map<bigint, bigint>();
   private nextIterationHandle = 1n;
@@ -872,7 +874,7 @@ export class CpgHandle {
       case 'deliver':
         return {
           type: 'deliver',
-          groupName: cpgGroupName(m.group),
+          groupName: this.deliverGroupName(m.group),
           nodeid: m.nodeid,
           pid: m.pid,
           message: m.message,
@@ -894,6 +896,30 @@ export class CpgHandle {
       default:
         throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `unexpected dispatch message (${m.kind})`);
     }
+  }
+
+  /**
+   * The group name of a delivered message: the previous one's object again while it is the
+   * same name (a handle is in one group), so a message costs no name copy or UTF-8 decode.
+   */
+  private deliverGroupName(n: CpgName): CpgGroupName {
+    const last = this.lastDeliverGroup;
+    if (last !== undefined && last.bytes.length === n.length) {
+      const a = last.bytes;
+      const b = n.value;
+      let same = true;
+      for (let i = 0; i < a.length; i++) {
+        if (a[i] !== b[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return last;
+    }
+    // frozen: every callback of the group shares it
+    const g = Object.freeze(cpgGroupName(n));
+    this.lastDeliverGroup = g;
+    return g;
   }
 
   private reassemble(m: Extract<CpgResponse, { kind: 'partial_deliver' }>): CpgEvent | undefined {

@@ -73,11 +73,11 @@ const TWO_POW_32 = 4294967296;
  * `bytes` (a little-endian integer of `width` bytes) plus `step`, wrapped to the width (two's
  * complement arithmetic, so it serves signed and unsigned types alike). Returns a new buffer.
  */
-export function addWrapped(bytes: Uint8Array, width: number, step: number): Buffer {
+export function addWrapped(bytes: Uint8Array, width: number, step: number, inPlace = false): Buffer {
   // hot path (a runtime.services counter per exec message): no view when given a Buffer, and a
-  // pooled allocation (every byte is written below)
+  // pooled allocation (every byte is written below) unless the value may change in place
   const src = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = Buffer.allocUnsafe(width);
+  const out = inPlace ? src : Buffer.allocUnsafe(width);
   switch (width) {
     case 1:
       out[0] = (src[0]! + step) & 0xff;
@@ -469,6 +469,12 @@ export class Icmap {
    */
   fastAdjust(key: string, step: number): void {
     const { old, width } = this.adjustable(key, step);
+    if (this.trackers.collect(key, TrackFlags.MODIFY) === undefined && old.bytes.length === width) {
+      // Nobody is told of this change (no tracker can hold the value): the counter of every
+      // exec message sent and received changes in place instead of a new value per message.
+      addWrapped(old.bytes, width, step, true);
+      return;
+    }
     this.store(key, { type: old.type, bytes: addWrapped(old.bytes, width, step) }, old, false);
   }
 

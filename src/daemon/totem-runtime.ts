@@ -13,6 +13,7 @@ import { formatIp } from '../config/addr.js';
 import type { TotemConfig } from '../config/totem.js';
 import { TotemPg, type PgUpcall } from '../totem/pg.js';
 import {
+  MCAST_HEADROOM,
   TotemSrp,
   srpConfigFromTotem,
   type SrpConfChg,
@@ -107,6 +108,8 @@ export class TotemRuntime {
     this.pg = new TotemPg({
       lower: {
         mcast: (packet, guarantee) => this.srp.mcast(packet, guarantee),
+        mcastPrepared: (buf, guarantee) => this.srp.mcastPrepared(buf, guarantee),
+        headroom: MCAST_HEADROOM,
         avail: () => this.srp.avail(),
         // corosync's totempg signals TOTEM_EVENT_NEW_MSG on every send: releases a held token
         newMessage: () => this.srp.newMessageSignal(),

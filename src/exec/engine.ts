@@ -62,7 +62,7 @@ export interface ExecEngineOptions {
    * Multicast `iov` (concatenated) in totempg group `group`. Returns CS_OK or
    * CS_ERR_TRY_AGAIN. Must only queue (pg.mcastGroups), never pump or deliver synchronously.
    */
-  send(group: ExecGroup, iov: Buffer[], guarantee: number): number;
+  send(group: ExecGroup, iov: readonly Buffer[], guarantee: number): number;
   log: ExecLogger;
 }
 
@@ -134,6 +134,8 @@ export class ExecEngine {
   private effects: ExecEffect[] = [];
   /** Inside an engine step: calls that arrive meanwhile wait in `deferred`. */
   private busy = false;
+  /** Group names of deliver up-calls by their Buffer (see handleUpcall). */
+  private readonly groupNames = new WeakMap<Buffer, string>();
   private deferred: Array<() => void> = [];
   /** Senders whose other byte order was already reported (log once per node). */
   private readonly endianLogged = new Set<number>();
@@ -291,7 +293,8 @@ export class ExecEngine {
     // corosync counts the attempt, before totem accepts or refuses it
     // as corosync, a send before the service's keys exist (votequorum's NODEINFO from init) is not counted
     if (tx && this.opts.icmap.has(tx)) this.opts.icmap.fastIncrement(tx);
-    const pieces = Buffer.isBuffer(iov) ? [iov] : [...(iov as readonly Buffer[])];
+    // the pieces are copied into totempg's packet before send returns: no copy of the array
+    const pieces = Buffer.isBuffer(iov) ? [iov] : (iov as readonly Buffer[]);
     return this.opts.send(EXEC_GROUP_NAME, pieces, guarantee ?? TotemGuarantee.AGREED);
   }
 
@@ -305,7 +308,12 @@ export class ExecEngine {
    */
   handleUpcall(u: PgUpcall): void {
     if (u.kind === 'deliver') {
-      const group = u.group.toString('latin1');
+      // totempg hands over the joined name's own Buffer: decode it once, not per message
+      let group = this.groupNames.get(u.group);
+      if (group === undefined) {
+        group = u.group.toString('latin1');
+        this.groupNames.set(u.group, group);
+      }
       if (group === EXEC_GROUP_NAME || group === SYNC_GROUP_NAME) {
         this.deliver(group, u.from, u.message, u.endianConvert);
       } else {
@@ -318,10 +326,23 @@ export class ExecEngine {
 
   /** A message of group "a" (exec routing, §2.2) or "sync" (the sync engine), in agreed order. */
   deliver(group: ExecGroup, from: number, message: Buffer, endianConvert = false): void {
-    this.step(() => {
-      if (group === SYNC_GROUP_NAME) this.sync.deliver(from, message, endianConvert);
-      else this.route(from, message, endianConvert);
-    });
+    if (this.busy) {
+      this.deferred.push(() => this.deliverNow(group, from, message, endianConvert));
+      return;
+    }
+    // step() without its closure: this runs once per delivered message
+    this.busy = true;
+    try {
+      this.deliverNow(group, from, message, endianConvert);
+      this.runDeferred();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private deliverNow(group: ExecGroup, from: number, message: Buffer, endianConvert: boolean): void {
+    if (group === SYNC_GROUP_NAME) this.sync.deliver(from, message, endianConvert);
+    else this.route(from, message, endianConvert);
   }
 
   private route(from: number, message: Buffer, endianConvert: boolean): void {
@@ -408,9 +429,18 @@ export class ExecEngine {
    */
   runPending(): boolean {
     let pending = false;
-    this.step(() => {
-      pending = this.sync.runPending();
-    });
+    if (this.busy) {
+      this.deferred.push(() => void this.sync.runPending());
+    } else {
+      // step() without its closure: the runtime calls this after every pump
+      this.busy = true;
+      try {
+        pending = this.sync.runPending();
+        this.runDeferred();
+      } finally {
+        this.busy = false;
+      }
+    }
     return pending || this.sync.hasPendingWork;
   }
 
@@ -453,9 +483,13 @@ export class ExecEngine {
     this.busy = true;
     try {
       fn();
-      while (this.deferred.length > 0) this.deferred.shift()!();
+      this.runDeferred();
     } finally {
       this.busy = false;
     }
+  }
+
+  private runDeferred(): void {
+    while (this.deferred.length > 0) this.deferred.shift()!();
   }
 }

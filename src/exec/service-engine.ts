@@ -17,7 +17,8 @@ export interface ExecApi {
   /**
    * Multicast an exec message of `serviceId`/`fn` in group "a" (header.id = service << 16 | fn
    * must already be in the first bytes of `iov`). Returns CS_OK or CS_ERR_TRY_AGAIN (totem queue full).
-   * Counts runtime.services.<svc>.<fn>.tx.
+   * Counts runtime.services.<svc>.<fn>.tx. The pieces are only read during the call (totempg
+   * copies them into its packet), so a caller may reuse a header buffer for its next send.
    */
   mcast(serviceId: number, fn: number, iov: Buffer | readonly Buffer[], guarantee?: number): number;
   /** True while a sync round runs (corosync's sync_in_process). */

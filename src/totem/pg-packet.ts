@@ -115,21 +115,25 @@ export function readPgPacket(
   return { ok: true, fragmented: packet[4]!, continuation: packet[5]!, count, dataOffset };
 }
 
-/** Build a little-endian packet from its fields, the first `count` lengths and the data. */
+/**
+ * Build a little-endian packet from its fields, the first `count` lengths and the data, after
+ * `headroom` unwritten bytes (room for the MCAST header, so totemsrp need not copy it again).
+ */
 export function writePgPacket(
   fragmented: number,
   continuation: number,
   lens: ArrayLike<number>,
   count: number,
   data: Uint8Array,
+  headroom = 0,
 ): Buffer {
-  const dataOffset = PG_HEADER_SIZE + 2 * count;
+  const dataOffset = headroom + PG_HEADER_SIZE + 2 * count;
   const out = Buffer.allocUnsafe(dataOffset + data.length);
-  out.writeUInt32LE(0, 0); // version, type
-  out[4] = fragmented & 0xff;
-  out[5] = continuation & 0xff;
-  out.writeUInt16LE(count, 6);
-  for (let i = 0; i < count; i++) out.writeUInt16LE(lens[i]!, PG_HEADER_SIZE + 2 * i);
+  out.writeUInt32LE(0, headroom); // version, type
+  out[headroom + 4] = fragmented & 0xff;
+  out[headroom + 5] = continuation & 0xff;
+  out.writeUInt16LE(count, headroom + 6);
+  for (let i = 0; i < count; i++) out.writeUInt16LE(lens[i]!, headroom + PG_HEADER_SIZE + 2 * i);
   out.set(data, dataOffset);
   return out;
 }

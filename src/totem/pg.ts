@@ -42,6 +42,13 @@ export interface PgLower {
    * the SRP core may keep). `false` when the active new-message queue is full.
    */
   mcast(packet: Buffer, guarantee: number): boolean;
+  /**
+   * Optional copy-free variant of {@link mcast}: `buf` starts with {@link headroom} bytes the
+   * lower layer fills in (its MCAST header), followed by the packet. Used when present.
+   */
+  mcastPrepared?(buf: Buffer, guarantee: number): boolean;
+  /** Bytes {@link mcastPrepared} wants in front of a packet. */
+  readonly headroom?: number;
   /** totemsrp's `avail()`: free entries of the active new-message queue (capacity − used − 2). */
   avail(): number;
   /** TOTEM_EVENT_NEW_MSG, signalled on every send: the SRP cancels a token hold. Optional. */
@@ -205,6 +212,8 @@ function newStats(): PgStats {
 export type PgPayload = Uint8Array | readonly Uint8Array[];
 
 export class TotemPg {
+  /** Group header pieces of single-group sends by name ({@link namedGroupHeader}). */
+  private readonly groupHeaders = new Map<string, readonly [Buffer, Buffer]>();
   readonly netMtu: number;
   /** Room for lengths plus data in one packet: net_mtu − 8 (1402 by default). */
   readonly packetSize: number;
@@ -318,34 +327,60 @@ export class TotemPg {
 
   /** `totempg_groups_mcast_groups`: send `payload` to the listed groups. */
   mcastGroups(groups: readonly (Buffer | Uint8Array | string)[], payload: PgPayload, guarantee = 0): number {
-    const names = groups.map(toName);
-    const pieces = payloadPieces(payload);
-    if (names.length > PG_MAX_GROUPS_PER_MSG) {
+    if (groups.length > PG_MAX_GROUPS_PER_MSG) {
       throw new CsError(
         CsErrorCode.CS_ERR_TOO_MANY_GROUPS,
-        `${names.length} groups > ${PG_MAX_GROUPS_PER_MSG}`,
+        `${groups.length} groups > ${PG_MAX_GROUPS_PER_MSG}`,
       );
     }
-    if (pieces.length > PG_MAX_PAYLOAD_PIECES || 1 + names.length + pieces.length > PG_MAX_PIECES) {
+    const single = payload instanceof Uint8Array;
+    const pieceCount = single ? 1 : payload.length;
+    if (pieceCount > PG_MAX_PAYLOAD_PIECES || 1 + groups.length + pieceCount > PG_MAX_PIECES) {
       throw new CsError(
         CsErrorCode.CS_ERR_INVALID_PARAM,
-        `${pieces.length} payload pieces with ${names.length} groups exceed the totempg limits`,
+        `${pieceCount} payload pieces with ${groups.length} groups exceed the totempg limits`,
       );
     }
-    const all: Uint8Array[] = [groupHeaderLens(names), ...names, ...pieces];
+    // One send per delivered message runs through here: the group header of a lone named
+    // group (the exec layer's "a") is built once, and the piece list in one array.
+    const all: Uint8Array[] = [];
+    const first = groups[0];
+    if (groups.length === 1 && typeof first === 'string') {
+      const [lens, name] = this.namedGroupHeader(first);
+      all.push(lens, name);
+    } else {
+      const names = groups.map(toName);
+      all.push(groupHeaderLens(names), ...names);
+    }
     let total = 0;
     for (const p of all) total += p.length;
+    if (single) {
+      total += payload.length;
+      if (payload.length > 0) all.push(payload);
+    } else {
+      for (const p of payload) {
+        total += p.length;
+        if (p.length > 0) all.push(p);
+      }
+    }
     if (total > PG_MESSAGE_SIZE_MAX) {
       throw new CsError(
         CsErrorCode.CS_ERR_TOO_BIG,
         `group message of ${total} bytes exceeds ${PG_MESSAGE_SIZE_MAX} (receivers could not reassemble it)`,
       );
     }
-    return this.send(
-      all.filter((p) => p.length > 0),
-      total,
-      guarantee,
-    );
+    return this.send(all, total, guarantee);
+  }
+
+  /** The group header pieces (lengths, name) of a send to the one group `name`, cached. */
+  private namedGroupHeader(name: string): readonly [Buffer, Buffer] {
+    let h = this.groupHeaders.get(name);
+    if (!h) {
+      const b = toName(name);
+      h = [groupHeaderLens([b]), b];
+      if (this.groupHeaders.size < 64) this.groupHeaders.set(name, h);
+    }
+    return h;
   }
 
   /**
@@ -412,16 +447,20 @@ export class TotemPg {
 
   /** Build the packet of the staged entries, hand it down and empty the staging area. */
   private emit(fragmented: number, continuation: number, guarantee: number): void {
+    const lower = this.lower;
+    const prepared = lower.mcastPrepared !== undefined;
     const packet = writePgPacket(
       fragmented,
       continuation,
       this.sendLens,
       this.stagedCount,
       this.staging.subarray(0, this.stagedBytes),
+      prepared ? (lower.headroom ?? 0) : 0,
     );
     this.stagedCount = 0;
     this.stagedBytes = 0;
-    if (this.lower.mcast(packet, guarantee)) this.stats.packetsSent++;
+    const accepted = prepared ? lower.mcastPrepared!(packet, guarantee) : lower.mcast(packet, guarantee);
+    if (accepted) this.stats.packetsSent++;
     else this.stats.submitRefused++;
   }
 
@@ -768,8 +807,4 @@ export class TotemPg {
     this.stats.msgQueueAvail = 0;
     this.stats.msgReserved = 0;
   }
-}
-
-function payloadPieces(payload: PgPayload): readonly Uint8Array[] {
-  return payload instanceof Uint8Array ? [payload] : payload;
 }

@@ -26,6 +26,7 @@ import {
 } from './wire/constants.js';
 import { checkHeader, isBigEndian, readRingId, u32, writeRingId } from './wire/header.js';
 import {
+  type McastFields,
   type MembCommitToken,
   type MembCommitTokenFields,
   type MembJoin,
@@ -268,6 +269,9 @@ class Fifo<T> {
   }
 }
 
+/** Free bytes {@link TotemSrp.mcastPrepared} wants in front of a payload (the MCAST header). */
+export const MCAST_HEADROOM = MCAST_HEADER_SIZE;
+
 export class TotemSrp {
   private cfgNow: SrpConfig;
   /** The configuration in use (replaced by {@link reconfigure}). */
@@ -340,6 +344,17 @@ export class TotemSrp {
   private readonly newMessageQueueTrans = new Fifo<Buffer>();
   private readonly retransMessageQueue = new Fifo<Buffer>();
   private readonly tok: OrfToken = createOrfToken();
+  /** Header fields of new messages, reused (seq and ring are assigned when the token sends them). */
+  private readonly newMcastFields: McastFields = {
+    encapsulated: MESSAGE_NOT_ENCAPSULATED,
+    nodeid: 0,
+    systemFrom: 0,
+    seq: 0,
+    thisSeqno: 0,
+    ringId: ZERO_RING_ID,
+    nodeId: 0,
+    guarantee: 0,
+  };
   private readonly useHeartbeat: boolean;
   private readonly heartbeatTimeout: number;
 
@@ -502,25 +517,25 @@ export class TotemSrp {
    * full. Also sends TOKEN_HOLD_CANCEL when the token is held (totempg's event_signal).
    */
   mcast(payload: Buffer, guarantee: number): boolean {
-    if (this.stopped) return false;
-    const q = this.waitingTransAckFlag ? this.newMessageQueueTrans : this.newMessageQueue;
-    if (q.length >= this.cfg.messageQueueMax - 1) return false;
+    if (!this.mcastRoom()) return false;
     const buf = Buffer.allocUnsafe(MCAST_HEADER_SIZE + payload.length);
-    encodeMcastHeaderInto(
-      {
-        encapsulated: MESSAGE_NOT_ENCAPSULATED,
-        nodeid: this.me,
-        systemFrom: this.me,
-        seq: 0,
-        thisSeqno: 0,
-        ringId: ZERO_RING_ID,
-        nodeId: 0,
-        guarantee,
-      },
-      buf,
-      0,
-    );
     payload.copy(buf, MCAST_HEADER_SIZE);
+    return this.mcastPrepared(buf, guarantee);
+  }
+
+  /**
+   * {@link mcast} of a payload already placed after {@link MCAST_HEADROOM} free bytes at the
+   * start of `buf`: the core writes the MCAST header there and keeps `buf` (no copy; totempg
+   * builds its packets this way). `false` when the active new-message queue is full.
+   */
+  mcastPrepared(buf: Buffer, guarantee: number): boolean {
+    if (!this.mcastRoom()) return false;
+    const q = this.waitingTransAckFlag ? this.newMessageQueueTrans : this.newMessageQueue;
+    const h = this.newMcastFields;
+    h.nodeid = this.me;
+    h.systemFrom = this.me;
+    h.guarantee = guarantee;
+    encodeMcastHeaderInto(h, buf, 0);
     this.stats.mcast_tx++;
     q.push(buf);
     if (this.started && this.hookDepth === 0) {
@@ -528,6 +543,12 @@ export class TotemSrp {
       this.runLoop();
     }
     return true;
+  }
+
+  private mcastRoom(): boolean {
+    if (this.stopped) return false;
+    const q = this.waitingTransAckFlag ? this.newMessageQueueTrans : this.newMessageQueue;
+    return q.length < this.cfg.messageQueueMax - 1;
   }
 
   private runHook(hook: (() => void) | undefined): void {

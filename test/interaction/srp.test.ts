@@ -4,7 +4,13 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { srpConfig, type SrpConfigInput, type SrpConfChg, type SrpDeliver } from '../../src/totem/srp.js';
+import {
+  MCAST_HEADROOM,
+  srpConfig,
+  type SrpConfigInput,
+  type SrpConfChg,
+  type SrpDeliver,
+} from '../../src/totem/srp.js';
 import {
   MessageType,
   decodeMessage,
@@ -57,6 +63,30 @@ function formRing(c: Cluster, ids: number[]): void {
 }
 
 describe('totemsrp interaction', () => {
+  it('mcastPrepared (payload after MCAST_HEADROOM free bytes) puts the same datagrams on the wire as mcast', () => {
+    const run = (prepared: boolean): Buffer[] => {
+      const c = cluster([1, 2, 3]);
+      formRing(c, [1, 2, 3]);
+      c.wire.length = 0;
+      for (const p of ['first', 'second message', '']) {
+        const payload = Buffer.from(p);
+        c.act(1, (s) => {
+          if (!prepared) return s.mcast(payload, 3);
+          const buf = Buffer.alloc(MCAST_HEADROOM + payload.length, 0xee);
+          payload.copy(buf, MCAST_HEADROOM);
+          return s.mcastPrepared(buf, 3);
+        });
+      }
+      c.advance(200);
+      for (const id of [1, 2, 3])
+        assert.deepEqual(delivered(c, id), ['first', 'second message', ''], `node ${id}`);
+      return c.wire.filter((w) => w.from === 1 && w.bytes[3] === MessageType.Mcast).map((w) => w.bytes);
+    };
+    const plain = run(false);
+    assert.equal(plain.length, 6, 'three messages to two peers');
+    assert.deepEqual(run(true), plain);
+  });
+
   it('a lone node forms a singleton ring immediately (ring seq persisted + 1 + 4)', () => {
     const c = cluster([1, 2, 3]);
     c.node(1).persisted = 7n;

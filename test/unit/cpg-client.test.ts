@@ -4,7 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CsError, CsErrorCode } from '../../src/common/errors.js';
-import { CpgHandle, CsDispatchFlags, CpgIterationType, DispatchQueue } from '../../src/client/index.js';
+import {
+  CpgHandle,
+  CsDispatchFlags,
+  CpgIterationType,
+  DispatchQueue,
+  type CpgGroupName,
+} from '../../src/client/index.js';
 import {
   CpgPartialType,
   CpgReqId,
@@ -126,6 +132,39 @@ test('fragments: reassembly per (nodeid, pid), restart on FIRST, orphans ignored
     await h.dispatch(ALL);
     assert.deepEqual(got, ['g:4:1:plain', 'g:2:99:abcdef', 'confchg left=3:5', 'g:3:5:toab']);
     await rejectsCode(h.dispatch(ONE_NONBLOCKING), E.CS_ERR_TRY_AGAIN);
+  } finally {
+    await h.finalize();
+    await d.close();
+  }
+});
+
+test('deliveries of one group share one frozen group name; another name gets its own', async () => {
+  const d = await startScriptedCpgDaemon(okReply);
+  const names: CpgGroupName[] = [];
+  const h = await CpgHandle.initialize({ deliver: (_h, g) => names.push(g) }, { runDir: d.runDir });
+  try {
+    await waitFor(() => d.conns.length === 1, 'connection');
+    const other = (text: string): Buffer =>
+      encodeCpgResponse({
+        kind: 'deliver',
+        error: E.CS_OK,
+        group: cpgName('h'),
+        nodeid: 1,
+        pid: 1,
+        message: Buffer.from(text),
+      });
+    const frames = [deliver(1, 1, 'a'), deliver(2, 2, 'b'), other('c'), deliver(1, 1, 'd')];
+    for (const f of frames) d.conns[0]!.conn.sendEvent(f);
+    await waitFor(() => h.pendingEvents === frames.length, 'frames queued');
+    await h.dispatch(ALL);
+    assert.deepEqual(
+      names.map((g) => g.name),
+      ['g', 'g', 'h', 'g'],
+    );
+    assert.equal(names[1], names[0], 'same name: the same object');
+    assert.notEqual(names[2], names[0]);
+    assert.ok(Object.isFrozen(names[0]));
+    assert.deepEqual(names[3]!.bytes, Buffer.from('g'));
   } finally {
     await h.finalize();
     await d.close();

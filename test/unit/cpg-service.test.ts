@@ -131,6 +131,40 @@ describe('cpg service: join / leave / mcast across 3 nodes', () => {
     assert.deepEqual(b.lines(), []);
   });
 
+  it("a connection's MCAST header follows its message size, group and pid (it is reused between sends)", () => {
+    const c = cluster3();
+    const a = c.node(1).connect(100);
+    const b = c.node(2).connect(200);
+    assert.equal(a.join('g1'), E.CS_OK);
+    assert.equal(b.join('g1'), E.CS_OK);
+    c.flush();
+    a.lines();
+    b.lines();
+    a.mcast('x'.repeat(300));
+    a.mcast('yy');
+    c.flush();
+    // (lines() shows the first 64 bytes of the data)
+    assert.deepEqual(b.lines(), [
+      `deliver from=1/100 len=300 data="${'x'.repeat(64)}"`,
+      'deliver from=1/100 len=2 data="yy"',
+    ]);
+    assert.equal(a.leave('g1'), E.CS_OK);
+    c.flush();
+    assert.equal(a.join('g2', 0, 101), E.CS_OK);
+    assert.equal(b.leave('g1'), E.CS_OK);
+    c.flush();
+    assert.equal(b.join('g2'), E.CS_OK);
+    c.flush();
+    b.lines();
+    a.mcast('zzz');
+    c.flush();
+    assert.deepEqual(b.lines(), ['deliver from=1/101 len=3 data="zzz"']);
+    const sent = c.node(1).sent.filter((m) => m.buf.readInt32LE(0) === ((2 << 16) | 3));
+    assert.equal(sent.length, 3);
+    for (const m of sent) assert.equal(m.buf.readInt32LE(8), m.buf.length, 'header size = message size');
+    assert.equal(sent[2]!.buf.subarray(24, 26).toString(), 'g2');
+  });
+
   it('the DELIVER callback has corosync layout', () => {
     const c = cluster3();
     const a = c.node(1).connect(7);

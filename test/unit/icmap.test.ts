@@ -392,6 +392,35 @@ describe('icmap notifications', () => {
     );
   });
 
+  it('fastIncrement of an untracked counter counts in place; a tracked one hands out values that never change', () => {
+    const m = new Icmap();
+    const key = 'runtime.services.cpg.2.rx';
+    m.set(key, T.UINT64, Buffer.from('feffffff00000000', 'hex'));
+    const before = m.get(key)!;
+    m.fastIncrement(key);
+    m.fastIncrement(key);
+    assert.equal(m.get(key), before, 'no tracker: the stored value itself changes');
+    assert.deepEqual(
+      m.getValue(key),
+      { type: T.UINT64, value: 0x1_0000_0000n },
+      'the carry reaches the high word',
+    );
+    const seen: Buffer[] = [];
+    m.trackAdd(key, TrackFlags.MODIFY, (ev) => seen.push(ev.newValue!.bytes as Buffer));
+    m.fastIncrement(key);
+    m.fastIncrement(key);
+    assert.deepEqual(
+      seen.map((b) => b.toString('hex')),
+      ['0100000001000000', '0200000001000000'],
+      'each event keeps the value it reported',
+    );
+    assert.equal(
+      before.bytes.toString('hex'),
+      '0000000001000000',
+      'a value handed out earlier is not changed by tracked steps',
+    );
+  });
+
   it('notifies after the change: callbacks see the new state', () => {
     const m = new Icmap();
     const seen: Array<string | undefined> = [];

@@ -156,6 +156,41 @@ describe('totempg sending: worked examples of spec §10', () => {
   });
 });
 
+describe('totempg with a copy-free lower layer', () => {
+  it('mcastPrepared gets the packets mcast would get, after `headroom` bytes', () => {
+    const plain = new FakeSrp();
+    const viaMcast = new TotemPg({ lower: plain });
+    const prepared: { buf: Buffer; guarantee: number }[] = [];
+    const viaPrepared = new TotemPg({
+      lower: {
+        mcast: () => assert.fail('mcast must not be used when mcastPrepared exists'),
+        mcastPrepared: (buf, guarantee) => (prepared.push({ buf, guarantee }), true),
+        headroom: 45,
+        avail: () => 2972,
+      },
+    });
+    const rnd = new Prng(7);
+    for (let i = 0; i < 60; i++) {
+      const payload = pattern(rnd.int(1, 3000), i);
+      const groups = i % 3 === 0 ? ['sync'] : i % 3 === 1 ? ['a'] : [Buffer.from('a'), Buffer.from('b')];
+      assert.equal(viaMcast.mcastGroups(groups, payload, i & 1), E.CS_OK);
+      assert.equal(
+        viaPrepared.mcastGroups(groups, [payload.subarray(0, 7), payload.subarray(7)], i & 1),
+        E.CS_OK,
+      );
+      if (i % 5 === 0) {
+        viaMcast.tokenReceived();
+        viaPrepared.tokenReceived();
+      }
+    }
+    assert.ok(plain.sent.length > 40);
+    assert.deepEqual(
+      prepared.map((p) => ({ packet: p.buf.subarray(45), guarantee: p.guarantee })),
+      plain.sent,
+    );
+  });
+});
+
 describe('totempg packing boundaries', () => {
   // Empty staging: max = 1400. Group "a" adds 5 bytes; a piece fits iff len + 5 < 1398.
   it('a 1392-byte piece still fits (staged), 1393 bytes is emitted at once', () => {

@@ -236,7 +236,14 @@ export function cpgNameToString(n: CpgName): string {
 
 /** corosync's `mar_name_compare(...) == 0`: same length and same first `length` bytes. */
 export function cpgNameEquals(a: CpgName, b: CpgName): boolean {
-  return a.length === b.length && cpgNameBytes(a).equals(cpgNameBytes(b));
+  const n = a.length;
+  if (n !== b.length) return false;
+  // runs for every local connection on every delivered message: no views, no native call
+  const av = a.value;
+  const bv = b.value;
+  const end = Math.min(n, CPG_MAX_NAME_LENGTH);
+  for (let i = 0; i < end; i++) if (av[i] !== bv[i]) return false;
+  return true;
 }
 
 /** Write a name at `off`: length, zero pad, the 128 value bytes. RangeError if length > 128. */
@@ -250,13 +257,17 @@ export function writeCpgName(buf: Buffer, off: number, n: CpgName): void {
   n.value.copy(buf, off + 8);
 }
 
-/** Read a name at `off` (136 bytes must be there); `name-too-long` when length > 128. Copies the value. */
-export function readCpgName(buf: Buffer, off: number, what: string): CpgName | CodecFailure {
+/**
+ * Read a name at `off` (136 bytes must be there); `name-too-long` when length > 128. Copies the
+ * value unless `view` (the name then shares `buf`'s memory: for names used only while `buf` is).
+ */
+export function readCpgName(buf: Buffer, off: number, what: string, view = false): CpgName | CodecFailure {
   const length = buf.readUInt32LE(off);
   if (length > CPG_MAX_NAME_LENGTH) {
     return codecFail('name-too-long', `${what}: group name length ${length} exceeds ${CPG_MAX_NAME_LENGTH}`);
   }
-  return { length, value: Buffer.from(buf.subarray(off + 8, off + CPG_NAME_SIZE)) };
+  const value = buf.subarray(off + 8, off + CPG_NAME_SIZE);
+  return { length, value: view ? value : Buffer.from(value) };
 }
 
 // ========================================================================================
@@ -420,6 +431,12 @@ export function encodeCpgMcastHeader(
   return buf;
 }
 
+/** Set the size fields of an MCAST header from {@link encodeCpgMcastHeader} for a new `msglen`. */
+export function patchCpgMcastHeader(buf: Buffer, msglen: number): void {
+  buf.writeInt32LE(CpgSize.MCAST_HEADER + msglen, 8);
+  buf.writeUInt32LE(msglen >>> 0, 152);
+}
+
 /** MCAST: header, group @16, msglen @152, pid @160, source @168, message @184. */
 export function encodeCpgMcast(m: Omit<CpgMcast, 'kind'>): Buffer {
   return Buffer.concat([encodeCpgMcastHeader(m, m.message.length), m.message]);
@@ -571,7 +588,8 @@ export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<C
           `${what}: msglen ${msglen} but ${msg.length - CpgSize.MCAST_HEADER} bytes follow the header`,
         );
       }
-      const group = readCpgName(msg, 16, what);
+      // a view: an MCAST is delivered and forgotten (one per message, the hot path)
+      const group = readCpgName(msg, 16, what, true);
       if (isCodecFailure(group)) return group;
       return codecOk({
         kind: 'mcast',
@@ -857,6 +875,12 @@ const FIXED_REQUEST_SIZE: readonly (number | undefined)[] = [
  * lengths ≤ 128 (`name-too-long`: the JOIN handler answers CS_ERR_NAME_TOO_LONG, as corosync
  * does), fragment type 1..3 and fraglen ≤ msglen.
  */
+/** "cpg request <id>" per id, built once (decodeCpgRequest runs for every message sent). */
+const REQUEST_WHAT: readonly string[] = Array.from(
+  { length: CPG_REQUEST_COUNT },
+  (_, id) => `cpg request ${id}`,
+);
+
 export function decodeCpgRequest(frame: Buffer): CodecResult<CpgRequest> {
   if (frame.length < 16) {
     return codecFail('truncated', `cpg request of ${frame.length} bytes is shorter than its 16-byte header`);
@@ -868,7 +892,7 @@ export function decodeCpgRequest(frame: Buffer): CodecResult<CpgRequest> {
   }
   if (id < 0 || id >= CPG_REQUEST_COUNT) return codecFail('bad-id', `unknown cpg request id ${id}`);
   const fixed = FIXED_REQUEST_SIZE[id];
-  const what = `cpg request ${id}`;
+  const what = REQUEST_WHAT[id]!;
   if (fixed !== undefined) {
     if (size !== fixed) {
       return codecFail(
@@ -1346,7 +1370,8 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
           `${what}: msglen ${msglen} but ${size - CpgSize.DELIVER_HEADER} bytes follow the header`,
         );
       }
-      const group = readCpgName(frame, 24, what);
+      // a view: the library turns it into its own group name object (see cpgGroupName)
+      const group = readCpgName(frame, 24, what, true);
       if (isCodecFailure(group)) return group;
       return codecOk({
         kind: 'deliver',

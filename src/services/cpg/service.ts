@@ -20,7 +20,7 @@
  */
 import { sequentialHandleChecks, type HandleCheckSource } from '../../ipc/handle-check.js';
 import { CsErrorCode } from '../../common/errors.js';
-import { PROCESSOR_COUNT_MAX, TotemGuarantee } from '../../exec/codec.js';
+import { PROCESSOR_COUNT_MAX, TotemGuarantee, type CodecResult } from '../../exec/codec.js';
 import type { ExecApi, ServiceEngine, SyncHooks } from '../../exec/service-engine.js';
 import type { IpcConnection, IpcLogger, IpcServiceDefinition } from '../../ipc/server.js';
 import { type RingId, ZERO_RING_ID } from '../../totem/wire/index.js';
@@ -28,6 +28,9 @@ import {
   type CpgAddress,
   type CpgName,
   type CpgRequest,
+  type CpgExecMessage,
+  type CpgMcast,
+  type CpgPartialMcast,
   CPG_MAX_ATOMIC_MSG_SIZE,
   CPG_MEMBERSHIP_MAX,
   CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF,
@@ -47,6 +50,7 @@ import {
   encodeCpgDownlist,
   encodeCpgJoinList,
   encodeCpgMcastHeader,
+  patchCpgMcastHeader,
   encodeCpgPartialDeliverCallbackHeader,
   encodeCpgPartialMcastHeader,
   encodeCpgProcJoin,
@@ -151,6 +155,31 @@ interface Iteration {
 }
 
 /** Per-connection private data (corosync's `struct cpg_pd`). */
+/** The exec fn each decoded exec message kind must arrive with. */
+const EXEC_FN_OF_KIND: Readonly<Record<CpgExecMessage['kind'], number>> = {
+  procjoin: CpgExecFn.PROCJOIN,
+  procleave: CpgExecFn.PROCLEAVE,
+  joinlist: CpgExecFn.JOINLIST,
+  mcast: CpgExecFn.MCAST,
+  downlist_old: CpgExecFn.DOWNLIST_OLD,
+  downlist: CpgExecFn.DOWNLIST,
+  partial_mcast: CpgExecFn.PARTIAL_MCAST,
+};
+
+function deliverFrame(m: CpgMcast, from: number): Buffer {
+  return encodeCpgDeliverCallback({ group: m.group, nodeid: from, pid: m.pid }, m.message);
+}
+
+function partialDeliverFrame(m: CpgPartialMcast, from: number): Buffer {
+  return Buffer.concat([
+    encodeCpgPartialDeliverCallbackHeader(
+      { group: m.group, msglen: m.msglen, nodeid: from, pid: m.pid, type: m.type },
+      m.fragment.length,
+    ),
+    m.fragment,
+  ]);
+}
+
 export class CpgConnState {
   readonly conn: IpcConnection;
   /** Opaque token put into `mar_message_source_t.conn` of our MCAST/PARTIAL_MCAST messages. */
@@ -169,6 +198,10 @@ export class CpgConnState {
   /** Zero-copy buffers of this connection (created at its first ZC_ALLOC). */
   zc: ZeroCopyTable | undefined;
   private nextIndex = 1;
+  private mcastHead: Buffer | undefined;
+  private mcastHeadGroup: CpgName | undefined;
+  private mcastHeadPid = 0;
+  private mcastHeadNode = 0;
 
   constructor(conn: IpcConnection, sourceToken: bigint) {
     this.conn = conn;
@@ -178,6 +211,33 @@ export class CpgConnState {
   /** True in JOIN_STARTED and JOIN_COMPLETED: the states that may multicast to the group. */
   get joined(): boolean {
     return this.state === CpdState.JOIN_STARTED || this.state === CpdState.JOIN_COMPLETED;
+  }
+
+  /**
+   * The exec MCAST header for a message of `msglen` bytes from this connection. One buffer per
+   * connection, rebuilt when its group, pid or the node id changed and otherwise only patched:
+   * the exec layer copies it into a totempg packet before its send returns.
+   */
+  mcastHeader(nodeid: number, msglen: number): Buffer {
+    let h = this.mcastHead;
+    if (
+      !h ||
+      this.mcastHeadGroup !== this.group ||
+      this.mcastHeadPid !== this.pid ||
+      this.mcastHeadNode !== nodeid
+    ) {
+      h = encodeCpgMcastHeader(
+        { group: this.group, pid: this.pid, source: { nodeid, conn: this.sourceToken } },
+        msglen,
+      );
+      this.mcastHead = h;
+      this.mcastHeadGroup = this.group;
+      this.mcastHeadPid = this.pid;
+      this.mcastHeadNode = nodeid;
+      return h;
+    }
+    patchCpgMcastHeader(h, msglen);
+    return h;
   }
 
   newHandle(random: () => number): bigint {
@@ -270,6 +330,9 @@ export class CpgService implements ServiceEngine {
   private leftThisRound: StoredJoin[] = [];
   /** Between sync init and activate / abort. */
   private syncRunning = false;
+  /** The request checkRequest decoded last, for handleRequest (see there). */
+  private checkedFrame: Buffer | undefined;
+  private checkedRequest: CodecResult<CpgRequest> | undefined;
 
   constructor(opts: CpgServiceOptions = {}) {
     this.logger = opts.logger;
@@ -433,16 +496,7 @@ export class CpgService implements ServiceEngine {
       return;
     }
     const m = r.value;
-    const expectedFn = {
-      procjoin: CpgExecFn.PROCJOIN,
-      procleave: CpgExecFn.PROCLEAVE,
-      joinlist: CpgExecFn.JOINLIST,
-      mcast: CpgExecFn.MCAST,
-      downlist_old: CpgExecFn.DOWNLIST_OLD,
-      downlist: CpgExecFn.DOWNLIST,
-      partial_mcast: CpgExecFn.PARTIAL_MCAST,
-    }[m.kind];
-    if (expectedFn !== fn) {
+    if (EXEC_FN_OF_KIND[m.kind] !== fn) {
       this.stats.malformedExec++;
       this.log('warn', `dropped exec message: fn ${fn} but header says ${m.kind} (node ${from})`);
       return;
@@ -488,20 +542,10 @@ export class CpgService implements ServiceEngine {
         }
         return;
       case 'mcast':
-        this.deliverToGroup(m.group, from, () =>
-          encodeCpgDeliverCallback({ group: m.group, nodeid: from, pid: m.pid }, m.message),
-        );
+        this.deliverToGroup(m.group, from, deliverFrame, m);
         return;
       case 'partial_mcast':
-        this.deliverToGroup(m.group, from, () =>
-          Buffer.concat([
-            encodeCpgPartialDeliverCallbackHeader(
-              { group: m.group, msglen: m.msglen, nodeid: from, pid: m.pid, type: m.type },
-              m.fragment.length,
-            ),
-            m.fragment,
-          ]),
-        );
+        this.deliverToGroup(m.group, from, partialDeliverFrame, m);
         return;
       case 'downlist_old':
         this.log('debug', `downlist OLD from node ${from}`);
@@ -516,7 +560,7 @@ export class CpgService implements ServiceEngine {
    * Dispatch a (partial) message to the joined connections of `group`, unless the sending node
    * has no process in the group, in which case nobody gets it.
    */
-  private deliverToGroup(group: CpgName, from: number, build: () => Buffer): void {
+  private deliverToGroup<M>(group: CpgName, from: number, build: (m: M, from: number) => Buffer, m: M): void {
     let frame: Buffer | undefined;
     for (const c of this.conns) {
       if (c.state !== CpdState.JOIN_COMPLETED && c.state !== CpdState.LEAVE_STARTED) continue;
@@ -527,7 +571,7 @@ export class CpgService implements ServiceEngine {
           this.log('warn', 'Unknown node -> we will not deliver message');
           return;
         }
-        frame = build();
+        frame = build(m, from);
       }
       c.conn.sendEvent(frame);
     }
@@ -618,6 +662,9 @@ export class CpgService implements ServiceEngine {
       noResponse: (id) => id === CpgReqId.MCAST,
       checkRequest: (frame) => {
         const r = decodeCpgRequest(frame);
+        // the server hands the same frame to handle() next: decode it once
+        this.checkedFrame = frame;
+        this.checkedRequest = r;
         // A too-long group name is not malformed: JOIN answers CS_ERR_NAME_TOO_LONG.
         if (r.ok || r.code === 'name-too-long') return undefined;
         return r.error;
@@ -671,7 +718,9 @@ export class CpgService implements ServiceEngine {
       }
       return;
     }
-    const r = decodeCpgRequest(frame);
+    const r = frame === this.checkedFrame ? this.checkedRequest! : decodeCpgRequest(frame);
+    this.checkedFrame = undefined;
+    this.checkedRequest = undefined;
     if (!r.ok) {
       // Only a group name longer than 128 bytes gets here (checkRequest refused the rest).
       this.nameTooLong(conn, st, id);
@@ -861,11 +910,7 @@ export class CpgService implements ServiceEngine {
 
   /** An exec MCAST of `message` from this connection's process to its group. */
   private multicast(st: CpgConnState, message: Buffer): boolean {
-    const head = encodeCpgMcastHeader(
-      { group: st.group, pid: st.pid, source: { nodeid: this.nodeId, conn: st.sourceToken } },
-      message.length,
-    );
-    return this.send(CpgExecFn.MCAST, [head, message]);
+    return this.send(CpgExecFn.MCAST, [st.mcastHeader(this.nodeId, message.length), message]);
   }
 
   private partialMcast(
