@@ -433,6 +433,10 @@ export class CpgHandle {
     if (flags !== ONE && flags !== ALL && flags !== BLOCKING && flags !== ONE_NONBLOCKING) {
       throw invalid(`invalid dispatch flags ${flags}`);
     }
+    if (flags === BLOCKING) {
+      const blocking = this.dispatchBlocking();
+      if (blocking) return blocking;
+    }
     for (;;) {
       if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
       const frame = this.queue.shift();
@@ -448,6 +452,40 @@ export class CpgHandle {
       if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized in a callback');
       if (flags === ONE || flags === ONE_NONBLOCKING) return;
     }
+  }
+
+  /**
+   * CS_DISPATCH_BLOCKING with callbacks run as frames arrive (DispatchQueue.consumeSync), not
+   * after a promise resolution: undefined when another blocking dispatch already consumes.
+   */
+  private dispatchBlocking(): Promise<void> | undefined {
+    let consume: () => void = () => undefined;
+    const done = new Promise<void>((_resolve, reject) => {
+      consume = (): void => {
+        try {
+          for (;;) {
+            if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
+            const frame = this.queue.shift();
+            if (!frame) {
+              if (!this.conn.alive)
+                throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
+              return;
+            }
+            const ev = this.process(frame);
+            if (ev) this.invoke(ev);
+            if (this.finalized)
+              throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized in a callback');
+          }
+        } catch (err) {
+          this.queue.stopConsuming(consume);
+          reject(err);
+        }
+      };
+    });
+    if (!this.queue.consumeSync(consume)) return undefined;
+    // what is queued already, now (as the loop did)
+    consume();
+    return done;
   }
 
   /**

@@ -24,7 +24,7 @@ import {
 import { startScriptedCpgDaemon, type ScriptedConn } from '../helpers/fake-cpg-service.js';
 
 const E = CsErrorCode;
-const { ONE, ALL, ONE_NONBLOCKING } = CsDispatchFlags;
+const { ONE, ALL, BLOCKING, ONE_NONBLOCKING } = CsDispatchFlags;
 const G: CpgName = cpgName('g');
 
 async function rejectsCode(p: Promise<unknown> | (() => unknown), code: number): Promise<void> {
@@ -315,4 +315,71 @@ test('DispatchQueue: order, bound with pause/resume, wait with timeout, close', 
   q.push(Buffer.from([1]));
   assert.equal(q.length, 0);
   await q.wait(); // resolves at once when closed
+});
+
+test('DispatchQueue.consumeSync: the consumer runs inside push, wake and close, never re-entered', () => {
+  const q = new DispatchQueue({ pauseEvents: () => undefined, resumeEvents: () => undefined }, 8);
+  const seen: string[] = [];
+  const consumer = (): void => {
+    for (let f = q.shift(); f; f = q.shift()) {
+      seen.push(`frame ${f[0]}`);
+      if (f[0] === 1) q.push(Buffer.from([2])); // re-entrant push: taken by this same loop
+    }
+    seen.push(q.closed ? 'closed' : 'empty');
+  };
+  q.push(Buffer.from([0]));
+  assert.equal(q.consumeSync(consumer), true);
+  assert.equal(
+    q.consumeSync(() => undefined),
+    false,
+    'one consumer at a time',
+  );
+  assert.deepEqual(seen, [], 'setting a consumer does not run it');
+  q.push(Buffer.from([1]));
+  assert.deepEqual(seen, ['frame 0', 'frame 1', 'frame 2', 'empty']);
+  q.wake();
+  assert.deepEqual(seen.slice(4), ['empty']);
+  q.stopConsuming(() => undefined); // not the consumer: ignored
+  q.close();
+  assert.deepEqual(seen.slice(5), ['closed']);
+  q.stopConsuming(consumer);
+  q.wake();
+  assert.equal(seen.length, 6, 'removed: not run again');
+});
+
+test('BLOCKING dispatch runs a callback before the event loop turns; a throwing callback ends it', async () => {
+  const d = await startScriptedCpgDaemon(okReply);
+  const got: string[] = [];
+  let fail = false;
+  const h = await CpgHandle.initialize(
+    {
+      deliver: (_h, _g, _n, _p, msg) => {
+        // called from the event channel's read handler itself, not from a resumed await
+        const limit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 100;
+        const stack = new Error().stack ?? '';
+        Error.stackTraceLimit = limit;
+        got.push(`${msg.toString()}${stack.includes('onEventData') ? ' (in read)' : ''}`);
+        if (fail) throw new Error('callback failed');
+      },
+    },
+    { runDir: d.runDir },
+  );
+  try {
+    await waitFor(() => d.conns.length === 1, 'connection');
+    const blocking = h.dispatch(BLOCKING);
+    // a second blocking dispatch still works (it awaits the queue) and ends at finalize
+    const second = rejectsCode(h.dispatch(BLOCKING), E.CS_ERR_BAD_HANDLE);
+    d.conns[0]!.conn.sendEvent(deliver(1, 1, 'one'));
+    d.conns[0]!.conn.sendEvent(deliver(1, 1, 'two'));
+    await waitFor(() => got.length === 2, 'callbacks');
+    fail = true;
+    d.conns[0]!.conn.sendEvent(deliver(1, 1, 'three'));
+    await assert.rejects(blocking, /callback failed/);
+    assert.deepEqual(got, ['one (in read)', 'two (in read)', 'three (in read)']);
+    await h.finalize();
+    await second;
+  } finally {
+    await d.close();
+  }
 });
