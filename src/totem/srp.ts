@@ -269,6 +269,16 @@ class Fifo<T> {
   }
 }
 
+/**
+ * A received message the sort queue keeps: the transport lends its receive buffer only for the
+ * call. Memory of its own (not a pool slice): a kept message must not pin a shared 8 KiB chunk.
+ */
+function ownCopy(buf: Buffer): Buffer {
+  const own = Buffer.allocUnsafeSlow(buf.length);
+  buf.copy(own, 0);
+  return own;
+}
+
 /** Free bytes {@link TotemSrp.mcastPrepared} wants in front of a payload (the MCAST header). */
 export const MCAST_HEADROOM = MCAST_HEADER_SIZE;
 
@@ -465,7 +475,7 @@ export class TotemSrp {
     this.runLoop();
   }
 
-  /** A datagram from the network. Malformed ones are counted and dropped. */
+  /** A datagram from the network (only read during the call: kept messages are copied). Malformed ones are counted and dropped. */
   receive(now: number, datagram: Buffer): void {
     if (!this.started || this.stopped) return;
     this.now = now;
@@ -1565,7 +1575,7 @@ export class TotemSrp {
     const seq = u32(buf, 17, be);
     if (q.inRange(seq) && !q.inuse(seq)) {
       if (seqLt(this.myHighSeqReceived, seq)) this.myHighSeqReceived = seq;
-      q.add(seq, buf);
+      q.add(seq, ownCopy(buf));
     }
     this.updateAru();
     if (this.memb === 'OPERATIONAL') this.deliverToApp(false, this.myHighSeqReceived, this.myRingId);

@@ -28,7 +28,12 @@ export interface TransportMember {
   port?: number;
 }
 
-/** Called for every accepted datagram. `fromNodeid` is undefined only with blockUnlisted off. */
+/**
+ * Called for every accepted datagram. `fromNodeid` is undefined only with blockUnlisted off.
+ * `bytes` may be a view of the socket's receive buffer, valid only during the call: copy what
+ * you keep (totemsrp copies the messages it stores; tokens and membership messages are only
+ * decoded).
+ */
 export type DatagramHandler = (bytes: Buffer, fromNodeid: number | undefined, fromAddr: string) => void;
 
 export interface TransportStats {

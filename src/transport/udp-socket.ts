@@ -4,8 +4,7 @@
  * - **native** (IPv4, the addon built): the socket is opened, bound, read and written through
  *   the project's addon (native/qbnative.c `udpOpen`, `udpRecvBatch`, `udpSendTo`,
  *   `setSockOpt`). One recvmmsg(2) per readiness event fetches up to 64 datagrams into a reused
- *   slab; every datagram still becomes a Buffer of its own (SRP keeps received messages in its
- *   sort queue), copied out of the slab. Sends are one sendto(2) each; a full socket buffer
+ *   slab; each is handed on as a view of the slab (the receiver copies what it keeps). Sends are one sendto(2) each; a full socket buffer
  *   queues the datagram until the socket is writable again. Node's dgram module is not loaded
  *   at all: its bind loads the cluster and child_process modules (~1.1 MiB of the daemon's
  *   RSS) and its send spends several microseconds of bookkeeping per datagram.
@@ -179,9 +178,9 @@ class NativeUdpSocket implements UdpSocket {
         const off = i * SLOT_BYTES;
         // its own exact-size memory: a message SRP keeps in its sort queue must not pin a
         // shared 8 KiB pool chunk (peak RSS +15 % when it did)
-        const msg = Buffer.allocUnsafeSlow(len);
-        slab.copy(msg, 0, off, off + len);
-        this.opts.onDatagram(msg, this.address(meta[m + 4]!), meta[m + 2]!);
+        // a view, valid until the next recvmmsg: totemsrp copies the messages it keeps (the
+        // token, a few thousand a second on an idle ring, needs no memory of its own)
+        this.opts.onDatagram(slab.subarray(off, off + len), this.address(meta[m + 4]!), meta[m + 2]!);
         if (this.closed) return;
       }
       if (n < BATCH) return;

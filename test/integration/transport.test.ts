@@ -28,7 +28,8 @@ class Inbox {
   private waiters: Array<() => void> = [];
   constructor(t: TotemTransport) {
     t.onDatagram((bytes, from, addr) => {
-      this.got.push({ bytes, from, addr });
+      // the transport lends its receive buffer for the call only
+      this.got.push({ bytes: Buffer.from(bytes), from, addr });
       for (const w of this.waiters.splice(0)) w();
     });
   }
