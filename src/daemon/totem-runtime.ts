@@ -285,12 +285,20 @@ export class TotemRuntime {
    */
   private setTimer(timer: SrpTimer, at: number | null): void {
     const armed = this.timers.get(timer);
-    if (at === null || this.stopped) {
+    if (this.stopped) {
       this.deadlines.delete(timer);
       if (armed) {
         clearTimeout(armed.handle);
         this.timers.delete(timer);
       }
+      return;
+    }
+    if (at === null) {
+      // Cancelled: the Node timeout stays and finds no deadline when it fires. The token
+      // retransmit timer is cancelled by every token received and armed by every token sent
+      // (thousands of times a second on a busy ring); re-using the pending timeout saves a
+      // clearTimeout/setTimeout pair each time.
+      this.deadlines.delete(timer);
       return;
     }
     this.deadlines.set(timer, at);
