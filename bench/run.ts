@@ -749,15 +749,21 @@ const fmtRate = (tr: ThroughputRun): string =>
 
 async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
   const tag = `${res.impl} ${c.nodeCount}n`;
-  // warm-up, not reported: one full one-sender run per size. Our daemons and clients are JIT
-  // compiled while they run (V8 reaches its optimised code after tens of thousands of
-  // messages: the first 1 KiB run after a short warm-up was ~40 % slower than the third); a
-  // daemon lives for days, so what we report is the steady state, for both sides alike.
+  // warm-up, not reported: one full run per size and sender mode. Our daemons and clients are
+  // JIT compiled while they run (V8 reaches its optimised code after tens of thousands of
+  // messages: the first 1 KiB run after a short warm-up was ~40 % slower than the third, and
+  // with only one-sender warm-ups the first all-sending run — the first time nodes 2..N and
+  // their clients send — was ~35 % slower than the next two); a daemon lives for days, so what
+  // we report is the steady state, for both sides alike.
   for (const size of SIZES) {
-    await attempt(res, `${tag} warm-up ${sizeName(size)}`, () =>
-      throughput(c, size, COUNTS.get(size)!, 'one'),
-    );
-    if (c.broken) return;
+    for (const senders of SENDERS) {
+      await attempt(
+        res,
+        `${tag} warm-up ${sizeName(size)} ${senders === 'one' ? '1 sender' : 'all sending'}`,
+        () => throughput(c, size, COUNTS.get(size)!, senders),
+      );
+      if (c.broken) return;
+    }
   }
   const peak = c.nodes.map((n) => rssKb(n.pid) ?? 0);
   let runPeak = c.nodes.map(() => 0);
