@@ -438,20 +438,32 @@ export class CpgHandle {
       if (blocking) return blocking;
     }
     for (;;) {
-      if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
-      const frame = this.queue.shift();
-      if (!frame) {
-        if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
-        if (flags === ALL) return;
-        if (flags === ONE_NONBLOCKING) throw new CsError(CsErrorCode.CS_ERR_TRY_AGAIN, 'no callback queued');
-        await this.queue.wait();
+      if (this.runOne()) {
+        if (flags === ONE || flags === ONE_NONBLOCKING) return;
         continue;
       }
-      const ev = this.process(frame);
-      if (ev) this.invoke(ev);
-      if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized in a callback');
-      if (flags === ONE || flags === ONE_NONBLOCKING) return;
+      if (flags === ALL) return;
+      if (flags === ONE_NONBLOCKING) throw new CsError(CsErrorCode.CS_ERR_TRY_AGAIN, 'no callback queued');
+      await this.queue.wait();
     }
+  }
+
+  /**
+   * Process the oldest queued frame (its callback, if it completes one); false when none is
+   * queued. Throws CS_ERR_BAD_HANDLE once finalized, CS_ERR_LIBRARY when the connection is lost
+   * and nothing is queued any more, and what a callback throws.
+   */
+  private runOne(): boolean {
+    if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
+    const frame = this.queue.shift();
+    if (!frame) {
+      if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
+      return false;
+    }
+    const ev = this.process(frame);
+    if (ev) this.invoke(ev);
+    if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized in a callback');
+    return true;
   }
 
   /**
@@ -463,19 +475,7 @@ export class CpgHandle {
     const done = new Promise<void>((_resolve, reject) => {
       consume = (): void => {
         try {
-          for (;;) {
-            if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
-            const frame = this.queue.shift();
-            if (!frame) {
-              if (!this.conn.alive)
-                throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
-              return;
-            }
-            const ev = this.process(frame);
-            if (ev) this.invoke(ev);
-            if (this.finalized)
-              throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized in a callback');
-          }
+          while (this.runOne());
         } catch (err) {
           this.queue.stopConsuming(consume);
           reject(err);
