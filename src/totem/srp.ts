@@ -527,10 +527,11 @@ export class TotemSrp {
    * full. Also sends TOKEN_HOLD_CANCEL when the token is held (totempg's event_signal).
    */
   mcast(payload: Buffer, guarantee: number): boolean {
-    if (!this.mcastRoom()) return false;
+    const q = this.newQueueWithRoom();
+    if (!q) return false;
     const buf = Buffer.allocUnsafe(MCAST_HEADER_SIZE + payload.length);
     payload.copy(buf, MCAST_HEADER_SIZE);
-    return this.mcastPrepared(buf, guarantee);
+    return this.queueNew(q, buf, guarantee);
   }
 
   /**
@@ -539,8 +540,18 @@ export class TotemSrp {
    * builds its packets this way). `false` when the active new-message queue is full.
    */
   mcastPrepared(buf: Buffer, guarantee: number): boolean {
-    if (!this.mcastRoom()) return false;
+    const q = this.newQueueWithRoom();
+    return q ? this.queueNew(q, buf, guarantee) : false;
+  }
+
+  /** The active new-message queue, or undefined when stopped or full. */
+  private newQueueWithRoom(): Fifo<Buffer> | undefined {
+    if (this.stopped) return undefined;
     const q = this.waitingTransAckFlag ? this.newMessageQueueTrans : this.newMessageQueue;
+    return q.length < this.cfg.messageQueueMax - 1 ? q : undefined;
+  }
+
+  private queueNew(q: Fifo<Buffer>, buf: Buffer, guarantee: number): true {
     const h = this.newMcastFields;
     h.nodeid = this.me;
     h.systemFrom = this.me;
@@ -553,12 +564,6 @@ export class TotemSrp {
       this.runLoop();
     }
     return true;
-  }
-
-  private mcastRoom(): boolean {
-    if (this.stopped) return false;
-    const q = this.waitingTransAckFlag ? this.newMessageQueueTrans : this.newMessageQueue;
-    return q.length < this.cfg.messageQueueMax - 1;
   }
 
   private runHook(hook: (() => void) | undefined): void {

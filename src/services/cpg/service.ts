@@ -706,6 +706,10 @@ export class CpgService implements ServiceEngine {
   }
 
   private handleRequest(conn: IpcConnection, st: CpgConnState, frame: Buffer): void {
+    // what checkRequest decoded for this frame (forgotten at once: it may pin a read chunk)
+    const checked = frame === this.checkedFrame ? this.checkedRequest : undefined;
+    this.checkedFrame = undefined;
+    this.checkedRequest = undefined;
     this.flushPendingLeaves();
     const id = frame.readInt32LE(0);
     if (cpgFlowControlRequired(id) && (!this.api || this.api.syncInProgress())) {
@@ -718,9 +722,7 @@ export class CpgService implements ServiceEngine {
       }
       return;
     }
-    const r = frame === this.checkedFrame ? this.checkedRequest! : decodeCpgRequest(frame);
-    this.checkedFrame = undefined;
-    this.checkedRequest = undefined;
+    const r = checked ?? decodeCpgRequest(frame);
     if (!r.ok) {
       // Only a group name longer than 128 bytes gets here (checkRequest refused the rest).
       this.nameTooLong(conn, st, id);
