@@ -16,11 +16,10 @@
 import { CsError, CsErrorCode } from '../common/errors.js';
 import type { CodecResult } from '../exec/codec.js';
 import type { IpcClientConnection } from './connection.js';
-import { DispatchQueue } from './dispatch-queue.js';
+import { DispatchQueue, dispatchQueued } from './dispatch-queue.js';
 import { RESPONSE_HEADER_SIZE, frameSize } from '../ipc/frame.js';
 
 /** cs_dispatch_flags_t values. */
-const DISPATCH = { ONE: 1, ALL: 2, BLOCKING: 3, ONE_NONBLOCKING: 4 } as const;
 
 /** Options every one of these handles accepts. */
 export interface CallbackHandleOptions {
@@ -111,24 +110,20 @@ export abstract class CallbackHandle<E> {
    */
   async dispatch(flags: number): Promise<void> {
     this.checkHandle();
-    const { ONE, ALL, BLOCKING, ONE_NONBLOCKING } = DISPATCH;
-    if (flags !== ONE && flags !== ALL && flags !== BLOCKING && flags !== ONE_NONBLOCKING) {
-      throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, `invalid dispatch flags ${flags}`);
+    return dispatchQueued(this.queue, flags, () => this.runOne());
+  }
+
+  /** Process the oldest queued frame; false when none is queued (see dispatchQueued). */
+  private runOne(): boolean {
+    if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
+    const frame = this.queue.shift();
+    if (!frame) {
+      if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
+      return false;
     }
-    for (;;) {
-      if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
-      const frame = this.queue.shift();
-      if (!frame) {
-        if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
-        if (flags === ALL) return;
-        if (flags === ONE_NONBLOCKING) throw new CsError(CsErrorCode.CS_ERR_TRY_AGAIN, 'no callback queued');
-        await this.queue.wait();
-        continue;
-      }
-      this.invoke(this.decode(frame));
-      if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized in a callback');
-      if (flags === ONE || flags === ONE_NONBLOCKING) return;
-    }
+    this.invoke(this.decode(frame));
+    if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized in a callback');
+    return true;
   }
 
   /**

@@ -48,7 +48,7 @@ import {
   type CpgResponse,
 } from '../services/cpg/codec.js';
 import { IpcClientConnection } from './connection.js';
-import { DispatchQueue } from './dispatch-queue.js';
+import { DispatchQueue, dispatchQueued } from './dispatch-queue.js';
 
 export { CpgFlowControlState, CpgIterationType, CpgReason, CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF };
 
@@ -198,8 +198,6 @@ interface Assembly {
   received: number;
 }
 
-/** cs_dispatch_flags_t values (same as CsDispatchFlags of the cmap client). */
-const DISPATCH = { ONE: 1, ALL: 2, BLOCKING: 3, ONE_NONBLOCKING: 4 } as const;
 const OK = CsErrorCode.CS_OK;
 
 function invalid(msg: string): CsError {
@@ -429,23 +427,7 @@ export class CpgHandle {
    */
   async dispatch(flags: number): Promise<void> {
     this.checkHandle();
-    const { ONE, ALL, BLOCKING, ONE_NONBLOCKING } = DISPATCH;
-    if (flags !== ONE && flags !== ALL && flags !== BLOCKING && flags !== ONE_NONBLOCKING) {
-      throw invalid(`invalid dispatch flags ${flags}`);
-    }
-    if (flags === BLOCKING) {
-      const blocking = this.dispatchBlocking();
-      if (blocking) return blocking;
-    }
-    for (;;) {
-      if (this.runOne()) {
-        if (flags === ONE || flags === ONE_NONBLOCKING) return;
-        continue;
-      }
-      if (flags === ALL) return;
-      if (flags === ONE_NONBLOCKING) throw new CsError(CsErrorCode.CS_ERR_TRY_AGAIN, 'no callback queued');
-      await this.queue.wait();
-    }
+    return dispatchQueued(this.queue, flags, () => this.runOne());
   }
 
   /**
@@ -464,28 +446,6 @@ export class CpgHandle {
     if (ev) this.invoke(ev);
     if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized in a callback');
     return true;
-  }
-
-  /**
-   * CS_DISPATCH_BLOCKING with callbacks run as frames arrive (DispatchQueue.consumeSync), not
-   * after a promise resolution: undefined when another blocking dispatch already consumes.
-   */
-  private dispatchBlocking(): Promise<void> | undefined {
-    let consume: () => void = () => undefined;
-    const done = new Promise<void>((_resolve, reject) => {
-      consume = (): void => {
-        try {
-          while (this.runOne());
-        } catch (err) {
-          this.queue.stopConsuming(consume);
-          reject(err);
-        }
-      };
-    });
-    if (!this.queue.consumeSync(consume)) return undefined;
-    // what is queued already, now (as the loop did)
-    consume();
-    return done;
   }
 
   /**
