@@ -16,7 +16,7 @@
 import { CsError, CsErrorCode } from '../common/errors.js';
 import type { CodecResult } from '../exec/codec.js';
 import type { IpcClientConnection } from './connection.js';
-import { DispatchQueue, dispatchQueued } from './dispatch-queue.js';
+import { DispatchQueue, QueueDispatcher } from './dispatch-queue.js';
 import { RESPONSE_HEADER_SIZE, frameSize } from '../ipc/frame.js';
 
 /** cs_dispatch_flags_t values. */
@@ -33,6 +33,7 @@ export interface CallbackHandleOptions {
 export abstract class CallbackHandle<E> {
   protected readonly conn: IpcClientConnection;
   protected readonly queue: DispatchQueue;
+  private readonly dispatcher: QueueDispatcher;
   private context: unknown;
   private finalized = false;
 
@@ -40,6 +41,12 @@ export abstract class CallbackHandle<E> {
     this.conn = conn;
     this.context = context;
     this.queue = new DispatchQueue(conn, opts.maxQueuedEvents ?? 16384);
+    this.dispatcher = new QueueDispatcher(
+      this.queue,
+      conn,
+      () => this.finalized,
+      (frame) => this.invoke(this.decode(frame)),
+    );
     conn.onEvent = (frame) => {
       if (!this.finalized) this.queue.push(frame);
     };
@@ -110,20 +117,7 @@ export abstract class CallbackHandle<E> {
    */
   async dispatch(flags: number): Promise<void> {
     this.checkHandle();
-    return dispatchQueued(this.queue, flags, () => this.runOne());
-  }
-
-  /** Process the oldest queued frame; false when none is queued (see dispatchQueued). */
-  private runOne(): boolean {
-    if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
-    const frame = this.queue.shift();
-    if (!frame) {
-      if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
-      return false;
-    }
-    this.invoke(this.decode(frame));
-    if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized in a callback');
-    return true;
+    return this.dispatcher.dispatch(flags);
   }
 
   /**

@@ -48,7 +48,7 @@ import {
   type CpgResponse,
 } from '../services/cpg/codec.js';
 import { IpcClientConnection } from './connection.js';
-import { DispatchQueue, dispatchQueued } from './dispatch-queue.js';
+import { DispatchQueue, QueueDispatcher } from './dispatch-queue.js';
 
 export { CpgFlowControlState, CpgIterationType, CpgReason, CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF };
 
@@ -256,6 +256,7 @@ export class CpgHandle {
   private readonly conn: IpcClientConnection;
   private readonly sock: Socket;
   private readonly queue: DispatchQueue;
+  private readonly dispatcher: QueueDispatcher;
   private readonly model: Required<Pick<CpgModelV1Data, 'flags'>> & CpgModelV1Data;
   private readonly pid: number;
   private readonly maxAtomic: number;
@@ -288,6 +289,15 @@ export class CpgHandle {
     this.maxBacklog = opts.maxSendBacklogBytes ?? 2 * 1024 * 1024;
     this.maxReassembly = opts.maxReassemblyBytes ?? 256 * 1024 * 1024;
     this.queue = new DispatchQueue(conn, opts.maxQueuedEvents ?? 16384);
+    this.dispatcher = new QueueDispatcher(
+      this.queue,
+      conn,
+      () => this.finalized,
+      (frame) => {
+        const ev = this.process(frame);
+        if (ev) this.invoke(ev);
+      },
+    );
     conn.onEvent = (frame) => this.onEvent(frame);
     // libcpg raises libqb's flow-control limit to 2 around cpg_mcast_joined: level 2 (sync
     // running) blocks sending messages, and only that
@@ -427,25 +437,7 @@ export class CpgHandle {
    */
   async dispatch(flags: number): Promise<void> {
     this.checkHandle();
-    return dispatchQueued(this.queue, flags, () => this.runOne());
-  }
-
-  /**
-   * Process the oldest queued frame (its callback, if it completes one); false when none is
-   * queued. Throws CS_ERR_BAD_HANDLE once finalized, CS_ERR_LIBRARY when the connection is lost
-   * and nothing is queued any more, and what a callback throws.
-   */
-  private runOne(): boolean {
-    if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
-    const frame = this.queue.shift();
-    if (!frame) {
-      if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
-      return false;
-    }
-    const ev = this.process(frame);
-    if (ev) this.invoke(ev);
-    if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized in a callback');
-    return true;
+    return this.dispatcher.dispatch(flags);
   }
 
   /**

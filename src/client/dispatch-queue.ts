@@ -161,56 +161,76 @@ export class DispatchQueue {
 const DISPATCH = { ONE: 1, ALL: 2, BLOCKING: 3, ONE_NONBLOCKING: 4 } as const;
 
 /**
- * `cs_dispatch` over a handle's queue, shared by the client handles. `runOne` processes the
- * oldest queued frame and returns false when none is queued; it throws CS_ERR_BAD_HANDLE once
- * the handle is finalized, CS_ERR_LIBRARY when the connection is lost and nothing is queued any
- * more, and whatever a callback throws. `flags`: ONE waits for one frame, ALL takes what is
- * queued, ONE_NONBLOCKING one queued frame or CS_ERR_TRY_AGAIN, BLOCKING runs until `runOne`
- * throws; other values: CS_ERR_INVALID_PARAM.
- *
- * BLOCKING takes frames synchronously as they arrive ({@link DispatchQueue.consumeSync}) rather
- * than after an awaited promise: at low rates the promise hop and the stream code before it
- * cost 0.1-0.2 ms per callback. A second concurrent BLOCKING dispatch of the same handle falls
- * back to awaiting.
+ * `cs_dispatch` over a handle's queue, shared by the client handles (one per handle, made at
+ * its start). `runFrame` turns one frame into its callback (if it completes one).
  */
-export async function dispatchQueued(
-  queue: DispatchQueue,
-  flags: number,
-  runOne: () => boolean,
-): Promise<void> {
-  const { ONE, ALL, BLOCKING, ONE_NONBLOCKING } = DISPATCH;
-  if (flags !== ONE && flags !== ALL && flags !== BLOCKING && flags !== ONE_NONBLOCKING) {
-    throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, `invalid dispatch flags ${flags}`);
-  }
-  if (flags === BLOCKING) {
-    const blocking = consumeBlocking(queue, runOne);
-    if (blocking) return blocking;
-  }
-  for (;;) {
-    if (runOne()) {
-      if (flags === ONE || flags === ONE_NONBLOCKING) return;
-      continue;
-    }
-    if (flags === ALL) return;
-    if (flags === ONE_NONBLOCKING) throw new CsError(CsErrorCode.CS_ERR_TRY_AGAIN, 'no callback queued');
-    await queue.wait();
-  }
-}
+export class QueueDispatcher {
+  constructor(
+    private readonly queue: DispatchQueue,
+    private readonly conn: Pick<IpcClientConnection, 'alive' | 'lostReason'>,
+    private readonly finalized: () => boolean,
+    private readonly runFrame: (frame: Buffer) => void,
+  ) {}
 
-/** The synchronous BLOCKING dispatch; undefined when the queue already has a consumer. */
-function consumeBlocking(queue: DispatchQueue, runOne: () => boolean): Promise<void> | undefined {
-  let consume: () => void = () => undefined;
-  const done = new Promise<void>((_resolve, reject) => {
-    consume = (): void => {
-      try {
-        while (runOne());
-      } catch (err) {
-        queue.stopConsuming(consume);
-        reject(err);
+  /**
+   * `flags`: ONE waits for one frame, ALL takes what is queued, ONE_NONBLOCKING one queued frame
+   * or CS_ERR_TRY_AGAIN, BLOCKING runs until the handle is finalized (CS_ERR_BAD_HANDLE) or the
+   * connection is lost and nothing is queued (CS_ERR_LIBRARY); other values:
+   * CS_ERR_INVALID_PARAM. What a callback throws ends the dispatch with it.
+   *
+   * BLOCKING takes frames synchronously as they arrive ({@link DispatchQueue.consumeSync}) rather
+   * than after an awaited promise: at low rates the promise hop and the stream code before it
+   * cost 0.1-0.2 ms per callback. A second concurrent BLOCKING dispatch of the same handle falls
+   * back to awaiting.
+   */
+  async dispatch(flags: number): Promise<void> {
+    const { ONE, ALL, BLOCKING, ONE_NONBLOCKING } = DISPATCH;
+    if (flags !== ONE && flags !== ALL && flags !== BLOCKING && flags !== ONE_NONBLOCKING) {
+      throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, `invalid dispatch flags ${flags}`);
+    }
+    if (flags === BLOCKING) {
+      const blocking = this.consumeBlocking();
+      if (blocking) return blocking;
+    }
+    for (;;) {
+      if (this.runOne()) {
+        if (flags === ONE || flags === ONE_NONBLOCKING) return;
+        continue;
       }
-    };
-  });
-  if (!queue.consumeSync(consume)) return undefined;
-  consume(); // what is queued already, now
-  return done;
+      if (flags === ALL) return;
+      if (flags === ONE_NONBLOCKING) throw new CsError(CsErrorCode.CS_ERR_TRY_AGAIN, 'no callback queued');
+      await this.queue.wait();
+    }
+  }
+
+  /** Process the oldest queued frame; false when none is queued (throws as `dispatch` ends). */
+  private runOne(): boolean {
+    if (this.finalized()) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
+    const frame = this.queue.shift();
+    if (!frame) {
+      if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
+      return false;
+    }
+    this.runFrame(frame);
+    if (this.finalized()) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized in a callback');
+    return true;
+  }
+
+  /** The synchronous BLOCKING dispatch; undefined when the queue already has a consumer. */
+  private consumeBlocking(): Promise<void> | undefined {
+    let consume: () => void = () => undefined;
+    const done = new Promise<void>((_resolve, reject) => {
+      consume = (): void => {
+        try {
+          while (this.runOne());
+        } catch (err) {
+          this.queue.stopConsuming(consume);
+          reject(err);
+        }
+      };
+    });
+    if (!this.queue.consumeSync(consume)) return undefined;
+    consume(); // what is queued already, now
+    return done;
+  }
 }
