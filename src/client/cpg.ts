@@ -40,6 +40,7 @@ import {
   CpgPartialType,
   CpgReason,
   cpgName,
+  cpgNameEquals,
   decodeCpgResponse,
   encodeCpgMcastRequestHeader,
   encodeCpgPartialMcastRequestHeader,
@@ -268,7 +269,7 @@ export class CpgHandle {
   private writableWaiters: Array<() => void> = [];
   private readonly assemblies: Assembly[] = [];
   /** The group name object of the last delivered message (see deliverGroupName). */
-  private lastDeliverGroup: CpgGroupName | undefined;
+  private lastDeliverGroup: { readonly group: CpgGroupName; readonly name: CpgName } | undefined;
   private assembledBytes = 0;
   private readonly iterations = new Map<bigint, bigint>();
   private nextIterationHandle = 1n;
@@ -894,22 +895,12 @@ export class CpgHandle {
    */
   private deliverGroupName(n: CpgName): CpgGroupName {
     const last = this.lastDeliverGroup;
-    if (last !== undefined && last.bytes.length === n.length) {
-      const a = last.bytes;
-      const b = n.value;
-      let same = true;
-      for (let i = 0; i < a.length; i++) {
-        if (a[i] !== b[i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return last;
-    }
+    // compared with the bytes handed out: a caller who changed them gets a fresh object
+    if (last !== undefined && cpgNameEquals(n, last.name)) return last.group;
     // frozen: every callback of the group shares it
-    const g = Object.freeze(cpgGroupName(n));
-    this.lastDeliverGroup = g;
-    return g;
+    const group = Object.freeze(cpgGroupName(n));
+    this.lastDeliverGroup = { group, name: { length: group.bytes.length, value: group.bytes } };
+    return group;
   }
 
   private reassemble(m: Extract<CpgResponse, { kind: 'partial_deliver' }>): CpgEvent | undefined {

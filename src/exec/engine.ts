@@ -134,6 +134,8 @@ export class ExecEngine {
   private effects: ExecEffect[] = [];
   /** Inside an engine step: calls that arrive meanwhile wait in `deferred`. */
   private busy = false;
+  /** What the sync's process worker returned in the last runPending step. */
+  private pendingAfterStep = false;
   /** Group names of deliver up-calls by their Buffer (see handleUpcall). */
   private readonly groupNames = new WeakMap<Buffer, string>();
   private deferred: Array<() => void> = [];
@@ -326,18 +328,7 @@ export class ExecEngine {
 
   /** A message of group "a" (exec routing, §2.2) or "sync" (the sync engine), in agreed order. */
   deliver(group: ExecGroup, from: number, message: Buffer, endianConvert = false): void {
-    if (this.busy) {
-      this.deferred.push(() => this.deliverNow(group, from, message, endianConvert));
-      return;
-    }
-    // step() without its closure: this runs once per delivered message
-    this.busy = true;
-    try {
-      this.deliverNow(group, from, message, endianConvert);
-      this.runDeferred();
-    } finally {
-      this.busy = false;
-    }
+    this.stepWith(this.deliverNow, group, from, message, endianConvert);
   }
 
   private deliverNow(group: ExecGroup, from: number, message: Buffer, endianConvert: boolean): void {
@@ -428,20 +419,13 @@ export class ExecEngine {
    * service `process()` call per call. Returns true while sync work is pending.
    */
   runPending(): boolean {
-    let pending = false;
-    if (this.busy) {
-      this.deferred.push(() => void this.sync.runPending());
-    } else {
-      // step() without its closure: the runtime calls this after every pump
-      this.busy = true;
-      try {
-        pending = this.sync.runPending();
-        this.runDeferred();
-      } finally {
-        this.busy = false;
-      }
-    }
-    return pending || this.sync.hasPendingWork;
+    this.pendingAfterStep = false;
+    this.stepWith(this.runSyncPending, undefined, undefined, undefined, undefined);
+    return this.pendingAfterStep || this.sync.hasPendingWork;
+  }
+
+  private runSyncPending(): void {
+    this.pendingAfterStep = this.sync.runPending();
   }
 
   /** Alias of {@link runPending} named after the totem event corosync uses. */
@@ -476,13 +460,27 @@ export class ExecEngine {
    * service never sees a delivery in the middle of its own handler.
    */
   private step(fn: () => void): void {
+    this.stepWith(fn, undefined, undefined, undefined, undefined);
+  }
+
+  /**
+   * {@link step} of method `fn` with its arguments: the per-message callers (deliver,
+   * runPending) pass a method and need no closure unless the call has to be deferred.
+   */
+  private stepWith<A, B, C, D>(
+    fn: (this: ExecEngine, a: A, b: B, c: C, d: D) => void,
+    a: A,
+    b: B,
+    c: C,
+    d: D,
+  ): void {
     if (this.busy) {
-      this.deferred.push(fn);
+      this.deferred.push(() => fn.call(this, a, b, c, d));
       return;
     }
     this.busy = true;
     try {
-      fn();
+      fn.call(this, a, b, c, d);
       this.runDeferred();
     } finally {
       this.busy = false;

@@ -176,8 +176,6 @@ class NativeUdpSocket implements UdpSocket {
         const m = i * META_WORDS;
         const len = meta[m]!;
         const off = i * SLOT_BYTES;
-        // its own exact-size memory: a message SRP keeps in its sort queue must not pin a
-        // shared 8 KiB pool chunk (peak RSS +15 % when it did)
         // a view, valid until the next recvmmsg: totemsrp copies the messages it keeps (the
         // token, a few thousand a second on an idle ring, needs no memory of its own)
         this.opts.onDatagram(slab.subarray(off, off + len), this.address(meta[m + 4]!), meta[m + 2]!);
