@@ -1034,6 +1034,51 @@ static napi_value dgram_recv(napi_env env, napi_callback_info info) {
   return buf;
 }
 
+/*
+ * streamConnect(path) -> fd | -errno: a non-blocking, close-on-exec AF_UNIX stream socket
+ * connected to a filesystem path. A unix connect completes at once or fails (-EAGAIN when the
+ * listener's backlog is full).
+ */
+static napi_value stream_connect(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  struct sockaddr_un addr;
+  int err;
+  if (!path_addr(env, argv[0], &addr, &err)) return err ? make_i64(env, -err) : NULL;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_i64(env, -errno);
+  int rc;
+  do {
+    rc = connect(fd, (const struct sockaddr *)&addr, sizeof(addr));
+  } while (rc != 0 && errno == EINTR);
+  return make_i64(env, rc == 0 ? fd : close_errno(fd));
+}
+
+/*
+ * streamRecv(fd, buf, off, len) -> bytes | 0 at end of stream | -errno (-EAGAIN: nothing to
+ * read): one recv(2) into buf[off, off + len), never blocking. The caller owns and reuses buf,
+ * so a read costs no allocation.
+ */
+static napi_value stream_recv(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return NULL;
+  int64_t fd, off, len;
+  void *data = NULL;
+  size_t cap = 0;
+  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[2], &off) || !get_i64(env, argv[3], &len)) return NULL;
+  if (napi_get_buffer_info(env, argv[1], &data, &cap) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a Buffer");
+    return NULL;
+  }
+  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  if (off < 0 || len <= 0 || (uint64_t)off + (uint64_t)len > cap) return throw_errno(env, "streamRecv range", ERANGE);
+  ssize_t n;
+  do {
+    n = recv((int)fd, (char *)data + off, (size_t)len, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  return make_i64(env, n < 0 ? -errno : n);
+}
+
 /* ---- libuv poll watchers ---- */
 
 typedef struct {
@@ -1190,6 +1235,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"dgramConnect", NULL, dgram_connect, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dgramSend", NULL, dgram_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dgramRecv", NULL, dgram_recv, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"streamConnect", NULL, stream_connect, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"streamRecv", NULL, stream_recv, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpSendTo", NULL, udp_send_to, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpOpen", NULL, udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setSockOpt", NULL, set_sock_opt, NULL, NULL, NULL, napi_enumerable, NULL},

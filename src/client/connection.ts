@@ -22,6 +22,8 @@ import {
   encodeEventAttachRequest,
   encodeSetupRequest,
 } from '../ipc/handshake.js';
+import { loadQbNative, type QbNative } from '../ipc/libqb/native.js';
+import { NativeEventChannel, SocketEventChannel, type EventChannel } from './event-channel.js';
 
 /** Options of `IpcClientConnection.connect`. */
 export interface IpcClientOptions {
@@ -29,6 +31,11 @@ export interface IpcClientOptions {
   runDir?: string;
   /** Largest frame to ask for (default 1 MiB, like corosync's libraries). */
   maxMsgSize?: number;
+  /**
+   * Read the event channel through the native addon when it is built (default true; see
+   * event-channel.ts). false: always Node's net.Socket.
+   */
+  nativeEvents?: boolean;
 }
 
 interface Pending {
@@ -83,6 +90,32 @@ function readFrame(s: Socket, asm: FrameReassembler, what: string): Promise<Buff
   });
 }
 
+/** Read exactly one frame from an event channel before it is started for dispatch messages. */
+function readChannelFrame(ch: EventChannel, asm: FrameReassembler, what: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    ch.start(
+      (chunk, lent) => {
+        let frame: Buffer | undefined;
+        const err = asm.push(chunk, (f) => {
+          frame = lent ? Buffer.from(f) : f;
+          return false;
+        });
+        if (lent) asm.ownPending();
+        if (err || frame) ch.pause();
+        if (err) reject(new CsError(LIBRARY, `malformed ${what}: ${err.message}`));
+        else if (frame) resolve(frame);
+      },
+      (reason) => reject(new CsError(LIBRARY, `${reason} during ${what}`)),
+    );
+  });
+}
+
+function nativeAddon(opts: IpcClientOptions): QbNative | undefined {
+  if (opts.nativeEvents === false) return undefined;
+  const load = loadQbNative();
+  return load.ok ? load.native : undefined;
+}
+
 /** One client IPC connection (a request channel and an event channel). */
 export class IpcClientConnection {
   /** The negotiated largest frame. */
@@ -97,7 +130,7 @@ export class IpcClientConnection {
   onLost: ((err: CsError) => void) | undefined;
 
   private readonly req: Socket;
-  private readonly ev: Socket;
+  private readonly ev: EventChannel;
   private readonly reqAsm: FrameReassembler;
   private readonly evAsm: FrameReassembler;
   private readonly pending: Pending[] = [];
@@ -106,11 +139,10 @@ export class IpcClientConnection {
   private corked = false;
   private state: 'open' | 'lost' | 'closed' = 'open';
   private lostError: CsError | undefined;
-  private readonly fd: number;
 
   private constructor(
     req: Socket,
-    ev: Socket,
+    ev: EventChannel,
     reqAsm: FrameReassembler,
     evAsm: FrameReassembler,
     max: number,
@@ -120,17 +152,17 @@ export class IpcClientConnection {
     this.reqAsm = reqAsm;
     this.evAsm = evAsm;
     this.maxMsgSize = max;
-    this.fd = (ev as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
     reqAsm.setMaxSize(max);
     evAsm.setMaxSize(max);
 
     req.on('data', (chunk: Buffer) => this.onResponseData(chunk));
-    ev.on('data', (chunk: Buffer) => this.onEventData(chunk));
-    for (const s of [req, ev]) {
-      s.on('error', (e) => this.lose(`connection error: ${e.message}`));
-      s.on('close', () => this.lose('the daemon closed the connection'));
-      s.on('end', () => this.lose('the daemon closed the connection'));
-    }
+    req.on('error', (e) => this.lose(`connection error: ${e.message}`));
+    req.on('close', () => this.lose('the daemon closed the connection'));
+    req.on('end', () => this.lose('the daemon closed the connection'));
+    ev.start(
+      (chunk, lent) => this.onEventData(chunk, lent),
+      (reason) => this.lose(reason),
+    );
   }
 
   /**
@@ -142,7 +174,7 @@ export class IpcClientConnection {
     const path = serviceSocketPath(resolveRunDir(opts.runDir), service);
     const want = opts.maxMsgSize ?? IPC_MAX_MSG_SIZE;
     const req = await openSocket(path);
-    let ev: Socket | undefined;
+    let ev: EventChannel | undefined;
     try {
       const reqAsm = new FrameReassembler({ minSize: RESPONSE_HEADER_SIZE, maxSize: SETUP_RESPONSE_SIZE });
       req.write(encodeSetupRequest({ maxMsgSize: want, pid: process.pid }));
@@ -154,13 +186,17 @@ export class IpcClientConnection {
       if (setup.error !== CsErrorCode.CS_OK) throw new CsError(setup.error, `${service} connection refused`);
       if (setup.maxMsgSize < RESPONSE_HEADER_SIZE) throw new CsError(LIBRARY, 'invalid granted message size');
 
-      ev = await openSocket(path);
+      const native = nativeAddon(opts);
+      ev = native ? NativeEventChannel.connect(native, path) : new SocketEventChannel(await openSocket(path));
       const evAsm = new FrameReassembler({
         minSize: RESPONSE_HEADER_SIZE,
         maxSize: EVENT_ATTACH_RESPONSE_SIZE,
       });
       ev.write(encodeEventAttachRequest(setup.cookie));
-      const ack = await readFrame(ev, evAsm, 'event channel setup');
+      const ack =
+        ev instanceof SocketEventChannel
+          ? await readFrame(ev.socket, evAsm, 'event channel setup')
+          : await readChannelFrame(ev, evAsm, 'event channel setup');
       if (ack.readInt32LE(0) !== IPC_EVENT_ATTACH_ID || ack.length !== EVENT_ATTACH_RESPONSE_SIZE) {
         throw new CsError(LIBRARY, 'unexpected event channel response');
       }
@@ -169,7 +205,6 @@ export class IpcClientConnection {
 
       const conn = new IpcClientConnection(req, ev, reqAsm, evAsm, setup.maxMsgSize);
       req.resume();
-      ev.resume();
       // Bytes that arrived together with the handshake replies.
       conn.onResponseData(Buffer.alloc(0));
       conn.onEventData(Buffer.alloc(0));
@@ -193,7 +228,7 @@ export class IpcClientConnection {
 
   /** File descriptor of the event channel socket (-1 if unknown). */
   eventFd(): number {
-    return this.ev.destroyed ? -1 : this.fd;
+    return this.ev.destroyed ? -1 : this.ev.fd;
   }
 
   /** Stop reading dispatch messages (backpressure: the daemon queues them). */
@@ -244,14 +279,14 @@ export class IpcClientConnection {
     this.state = 'closed';
     this.failPending(new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized'));
     if (!wasOpen) return;
-    const closes = [this.req, this.ev].map((s) => {
-      if (s.destroyed) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        s.once('close', () => resolve());
-        s.end(() => s.destroy());
-      });
-    });
-    await Promise.all(closes);
+    const req = this.req;
+    const reqClosed = req.destroyed
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          req.once('close', () => resolve());
+          req.end(() => req.destroy());
+        });
+    await Promise.all([reqClosed, this.ev.close()]);
   }
 
   private onResponseData(chunk: Buffer): void {
@@ -279,16 +314,18 @@ export class IpcClientConnection {
     for (const [p, frame] of batch) p.resolve(frame);
   }
 
-  private onEventData(chunk: Buffer): void {
+  /** `lent`: the chunk's memory is reused after this call (frames handed on are copies then). */
+  private onEventData(chunk: Buffer, lent = false): void {
     if (this.state !== 'open') return;
     const err = this.evAsm.push(chunk, (frame) => {
       const level = decodeFlowControl(frame);
       if (level !== undefined) {
         this.flowControlLevel = level;
         this.onFlowControl?.(level);
-      } else this.onEvent?.(frame);
+      } else this.onEvent?.(lent ? Buffer.from(frame) : frame);
       return this.state === 'open';
     });
+    if (lent) this.evAsm.ownPending();
     if (err) this.lose(`malformed dispatch message: ${err.message}`);
   }
 

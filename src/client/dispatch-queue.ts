@@ -49,11 +49,13 @@ export class DispatchQueue {
 
   /**
    * Append a frame (ignored after `close()`). A small view of a large socket chunk is
-   * copied so the chunk can be freed.
+   * copied so the chunk can be freed (not a view of Buffer's small shared pool).
    */
   push(frame: Buffer): void {
     if (this.closedFlag) return;
-    const own = frame.byteLength * 4 < frame.buffer.byteLength ? Buffer.from(frame) : frame;
+    // (a frame of Buffer's 8 KiB pool is left as it is: the pool is shared and small)
+    const big = frame.buffer.byteLength > 16 * 1024;
+    const own = big && frame.byteLength * 4 < frame.buffer.byteLength ? Buffer.from(frame) : frame;
     this.frames.push(own);
     if (!this.paused && this.length >= this.maxQueued) {
       this.paused = true;

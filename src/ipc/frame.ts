@@ -167,6 +167,15 @@ export class FrameReassembler {
     }
   }
 
+  /**
+   * Copy the bytes still buffered into memory of their own: the caller is about to reuse the
+   * buffer its chunks were read into.
+   */
+  ownPending(): void {
+    if (this.buffered === 0) return;
+    this.chunks = [Buffer.concat(this.chunks, this.buffered)];
+  }
+
   /** The error to report when the stream ends now, or undefined if it ended between frames. */
   endOfStream(): FrameError | undefined {
     if (this.failed) return undefined;

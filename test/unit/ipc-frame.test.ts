@@ -67,6 +67,26 @@ test('reassembler: frames inside one chunk are views, not copies', () => {
   assert.equal(got[0]!.buffer, stream.buffer);
 });
 
+test('reassembler: ownPending copies buffered bytes, so the read buffer can be reused', () => {
+  const all = frames(6);
+  const stream = Buffer.concat(all);
+  const asm = new FrameReassembler({ minSize: 16, maxSize: 1024 });
+  const got: Buffer[] = [];
+  const slab = Buffer.alloc(stream.length);
+  // feed the stream through one reused buffer in 29-byte reads (frames and headers straddle them)
+  for (let off = 0; off < stream.length; off += 29) {
+    const n = Math.min(29, stream.length - off);
+    stream.copy(slab, 0, off, off + n);
+    asm.push(slab.subarray(0, n), (f) => {
+      got.push(Buffer.from(f));
+    });
+    asm.ownPending();
+    slab.fill(0xee); // the next read overwrites it
+  }
+  assert.deepEqual(got, all);
+  assert.equal(asm.pendingBytes, 0);
+});
+
 test('reassembler: size below 16 or above max is a typed error, and it stays failed', () => {
   const small = allocRequest(1, 16);
   small.writeInt32LE(8, 8);

@@ -97,3 +97,38 @@ describe('qbnative rings', { skip: load.ok ? false : load.reason }, () => {
     }
   });
 });
+
+describe('qbnative unix stream client calls', { skip: load.ok ? false : load.reason }, () => {
+  const native = load.ok ? load.native : undefined;
+  const ENOENT = os.constants.errno.ENOENT;
+  const EAGAIN = os.constants.errno.EAGAIN;
+
+  test('streamConnect, streamRecv into a caller buffer, 0 at end of stream; errors as -errno', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qbstream-'));
+    const sock = path.join(dir, 's');
+    const listener = native!.listenPath(sock, 4);
+    try {
+      assert.equal(native!.streamConnect(path.join(dir, 'absent')), -ENOENT);
+      const fd = native!.streamConnect(sock);
+      assert.ok(fd >= 0, `connect: ${fd}`);
+      const peer = native!.acceptFd(listener);
+      assert.ok(peer >= 0, `accept: ${peer}`);
+      const buf = Buffer.alloc(16, 0x55);
+      assert.equal(native!.streamRecv(fd, buf, 0, 16), -EAGAIN, 'nothing to read yet');
+      assert.equal(native!.dgramSend(peer, Buffer.from('hello')), 5);
+      assert.equal(native!.streamRecv(fd, buf, 4, 8), 5);
+      assert.equal(buf.toString('latin1', 4, 9), 'hello');
+      assert.equal(buf[3], 0x55, 'bytes before the offset untouched');
+      assert.throws(
+        () => native!.streamRecv(fd, buf, 10, 8),
+        (e: NodeJS.ErrnoException) => e.code === 'ERANGE',
+      );
+      native!.closeFd(peer);
+      assert.equal(native!.streamRecv(fd, buf, 0, 16), 0, 'end of stream');
+      native!.closeFd(fd);
+    } finally {
+      native!.closeFd(listener);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

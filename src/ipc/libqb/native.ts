@@ -40,10 +40,14 @@ export interface QbNative {
   dgramBind(name: string, bufBytes: number): number;
   /** 0 or a negative errno. */
   dgramConnect(fd: number, name: string): number;
-  /** Bytes sent or a negative errno (-EAGAIN when the peer's queue is full). */
+  /** send(2) on a datagram or stream socket, never blocking: bytes sent or a negative errno (-EAGAIN: no room). */
   dgramSend(fd: number, data: Buffer): number;
   /** One datagram, or a negative errno (-EAGAIN: none; -EMSGSIZE: one longer than max was dropped). */
   dgramRecv(fd: number, max: number): Buffer | number;
+  /** A non-blocking unix stream socket connected to a filesystem path: its descriptor or a negative errno. */
+  streamConnect(path: string): number;
+  /** One non-blocking recv(2) into buf[off, off + len): bytes, 0 at end of stream, or a negative errno (-EAGAIN: none). */
+  streamRecv(fd: number, buf: Buffer, off: number, len: number): number;
   /** SCHED_RR at the highest priority for the calling thread: that priority, or a negative errno. */
   schedSetRr(): number;
   /** setpriority(PRIO_PGRP, 0, prio): 0 or a negative errno. */

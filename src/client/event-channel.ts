@@ -1,0 +1,187 @@
+/**
+ * The byte source under a client connection's event channel: Node's net.Socket, or the
+ * socket read directly through the native addon when it is built.
+ *
+ * Why a second way: a dispatch message at low rates (the CPG latency bench: one every 10 ms)
+ * wakes the client from idle, and Node's stream path from the read to our handler (onStreamRead,
+ * Readable.push/addChunk, emit, the nextTick of maybeReadMore, a fresh 64 KiB buffer per read)
+ * then runs cold and, on a small machine, gets preempted by the real-time daemons passing the
+ * token: measured 0.4-0.5 ms from the daemon's write to our 'data' handler on 2 CPUs. The native
+ * channel is one libuv poll watcher and one recv(2) into a buffer it reuses; the frames it
+ * yields are copied out of that buffer (a dispatch frame is kept by the queue and the callback).
+ */
+import type { Socket } from 'node:net';
+import { CsError, CsErrorCode } from '../common/errors.js';
+import { errnoName } from '../common/errno.js';
+import { POLL_READABLE, type NativePoller, type QbNative } from '../ipc/libqb/native.js';
+
+/** What a client connection needs from its event channel. */
+export interface EventChannel {
+  /** The socket's descriptor (-1 if unknown). */
+  readonly fd: number;
+  readonly destroyed: boolean;
+  /**
+   * Deliver received bytes to `onData` (reading resumes; a later call replaces the handlers);
+   * `onEnd` once when the stream ends or fails. `lent` chunks are valid only during the call (the buffer is reused).
+   */
+  start(onData: (chunk: Buffer, lent: boolean) => void, onEnd: (reason: string) => void): void;
+  /** Write a handshake frame (small: it never waits for room). */
+  write(frame: Buffer): void;
+  pause(): void;
+  resume(): void;
+  /** Close at once. */
+  destroy(): void;
+  /** Close after what is queued for writing (resolves when closed). */
+  close(): Promise<void>;
+}
+
+/** The event channel on a net.Socket (the addon is not built, or turned off). */
+export class SocketEventChannel implements EventChannel {
+  readonly fd: number;
+
+  constructor(private readonly sock: Socket) {
+    this.fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+  }
+
+  get destroyed(): boolean {
+    return this.sock.destroyed;
+  }
+
+  /** The socket, for the handshake reads done before `start`. */
+  get socket(): Socket {
+    return this.sock;
+  }
+
+  start(onData: (chunk: Buffer, lent: boolean) => void, onEnd: (reason: string) => void): void {
+    const s = this.sock;
+    s.on('data', (chunk: Buffer) => onData(chunk, false));
+    s.on('error', (e) => onEnd(`connection error: ${e.message}`));
+    s.on('close', () => onEnd('the daemon closed the connection'));
+    s.on('end', () => onEnd('the daemon closed the connection'));
+    s.resume();
+  }
+
+  write(frame: Buffer): void {
+    this.sock.write(frame);
+  }
+
+  pause(): void {
+    this.sock.pause();
+  }
+
+  resume(): void {
+    this.sock.resume();
+  }
+
+  destroy(): void {
+    this.sock.destroy();
+  }
+
+  close(): Promise<void> {
+    const s = this.sock;
+    if (s.destroyed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      s.once('close', () => resolve());
+      s.end(() => s.destroy());
+    });
+  }
+}
+
+const EAGAIN = 11;
+/** One read takes what a burst of dispatch messages left in the socket, like libuv's 64 KiB. */
+const READ_BYTES = 64 * 1024;
+
+/** The event channel read through the addon (see the file comment). */
+export class NativeEventChannel implements EventChannel {
+  readonly fd: number;
+  private readonly native: QbNative;
+  private readonly buf = Buffer.allocUnsafe(READ_BYTES);
+  private readonly poller: NativePoller;
+  private onData: ((chunk: Buffer, lent: boolean) => void) | undefined;
+  private onEnd: ((reason: string) => void) | undefined;
+  private paused = false;
+  private closed = false;
+
+  /** Connect to a unix stream endpoint; throws CS_ERR_LIBRARY when it cannot be reached. */
+  static connect(native: QbNative, path: string): NativeEventChannel {
+    const fd = native.streamConnect(path);
+    if (fd < 0) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `cannot connect to ${path}: ${errnoName(fd)}`);
+    return new NativeEventChannel(native, fd);
+  }
+
+  private constructor(native: QbNative, fd: number) {
+    this.native = native;
+    this.fd = fd;
+    this.poller = native.pollStart(fd, 0, (status) => this.onReadable(status));
+  }
+
+  get destroyed(): boolean {
+    return this.closed;
+  }
+
+  start(onData: (chunk: Buffer, lent: boolean) => void, onEnd: (reason: string) => void): void {
+    this.onData = onData;
+    this.onEnd = onEnd;
+    if (this.closed) return;
+    this.paused = false;
+    this.native.pollSet(this.poller, POLL_READABLE);
+  }
+
+  write(frame: Buffer): void {
+    const n = this.native.dgramSend(this.fd, frame);
+    if (n !== frame.length) {
+      const why = n < 0 ? errnoName(n) : `${n} of ${frame.length} bytes written`;
+      throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `event channel write failed: ${why}`);
+    }
+  }
+
+  pause(): void {
+    if (this.paused || this.closed) return;
+    this.paused = true;
+    this.native.pollSet(this.poller, 0);
+  }
+
+  resume(): void {
+    if (!this.paused || this.closed) return;
+    this.paused = false;
+    if (this.onData) this.native.pollSet(this.poller, POLL_READABLE);
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.native.pollClose(this.poller);
+    this.native.closeFd(this.fd);
+  }
+
+  close(): Promise<void> {
+    this.destroy();
+    return Promise.resolve();
+  }
+
+  private onReadable(status: number): void {
+    if (this.closed) return;
+    if (status < 0) {
+      this.end(`connection error: ${errnoName(status)}`);
+      return;
+    }
+    const { native, fd, buf } = this;
+    while (!this.paused && !this.closed) {
+      const n = native.streamRecv(fd, buf, 0, READ_BYTES);
+      if (n > 0) {
+        this.onData?.(buf.subarray(0, n), true);
+        if (n < READ_BYTES) return; // drained: the next readiness event brings more
+        continue;
+      }
+      if (n !== -EAGAIN)
+        this.end(n === 0 ? 'the daemon closed the connection' : `connection error: ${errnoName(n)}`);
+      return;
+    }
+  }
+
+  private end(reason: string): void {
+    const onEnd = this.onEnd;
+    this.destroy();
+    onEnd?.(reason);
+  }
+}

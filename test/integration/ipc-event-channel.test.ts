@@ -1,0 +1,133 @@
+/**
+ * The client's event channel, read by Node's net.Socket or by the native addon (event-channel.ts):
+ * both hand over every dispatch frame intact and in order (also frames that span reads of the
+ * native 64 KiB buffer), keep the frames they handed over unchanged by later reads, stop and
+ * resume with pause/resume, report the daemon closing the connection, and expose the socket's
+ * descriptor until closed.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fstatSync } from 'node:fs';
+import { IpcClientConnection } from '../../src/client/connection.js';
+import { allocResponse, RESPONSE_HEADER_SIZE } from '../../src/ipc/frame.js';
+import { encodeGetRequest } from '../../src/ipc/cmap-codec.js';
+import { loadQbNative } from '../../src/ipc/libqb/native.js';
+import type { IpcServerConnection } from '../../src/ipc/server.js';
+import { startIpcDaemon, type IpcDaemon } from '../helpers/ipc-daemon.js';
+import { waitFor } from '../helpers/daemon-process.js';
+
+const EVENT_ID = 77;
+
+/** A dispatch frame of `size` bytes whose body repeats the byte `n & 0xff` after a u32 `n`. */
+function eventFrame(n: number, size: number): Buffer {
+  const f = allocResponse(EVENT_ID, size, 1);
+  f.writeUInt32LE(n, RESPONSE_HEADER_SIZE);
+  f.fill(n & 0xff, RESPONSE_HEADER_SIZE + 4);
+  return f;
+}
+
+function checkFrame(f: Buffer, n: number, size: number): void {
+  assert.equal(f.length, size, `frame ${n}: length`);
+  assert.equal(f.readInt32LE(0), EVENT_ID);
+  assert.equal(f.readUInt32LE(RESPONSE_HEADER_SIZE), n, `frame ${n}: number`);
+  for (let i = RESPONSE_HEADER_SIZE + 4; i < size; i++) {
+    if (f[i] !== (n & 0xff)) assert.fail(`frame ${n}: byte ${i} is ${f[i]}, not ${n & 0xff}`);
+  }
+}
+
+async function open(
+  d: IpcDaemon,
+  nativeEvents: boolean,
+): Promise<[IpcClientConnection, IpcServerConnection]> {
+  const conn = await IpcClientConnection.connect('cmap', { runDir: d.runDir, nativeEvents });
+  let server: IpcServerConnection | undefined;
+  await waitFor(
+    () => (server = d.server.connections().find((c) => c.serviceName === 'cmap')) !== undefined,
+    'server side',
+    3000,
+  );
+  return [conn, server!];
+}
+
+const native = loadQbNative();
+const modes: Array<[string, boolean, string | false]> = [
+  ['net.Socket', false, false],
+  ['native addon', true, native.ok ? false : native.reason],
+];
+
+for (const [name, nativeEvents, skip] of modes) {
+  describe(`client event channel (${name})`, { skip }, () => {
+    it('hands over every frame intact and in order, also across reads; kept frames stay unchanged', async () => {
+      const d = await startIpcDaemon();
+      try {
+        const [conn, server] = await open(d, nativeEvents);
+        const got: Buffer[] = [];
+        conn.onEvent = (f) => got.push(f);
+        // sizes chosen so frames straddle the 64 KiB reads: 40 × 5 003 B ≈ 200 KB in one burst
+        const sizes = Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? 5003 : i % 3 === 1 ? 28 : 70_001));
+        sizes.forEach((s, i) => server.sendEvent(eventFrame(i, s)));
+        await waitFor(() => got.length === sizes.length, `${sizes.length} frames`, 5000);
+        // a second burst after the first was handed over: the first frames must not change
+        sizes.forEach((s, i) => server.sendEvent(eventFrame(1000 + i, s)));
+        await waitFor(() => got.length === 2 * sizes.length, 'second burst', 5000);
+        sizes.forEach((s, i) => {
+          checkFrame(got[i]!, i, s);
+          checkFrame(got[sizes.length + i]!, 1000 + i, s);
+        });
+        await conn.close();
+      } finally {
+        await d.close();
+      }
+    });
+
+    it('pause stops the frames, resume brings the held ones; the descriptor is valid until close', async () => {
+      const d = await startIpcDaemon();
+      try {
+        const [conn, server] = await open(d, nativeEvents);
+        const fd = conn.eventFd();
+        assert.ok(fd >= 0, 'event channel descriptor');
+        assert.ok(fstatSync(fd).isSocket(), 'the descriptor is a socket');
+        const got: Buffer[] = [];
+        conn.onEvent = (f) => got.push(f);
+        server.sendEvent(eventFrame(1, 100));
+        await waitFor(() => got.length === 1, 'first frame', 3000);
+        conn.pauseEvents();
+        for (let i = 2; i <= 5; i++) server.sendEvent(eventFrame(i, 100));
+        // a reply sent after those events arrives on the other socket; the paused channel keeps
+        // its frames unread meanwhile
+        const reply = await conn.request(allocRequestFrame());
+        assert.ok(reply.length >= RESPONSE_HEADER_SIZE);
+        assert.equal(got.length, 1, 'no frame while paused');
+        conn.resumeEvents();
+        await waitFor(() => got.length === 5, 'held frames after resume', 3000);
+        got.forEach((f, i) => checkFrame(f, i + 1, 100));
+        await conn.close();
+        assert.equal(conn.eventFd(), -1);
+      } finally {
+        await d.close();
+      }
+    });
+
+    it('the daemon closing the connection is reported once, with the reason', async () => {
+      const d = await startIpcDaemon();
+      try {
+        const [conn, server] = await open(d, nativeEvents);
+        const lost: string[] = [];
+        conn.onLost = (e) => lost.push(e.message);
+        server.close('test closes it');
+        await waitFor(() => lost.length > 0, 'connection lost', 3000);
+        assert.equal(lost.length, 1);
+        assert.match(lost[0]!, /closed the connection/);
+        assert.equal(conn.alive, false);
+        await assert.rejects(conn.request(allocRequestFrame()), /closed the connection/);
+      } finally {
+        await d.close();
+      }
+    });
+  });
+}
+
+/** cmap's "get" of a key that does not exist: any request the cmap service answers. */
+function allocRequestFrame(): Buffer {
+  return encodeGetRequest(Buffer.from('no.such.key'), 0);
+}
