@@ -182,6 +182,8 @@ export class NativeEventChannel implements EventChannel {
   private end(reason: string): void {
     const onEnd = this.onEnd;
     this.destroy();
-    onEnd?.(reason);
+    // after the poll phase, as Node emits a socket's 'end': a reply the daemon wrote on the
+    // request socket before closing both is read in this same phase and must not be failed
+    if (onEnd) setImmediate(onEnd, reason);
   }
 }

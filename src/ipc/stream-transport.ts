@@ -24,18 +24,45 @@ import {
 } from './handshake.js';
 import type { IpcLink, IpcServer, IpcServerConnection } from './server.js';
 import { NativeListener } from './native-listener.js';
-import { loadQbNative } from './libqb/native.js';
+import { loadQbNative, type QbNative } from './libqb/native.js';
 import { errnoException } from '../common/errno.js';
 import { randomBytes } from '../common/random.js';
 
 /** Handshake frames are small; anything bigger before setup is garbage. */
 const HANDSHAKE_MAX = 64;
+const EAGAIN = 11;
 
 function randomCookie(): bigint {
   for (;;) {
     const v = randomBytes(8).readBigUInt64LE(0);
     if (v !== 0n) return v;
   }
+}
+
+/**
+ * Write `frame` to a socket: with send(2) through the addon when Node holds nothing unsent for
+ * it (a reply or dispatch message at low rates then costs one system call, not Node's writable
+ * stream code, measured at tens of microseconds per message when it runs cold); what send(2)
+ * cannot take (a full socket buffer, an error) goes through the socket's own write, which
+ * queues it, waits for room and reports errors. `done` runs once the bytes left our buffers.
+ */
+function writeDirect(
+  native: QbNative | undefined,
+  fd: number,
+  sock: Socket,
+  frame: Buffer,
+  done?: () => void,
+): boolean {
+  if (native && fd >= 0 && sock.writableLength === 0 && sock.writableCorked === 0 && !sock.destroyed) {
+    const n = native.dgramSend(fd, frame);
+    if (n === frame.length) {
+      done?.();
+      return true;
+    }
+    if (n > 0) frame = frame.subarray(n);
+    else if (n !== -EAGAIN) return sock.write(frame, done); // the socket's write reports the error
+  }
+  return sock.write(frame, done);
 }
 
 /** One client connection's two sockets. */
@@ -47,9 +74,33 @@ class StreamLink implements IpcLink {
   /** Reasons reads of the request socket are paused: held requests, unsent responses. */
   private holdPause = false;
   backlogPause = false;
+  /** Replies of the requests of one received chunk, written together at its end. */
+  private replies: Buffer[] | undefined;
+  /** A dispatch message went out directly in this event-loop turn (later ones are gathered). */
+  private sentThisTurn = false;
+  eventFd = -1;
 
-  constructor(requests: Socket) {
+  constructor(
+    requests: Socket,
+    private readonly native: QbNative | undefined,
+    private readonly requestFd: number,
+  ) {
     this.requests = requests;
+  }
+
+  /** Gather the replies written until `endChunk` (the requests of one received chunk). */
+  beginChunk(): void {
+    this.replies = [];
+  }
+
+  /** Write the replies gathered since `beginChunk`, after every dispatch message queued so far. */
+  endChunk(): void {
+    const replies = this.replies;
+    this.replies = undefined;
+    if (!replies || replies.length === 0) return;
+    this.flushEvents();
+    const out = replies.length === 1 ? replies[0]! : Buffer.concat(replies);
+    writeDirect(this.native, this.requestFd, this.requests, out);
   }
 
   setReading(on: boolean): void {
@@ -63,29 +114,49 @@ class StreamLink implements IpcLink {
   }
 
   writeResponse(frame: Buffer): void {
+    if (this.replies) {
+      this.replies.push(frame);
+      return;
+    }
     // the events a request caused (and any gathered before them) leave before its reply
+    this.flushEvents();
+    writeDirect(this.native, this.requestFd, this.requests, frame);
+  }
+
+  private flushEvents(): void {
     const ev = this.events;
     if (ev) while (ev.writableCorked > 0) ev.uncork();
-    this.requests.write(frame);
   }
 
   writeEvent(frame: Buffer, flushed: () => void): boolean {
     const ev = this.events;
     if (!ev || ev.destroyed) return false;
-    // Deliveries come in bursts (each datagram a token brings is its own I/O callback): gather
-    // the events of one event-loop poll phase into one write, flushed in the check phase right
-    // after it. A request's handling flushes them before its replies (see the 'data' handler),
-    // which keeps "event before the reply that caused it".
-    if (ev.writableCorked === 0) {
-      ev.cork();
-      setImmediate(uncorkSocket, ev);
+    // The first dispatch message of an event-loop turn leaves at once (latency). Deliveries
+    // come in bursts (each datagram a token brings is its own I/O callback): the later events
+    // of the turn are gathered into one write, flushed in the check phase right after the poll
+    // phase. A request's replies flush them first (endChunk, writeResponse), which keeps "event
+    // before the reply that caused it".
+    if (!this.sentThisTurn && ev.writableCorked === 0) {
+      this.sentThisTurn = true;
+      setImmediate(endTurn, this);
+      if (!writeDirect(this.native, this.eventFd, ev, frame, flushed) && this.conn)
+        this.conn.stats.sendRetries++;
+      return true;
     }
+    if (ev.writableCorked === 0) ev.cork();
     if (!ev.write(frame, flushed) && this.conn) this.conn.stats.sendRetries++;
     return true;
   }
 
+  /** The check phase after a turn that sent dispatch messages: write what was gathered. */
+  endTurn(): void {
+    this.sentThisTurn = false;
+    this.flushEvents();
+  }
+
   destroy(): void {
     if (this.destroyed) return;
+    this.endChunk(); // replies gathered before the close still go out
     this.destroyed = true;
     for (const s of [this.requests, this.events]) {
       if (!s || s.destroyed) continue;
@@ -96,8 +167,8 @@ class StreamLink implements IpcLink {
   }
 }
 
-function uncorkSocket(s: Socket): void {
-  s.uncork();
+function endTurn(link: StreamLink): void {
+  link.endTurn();
 }
 
 /** Unix stream socket transport for an IpcServer. */
@@ -109,9 +180,13 @@ export class StreamTransport {
   private readonly raw = new Set<Socket>();
   /** Accepted sockets that belong to a connection (request or event channel). */
   private readonly linked = new WeakSet<Socket>();
+  /** The addon, for direct writes (undefined without it: Node's socket writes only). */
+  private readonly native: QbNative | undefined;
 
   constructor(server: IpcServer) {
     this.server = server;
+    const addon = loadQbNative();
+    this.native = addon.ok ? addon.native : undefined;
   }
 
   async listenAll(names: string[]): Promise<void> {
@@ -133,11 +208,11 @@ export class StreamTransport {
       srv = new NativeListener(
         addon.native,
         fd,
-        (sock) => this.accept(name, sock),
+        (sock, fd) => this.accept(name, sock, fd),
         (errno) => this.server.logger.error(`IPC ${name}: accept failed: errno ${-errno}`),
       );
     } else {
-      const server = createServer({ allowHalfOpen: false }, (sock) => this.accept(name, sock));
+      const server = createServer({ allowHalfOpen: false }, (sock) => this.accept(name, sock, -1));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(path, () => {
@@ -178,7 +253,8 @@ export class StreamTransport {
     await Promise.all(closing);
   }
 
-  private accept(service: string, sock: Socket): void {
+  /** `fd`: the socket's descriptor when the addon accepted it (-1: no direct writes). */
+  private accept(service: string, sock: Socket, fd: number): void {
     const log = this.server.logger;
     const limits = this.server.limits;
     this.raw.add(sock);
@@ -213,7 +289,7 @@ export class StreamTransport {
           const id = frame.readInt32LE(0);
           if (id === IPC_SETUP_ID && frame.length === SETUP_REQUEST_SIZE) {
             clearTimeout(timer);
-            link = this.setup(service, sock, frame);
+            link = this.setup(service, sock, fd, frame);
             if (!link) {
               mode = 'done';
               return false;
@@ -224,7 +300,7 @@ export class StreamTransport {
           }
           if (id === IPC_EVENT_ATTACH_ID && frame.length === EVENT_ATTACH_REQUEST_SIZE) {
             clearTimeout(timer);
-            link = this.attach(service, sock, frame);
+            link = this.attach(service, sock, fd, frame);
             mode = link ? 'events' : 'done';
             return link !== undefined;
           }
@@ -242,27 +318,23 @@ export class StreamTransport {
     sock.on('data', (chunk: Buffer) => {
       if (mode === 'done') return;
       const l = link;
-      // Batch all responses/events produced by this chunk into as few writes as possible.
-      // Events are uncorked first so they reach the client before the replies that caused them.
-      const corked = mode === 'requests' && l !== undefined;
-      if (corked) {
-        l.events?.cork();
-        l.requests.cork();
+      // The replies to the requests of this chunk go out in one write at its end, after every
+      // event queued so far (also those of deliveries earlier in this poll phase).
+      const batch = mode === 'requests' && l !== undefined;
+      if (batch) l.beginChunk();
+      let err: Error | undefined;
+      try {
+        err = asm.push(chunk, onFrame);
+      } finally {
+        if (batch) l.endChunk();
       }
-      const err = asm.push(chunk, onFrame);
-      if (corked) {
-        // every event queued so far (also those of deliveries earlier in this poll phase) goes
-        // out before the replies
-        if (l.events) while (l.events.writableCorked > 0) l.events.uncork();
-        l.requests.uncork();
-        if (!l.conn!.closed && l.requests.writableLength > limits.maxResponseBacklogBytes) {
-          l.backlogPause = true;
+      if (batch && !l.conn!.closed && l.requests.writableLength > limits.maxResponseBacklogBytes) {
+        l.backlogPause = true;
+        l.applyPause();
+        l.requests.once('drain', () => {
+          l.backlogPause = false;
           l.applyPause();
-          l.requests.once('drain', () => {
-            l.backlogPause = false;
-            l.applyPause();
-          });
-        }
+        });
       }
       if (err && (mode as string) !== 'done') fail(err.message);
     });
@@ -297,7 +369,7 @@ export class StreamTransport {
     }
   }
 
-  private setup(service: string, sock: Socket, frame: Buffer): StreamLink | undefined {
+  private setup(service: string, sock: Socket, fd: number, frame: Buffer): StreamLink | undefined {
     const req = decodeSetupRequest(frame);
     const limits = this.server.limits;
     const granted = Math.min(Math.max(req.maxMsgSize, IPC_MIN_MSG_SIZE), limits.maxMsgSize);
@@ -306,7 +378,7 @@ export class StreamTransport {
       sock.end(encodeSetupResponse({ error: result, cookie: 0n, maxMsgSize: 0 }));
       return undefined;
     }
-    const link = new StreamLink(sock);
+    const link = new StreamLink(sock, this.native, fd);
     this.linked.add(sock);
     link.conn = result;
     result.attachLink(link);
@@ -321,7 +393,7 @@ export class StreamTransport {
     return link;
   }
 
-  private attach(service: string, sock: Socket, frame: Buffer): StreamLink | undefined {
+  private attach(service: string, sock: Socket, fd: number, frame: Buffer): StreamLink | undefined {
     const cookie = decodeEventAttachRequest(frame);
     const p = this.pending.get(cookie);
     if (!p || p.link.conn?.closed) {
@@ -333,6 +405,7 @@ export class StreamTransport {
     this.pending.delete(cookie);
     const link = p.link;
     link.events = sock;
+    link.eventFd = fd;
     this.linked.add(sock);
     sock.write(encodeEventAttachResponse(CsErrorCode.CS_OK));
     link.conn!.eventChannelReady();
