@@ -24,6 +24,7 @@ import {
 } from '../ipc/handshake.js';
 import { loadQbNative, type QbNative } from '../ipc/libqb/native.js';
 import { NativeEventChannel, SocketEventChannel, type EventChannel } from './event-channel.js';
+import { socketFd, writeDirect } from '../ipc/direct-write.js';
 
 /** Options of `IpcClientConnection.connect`. */
 export interface IpcClientOptions {
@@ -32,10 +33,11 @@ export interface IpcClientOptions {
   /** Largest frame to ask for (default 1 MiB, like corosync's libraries). */
   maxMsgSize?: number;
   /**
-   * Read the event channel through the native addon when it is built (default true; see
-   * event-channel.ts). false: always Node's net.Socket.
+   * Use the native addon when it is built (default true): the event channel is read by it
+   * (event-channel.ts) and requests are written with send(2) (src/ipc/direct-write.ts).
+   * false: Node's net.Socket only.
    */
-  nativeEvents?: boolean;
+  native?: boolean;
 }
 
 interface Pending {
@@ -111,9 +113,13 @@ function readChannelFrame(ch: EventChannel, asm: FrameReassembler, what: string)
 }
 
 function nativeAddon(opts: IpcClientOptions): QbNative | undefined {
-  if (opts.nativeEvents === false) return undefined;
+  if (opts.native === false) return undefined;
   const load = loadQbNative();
   return load.ok ? load.native : undefined;
+}
+
+function endTick(conn: IpcClientConnection): void {
+  conn.endTick();
 }
 
 /** One client IPC connection (a request channel and an event channel). */
@@ -137,6 +143,10 @@ export class IpcClientConnection {
   private ready: Array<[Pending, Buffer]> = [];
   private flushScheduled = false;
   private corked = false;
+  /** A request went out directly in this tick (later ones are gathered into one write). */
+  private sentThisTick = false;
+  private readonly native: QbNative | undefined;
+  private readonly reqFd: number;
   private state: 'open' | 'lost' | 'closed' = 'open';
   private lostError: CsError | undefined;
 
@@ -146,7 +156,10 @@ export class IpcClientConnection {
     reqAsm: FrameReassembler,
     evAsm: FrameReassembler,
     max: number,
+    native: QbNative | undefined,
   ) {
+    this.native = native;
+    this.reqFd = native ? socketFd(req) : -1;
     this.req = req;
     this.ev = ev;
     this.reqAsm = reqAsm;
@@ -203,7 +216,7 @@ export class IpcClientConnection {
       const ackError = ack.readInt32LE(16);
       if (ackError !== CsErrorCode.CS_OK) throw new CsError(ackError, `${service} event channel refused`);
 
-      const conn = new IpcClientConnection(req, ev, reqAsm, evAsm, setup.maxMsgSize);
+      const conn = new IpcClientConnection(req, ev, reqAsm, evAsm, setup.maxMsgSize, native);
       req.resume();
       // Bytes that arrived together with the handshake replies.
       conn.onResponseData(Buffer.alloc(0));
@@ -259,17 +272,49 @@ export class IpcClientConnection {
     }
     return new Promise<Buffer>((resolve, reject) => {
       this.pending.push({ resolve, reject });
-      // Coalesce the requests issued in one tick into one write.
-      if (!this.corked) {
-        this.corked = true;
-        this.req.cork();
-        process.nextTick(() => {
-          this.corked = false;
-          this.req.uncork();
-        });
-      }
-      this.req.write(frame);
+      this.write([frame]);
     });
+  }
+
+  /**
+   * Write a request that gets no reply (cpg's MCAST), its pieces in order (dropped unless the
+   * connection is open). The caller checks the size; backlog: `requestBacklogBytes`.
+   */
+  post(pieces: readonly Buffer[]): void {
+    if (this.state === 'open') this.write(pieces);
+  }
+
+  /** Bytes of requests waiting in Node's buffer (the socket had no room). */
+  get requestBacklogBytes(): number {
+    return this.req.writableLength;
+  }
+
+  /**
+   * The first request of a tick leaves at once (one send(2) when the addon is there); the later
+   * ones of the same tick are gathered into one write at the end of the tick.
+   */
+  private write(pieces: readonly Buffer[]): void {
+    if (!this.sentThisTick) {
+      this.sentThisTick = true;
+      process.nextTick(endTick, this);
+      const frame = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+      writeDirect(this.native, this.reqFd, this.req, frame);
+      return;
+    }
+    if (!this.corked) {
+      this.corked = true;
+      this.req.cork();
+    }
+    for (const p of pieces) this.req.write(p);
+  }
+
+  /** @internal end of a tick that wrote requests: flush the gathered ones. */
+  endTick(): void {
+    this.sentThisTick = false;
+    if (this.corked) {
+      this.corked = false;
+      this.req.uncork();
+    }
   }
 
   /** Close both channels. Pending requests fail with CS_ERR_BAD_HANDLE. */

@@ -764,15 +764,12 @@ export class CpgHandle {
   }
 
   private flowControlled(): boolean {
-    return this.daemonFlowControl || this.sock.writableLength >= this.maxBacklog;
+    return this.daemonFlowControl || this.conn.requestBacklogBytes >= this.maxBacklog;
   }
 
   /** Write a frame with no reply (cork so the pieces leave together). */
   private post(pieces: Buffer[]): void {
-    const s = this.sock;
-    s.cork();
-    for (const p of pieces) s.write(p);
-    process.nextTick(() => s.uncork());
+    this.conn.post(pieces);
   }
 
   /**

@@ -25,44 +25,18 @@ import {
 import type { IpcLink, IpcServer, IpcServerConnection } from './server.js';
 import { NativeListener } from './native-listener.js';
 import { loadQbNative, type QbNative } from './libqb/native.js';
+import { writeDirect } from './direct-write.js';
 import { errnoException } from '../common/errno.js';
 import { randomBytes } from '../common/random.js';
 
 /** Handshake frames are small; anything bigger before setup is garbage. */
 const HANDSHAKE_MAX = 64;
-const EAGAIN = 11;
 
 function randomCookie(): bigint {
   for (;;) {
     const v = randomBytes(8).readBigUInt64LE(0);
     if (v !== 0n) return v;
   }
-}
-
-/**
- * Write `frame` to a socket: with send(2) through the addon when Node holds nothing unsent for
- * it (a reply or dispatch message at low rates then costs one system call, not Node's writable
- * stream code, measured at tens of microseconds per message when it runs cold); what send(2)
- * cannot take (a full socket buffer, an error) goes through the socket's own write, which
- * queues it, waits for room and reports errors. `done` runs once the bytes left our buffers.
- */
-function writeDirect(
-  native: QbNative | undefined,
-  fd: number,
-  sock: Socket,
-  frame: Buffer,
-  done?: () => void,
-): boolean {
-  if (native && fd >= 0 && sock.writableLength === 0 && sock.writableCorked === 0 && !sock.destroyed) {
-    const n = native.dgramSend(fd, frame);
-    if (n === frame.length) {
-      done?.();
-      return true;
-    }
-    if (n > 0) frame = frame.subarray(n);
-    else if (n !== -EAGAIN) return sock.write(frame, done); // the socket's write reports the error
-  }
-  return sock.write(frame, done);
 }
 
 /** One client connection's two sockets. */

@@ -37,9 +37,9 @@ function checkFrame(f: Buffer, n: number, size: number): void {
 
 async function open(
   d: IpcDaemon,
-  nativeEvents: boolean,
+  native: boolean,
 ): Promise<[IpcClientConnection, IpcServerConnection]> {
-  const conn = await IpcClientConnection.connect('cmap', { runDir: d.runDir, nativeEvents });
+  const conn = await IpcClientConnection.connect('cmap', { runDir: d.runDir, native });
   let server: IpcServerConnection | undefined;
   await waitFor(
     () => (server = d.server.connections().find((c) => c.serviceName === 'cmap')) !== undefined,
@@ -55,12 +55,12 @@ const modes: Array<[string, boolean, string | false]> = [
   ['native addon', true, native.ok ? false : native.reason],
 ];
 
-for (const [name, nativeEvents, skip] of modes) {
+for (const [name, native, skip] of modes) {
   describe(`client event channel (${name})`, { skip }, () => {
     it('hands over every frame intact and in order, also across reads; kept frames stay unchanged', async () => {
       const d = await startIpcDaemon();
       try {
-        const [conn, server] = await open(d, nativeEvents);
+        const [conn, server] = await open(d, native);
         const got: Buffer[] = [];
         conn.onEvent = (f) => got.push(f);
         // sizes chosen so frames straddle the 64 KiB reads: 40 × 5 003 B ≈ 200 KB in one burst
@@ -83,7 +83,7 @@ for (const [name, nativeEvents, skip] of modes) {
     it('pause stops the frames, resume brings the held ones; the descriptor is valid until close', async () => {
       const d = await startIpcDaemon();
       try {
-        const [conn, server] = await open(d, nativeEvents);
+        const [conn, server] = await open(d, native);
         const fd = conn.eventFd();
         assert.ok(fd >= 0, 'event channel descriptor');
         assert.ok(fstatSync(fd).isSocket(), 'the descriptor is a socket');
@@ -111,7 +111,7 @@ for (const [name, nativeEvents, skip] of modes) {
     it('the daemon closing the connection is reported once, with the reason', async () => {
       const d = await startIpcDaemon();
       try {
-        const [conn, server] = await open(d, nativeEvents);
+        const [conn, server] = await open(d, native);
         const lost: string[] = [];
         conn.onLost = (e) => lost.push(e.message);
         server.close('test closes it');
