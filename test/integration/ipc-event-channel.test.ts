@@ -35,10 +35,7 @@ function checkFrame(f: Buffer, n: number, size: number): void {
   }
 }
 
-async function open(
-  d: IpcDaemon,
-  native: boolean,
-): Promise<[IpcClientConnection, IpcServerConnection]> {
+async function open(d: IpcDaemon, native: boolean): Promise<[IpcClientConnection, IpcServerConnection]> {
   const conn = await IpcClientConnection.connect('cmap', { runDir: d.runDir, native });
   let server: IpcServerConnection | undefined;
   await waitFor(
