@@ -99,7 +99,7 @@ function readChannelFrame(ch: EventChannel, asm: FrameReassembler, what: string)
       (chunk, lent) => {
         let frame: Buffer | undefined;
         const err = asm.push(chunk, (f) => {
-          frame = lent ? Buffer.from(f) : f;
+          frame = lent && f.buffer === chunk.buffer ? Buffer.from(f) : f;
           return false;
         });
         if (lent) asm.ownPending();
@@ -290,16 +290,22 @@ export class IpcClientConnection {
   }
 
   /**
-   * The first request of a tick leaves at once (one send(2) when the addon is there); the later
-   * ones of the same tick are gathered into one write at the end of the tick.
+   * With the addon, the first request of a tick leaves at once (one send(2)); the later ones of
+   * the tick (without the addon: all of them) are gathered into one write at the end of the tick.
    */
   private write(pieces: readonly Buffer[]): void {
     if (!this.sentThisTick) {
       this.sentThisTick = true;
       process.nextTick(endTick, this);
-      const frame = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
-      writeDirect(this.native, this.reqFd, this.req, frame);
-      return;
+      if (this.native) {
+        writeDirect(
+          this.native,
+          this.reqFd,
+          this.req,
+          pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces),
+        );
+        return;
+      }
     }
     if (!this.corked) {
       this.corked = true;
@@ -359,7 +365,7 @@ export class IpcClientConnection {
     for (const [p, frame] of batch) p.resolve(frame);
   }
 
-  /** `lent`: the chunk's memory is reused after this call (frames handed on are copies then). */
+  /** `lent`: the chunk's memory is reused after this call (frames in it are handed on as copies). */
   private onEventData(chunk: Buffer, lent = false): void {
     if (this.state !== 'open') return;
     const err = this.evAsm.push(chunk, (frame) => {
@@ -367,7 +373,7 @@ export class IpcClientConnection {
       if (level !== undefined) {
         this.flowControlLevel = level;
         this.onFlowControl?.(level);
-      } else this.onEvent?.(lent ? Buffer.from(frame) : frame);
+      } else this.onEvent?.(lent && frame.buffer === chunk.buffer ? Buffer.from(frame) : frame);
       return this.state === 'open';
     });
     if (lent) this.evAsm.ownPending();

@@ -95,7 +95,7 @@ const READ_BYTES = 64 * 1024;
 export class NativeEventChannel implements EventChannel {
   readonly fd: number;
   private readonly native: QbNative;
-  private readonly buf = Buffer.allocUnsafe(READ_BYTES);
+  private readonly buf = Buffer.allocUnsafeSlow(READ_BYTES); // its own memory: frames in it are recognised by it
   private readonly poller: NativePoller;
   private onData: ((chunk: Buffer, lent: boolean) => void) | undefined;
   private onEnd: ((reason: string) => void) | undefined;

@@ -117,6 +117,8 @@ export class FrameReassembler {
   /** Size of the frame being assembled, once its header has been seen; 0 = unknown. */
   private need = 0;
   private failed: FrameError | undefined;
+  /** The incomplete frame's own buffer, once `ownPending` made one (bytes go straight into it). */
+  private assembly: { readonly buf: Buffer; filled: number } | undefined;
 
   constructor(limits: FrameLimits) {
     this.limits = { ...limits };
@@ -145,7 +147,23 @@ export class FrameReassembler {
    */
   push(chunk: Buffer, onFrame: (frame: Buffer) => boolean | void): FrameError | undefined {
     if (this.failed) return this.failed;
-    if (chunk.length > 0) {
+    const a = this.assembly;
+    if (a) {
+      const k = Math.min(chunk.length, a.buf.length - a.filled);
+      chunk.copy(a.buf, a.filled, 0, k);
+      a.filled += k;
+      this.buffered += k;
+      if (a.filled < a.buf.length) return undefined;
+      this.assembly = undefined;
+      this.buffered -= a.buf.length;
+      this.need = 0;
+      chunk = chunk.subarray(k);
+      if (chunk.length > 0) {
+        this.chunks.push(chunk);
+        this.buffered += chunk.length;
+      }
+      if (onFrame(a.buf) === false) return undefined;
+    } else if (chunk.length > 0) {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
     }
@@ -169,10 +187,21 @@ export class FrameReassembler {
 
   /**
    * Copy the bytes still buffered into memory of their own: the caller is about to reuse the
-   * buffer its chunks were read into.
+   * buffer its chunks were read into. When the incomplete frame's size is known, they go into
+   * that frame's own buffer, and the rest of the frame is copied there as it arrives (each byte
+   * once); such a frame is handed over in memory of its own.
    */
   ownPending(): void {
-    if (this.buffered === 0) return;
+    if (this.buffered === 0 || this.assembly) return;
+    if (this.need > this.buffered) {
+      // a frame whose size is known: its final buffer now, so later chunks are copied once
+      const buf = Buffer.allocUnsafe(this.need);
+      let filled = 0;
+      for (const c of this.chunks) filled += c.copy(buf, filled);
+      this.chunks = [];
+      this.assembly = { buf, filled };
+      return;
+    }
     this.chunks = [Buffer.concat(this.chunks, this.buffered)];
   }
 

@@ -87,6 +87,39 @@ test('reassembler: ownPending copies buffered bytes, so the read buffer can be r
   assert.equal(asm.pendingBytes, 0);
 });
 
+test('reassembler: a large frame across reused reads is copied once into its own buffer', () => {
+  const big = allocRequest(7, 200_000);
+  for (let i = 16; i < big.length; i++) big[i] = i & 0xff;
+  const small = allocRequest(8, 40);
+  const stream = Buffer.concat([big, small]);
+  const asm = new FrameReassembler({ minSize: 16, maxSize: 1 << 20 });
+  const slab = Buffer.allocUnsafeSlow(65536);
+  const got: Buffer[] = [];
+  let stopOnce = true;
+  for (let off = 0; off < stream.length; off += slab.length) {
+    const n = stream.copy(slab, 0, off, Math.min(stream.length, off + slab.length));
+    asm.push(slab.subarray(0, n), (f) => {
+      got.push(f.buffer === slab.buffer ? Buffer.from(f) : f);
+      if (stopOnce) {
+        stopOnce = false;
+        return false; // stop right after the big frame: the small one stays buffered
+      }
+      return true;
+    });
+    asm.ownPending();
+    slab.fill(0xee);
+  }
+  assert.equal(got.length, 1);
+  assert.notEqual(got[0]!.buffer, slab.buffer, 'the big frame has memory of its own');
+  assert.ok(got[0]!.equals(big));
+  asm.push(Buffer.alloc(0), (f) => {
+    got.push(Buffer.from(f));
+  });
+  assert.equal(got.length, 2);
+  assert.ok(got[1]!.equals(small));
+  assert.equal(asm.pendingBytes, 0);
+});
+
 test('reassembler: size below 16 or above max is a typed error, and it stays failed', () => {
   const small = allocRequest(1, 16);
   small.writeInt32LE(8, 8);
