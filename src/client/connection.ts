@@ -92,7 +92,7 @@ function readFrame(s: Socket, asm: FrameReassembler, what: string): Promise<Buff
   });
 }
 
-/** Read exactly one frame from an event channel before it is started for dispatch messages. */
+/** Read exactly one frame from an event channel before it is started for dispatch messages (left-over bytes stay in `asm`). */
 function readChannelFrame(ch: EventChannel, asm: FrameReassembler, what: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     ch.start(
@@ -206,10 +206,7 @@ export class IpcClientConnection {
         maxSize: EVENT_ATTACH_RESPONSE_SIZE,
       });
       ev.write(encodeEventAttachRequest(setup.cookie));
-      const ack =
-        ev instanceof SocketEventChannel
-          ? await readFrame(ev.socket, evAsm, 'event channel setup')
-          : await readChannelFrame(ev, evAsm, 'event channel setup');
+      const ack = await readChannelFrame(ev, evAsm, 'event channel setup');
       if (ack.readInt32LE(0) !== IPC_EVENT_ATTACH_ID || ack.length !== EVENT_ATTACH_RESPONSE_SIZE) {
         throw new CsError(LIBRARY, 'unexpected event channel response');
       }

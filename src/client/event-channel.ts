@@ -14,6 +14,7 @@ import type { Socket } from 'node:net';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { errnoName } from '../common/errno.js';
 import { POLL_READABLE, type NativePoller, type QbNative } from '../ipc/libqb/native.js';
+import { socketFd } from '../ipc/direct-write.js';
 
 /** What a client connection needs from its event channel. */
 export interface EventChannel {
@@ -38,27 +39,26 @@ export interface EventChannel {
 /** The event channel on a net.Socket (the addon is not built, or turned off). */
 export class SocketEventChannel implements EventChannel {
   readonly fd: number;
+  private onData: ((chunk: Buffer, lent: boolean) => void) | undefined;
+  private onEnd: ((reason: string) => void) | undefined;
 
   constructor(private readonly sock: Socket) {
-    this.fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    this.fd = socketFd(sock);
+    sock.pause();
+    sock.on('data', (chunk: Buffer) => this.onData?.(chunk, false));
+    sock.on('error', (e) => this.onEnd?.(`connection error: ${e.message}`));
+    sock.on('close', () => this.onEnd?.('the daemon closed the connection'));
+    sock.on('end', () => this.onEnd?.('the daemon closed the connection'));
   }
 
   get destroyed(): boolean {
     return this.sock.destroyed;
   }
 
-  /** The socket, for the handshake reads done before `start`. */
-  get socket(): Socket {
-    return this.sock;
-  }
-
   start(onData: (chunk: Buffer, lent: boolean) => void, onEnd: (reason: string) => void): void {
-    const s = this.sock;
-    s.on('data', (chunk: Buffer) => onData(chunk, false));
-    s.on('error', (e) => onEnd(`connection error: ${e.message}`));
-    s.on('close', () => onEnd('the daemon closed the connection'));
-    s.on('end', () => onEnd('the daemon closed the connection'));
-    s.resume();
+    this.onData = onData;
+    this.onEnd = onEnd;
+    this.sock.resume();
   }
 
   write(frame: Buffer): void {
