@@ -122,6 +122,12 @@ export interface IpcServerOptions {
   admit?: (info: { service: string; pid: number }) => number;
   /** Called after each request a service handled (the daemon lets totem act on it at once). */
   afterRequest?: () => void;
+  /**
+   * Accept and write through the native addon when it is built (default true; see
+   * stream-transport.ts and direct-write.ts). false: Node's net.Server and socket writes only,
+   * as without the addon.
+   */
+  native?: boolean;
 }
 
 /** The interface a transport implements for one connection. */
@@ -417,6 +423,8 @@ export class IpcServer {
   readonly runDir: string;
   readonly logger: IpcLogger;
   readonly limits: IpcServerLimits;
+  /** IpcServerOptions.native. */
+  readonly useNative: boolean;
   private readonly statsHooks: IpcStatsHooks | undefined;
   private readonly admitFn: ((info: { service: string; pid: number }) => number) | undefined;
   private readonly afterRequest: (() => void) | undefined;
@@ -435,6 +443,7 @@ export class IpcServer {
     this.statsHooks = opts.stats;
     this.admitFn = opts.admit;
     this.afterRequest = opts.afterRequest;
+    this.useNative = opts.native ?? true;
     this.limits = {
       maxMsgSize: Math.min(opts.maxMsgSize ?? IPC_MAX_MSG_SIZE, IPC_MAX_MSG_SIZE),
       maxEventQueueBytes: opts.maxEventQueueBytes ?? 1024 * 1024 * 1024,

@@ -159,8 +159,8 @@ export class StreamTransport {
 
   constructor(server: IpcServer) {
     this.server = server;
-    const addon = loadQbNative();
-    this.native = addon.ok ? addon.native : undefined;
+    const addon = server.useNative ? loadQbNative() : undefined;
+    this.native = addon?.ok ? addon.native : undefined;
   }
 
   async listenAll(names: string[]): Promise<void> {
@@ -173,14 +173,14 @@ export class StreamTransport {
     if (this.listeners.has(name)) return;
     const path = serviceSocketPath(this.server.runDir, name);
     await removeStaleSocket(path);
-    const addon = loadQbNative();
+    const native = this.native;
     let srv: Server | NativeListener;
-    if (addon.ok) {
+    if (native) {
       // accepted by the addon: net.Server's listen() would load Node's cluster module
-      const fd = addon.native.listenPath(path, 511);
+      const fd = native.listenPath(path, 511);
       if (fd < 0) throw errnoException(fd, 'listen', path);
       srv = new NativeListener(
-        addon.native,
+        native,
         fd,
         (sock, fd) => this.accept(name, sock, fd),
         (errno) => this.server.logger.error(`IPC ${name}: accept failed: errno ${-errno}`),

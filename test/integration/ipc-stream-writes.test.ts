@@ -5,7 +5,8 @@
  * in order, also when the client reads none of them for a while (the socket buffer fills and
  * the rest waits in Node's queue); a reply gathered before the daemon closes a connection for a
  * malformed request in the same chunk still reaches the client; a burst of dispatch messages larger than the socket
- * buffer arrives intact once a paused client reads again.
+ * buffer arrives intact once a paused client reads again. Both with the addon and with Node's
+ * sockets only (the server's `native: false`, as on a machine without the addon).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,91 +15,99 @@ import { CmapReqId, encodeGetRequest, encodeSetRequest } from '../../src/ipc/cma
 import { allocRequest, allocResponse, RESPONSE_HEADER_SIZE } from '../../src/ipc/frame.js';
 import { CmapValueType } from '../../src/cmap/types.js';
 import { startIpcDaemon } from '../helpers/ipc-daemon.js';
+import { loadQbNative } from '../../src/ipc/libqb/native.js';
 import { waitFor } from '../helpers/daemon-process.js';
 
 const key = (i: number): Buffer => Buffer.from(`w.key${String(i).padStart(4, '0')}`);
 
-describe('stream transport writes', () => {
-  it('replies of pipelined requests arrive complete and in order, also after a backlog', async () => {
-    const d = await startIpcDaemon();
-    try {
-      const conn = await IpcClientConnection.connect('cmap', { runDir: d.runDir });
-      const value = Buffer.alloc(16_000);
-      const n = 400; // 60 × 16 kB replies: more than a unix socket buffer holds
-      for (let i = 0; i < n; i++) {
-        value.fill(i);
-        d.icmap.setValue(key(i).toString(), { type: CmapValueType.BINARY, value: Buffer.from(value) });
-      }
-      conn.pauseEvents();
-      const replies = Array.from({ length: n }, (_, i) => conn.request(encodeGetRequest(key(i), 16_000)));
-      const frames = await Promise.all(replies);
-      frames.forEach((f, i) => {
-        assert.equal(f.readInt32LE(16), 1, `reply ${i}: CS_OK`);
-        // the value's bytes end the reply: all equal to i
-        const tail = f.subarray(f.length - 16_000);
-        assert.ok(
-          tail.every((b) => b === (i & 0xff)),
-          `reply ${i} carries value ${i}`,
-        );
-      });
-      await conn.close();
-    } finally {
-      await d.close();
-    }
-  });
+const load = loadQbNative();
+const modes: Array<[string, boolean, string | false]> = [
+  ['Node sockets', false, false],
+  ['addon', true, load.ok ? false : load.reason],
+];
 
-  it('a reply gathered before the daemon closes the connection for a malformed request still arrives', async () => {
-    const d = await startIpcDaemon();
-    try {
-      const conn = await IpcClientConnection.connect('cmap', { runDir: d.runDir });
-      const good = conn.request(
-        encodeSetRequest(Buffer.from('w.before'), CmapValueType.UINT8, Buffer.from([7])),
-      );
-      // same tick: both frames leave in one write; the second is a GET without its body, which
-      // the service's check refuses: the daemon closes the connection while handling the chunk
-      const broken = allocRequest(CmapReqId.GET, 16);
-      const bad = assert.rejects(conn.request(broken), /closed the connection/);
-      const reply = await good;
-      assert.equal(reply.readInt32LE(16), 1, 'the set was answered CS_OK');
-      await bad;
-      assert.equal(d.icmap.getValue('w.before')?.value, 7);
-      await d.waitForLog(/closed: invalid request/);
-    } finally {
-      await d.close();
-    }
-  });
-
-  it('a burst of dispatch messages beyond the socket buffer arrives intact after a pause', async () => {
-    const d = await startIpcDaemon();
-    try {
-      const conn = await IpcClientConnection.connect('cmap', { runDir: d.runDir });
-      const server = d.server.connections().find((c) => c.serviceName === 'cmap')!;
-      const got: Buffer[] = [];
-      conn.onEvent = (f) => got.push(f);
-      conn.pauseEvents();
-      const n = 400;
-      const size = 20_000; // 8 MB in one event-loop turn
-      for (let i = 0; i < n; i++) {
-        const f = allocResponse(90, size, 1);
-        f.writeUInt32LE(i, RESPONSE_HEADER_SIZE);
-        f.fill(i & 0xff, RESPONSE_HEADER_SIZE + 4);
-        server.sendEvent(f);
+for (const [mode, native, skip] of modes)
+  describe(`stream transport writes (${mode})`, { skip }, () => {
+    it('replies of pipelined requests arrive complete and in order, also after a backlog', async () => {
+      const d = await startIpcDaemon({ native });
+      try {
+        const conn = await IpcClientConnection.connect('cmap', { runDir: d.runDir });
+        const value = Buffer.alloc(16_000);
+        const n = 400; // 60 × 16 kB replies: more than a unix socket buffer holds
+        for (let i = 0; i < n; i++) {
+          value.fill(i);
+          d.icmap.setValue(key(i).toString(), { type: CmapValueType.BINARY, value: Buffer.from(value) });
+        }
+        conn.pauseEvents();
+        const replies = Array.from({ length: n }, (_, i) => conn.request(encodeGetRequest(key(i), 16_000)));
+        const frames = await Promise.all(replies);
+        frames.forEach((f, i) => {
+          assert.equal(f.readInt32LE(16), 1, `reply ${i}: CS_OK`);
+          // the value's bytes end the reply: all equal to i
+          const tail = f.subarray(f.length - 16_000);
+          assert.ok(
+            tail.every((b) => b === (i & 0xff)),
+            `reply ${i} carries value ${i}`,
+          );
+        });
+        await conn.close();
+      } finally {
+        await d.close();
       }
-      await conn.request(encodeGetRequest(key(0), 16)); // a round trip while the events wait
-      assert.equal(got.length, 0);
-      conn.resumeEvents();
-      await waitFor(() => got.length === n, `${n} dispatch messages`, 10_000);
-      got.forEach((f, i) => {
-        assert.equal(f.length, size);
-        assert.equal(f.readUInt32LE(RESPONSE_HEADER_SIZE), i, `message ${i} in order`);
-        assert.ok(
-          f.subarray(RESPONSE_HEADER_SIZE + 4).every((b) => b === (i & 0xff)),
-          `message ${i} intact`,
+    });
+
+    it('a reply gathered before the daemon closes the connection for a malformed request still arrives', async () => {
+      const d = await startIpcDaemon({ native });
+      try {
+        const conn = await IpcClientConnection.connect('cmap', { runDir: d.runDir });
+        const good = conn.request(
+          encodeSetRequest(Buffer.from('w.before'), CmapValueType.UINT8, Buffer.from([7])),
         );
-      });
-      await conn.close();
-    } finally {
-      await d.close();
-    }
+        // same tick: both frames leave in one write; the second is a GET without its body, which
+        // the service's check refuses: the daemon closes the connection while handling the chunk
+        const broken = allocRequest(CmapReqId.GET, 16);
+        const bad = assert.rejects(conn.request(broken), /closed the connection/);
+        const reply = await good;
+        assert.equal(reply.readInt32LE(16), 1, 'the set was answered CS_OK');
+        await bad;
+        assert.equal(d.icmap.getValue('w.before')?.value, 7);
+        await d.waitForLog(/closed: invalid request/);
+      } finally {
+        await d.close();
+      }
+    });
+
+    it('a burst of dispatch messages beyond the socket buffer arrives intact after a pause', async () => {
+      const d = await startIpcDaemon({ native });
+      try {
+        const conn = await IpcClientConnection.connect('cmap', { runDir: d.runDir });
+        const server = d.server.connections().find((c) => c.serviceName === 'cmap')!;
+        const got: Buffer[] = [];
+        conn.onEvent = (f) => got.push(f);
+        conn.pauseEvents();
+        const n = 400;
+        const size = 20_000; // 8 MB in one event-loop turn
+        for (let i = 0; i < n; i++) {
+          const f = allocResponse(90, size, 1);
+          f.writeUInt32LE(i, RESPONSE_HEADER_SIZE);
+          f.fill(i & 0xff, RESPONSE_HEADER_SIZE + 4);
+          server.sendEvent(f);
+        }
+        await conn.request(encodeGetRequest(key(0), 16)); // a round trip while the events wait
+        assert.equal(got.length, 0);
+        conn.resumeEvents();
+        await waitFor(() => got.length === n, `${n} dispatch messages`, 10_000);
+        got.forEach((f, i) => {
+          assert.equal(f.length, size);
+          assert.equal(f.readUInt32LE(RESPONSE_HEADER_SIZE), i, `message ${i} in order`);
+          assert.ok(
+            f.subarray(RESPONSE_HEADER_SIZE + 4).every((b) => b === (i & 0xff)),
+            `message ${i} intact`,
+          );
+        });
+        await conn.close();
+      } finally {
+        await d.close();
+      }
+    });
   });
-});
