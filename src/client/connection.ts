@@ -23,8 +23,8 @@ import {
   encodeSetupRequest,
 } from '../ipc/handshake.js';
 import { loadQbNative, type QbNative } from '../ipc/libqb/native.js';
-import { NativeEventChannel, SocketEventChannel, type EventChannel } from './event-channel.js';
-import { socketFd, writeDirect } from '../ipc/direct-write.js';
+import { NativeEventChannel, SocketChannel, type EventChannel } from './event-channel.js';
+import { writeDirect } from '../ipc/direct-write.js';
 
 /** Options of `IpcClientConnection.connect`. */
 export interface IpcClientOptions {
@@ -62,37 +62,7 @@ function openSocket(path: string): Promise<Socket> {
   });
 }
 
-/** Read exactly one frame from a fresh socket (left-over bytes stay in `asm`). */
-function readFrame(s: Socket, asm: FrameReassembler, what: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const finish = (err: Error | undefined, frame?: Buffer): void => {
-      if (done) return;
-      done = true;
-      s.off('data', onData);
-      s.off('close', onClose);
-      s.off('error', onError);
-      s.pause();
-      if (err) reject(err);
-      else resolve(frame!);
-    };
-    const onData = (chunk: Buffer): void => {
-      const err = asm.push(chunk, (frame) => {
-        finish(undefined, frame);
-        return false;
-      });
-      if (err) finish(new CsError(LIBRARY, `malformed ${what}: ${err.message}`));
-    };
-    const onClose = (): void => finish(new CsError(LIBRARY, `daemon closed the connection during ${what}`));
-    const onError = (e: Error): void => finish(new CsError(LIBRARY, `${what} failed: ${e.message}`));
-    s.on('data', onData);
-    s.once('close', onClose);
-    s.once('error', onError);
-    s.resume();
-  });
-}
-
-/** Read exactly one frame from an event channel before it is started for dispatch messages (left-over bytes stay in `asm`). */
+/** Read exactly one handshake frame from a channel before it is started (left-over bytes stay in `asm`). */
 function readChannelFrame(ch: EventChannel, asm: FrameReassembler, what: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     ch.start(
@@ -151,7 +121,7 @@ export class IpcClientConnection {
   private lostError: CsError | undefined;
 
   private constructor(
-    req: Socket,
+    req: SocketChannel,
     ev: EventChannel,
     reqAsm: FrameReassembler,
     evAsm: FrameReassembler,
@@ -159,8 +129,8 @@ export class IpcClientConnection {
     native: QbNative | undefined,
   ) {
     this.native = native;
-    this.reqFd = native ? socketFd(req) : -1;
-    this.req = req;
+    this.reqFd = native ? req.fd : -1;
+    this.req = req.socket;
     this.ev = ev;
     this.reqAsm = reqAsm;
     this.evAsm = evAsm;
@@ -168,10 +138,10 @@ export class IpcClientConnection {
     reqAsm.setMaxSize(max);
     evAsm.setMaxSize(max);
 
-    req.on('data', (chunk: Buffer) => this.onResponseData(chunk));
-    req.on('error', (e) => this.lose(`connection error: ${e.message}`));
-    req.on('close', () => this.lose('the daemon closed the connection'));
-    req.on('end', () => this.lose('the daemon closed the connection'));
+    req.start(
+      (chunk) => this.onResponseData(chunk),
+      (reason) => this.lose(reason),
+    );
     ev.start(
       (chunk, lent) => this.onEventData(chunk, lent),
       (reason) => this.lose(reason),
@@ -186,12 +156,12 @@ export class IpcClientConnection {
   static async connect(service: string, opts: IpcClientOptions = {}): Promise<IpcClientConnection> {
     const path = serviceSocketPath(resolveRunDir(opts.runDir), service);
     const want = opts.maxMsgSize ?? IPC_MAX_MSG_SIZE;
-    const req = await openSocket(path);
+    const req = new SocketChannel(await openSocket(path));
     let ev: EventChannel | undefined;
     try {
       const reqAsm = new FrameReassembler({ minSize: RESPONSE_HEADER_SIZE, maxSize: SETUP_RESPONSE_SIZE });
       req.write(encodeSetupRequest({ maxMsgSize: want, pid: process.pid }));
-      const setupFrame = await readFrame(req, reqAsm, 'setup');
+      const setupFrame = await readChannelFrame(req, reqAsm, 'setup');
       if (setupFrame.readInt32LE(0) !== IPC_SETUP_ID || setupFrame.length !== SETUP_RESPONSE_SIZE) {
         throw new CsError(LIBRARY, 'unexpected setup response');
       }
@@ -200,7 +170,7 @@ export class IpcClientConnection {
       if (setup.maxMsgSize < RESPONSE_HEADER_SIZE) throw new CsError(LIBRARY, 'invalid granted message size');
 
       const native = nativeAddon(opts);
-      ev = native ? NativeEventChannel.connect(native, path) : new SocketEventChannel(await openSocket(path));
+      ev = native ? NativeEventChannel.connect(native, path) : new SocketChannel(await openSocket(path));
       const evAsm = new FrameReassembler({
         minSize: RESPONSE_HEADER_SIZE,
         maxSize: EVENT_ATTACH_RESPONSE_SIZE,
@@ -214,7 +184,6 @@ export class IpcClientConnection {
       if (ackError !== CsErrorCode.CS_OK) throw new CsError(ackError, `${service} event channel refused`);
 
       const conn = new IpcClientConnection(req, ev, reqAsm, evAsm, setup.maxMsgSize, native);
-      req.resume();
       // Bytes that arrived together with the handshake replies.
       conn.onResponseData(Buffer.alloc(0));
       conn.onEventData(Buffer.alloc(0));

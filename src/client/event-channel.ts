@@ -1,6 +1,7 @@
 /**
- * The byte source under a client connection's event channel: Node's net.Socket, or the
- * socket read directly through the native addon when it is built.
+ * The byte sources under a client connection's channels: Node's net.Socket (the request
+ * channel; the event channel without the addon), or the event channel's socket read directly
+ * through the native addon when it is built.
  *
  * Why a second way: a dispatch message at low rates (the CPG latency bench: one every 10 ms)
  * wakes the client from idle, and Node's stream path from the read to our handler (onStreamRead,
@@ -36,8 +37,11 @@ export interface EventChannel {
   close(): Promise<void>;
 }
 
-/** The event channel on a net.Socket (the addon is not built, or turned off). */
-export class SocketEventChannel implements EventChannel {
+/**
+ * A channel on a net.Socket: the request channel always, the event channel when the addon is not
+ * built or turned off.
+ */
+export class SocketChannel implements EventChannel {
   readonly fd: number;
   private onData: ((chunk: Buffer, lent: boolean) => void) | undefined;
   private onEnd: ((reason: string) => void) | undefined;
@@ -53,6 +57,11 @@ export class SocketEventChannel implements EventChannel {
 
   get destroyed(): boolean {
     return this.sock.destroyed;
+  }
+
+  /** The socket (the request channel writes through it). */
+  get socket(): Socket {
+    return this.sock;
   }
 
   start(onData: (chunk: Buffer, lent: boolean) => void, onEnd: (reason: string) => void): void {
