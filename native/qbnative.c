@@ -327,6 +327,19 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* A second descriptor of the same open socket (close-on-exec): libuv watches each descriptor
+   with one watcher, so a socket read through a poll watcher and written by a Node stream needs
+   two. */
+static napi_value dup_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  int64_t fd;
+  if (!get_i64(env, argv[0], &fd)) return NULL;
+  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  int d = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+  return make_i64(env, d < 0 ? -errno : d);
+}
+
 /* ---- rings ---- */
 
 typedef struct {
@@ -1218,6 +1231,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"acceptFd", NULL, accept_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"peerCred", NULL, peer_cred, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dupFd", NULL, dup_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ringCreate", NULL, ring_create, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ringHdrGet", NULL, ring_hdr_get, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ringHdrSet", NULL, ring_hdr_set, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -14,7 +14,8 @@
 import type { Socket } from 'node:net';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { errnoName } from '../common/errno.js';
-import { POLL_READABLE, type NativePoller, type QbNative } from '../ipc/libqb/native.js';
+import type { QbNative } from '../ipc/libqb/native.js';
+import { NativeStreamReader } from '../ipc/native-reader.js';
 import { socketFd } from '../ipc/direct-write.js';
 
 /** What a client connection needs from its event channel. */
@@ -96,20 +97,16 @@ export class SocketChannel implements EventChannel {
   }
 }
 
-const EAGAIN = 11;
 /** One read takes what a burst of dispatch messages left in the socket, like libuv's 64 KiB. */
 const READ_BYTES = 64 * 1024;
 
 /** The event channel read through the addon (see the file comment). */
 export class NativeEventChannel implements EventChannel {
-  readonly fd: number;
   private readonly native: QbNative;
-  private readonly buf = Buffer.allocUnsafeSlow(READ_BYTES); // its own memory: frames in it are recognised by it
-  private readonly poller: NativePoller;
+  private readonly reader: NativeStreamReader;
   private onData: ((chunk: Buffer, lent: boolean) => void) | undefined;
   private onEnd: ((reason: string) => void) | undefined;
-  private paused = false;
-  private closed = false;
+  private started = false;
 
   /** Connect to a unix stream endpoint; throws CS_ERR_LIBRARY when it cannot be reached. */
   static connect(native: QbNative, path: string): NativeEventChannel {
@@ -120,20 +117,31 @@ export class NativeEventChannel implements EventChannel {
 
   private constructor(native: QbNative, fd: number) {
     this.native = native;
-    this.fd = fd;
-    this.poller = native.pollStart(fd, 0, (status) => this.onReadable(status));
+    // its own memory: frames lying in it are recognised by their buffer
+    const buf = Buffer.allocUnsafeSlow(READ_BYTES);
+    this.reader = new NativeStreamReader(
+      native,
+      fd,
+      buf,
+      (chunk) => this.onData?.(chunk, true),
+      (errno) => this.ended(errno),
+      true,
+    );
+  }
+
+  get fd(): number {
+    return this.reader.fd;
   }
 
   get destroyed(): boolean {
-    return this.closed;
+    return this.reader.closed;
   }
 
   start(onData: (chunk: Buffer, lent: boolean) => void, onEnd: (reason: string) => void): void {
     this.onData = onData;
     this.onEnd = onEnd;
-    if (this.closed) return;
-    this.paused = false;
-    this.native.pollSet(this.poller, POLL_READABLE);
+    this.started = true;
+    this.reader.resume();
   }
 
   write(frame: Buffer): void {
@@ -145,22 +153,15 @@ export class NativeEventChannel implements EventChannel {
   }
 
   pause(): void {
-    if (this.paused || this.closed) return;
-    this.paused = true;
-    this.native.pollSet(this.poller, 0);
+    this.reader.pause();
   }
 
   resume(): void {
-    if (!this.paused || this.closed) return;
-    this.paused = false;
-    if (this.onData) this.native.pollSet(this.poller, POLL_READABLE);
+    if (this.started) this.reader.resume();
   }
 
   destroy(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.native.pollClose(this.poller);
-    this.native.closeFd(this.fd);
+    this.reader.close();
   }
 
   close(): Promise<void> {
@@ -168,29 +169,9 @@ export class NativeEventChannel implements EventChannel {
     return Promise.resolve();
   }
 
-  private onReadable(status: number): void {
-    if (this.closed) return;
-    if (status < 0) {
-      this.end(`connection error: ${errnoName(status)}`);
-      return;
-    }
-    const { native, fd, buf } = this;
-    while (!this.paused && !this.closed) {
-      const n = native.streamRecv(fd, buf, 0, READ_BYTES);
-      if (n > 0) {
-        this.onData?.(buf.subarray(0, n), true);
-        if (n < READ_BYTES) return; // drained: the next readiness event brings more
-        continue;
-      }
-      if (n !== -EAGAIN)
-        this.end(n === 0 ? 'the daemon closed the connection' : `connection error: ${errnoName(n)}`);
-      return;
-    }
-  }
-
-  private end(reason: string): void {
+  private ended(errno: number): void {
     const onEnd = this.onEnd;
-    this.destroy();
+    const reason = errno === 0 ? 'the daemon closed the connection' : `connection error: ${errnoName(errno)}`;
     // after the poll phase, as Node emits a socket's 'end': a reply the daemon wrote on the
     // request socket before closing both is read in this same phase and must not be failed
     if (onEnd) setImmediate(onEnd, reason);

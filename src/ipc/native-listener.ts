@@ -2,8 +2,7 @@
  * A unix stream listener accepted through the project's addon (accept4 on a libuv poll
  * watcher) instead of net.Server: Node's `Server.listen` loads its cluster module, which
  * loads child_process and dgram, ~1 MiB of resident memory a daemon never uses. Accepted
- * connections become ordinary net.Sockets (opened on the descriptor), so everything after
- * the accept is Node's usual socket code.
+ * connections are handed over as descriptors; `socketOnFd` makes an ordinary net.Socket of one.
  */
 import { Socket } from 'node:net';
 import { POLL_READABLE, type NativePoller, type QbNative } from './libqb/native.js';
@@ -24,7 +23,7 @@ export class NativeListener {
   constructor(
     private readonly native: QbNative,
     private readonly fd: number,
-    private readonly onConnection: (sock: Socket, fd: number) => void,
+    private readonly onConnection: (fd: number) => void,
     private readonly onError: (errno: number) => void,
   ) {
     this.poller = native.pollStart(fd, POLL_READABLE, (status) => {
@@ -42,14 +41,7 @@ export class NativeListener {
         if (PER_CONNECTION_ERRORS.has(c)) continue;
         return;
       }
-      let sock: Socket;
-      try {
-        sock = new Socket({ fd: c, readable: true, writable: true, allowHalfOpen: false });
-      } catch {
-        this.native.closeFd(c);
-        continue;
-      }
-      this.onConnection(sock, c);
+      this.onConnection(c);
     }
   }
 
@@ -60,5 +52,19 @@ export class NativeListener {
     if (this.poller) this.native.pollClose(this.poller);
     this.poller = undefined;
     this.native.closeFd(this.fd);
+  }
+}
+
+/**
+ * A net.Socket on an accepted descriptor (it owns the descriptor from now on), or undefined
+ * when Node refuses it (the descriptor is closed then). `readable: false`: Node never reads it
+ * (the caller reads the socket through another descriptor of its own).
+ */
+export function socketOnFd(native: QbNative, fd: number, readable = true): Socket | undefined {
+  try {
+    return new Socket({ fd, readable, writable: true, allowHalfOpen: false });
+  } catch {
+    native.closeFd(fd);
+    return undefined;
   }
 }

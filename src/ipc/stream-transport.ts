@@ -5,6 +5,11 @@
  *
  * This is the only IPC file with sockets. It cuts streams into frames (frame.ts), runs the
  * handshake, and hands request frames to the transport-independent core (server.ts).
+ *
+ * With the addon, an accepted socket is read through it (native-reader.ts: a poll watcher and
+ * recv(2) into one buffer shared by all connections) and written by a net.Socket on a second
+ * descriptor of it (libuv watches a descriptor with one watcher only); without it, Node's
+ * net.Server and sockets do both.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { mkdirSync, unlinkSync } from 'node:fs';
@@ -23,11 +28,15 @@ import {
   encodeSetupResponse,
 } from './handshake.js';
 import type { IpcLink, IpcServer, IpcServerConnection } from './server.js';
-import { NativeListener } from './native-listener.js';
+import { NativeListener, socketOnFd } from './native-listener.js';
+import { NativeStreamReader } from './native-reader.js';
 import { loadQbNative, type QbNative } from './libqb/native.js';
 import { writeDirect } from './direct-write.js';
-import { errnoException } from '../common/errno.js';
+import { errnoException, errnoName } from '../common/errno.js';
 import { randomBytes } from '../common/random.js';
+
+/** One read of a client socket: what a burst of pipelined requests left, like libuv's 64 KiB. */
+const READ_BYTES = 64 * 1024;
 
 /** Handshake frames are small; anything bigger before setup is garbage. */
 const HANDSHAKE_MAX = 64;
@@ -39,10 +48,18 @@ function randomCookie(): bigint {
   }
 }
 
+/** How an accepted socket is read: Node's stream or the addon's reader. */
+interface ByteReader {
+  pause(): unknown;
+  resume(): unknown;
+}
+
 /** One client connection's two sockets. */
 class StreamLink implements IpcLink {
   readonly requests: Socket;
   events: Socket | undefined;
+  /** The event socket's reader (the addon's; it is read only for its end). */
+  eventReader: NativeStreamReader | undefined;
   conn: IpcServerConnection | undefined;
   private destroyed = false;
   /** Reasons reads of the request socket are paused: held requests, unsent responses. */
@@ -56,6 +73,7 @@ class StreamLink implements IpcLink {
 
   constructor(
     requests: Socket,
+    private readonly reader: ByteReader,
     private readonly native: QbNative | undefined,
     private readonly requestFd: number,
   ) {
@@ -83,8 +101,8 @@ class StreamLink implements IpcLink {
   }
 
   applyPause(): void {
-    if (this.holdPause || this.backlogPause) this.requests.pause();
-    else this.requests.resume();
+    if (this.holdPause || this.backlogPause) this.reader.pause();
+    else this.reader.resume();
   }
 
   writeResponse(frame: Buffer): void {
@@ -132,6 +150,9 @@ class StreamLink implements IpcLink {
     if (this.destroyed) return;
     this.endChunk(); // replies gathered before the close still go out
     this.destroyed = true;
+    // the addon's readers stop now (their descriptors close; the writers' keep the sockets open)
+    if (this.reader instanceof NativeStreamReader) this.reader.close();
+    this.eventReader?.close();
     for (const s of [this.requests, this.events]) {
       if (!s || s.destroyed) continue;
       // Flush what is queued (e.g. a final response), then drop the socket.
@@ -154,13 +175,17 @@ export class StreamTransport {
   private readonly raw = new Set<Socket>();
   /** Accepted sockets that belong to a connection (request or event channel). */
   private readonly linked = new WeakSet<Socket>();
-  /** The addon, for direct writes (undefined without it: Node's socket writes only). */
+  /** The addon, for direct writes and reads (undefined without it: Node's sockets only). */
   private readonly native: QbNative | undefined;
+  /** The addon's reads of every connection go here (frames in it are copied before use). */
+  private readonly readBuf: Buffer | undefined;
 
   constructor(server: IpcServer) {
     this.server = server;
     const addon = server.useNative ? loadQbNative() : undefined;
     this.native = addon?.ok ? addon.native : undefined;
+    // its own memory: frames lying in it are recognised by their buffer
+    this.readBuf = this.native ? Buffer.allocUnsafeSlow(READ_BYTES) : undefined;
   }
 
   async listenAll(names: string[]): Promise<void> {
@@ -182,11 +207,11 @@ export class StreamTransport {
       srv = new NativeListener(
         native,
         fd,
-        (sock, fd) => this.accept(name, sock, fd),
+        (fd) => this.acceptNative(name, native, fd),
         (errno) => this.server.logger.error(`IPC ${name}: accept failed: errno ${-errno}`),
       );
     } else {
-      const server = createServer({ allowHalfOpen: false }, (sock) => this.accept(name, sock, -1));
+      const server = createServer({ allowHalfOpen: false }, (sock) => this.accept(name, sock, sock, -1));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(path, () => {
@@ -227,8 +252,42 @@ export class StreamTransport {
     await Promise.all(closing);
   }
 
-  /** `fd`: the socket's descriptor when the addon accepted it (-1: no direct writes). */
-  private accept(service: string, sock: Socket, fd: number): void {
+  /**
+   * A connection accepted by the addon: read through it on descriptor `fd`, written by a
+   * net.Socket on a second descriptor.
+   */
+  private acceptNative(service: string, native: QbNative, fd: number): void {
+    const wfd = native.dupFd(fd);
+    const sock = wfd >= 0 ? socketOnFd(native, wfd, false) : undefined;
+    if (!sock) {
+      const why = wfd < 0 ? errnoName(wfd) : 'Node refused the descriptor';
+      this.server.logger.error(`IPC ${service}: cannot use an accepted connection: ${why}`);
+      native.closeFd(fd);
+      return;
+    }
+    // the reader's first callback comes from the poll phase, after `input` is set
+    const reader = new NativeStreamReader(
+      native,
+      fd,
+      this.readBuf!,
+      (chunk) => input(chunk, 0),
+      (errno) => input(undefined, errno),
+    );
+    sock.on('close', () => reader.close());
+    const input = this.accept(service, sock, reader, wfd);
+  }
+
+  /**
+   * Serve one accepted socket. `reader`: the socket itself (Node reads it) or the addon's reader
+   * (then the returned function takes its chunks, lent, and its end: errno 0 or negative).
+   * `fd`: the socket's descriptor for direct writes (-1: none).
+   */
+  private accept(
+    service: string,
+    sock: Socket,
+    reader: ByteReader,
+    fd: number,
+  ): (chunk: Buffer | undefined, errno: number) => void {
     const log = this.server.logger;
     const limits = this.server.limits;
     this.raw.add(sock);
@@ -257,13 +316,14 @@ export class StreamTransport {
     const onFrame = (frame: Buffer): boolean => {
       switch (mode) {
         case 'requests':
-          link!.conn!.deliver(frame);
+          // a frame in the addon's shared read buffer is copied: the core may keep it
+          link!.conn!.deliver(lentBuf !== undefined && frame.buffer === lentBuf ? Buffer.from(frame) : frame);
           return !link!.conn!.closed;
         case 'handshake': {
           const id = frame.readInt32LE(0);
           if (id === IPC_SETUP_ID && frame.length === SETUP_REQUEST_SIZE) {
             clearTimeout(timer);
-            link = this.setup(service, sock, fd, frame);
+            link = this.setup(service, sock, reader, fd, frame);
             if (!link) {
               mode = 'done';
               return false;
@@ -274,7 +334,7 @@ export class StreamTransport {
           }
           if (id === IPC_EVENT_ATTACH_ID && frame.length === EVENT_ATTACH_REQUEST_SIZE) {
             clearTimeout(timer);
-            link = this.attach(service, sock, fd, frame);
+            link = this.attach(service, sock, reader, fd, frame);
             mode = link ? 'events' : 'done';
             return link !== undefined;
           }
@@ -289,7 +349,8 @@ export class StreamTransport {
       }
     };
 
-    sock.on('data', (chunk: Buffer) => {
+    let lentBuf: ArrayBufferLike | undefined;
+    const onChunk = (chunk: Buffer, lent: boolean): void => {
       if (mode === 'done') return;
       const l = link;
       // The replies to the requests of this chunk go out in one write at its end, after every
@@ -297,9 +358,12 @@ export class StreamTransport {
       const batch = mode === 'requests' && l !== undefined;
       if (batch) l.beginChunk();
       let err: Error | undefined;
+      lentBuf = lent ? chunk.buffer : undefined;
       try {
         err = asm.push(chunk, onFrame);
       } finally {
+        lentBuf = undefined;
+        if (lent) asm.ownPending();
         if (batch) l.endChunk();
       }
       if (batch && !l.conn!.closed && l.requests.writableLength > limits.maxResponseBacklogBytes) {
@@ -311,21 +375,31 @@ export class StreamTransport {
         });
       }
       if (err && (mode as string) !== 'done') fail(err.message);
-    });
-    sock.on('end', () => {
+    };
+    const onEnd = (): void => {
       const err = asm.endOfStream();
       if (err && mode !== 'done') {
         fail(err.message);
         return;
       }
       this.lost(sock, link, 'client disconnected');
-    });
-    sock.on('error', (e) => this.lost(sock, link, `socket error: ${e.message}`));
+    };
+    const onError = (message: string): void => this.lost(sock, link, `socket error: ${message}`);
+    if (reader === sock) {
+      sock.on('data', (chunk: Buffer) => onChunk(chunk, false));
+      sock.on('end', onEnd);
+    }
+    sock.on('error', (e) => onError(e.message));
     sock.on('close', () => {
       clearTimeout(timer);
       this.raw.delete(sock);
       this.lost(sock, link, 'client disconnected');
     });
+    return (chunk, errno) => {
+      if (chunk) onChunk(chunk, true);
+      else if (errno === 0) onEnd();
+      else onError(errnoName(errno));
+    };
   }
 
   private lost(sock: Socket, link: StreamLink | undefined, reason: string): void {
@@ -343,7 +417,13 @@ export class StreamTransport {
     }
   }
 
-  private setup(service: string, sock: Socket, fd: number, frame: Buffer): StreamLink | undefined {
+  private setup(
+    service: string,
+    sock: Socket,
+    reader: ByteReader,
+    fd: number,
+    frame: Buffer,
+  ): StreamLink | undefined {
     const req = decodeSetupRequest(frame);
     const limits = this.server.limits;
     const granted = Math.min(Math.max(req.maxMsgSize, IPC_MIN_MSG_SIZE), limits.maxMsgSize);
@@ -352,7 +432,7 @@ export class StreamTransport {
       sock.end(encodeSetupResponse({ error: result, cookie: 0n, maxMsgSize: 0 }));
       return undefined;
     }
-    const link = new StreamLink(sock, this.native, fd);
+    const link = new StreamLink(sock, reader, this.native, fd);
     this.linked.add(sock);
     link.conn = result;
     result.attachLink(link);
@@ -367,7 +447,13 @@ export class StreamTransport {
     return link;
   }
 
-  private attach(service: string, sock: Socket, fd: number, frame: Buffer): StreamLink | undefined {
+  private attach(
+    service: string,
+    sock: Socket,
+    reader: ByteReader,
+    fd: number,
+    frame: Buffer,
+  ): StreamLink | undefined {
     const cookie = decodeEventAttachRequest(frame);
     const p = this.pending.get(cookie);
     if (!p || p.link.conn?.closed) {
@@ -380,6 +466,7 @@ export class StreamTransport {
     const link = p.link;
     link.events = sock;
     link.eventFd = fd;
+    if (reader instanceof NativeStreamReader) link.eventReader = reader;
     this.linked.add(sock);
     sock.write(encodeEventAttachResponse(CsErrorCode.CS_OK));
     link.conn!.eventChannelReady();

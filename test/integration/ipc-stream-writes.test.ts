@@ -5,7 +5,8 @@
  * in order, also when the client reads none of them for a while (the socket buffer fills and
  * the rest waits in Node's queue); a reply gathered before the daemon closes a connection for a
  * malformed request in the same chunk still reaches the client; a burst of dispatch messages larger than the socket
- * buffer arrives intact once a paused client reads again. Both with the addon and with Node's
+ * buffer arrives intact once a paused client reads again; large requests of two connections,
+ * interleaved, arrive intact (with the addon, all connections are read into one buffer). Both with the addon and with Node's
  * sockets only (the server's `native: false`, as on a machine without the addon).
  */
 import { describe, it } from 'node:test';
@@ -72,6 +73,43 @@ for (const [mode, native, skip] of modes)
         await bad;
         assert.equal(d.icmap.getValue('w.before')?.value, 7);
         await d.waitForLog(/closed: invalid request/);
+      } finally {
+        await d.close();
+      }
+    });
+
+    it('large requests of two connections, interleaved across reads, arrive intact', async () => {
+      // with the addon every connection is read into one shared buffer: a frame that spans
+      // reads must be kept out of it before the other connection's read overwrites it
+      const d = await startIpcDaemon({ native });
+      try {
+        const conns = await Promise.all(
+          [0, 1].map(() => IpcClientConnection.connect('cmap', { runDir: d.runDir })),
+        );
+        const n = 60;
+        const size = 16_000; // cmap's largest value is 16 KiB: ~4 requests per 64 KiB read, one cut
+        const pending: Promise<Buffer>[] = [];
+        for (let i = 0; i < n; i++)
+          conns.forEach((c, k) => {
+            const value = Buffer.alloc(size, (i * 2 + k) & 0xff);
+            value.writeUInt32LE(i * 2 + k, 0);
+            pending.push(
+              c.request(encodeSetRequest(Buffer.from(`w.big${k}.${i}`), CmapValueType.BINARY, value)),
+            );
+          });
+        const replies = await Promise.all(pending);
+        replies.forEach((r, j) => assert.equal(r.readInt32LE(16), 1, `set ${j}: CS_OK`));
+        for (let i = 0; i < n; i++)
+          for (const k of [0, 1]) {
+            const v = Buffer.from(d.icmap.getValue(`w.big${k}.${i}`)?.value as Uint8Array);
+            assert.equal(v.length, size);
+            assert.equal(v.readUInt32LE(0), i * 2 + k, `w.big${k}.${i}: its own value`);
+            assert.ok(
+              v.subarray(4).every((b) => b === ((i * 2 + k) & 0xff)),
+              `w.big${k}.${i}: intact`,
+            );
+          }
+        await Promise.all(conns.map((c) => c.close()));
       } finally {
         await d.close();
       }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { loadQbNative } from '../../src/ipc/libqb/native.js';
-import { NativeListener } from '../../src/ipc/native-listener.js';
+import { NativeListener, socketOnFd } from '../../src/ipc/native-listener.js';
 import { nativeSkip } from '../helpers/native-udp.js';
 
 const DIST_SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src');
@@ -33,7 +33,8 @@ describe('native unix listener', { skip: nativeSkip }, () => {
     const listener = new NativeListener(
       native.native,
       fd,
-      (sock) => {
+      (fd) => {
+        const sock = socketOnFd(native.native, fd)!;
         accepted.push(sock);
         sock.on('data', (d) => sock.write(Buffer.concat([Buffer.from('echo:'), d])));
         onCount?.();

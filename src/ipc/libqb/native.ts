@@ -24,6 +24,8 @@ export interface QbNative {
   /** accept4 (non-blocking, close-on-exec): the connection's descriptor or a negative errno (-EAGAIN: none). */
   acceptFd(fd: number): number;
   closeFd(fd: number): void;
+  /** A second descriptor of the same open file (close-on-exec): it, or a negative errno. */
+  dupFd(fd: number): number;
   ringCreate(base: string, dataBytes: number, hdrBytes: number, uid: number, gid: number): NativeRing;
   ringHdrGet(ring: NativeRing, off: number): number;
   ringHdrSet(ring: NativeRing, off: number, value: number): void;

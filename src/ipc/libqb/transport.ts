@@ -54,7 +54,7 @@ import { CsErrorCode } from '../../common/errors.js';
 import { REQUEST_HEADER_SIZE } from '../frame.js';
 import { decodeFlowControl, IPC_MIN_MSG_SIZE } from '../handshake.js';
 import type { IpcLink, IpcServer, IpcServerConnection } from '../server.js';
-import { NativeListener } from '../native-listener.js';
+import { NativeListener, socketOnFd } from '../native-listener.js';
 import { POLL_READABLE, type NativePoller, type QbNative } from './native.js';
 import {
   CONNECTION_REQUEST_SIZE,
@@ -555,7 +555,10 @@ export class LibqbTransport {
     const srv = new NativeListener(
       this.native,
       fd,
-      (sock) => this.accept(name, sock),
+      (fd) => {
+        const sock = socketOnFd(this.native, fd);
+        if (sock) this.accept(name, sock);
+      },
       (errno) => this.server.logger.error(`libqb IPC ${name}: accept failed: errno ${-errno}`),
     );
     this.listeners.set(name, srv);
