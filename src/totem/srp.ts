@@ -13,7 +13,8 @@
  * Loopback: the core never relies on the transport echoing its own multicasts. Its own JOIN,
  * MERGE_DETECT and TOKEN_HOLD_CANCEL, and tokens addressed to itself (one-node ring), are fed
  * back internally after the current step, as the kernel loopback does for corosync. Its own
- * MCASTs are already in its sort queue when sent (their echo would be a duplicate).
+ * MCASTs are already in its sort queue when sent (their echo would be a duplicate): the echo is
+ * only counted in stats.mcast_rx, as corosync counts the copy it drops.
  * `send` effects with `to: 'all'` are for the other nodelist members only.
  *
  * Written from the spec and from reading exec/totemsrp.c; no upstream code is reused.
@@ -670,6 +671,16 @@ export class TotemSrp {
   private sendAll(bytes: Buffer, self: boolean): void {
     this.out.push({ kind: 'send', to: 'all', bytes });
     if (self) this.loop.push(bytes);
+  }
+
+  /**
+   * An MCAST on the wire. corosync gets its own copy back (udpu: it is in its own member list;
+   * udp: the loopback socketpair) and counts it in stats.srp.mcast_rx before dropping it as a
+   * duplicate; the copy is not made here (the message is in our sort queue already), only counted.
+   */
+  private mcastSend(bytes: Buffer): void {
+    this.out.push({ kind: 'send', to: 'all', bytes });
+    this.stats.mcast_rx++;
   }
 
   /** Unicast a token to `to` (ourselves: through the internal loopback). */
@@ -1463,7 +1474,7 @@ export class TotemSrp {
       }
       const m = q.inRange(item.seq) ? q.get(item.seq) : undefined;
       if (m !== undefined) {
-        this.out.push({ kind: 'send', to: 'all', bytes: m });
+        this.mcastSend(m);
         for (let k = i; k < list.length - 1; k++) list[k] = list[k + 1]!;
         list.length--;
         this.stats.mcast_retx++;
@@ -1518,7 +1529,7 @@ export class TotemSrp {
       } else {
         sq.add(t.seq, m);
       }
-      this.out.push({ kind: 'send', to: 'all', bytes: m });
+      this.mcastSend(m);
       q.shift();
       this.myHighSeqReceived = t.seq;
     }

@@ -254,6 +254,7 @@ describe('totemsrp interaction', () => {
     const c = cluster([1, 2, 3], {}, net);
     formRing(c, [1, 2, 3]);
     c.wire.length = 0;
+    const rx0 = [1, 2, 3].map((id) => c.srp(id).stats.mcast_rx);
     for (const p of ['m1', 'm2', 'm3']) c.act(1, (s) => s.mcast(Buffer.from(p), 0));
     c.advance(500);
     assert.equal(dropped, 1);
@@ -263,6 +264,24 @@ describe('totemsrp interaction', () => {
     assert.ok(rtr.every((x) => x.from === 3 || (x.m as { rtrList: { seq: number }[] }).rtrList[0]!.seq > 0));
     const retx = [1, 2, 3].reduce((a, id) => a + c.srp(id).stats.mcast_retx, 0);
     assert.equal(retx, 1);
+    // stats.srp.mcast_rx counts, as corosync's, every copy a node's socket gets, its own echo
+    // included: 4 sends (3 new, 1 retransmit) reach 3 nodes each, less the one dropped
+    const rx = [1, 2, 3].reduce((a, id, i) => a + c.srp(id).stats.mcast_rx - rx0[i]!, 0);
+    assert.equal(rx, 4 * 3 - 1);
+  });
+
+  it("stats.srp.mcast_rx counts the echo of a node's own MCASTs, as corosync does", () => {
+    const c = cluster([1, 2, 3]);
+    formRing(c, [1, 2, 3]);
+    const rx0 = [1, 2, 3].map((id) => c.srp(id).stats.mcast_rx);
+    const tx0 = c.srp(1).stats.mcast_tx;
+    for (const p of ['a', 'b', 'c']) c.act(1, (s) => s.mcast(Buffer.from(p), 0));
+    c.advance(200);
+    assert.equal(c.srp(1).stats.mcast_tx - tx0, 3);
+    for (const [i, id] of [1, 2, 3].entries())
+      assert.equal(c.srp(id).stats.mcast_rx - rx0[i]!, 3, `node ${id} counted each message once`);
+    // the echo is only counted: node 1 still delivers each message once
+    assert.deepEqual(delivered(c, 1), ['a', 'b', 'c']);
   });
 
   it('flow control: at most max_messages per visit, window_size per rotation, queue full → false', () => {
