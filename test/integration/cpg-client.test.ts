@@ -428,6 +428,15 @@ test('sync in progress: join gets TRY_AGAIN; flow-control frames gate mcastJoine
       'flow control on',
     );
     assert.equal(a.recs.length, before, 'held probes are not delivered during flow control');
+    // another client's requests are read meanwhile (with the addon into the daemon's one read
+    // buffer, where the held probes were read too): the held frames must stay intact
+    const b = await open();
+    try {
+      await b.h.join('grp-fc-other');
+      await b.h.mcastJoined(0, Buffer.alloc(300, 'z'));
+    } finally {
+      await b.h.finalize();
+    }
     assert.equal(a.h.flowControlStateGet(), CpgFlowControlState.DISABLED, 'as libcpg 3.1.7');
     const sending = a.h.send(CpgGuarantee.AGREED, Buffer.from('queued'));
     const ac = new AbortController();
