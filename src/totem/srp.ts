@@ -24,6 +24,10 @@ import {
   MESSAGE_ENCAPSULATED,
   MESSAGE_NOT_ENCAPSULATED,
   MessageType,
+  ORF_TOKEN_MAX_SIZE,
+  ORF_TOKEN_SIZE,
+  RETRANSMIT_ENTRIES_MAX,
+  RTR_ITEM_SIZE,
 } from './wire/constants.js';
 import { checkHeader, isBigEndian, readRingId, u32, writeRingId } from './wire/header.js';
 import {
@@ -42,7 +46,7 @@ import {
   encodeMembCommitToken,
   encodeMembJoin,
   encodeMembMergeDetect,
-  encodeOrfToken,
+  encodeOrfTokenInto,
   encodeTokenHoldCancel,
 } from './wire/messages.js';
 import {
@@ -216,7 +220,6 @@ const GATHER_REASONS = [
 ];
 
 const SEQ_NONE = 0xffffffff;
-const RETRANSMIT_ENTRIES_MAX = 30;
 /**
  * Synchronous call-outs of the core at the points where corosync calls totempg back. A hook
  * may call {@link TotemSrp.mcast} (it only queues then); it must not call any other input.
@@ -297,8 +300,28 @@ export class TotemSrp {
   private stopped = false;
   private now = 0;
   private out: SrpEffect[] = [];
-  private readonly timerAt: (number | null)[] = TIMERS.map(() => null);
+  /** Deadline per timer (NaN: not armed); a typed array, so arming allocates nothing. */
+  private readonly timerAt = new Float64Array(TIMERS.length).fill(NaN);
   private readonly timerDirty: boolean[] = TIMERS.map(() => false);
+  /** One `timer` effect per timer, refilled by `drain` (effects are read before the next one). */
+  private readonly timerEffects = TIMERS.map((timer) => ({
+    kind: 'timer' as const,
+    timer,
+    at: null as number | null,
+  }));
+  /** The effect list `drain` hands out next time (two lists used in turn). */
+  private spareOut: SrpEffect[] = [];
+  /**
+   * Two token send buffers used in turn (a token step can send one token while the previous
+   * send effect is still to be applied), each with its views by rtr-list length: a token visit
+   * allocates nothing. The transport copies what it cannot send at once.
+   */
+  private readonly tokenSlabs = [
+    Buffer.allocUnsafeSlow(ORF_TOKEN_MAX_SIZE),
+    Buffer.allocUnsafeSlow(ORF_TOKEN_MAX_SIZE),
+  ];
+  private readonly tokenViews: Buffer[][] = [[], []];
+  private tokenSlab = 0;
   private readonly loop = new Fifo<Buffer>();
   private looping = false;
 
@@ -443,7 +466,8 @@ export class TotemSrp {
   }
   /** Armed timers (absolute times), for tests. */
   timerDeadline(timer: SrpTimer): number | null {
-    return this.timerAt[TIMERS.indexOf(timer)] ?? null;
+    const at = this.timerAt[TIMERS.indexOf(timer)];
+    return at === undefined || Number.isNaN(at) ? null : at;
   }
   /** `stats.srp.time_since_token_last_received` at `now`. */
   timeSinceTokenLastReceived(now: number): number {
@@ -489,8 +513,8 @@ export class TotemSrp {
     if (!this.started || this.stopped) return;
     const idx = TIMERS.indexOf(timer);
     const at = this.timerAt[idx];
-    if (at === null || at === undefined || at > now) return;
-    this.timerAt[idx] = null;
+    if (at === undefined || Number.isNaN(at) || at > now) return;
+    this.timerAt[idx] = NaN;
     this.now = now;
     switch (idx) {
       case T_TOKEN:
@@ -616,16 +640,26 @@ export class TotemSrp {
     this.out.push({ kind: 'waitingTransAck', value: false });
   }
 
-  /** The effects of the calls since the last drain, in order; timer changes come last. */
+  /**
+   * The effects of the calls since the last drain, in order; timer changes come last. The list,
+   * its timer effects and the bytes of token sends are reused: apply them (or copy what you
+   * keep) before the next drain, as the runtime does at once (the hot path allocates nothing
+   * per token visit for them).
+   */
   drain(): SrpOutput {
     for (let i = 0; i < TIMERS.length; i++) {
       if (this.timerDirty[i]) {
         this.timerDirty[i] = false;
-        this.out.push({ kind: 'timer', timer: TIMERS[i]!, at: this.timerAt[i] ?? null });
+        const e = this.timerEffects[i]!;
+        const at = this.timerAt[i]!;
+        e.at = Number.isNaN(at) ? null : at;
+        this.out.push(e);
       }
     }
     const o = this.out;
-    this.out = [];
+    this.out = this.spareOut;
+    this.out.length = 0;
+    this.spareOut = o;
     return o;
   }
 
@@ -642,8 +676,8 @@ export class TotemSrp {
   }
 
   private cancel(idx: number): void {
-    if (this.timerAt[idx] !== null) {
-      this.timerAt[idx] = null;
+    if (!Number.isNaN(this.timerAt[idx]!)) {
+      this.timerAt[idx] = NaN;
       this.timerDirty[idx] = true;
     }
   }
@@ -1206,9 +1240,20 @@ export class TotemSrp {
 
   private tokenSend(t: OrfToken, forward: boolean): void {
     t.nodeid = this.me;
-    const bytes = encodeOrfToken(t);
+    const bytes = this.tokenBuffer(t.rtrList.length);
+    encodeOrfTokenInto(t, bytes, 0);
     this.lastSentToken = bytes;
     if (forward) this.sendTo(this.tokenTarget, bytes);
+  }
+
+  /** The next token send buffer, sized for `rtrItems` retransmit entries. */
+  private tokenBuffer(rtrItems: number): Buffer {
+    if (rtrItems > RETRANSMIT_ENTRIES_MAX)
+      return Buffer.allocUnsafe(ORF_TOKEN_SIZE + RTR_ITEM_SIZE * rtrItems); // the encoder refuses it
+    const k = this.tokenSlab;
+    this.tokenSlab = k ^ 1;
+    const views = this.tokenViews[k]!;
+    return (views[rtrItems] ??= this.tokenSlabs[k]!.subarray(0, ORF_TOKEN_SIZE + RTR_ITEM_SIZE * rtrItems));
   }
 
   /** Move recovered old-ring messages into the regular queue (§8.4 step 2). */
@@ -1303,7 +1348,7 @@ export class TotemSrp {
     if (this.orfTokenDiscard) return;
 
     if (t.seq === this.myLastSeq) {
-      if (this.timerAt[T_MERGE] === null) this.arm(T_MERGE, this.cfg.merge);
+      if (Number.isNaN(this.timerAt[T_MERGE]!)) this.arm(T_MERGE, this.cfg.merge);
       this.mySeqUnchanged++;
     } else {
       this.cancel(T_MERGE);

@@ -303,7 +303,8 @@ class NodeUdpSocket implements UdpSocket {
       // a full socket buffer (or no native form of this address): Node queues it
     }
     try {
-      this.sock.send(data, port, addr, this.afterSend);
+      // Node may queue the datagram and totem reuses its token buffers: send a copy
+      this.sock.send(Buffer.from(data), port, addr, this.afterSend);
       return 'sent';
     } catch {
       return 'error';

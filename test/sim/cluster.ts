@@ -235,12 +235,14 @@ export class Cluster {
     switch (e.kind) {
       case 'send': {
         const targets = e.to === 'all' ? nd.cfg.nodelist.filter((x) => x !== nd.id) : [e.to];
-        if (e.bytes[3] === 1 && e.bytes[4] === 1) this.encapsulatedSent++;
+        // the core reuses its token buffers after the next drain; the network keeps a copy
+        const bytes = Buffer.from(e.bytes);
+        if (bytes[3] === 1 && bytes[4] === 1) this.encapsulatedSent++;
         for (const to of targets) {
-          if (this.recordWire) this.wire.push({ t: this.now, from: nd.id, to, bytes: e.bytes });
-          const d = this.net.decide(this.now, nd.id, to, e.bytes);
+          if (this.recordWire) this.wire.push({ t: this.now, from: nd.id, to, bytes: bytes });
+          const d = this.net.decide(this.now, nd.id, to, bytes);
           if (this.tracingNow) {
-            this.log(`n${nd.id} -> n${to} ${describeDatagram(e.bytes)}${d.drop ? ' [LOST]' : ''}`);
+            this.log(`n${nd.id} -> n${to} ${describeDatagram(bytes)}${d.drop ? ' [LOST]' : ''}`);
           }
           if (d.drop) continue;
           this.heap.push({
@@ -249,7 +251,7 @@ export class Cluster {
             n: this.n++,
             from: nd.id,
             to,
-            bytes: e.bytes,
+            bytes: bytes,
           });
           if (d.dup !== undefined) {
             this.heap.push({
@@ -258,7 +260,7 @@ export class Cluster {
               n: this.n++,
               from: nd.id,
               to,
-              bytes: e.bytes,
+              bytes: bytes,
             });
           }
         }
