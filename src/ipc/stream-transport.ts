@@ -54,6 +54,13 @@ interface ByteReader {
   resume(): unknown;
 }
 
+/** An accepted socket: written through `sock` (and `fd` directly), read through `reader`. */
+interface Accepted {
+  readonly sock: Socket;
+  readonly reader: ByteReader;
+  readonly fd: number;
+}
+
 /** One client connection's two sockets. */
 class StreamLink implements IpcLink {
   readonly requests: Socket;
@@ -290,6 +297,7 @@ export class StreamTransport {
   ): (chunk: Buffer | undefined, errno: number) => void {
     const log = this.server.logger;
     const limits = this.server.limits;
+    const accepted: Accepted = { sock, reader, fd };
     this.raw.add(sock);
     const asm = new FrameReassembler({ minSize: REQUEST_HEADER_SIZE, maxSize: HANDSHAKE_MAX });
     let mode: 'handshake' | 'requests' | 'events' | 'done' = 'handshake';
@@ -323,7 +331,7 @@ export class StreamTransport {
           const id = frame.readInt32LE(0);
           if (id === IPC_SETUP_ID && frame.length === SETUP_REQUEST_SIZE) {
             clearTimeout(timer);
-            link = this.setup(service, sock, reader, fd, frame);
+            link = this.setup(service, accepted, frame);
             if (!link) {
               mode = 'done';
               return false;
@@ -334,7 +342,7 @@ export class StreamTransport {
           }
           if (id === IPC_EVENT_ATTACH_ID && frame.length === EVENT_ATTACH_REQUEST_SIZE) {
             clearTimeout(timer);
-            link = this.attach(service, sock, reader, fd, frame);
+            link = this.attach(service, accepted, frame);
             mode = link ? 'events' : 'done';
             return link !== undefined;
           }
@@ -417,13 +425,7 @@ export class StreamTransport {
     }
   }
 
-  private setup(
-    service: string,
-    sock: Socket,
-    reader: ByteReader,
-    fd: number,
-    frame: Buffer,
-  ): StreamLink | undefined {
+  private setup(service: string, { sock, reader, fd }: Accepted, frame: Buffer): StreamLink | undefined {
     const req = decodeSetupRequest(frame);
     const limits = this.server.limits;
     const granted = Math.min(Math.max(req.maxMsgSize, IPC_MIN_MSG_SIZE), limits.maxMsgSize);
@@ -447,13 +449,7 @@ export class StreamTransport {
     return link;
   }
 
-  private attach(
-    service: string,
-    sock: Socket,
-    reader: ByteReader,
-    fd: number,
-    frame: Buffer,
-  ): StreamLink | undefined {
+  private attach(service: string, { sock, reader, fd }: Accepted, frame: Buffer): StreamLink | undefined {
     const cookie = decodeEventAttachRequest(frame);
     const p = this.pending.get(cookie);
     if (!p || p.link.conn?.closed) {
