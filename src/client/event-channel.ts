@@ -4,12 +4,10 @@
  * through the native addon when it is built.
  *
  * Why a second way: a dispatch message at low rates (the CPG latency bench: one every 10 ms)
- * wakes the client from idle, and Node's stream path from the read to our handler (onStreamRead,
- * Readable.push/addChunk, emit, the nextTick of maybeReadMore, a fresh 64 KiB buffer per read)
- * then runs cold and, on a small machine, gets preempted by the real-time daemons passing the
- * token: measured 0.4-0.5 ms from the daemon's write to our 'data' handler on 2 CPUs. The native
- * channel is one libuv poll watcher and one recv(2) into a buffer it reuses; the frames it
- * yields are copied out of that buffer (a dispatch frame is kept by the queue and the callback).
+ * wakes the client from idle, where Node's stream read path runs cold (measured 0.4-0.5 ms from
+ * the daemon's write to our 'data' handler on 2 CPUs; see ../ipc/native-reader.ts). The frames
+ * the native channel yields lie in its reused buffer and are copied out (a dispatch frame is kept
+ * by the queue and the callback).
  */
 import type { Socket } from 'node:net';
 import { CsError, CsErrorCode } from '../common/errors.js';

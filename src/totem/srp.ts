@@ -1246,10 +1246,8 @@ export class TotemSrp {
     if (forward) this.sendTo(this.tokenTarget, bytes);
   }
 
-  /** The next token send buffer, sized for `rtrItems` retransmit entries. */
+  /** The next token send buffer, sized for `rtrItems` (at most RETRANSMIT_ENTRIES_MAX) retransmit entries. */
   private tokenBuffer(rtrItems: number): Buffer {
-    if (rtrItems > RETRANSMIT_ENTRIES_MAX)
-      return Buffer.allocUnsafe(ORF_TOKEN_SIZE + RTR_ITEM_SIZE * rtrItems); // the encoder refuses it
     const k = this.tokenSlab;
     this.tokenSlab = k ^ 1;
     const views = this.tokenViews[k]!;
