@@ -641,10 +641,10 @@ export class TotemSrp {
   }
 
   /**
-   * The effects of the calls since the last drain, in order; timer changes come last. The list,
-   * its timer effects and the bytes of token sends are reused: apply them (or copy what you
-   * keep) before the next drain, as the runtime does at once (the hot path allocates nothing
-   * per token visit for them).
+   * The effects of the calls since the last drain, in order; timer changes come last. The list
+   * and its timer effects are reused by the next drain, the bytes of a token send by the token
+   * after next: apply them (or copy what you keep) before draining again, as the runtime does at
+   * once (a token visit allocates none of them).
    */
   drain(): SrpOutput {
     for (let i = 0; i < TIMERS.length; i++) {
@@ -713,7 +713,7 @@ export class TotemSrp {
    * duplicate; the copy is not made here (the message is in our sort queue already), only counted.
    */
   private mcastSend(bytes: Buffer): void {
-    this.out.push({ kind: 'send', to: 'all', bytes });
+    this.sendAll(bytes, false);
     this.stats.mcast_rx++;
   }
 
