@@ -99,6 +99,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -950,6 +951,28 @@ static napi_value set_sock_opt(napi_env env, napi_callback_info info) {
 #define RECV_BATCH_MAX 64
 #define RECV_META_WORDS 8
 
+/*
+ * monotonicMs(out: Float64Array): CLOCK_MONOTONIC in milliseconds into out[0]. The daemon reads
+ * the clock on every token visit; process.hrtime() allocates an array (and its numbers) each
+ * time, this writes into memory the caller keeps.
+ */
+static napi_value monotonic_ms(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  napi_typedarray_type type;
+  size_t len = 0;
+  void *data = NULL;
+  if (napi_get_typedarray_info(env, argv[0], &type, &len, &data, NULL, NULL) != napi_ok ||
+      type != napi_float64_array || len < 1) {
+    napi_throw_type_error(env, NULL, "expected a Float64Array");
+    return NULL;
+  }
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ((double *)data)[0] = (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+  return NULL;
+}
+
 static napi_value udp_recv_batch(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   if (!get_args(env, info, 4, argv)) return NULL;
@@ -1146,7 +1169,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value cb, recv, argv[2];
   if (napi_get_reference_value(env, p->cb, &cb) == napi_ok && cb) {
-    napi_get_global(env, &recv);
+    napi_get_global(env, &recv); // napi_make_callback wants an object
     argv[0] = make_i64(env, status);
     argv[1] = make_i64(env, ((events & UV_READABLE) ? 1 : 0) | ((events & UV_WRITABLE) ? 2 : 0));
     napi_value result;
@@ -1255,6 +1278,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"udpOpen", NULL, udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setSockOpt", NULL, set_sock_opt, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpRecvBatch", NULL, udp_recv_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"monotonicMs", NULL, monotonic_ms, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unixDgramOpen", NULL, unix_dgram_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"schedSetRr", NULL, sched_set_rr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setPriorityPgrp", NULL, set_priority_pgrp, NULL, NULL, NULL, napi_enumerable, NULL},

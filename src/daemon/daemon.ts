@@ -454,7 +454,10 @@ export class Daemon {
 
   /** Act on the exec layer's effects (flow control, trans ack, shutdown requests). */
   private applyExecEffects(): void {
-    for (const e of this.exec.drain()) {
+    const effects = this.exec.drain();
+    // an index loop: a for-of over the (usually empty) list allocates an iterator each token visit
+    for (let i = 0; i < effects.length; i++) {
+      const e = effects[i]!;
       if (e.kind === 'sync-completed') {
         if (e.first) this.firstSyncResolve?.();
         // totempg leaves its transitional assemblies when the sync of the exec layer's current

@@ -76,6 +76,9 @@ export type ExecEffect =
   | { readonly kind: 'shutdown-request'; readonly reason: string };
 
 /** Counters of the exec layer (for logs and the stats map). */
+/** What `drain` returns when nothing happened. */
+const NO_EFFECTS: readonly ExecEffect[] = Object.freeze([]);
+
 export interface ExecStats {
   /** Group "a" messages handed to a service. */
   delivered: number;
@@ -199,9 +202,13 @@ export class ExecEngine {
     return this.api;
   }
 
-  /** Effects produced since the last call, oldest first. */
-  drain(): ExecEffect[] {
+  /**
+   * Effects produced since the last call, oldest first. Usually there are none (the runtime asks
+   * after every token visit): then the same empty list every time, not a new one.
+   */
+  drain(): readonly ExecEffect[] {
     const out = this.effects;
+    if (out.length === 0) return NO_EFFECTS;
     this.effects = [];
     return out;
   }
@@ -419,6 +426,8 @@ export class ExecEngine {
    * service `process()` call per call. Returns true while sync work is pending.
    */
   runPending(): boolean {
+    // the common case, after every token visit: no sync work waiting
+    if (!this.sync.hasPendingWork && !this.busy) return false;
     this.pendingAfterStep = false;
     this.stepWith(this.runSyncPending, undefined, undefined, undefined, undefined);
     return this.pendingAfterStep || this.sync.hasPendingWork;

@@ -78,7 +78,8 @@ export type SrpTimer =
   | 'mergeDetect'
   | 'heartbeat';
 
-const TIMERS: readonly SrpTimer[] = [
+/** Every timer of the core, in a fixed order (the runtime keeps its deadlines by this index). */
+export const TIMERS: readonly SrpTimer[] = [
   'token',
   'tokenWarning',
   'tokenRetransmit',
@@ -299,18 +300,33 @@ export class TotemSrp {
   private started = false;
   private stopped = false;
   private now = 0;
+  /**
+   * The effects since the last drain: `out[0..outN)`. The lists keep their length (stale slots
+   * hold a constant): a list emptied through `length = 0` loses its memory in V8 and every
+   * token visit would grow a new one.
+   */
   private out: SrpEffect[] = [];
+  private outN = 0;
   /** Deadline per timer (NaN: not armed); a typed array, so arming allocates nothing. */
   private readonly timerAt = new Float64Array(TIMERS.length).fill(NaN);
   private readonly timerDirty: boolean[] = TIMERS.map(() => false);
-  /** One `timer` effect per timer, refilled by `drain` (effects are read before the next one). */
-  private readonly timerEffects = TIMERS.map((timer) => ({
-    kind: 'timer' as const,
-    timer,
-    at: null as number | null,
-  }));
-  /** The effect list `drain` hands out next time (two lists used in turn). */
+  /**
+   * Two `timer` effects per timer, refilled by `drain` (effects are read before the next one):
+   * one that arms, whose `at` only ever holds numbers, and one that cancels. Built with their
+   * fields in different orders so that V8 gives them different shapes: one shape holding both a
+   * number and null in `at` would box every deadline written, a heap object per token visit.
+   */
+  private readonly armEffects = TIMERS.map((timer) => ({ kind: 'timer' as const, timer, at: 0 }));
+  private readonly cancelEffects = TIMERS.map((timer) => ({ kind: 'timer' as const, at: null, timer }));
+  /** The other effect list (two used in turn: one is applied while the next one fills). */
   private spareOut: SrpEffect[] = [];
+  /**
+   * `send` effects, reused like the lists they go into: the pool of the list filling now, and
+   * the other list's. A token visit sends at least one datagram; this keeps it allocation-free.
+   */
+  private sendPool: Array<{ kind: 'send'; to: number | 'all'; bytes: Buffer }> = [];
+  private sendPoolN = 0;
+  private spareSendPool: Array<{ kind: 'send'; to: number | 'all'; bytes: Buffer }> = [];
   /**
    * Two token send buffers used in turn (a token step can send one token while the previous
    * send effect is still to be applied), each with its views by rtr-list length: a token visit
@@ -637,37 +653,78 @@ export class TotemSrp {
   /** Sync finished: leave waiting_trans_ack (§13). */
   transAck(): void {
     this.waitingTransAckFlag = false;
-    this.out.push({ kind: 'waitingTransAck', value: false });
+    this.emit({ kind: 'waitingTransAck', value: false });
   }
 
   /**
-   * The effects of the calls since the last drain, in order; timer changes come last. The list
-   * and its timer effects are reused by the next drain, the bytes of a token send by the token
-   * after next: apply them (or copy what you keep) before draining again, as the runtime does at
-   * once (a token visit allocates none of them).
+   * The effects of the calls since the last drain, in order; timer changes come last. A new
+   * list, but its timer effects are reused by the next drain, its send effects by the one after
+   * and the bytes of a token send by the token after next: apply them (or copy what you keep)
+   * before draining again. The runtime uses {@link drainEach}, which allocates nothing.
    */
   drain(): SrpOutput {
+    const list: SrpEffect[] = [];
+    this.drainEach((e) => list.push(e));
+    return list;
+  }
+
+  /**
+   * Hand the effects of the calls since the last drain to `fn`, in order (timer changes last),
+   * and return how many there were. What `fn` causes (an up-call that multicasts, say) goes
+   * into the next drain. Reuse as in {@link drain}.
+   */
+  drainEach(fn: (e: SrpEffect) => void): number {
     for (let i = 0; i < TIMERS.length; i++) {
       if (this.timerDirty[i]) {
         this.timerDirty[i] = false;
-        const e = this.timerEffects[i]!;
         const at = this.timerAt[i]!;
-        e.at = Number.isNaN(at) ? null : at;
-        this.out.push(e);
+        if (Number.isNaN(at)) this.emit(this.cancelEffects[i]!);
+        else {
+          const e = this.armEffects[i]!;
+          e.at = at;
+          this.emit(e);
+        }
       }
     }
-    const o = this.out;
+    const list = this.out;
+    const n = this.outN;
     this.out = this.spareOut;
-    this.out.length = 0;
-    this.spareOut = o;
-    return o;
+    this.outN = 0;
+    this.spareOut = list;
+    const pool = this.sendPool;
+    this.sendPool = this.spareSendPool;
+    this.sendPoolN = 0;
+    this.spareSendPool = pool;
+    for (let i = 0; i < n; i++) {
+      const e = list[i]!;
+      list[i] = TOKEN_RECEIVED; // drop the reference (a message's bytes, a log line)
+      fn(e);
+    }
+    return n;
+  }
+
+  private emit(e: SrpEffect): void {
+    this.out[this.outN++] = e;
+  }
+
+  private sendEffect(to: number | 'all', bytes: Buffer): void {
+    let e = this.sendPool[this.sendPoolN];
+    if (e === undefined) {
+      e = { kind: 'send', to, bytes };
+      this.sendPool.push(e);
+    } else {
+      e.to = to;
+      e.bytes = bytes;
+    }
+    this.sendPoolN++;
+    this.emit(e);
   }
 
   // =============================================================================================
   // Plumbing: effects, timers, loopback.
 
   private log(level: 'notice' | 'debug' | 'warning', message: string): void {
-    this.out.push({ kind: 'log', level, message });
+    this.emit({ kind: 'log', level, message });
   }
 
   private arm(idx: number, after: number): void {
@@ -703,7 +760,7 @@ export class TotemSrp {
 
   /** Multicast: the other nodelist members get it on the wire; `self` feeds it back to us. */
   private sendAll(bytes: Buffer, self: boolean): void {
-    this.out.push({ kind: 'send', to: 'all', bytes });
+    this.sendEffect('all', bytes);
     if (self) this.loop.push(bytes);
   }
 
@@ -720,7 +777,7 @@ export class TotemSrp {
   /** Unicast a token to `to` (ourselves: through the internal loopback). */
   private sendTo(to: number, bytes: Buffer): void {
     if (to === this.me) this.loop.push(bytes);
-    else this.out.push({ kind: 'send', to, bytes });
+    else this.sendEffect(to, bytes);
   }
 
   private runLoop(): void {
@@ -1076,7 +1133,7 @@ export class TotemSrp {
     this.cancel(T_JOIN);
     this.cancel(T_CONSENSUS);
     this.setRingId(ct.ringId);
-    this.out.push({ kind: 'persistRingSeq', seq: this.myRingId.seq });
+    this.emit({ kind: 'persistRingSeq', seq: this.myRingId.seq });
     this.tokenRingIdSeq = this.myRingId.seq;
     this.log('debug', 'entering COMMIT state.');
     this.memb = 'COMMIT';
@@ -1286,7 +1343,7 @@ export class TotemSrp {
     this.myMembList = this.myNewMembList.slice();
     this.lastReleased = 0;
     this.mySetRetransFlg = 0;
-    this.out.push({
+    this.emit({
       kind: 'confchg',
       type: 'transitional',
       members: this.myTransMembList.slice(),
@@ -1300,9 +1357,9 @@ export class TotemSrp {
     if (!this.waitingTransAckFlag) this.runHook(this.hooks.beforeWaitingTransAck);
     this.waitingTransAckFlag = true;
     this.deliverToApp(true, this.oldHighSeqReceived, this.myOldRingId);
-    this.out.push({ kind: 'waitingTransAck', value: true });
+    this.emit({ kind: 'waitingTransAck', value: true });
     this.myAru = aruSave;
-    this.out.push({
+    this.emit({
       kind: 'confchg',
       type: 'regular',
       members: this.myNewMembList.slice(),
@@ -1379,7 +1436,7 @@ export class TotemSrp {
 
     this.lastTokenRx = this.now;
     this.tokenStats.received(this.now);
-    this.out.push(TOKEN_RECEIVED);
+    this.emit(TOKEN_RECEIVED);
     // TOKEN_RECEIVED callback (§9 step 7.3), before flow control and sending: what the upper
     // layer queues now (totempg's partly filled packet) rides this token.
     this.runHook(this.hooks.onTokenReceived);
@@ -1667,7 +1724,7 @@ export class TotemSrp {
       if (m === undefined) continue;
       const be = isBigEndian(m);
       if (skip && !setHas(this.myDeliverMembList, u32(m, 13, be))) continue;
-      this.out.push({
+      this.emit({
         kind: 'deliver',
         from: u32(m, 5, be),
         payload: m.subarray(MCAST_HEADER_SIZE),

@@ -106,6 +106,12 @@ class NativeUdpSocket implements UdpSocket {
   readonly api = 'native' as const;
   private readonly slab = Buffer.allocUnsafeSlow(SLOT_BYTES * BATCH);
   private readonly meta = new Int32Array(BATCH * META_WORDS);
+  /**
+   * The last view handed on per slot. A view is a new object per datagram otherwise; a ring's
+   * datagrams mostly repeat their length (an idle token is always the same size), and a view
+   * of the same slot and length is the same bytes, so it is handed on again.
+   */
+  private readonly views: Buffer[] = [];
   private readonly addrs = new Map<number, string>();
   private readonly sockaddrs = new SockaddrCache(4);
   private readonly queue: Array<{ data: Buffer; sa: Buffer }> = [];
@@ -175,10 +181,15 @@ class NativeUdpSocket implements UdpSocket {
       for (let i = 0; i < n; i++) {
         const m = i * META_WORDS;
         const len = meta[m]!;
-        const off = i * SLOT_BYTES;
         // a view, valid until the next recvmmsg: totemsrp copies the messages it keeps (the
         // token, a few thousand a second on an idle ring, needs no memory of its own)
-        this.opts.onDatagram(slab.subarray(off, off + len), this.address(meta[m + 4]!), meta[m + 2]!);
+        let view = this.views[i];
+        if (view === undefined || view.length !== len) {
+          const off = i * SLOT_BYTES;
+          view = slab.subarray(off, off + len);
+          this.views[i] = view;
+        }
+        this.opts.onDatagram(view, this.address(meta[m + 4]!), meta[m + 2]!);
         if (this.closed) return;
       }
       if (n < BATCH) return;

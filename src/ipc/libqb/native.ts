@@ -59,6 +59,8 @@ export interface QbNative {
    * (length, truncated, port, family, address words). Count, or a negative errno (-EAGAIN: none).
    */
   udpRecvBatch(fd: number, slab: Buffer, slotBytes: number, meta: Int32Array): number;
+  /** CLOCK_MONOTONIC in milliseconds, written into out[0] (no allocation, unlike process.hrtime). */
+  monotonicMs?(out: Float64Array): void;
   /** One datagram by sendto(2) to a prepared sockaddr_in/_in6: bytes sent or a negative errno. */
   udpSendTo(fd: number, data: Buffer, sockaddr: Buffer): number;
   /**
