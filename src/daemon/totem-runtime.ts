@@ -14,7 +14,6 @@ import type { TotemConfig } from '../config/totem.js';
 import { TotemPg, type PgUpcall } from '../totem/pg.js';
 import {
   MCAST_HEADROOM,
-  TIMERS,
   TotemSrp,
   srpConfigFromTotem,
   type SrpConfChg,
@@ -52,9 +51,6 @@ export function writeRingSeq(stateDir: string, nodeId: number, seq: bigint): voi
   renameSync(`${path}.tmp`, path);
 }
 
-/** A timer name to its index in TIMERS. */
-const TIMER_INDEX = new Map<SrpTimer, number>(TIMERS.map((t, i) => [t, i]));
-
 export interface TotemRuntimeOptions {
   totem: TotemConfig;
   icmap: Icmap;
@@ -76,15 +72,10 @@ export interface TotemRuntimeOptions {
 export class TotemRuntime {
   readonly srp: TotemSrp;
   readonly pg: TotemPg;
-  /**
-   * Per core timer (by its index in TIMERS): the Node timeout armed for it, when that fires
-   * (NaN: none armed), and the deadline the core wants (NaN: cancelled; may be later than the
-   * timeout). Typed arrays: the deadlines change on every token visit, and a number stored in a
-   * Map (or an object field that also holds null) is a new heap object each time.
-   */
-  private readonly handles: Array<NodeJS.Timeout | undefined> = TIMERS.map(() => undefined);
-  private readonly firesAt = new Float64Array(TIMERS.length).fill(NaN);
-  private readonly deadlines = new Float64Array(TIMERS.length).fill(NaN);
+  /** The Node timeout armed per core timer, and when it fires. */
+  private readonly timers = new Map<SrpTimer, { handle: NodeJS.Timeout; at: number }>();
+  /** The deadline the core wants per armed timer (may be later than the Node timeout). */
+  private readonly deadlines = new Map<SrpTimer, number>();
   private readonly statsHandles: StatsSourceHandle[] = [];
   private readonly addrByNode = new Map<number, string>();
   private stopped = false;
@@ -94,8 +85,7 @@ export class TotemRuntime {
    * token visit: it writes into `clockOut` where process.hrtime() allocates an array.
    */
   private readonly clock: ((out: Float64Array) => void) | undefined;
-  // over its own ArrayBuffer: V8 keeps a tiny typed array inside the JS heap otherwise
-  private readonly clockOut = new Float64Array(new ArrayBuffer(8));
+  private readonly clockOut = new Float64Array(1);
   private currentTotem: TotemConfig;
   /** The 1.5 s averages as of the last `updateDerivedStats` (corosync's stats timer). */
   private derivedStats: SrpDerivedStats = {
@@ -228,7 +218,7 @@ export class TotemRuntime {
         else transport.sendTo(e.to, e.bytes);
         break;
       case 'timer':
-        this.setTimer(e);
+        this.setTimer(e.timer, e.at);
         break;
       case 'deliver': {
         const err = this.pg.deliver(e.from, e.payload, e.endianConvert);
@@ -304,14 +294,14 @@ export class TotemRuntime {
    * the armed timeout is kept and, when it fires before the wanted deadline, re-armed for the
    * rest. Only a deadline earlier than the armed one replaces it.
    */
-  private setTimer(e: { timer: SrpTimer; at: number | null }): void {
-    // the effect itself, not its deadline, is passed in: a number handed from function to
-    // function is a heap object each time in V8, and this runs for every token visit
-    const i = TIMER_INDEX.get(e.timer)!;
-    const at = e.at;
+  private setTimer(timer: SrpTimer, at: number | null): void {
+    const armed = this.timers.get(timer);
     if (this.stopped) {
-      this.deadlines[i] = NaN;
-      this.clearTimer(i);
+      this.deadlines.delete(timer);
+      if (armed) {
+        clearTimeout(armed.handle);
+        this.timers.delete(timer);
+      }
       return;
     }
     if (at === null) {
@@ -319,44 +309,36 @@ export class TotemRuntime {
       // retransmit timer is cancelled by every token received and armed by every token sent
       // (thousands of times a second on a busy ring); re-using the pending timeout saves a
       // clearTimeout/setTimeout pair each time.
-      this.deadlines[i] = NaN;
+      this.deadlines.delete(timer);
       return;
     }
-    this.deadlines[i] = at;
-    if (this.firesAt[i]! <= at) return; // (false when none is armed: NaN)
-    this.clearTimer(i);
-    this.armTimer(i, at);
+    this.deadlines.set(timer, at);
+    if (armed && armed.at <= at) return;
+    if (armed) clearTimeout(armed.handle);
+    this.armTimer(timer, at);
   }
 
-  private clearTimer(i: number): void {
-    const h = this.handles[i];
-    if (h !== undefined) clearTimeout(h);
-    this.handles[i] = undefined;
-    this.firesAt[i] = NaN;
+  private armTimer(timer: SrpTimer, at: number): void {
+    const handle = setTimeout(() => this.timerFired(timer), Math.max(0, Math.ceil(at - this.now())));
+    this.timers.set(timer, { handle, at });
   }
 
-  private armTimer(i: number, at: number): void {
-    this.handles[i] = setTimeout(this.timerFired, Math.max(0, Math.ceil(at - this.now())), i);
-    this.firesAt[i] = at;
-  }
-
-  private readonly timerFired = (i: number): void => {
-    this.handles[i] = undefined;
-    this.firesAt[i] = NaN;
-    const want = this.deadlines[i]!;
-    if (this.stopped || Number.isNaN(want)) return;
+  private timerFired(timer: SrpTimer): void {
+    this.timers.delete(timer);
+    const want = this.deadlines.get(timer);
+    if (this.stopped || want === undefined) return;
     const now = this.now();
     // moved later since it was armed: wait for the rest
     if (want - now >= 1) {
-      this.armTimer(i, want);
+      this.armTimer(timer, want);
       return;
     }
-    this.deadlines[i] = NaN;
+    this.deadlines.delete(timer);
     // libuv's millisecond clock can fire a timer a fraction of a millisecond before
     // the monotonic clock reaches `at`; the core ignores early expiries, so never pass less
-    this.srp.timerExpired(Math.max(now, want), TIMERS[i]!);
+    this.srp.timerExpired(Math.max(now, want), timer);
     this.pump();
-  };
+  }
 
   /** Replace the transport's member list (cfg reload added or removed nodes). */
   transportSetMembers(members: Array<{ nodeid: number; addr: string }>): void {
@@ -385,8 +367,9 @@ export class TotemRuntime {
     this.srp.leave(this.now());
     this.pump();
     this.stopped = true;
-    for (let i = 0; i < TIMERS.length; i++) this.clearTimer(i);
-    this.deadlines.fill(NaN);
+    for (const t of this.timers.values()) clearTimeout(t.handle);
+    this.timers.clear();
+    this.deadlines.clear();
     for (const h of this.statsHandles) h.unregister();
     await this.opts.transport.close();
   }

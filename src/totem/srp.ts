@@ -78,8 +78,7 @@ export type SrpTimer =
   | 'mergeDetect'
   | 'heartbeat';
 
-/** Every timer of the core, in a fixed order (the runtime keeps its deadlines by this index). */
-export const TIMERS: readonly SrpTimer[] = [
+const TIMERS: readonly SrpTimer[] = [
   'token',
   'tokenWarning',
   'tokenRetransmit',
@@ -310,14 +309,12 @@ export class TotemSrp {
   /** Deadline per timer (NaN: not armed); a typed array, so arming allocates nothing. */
   private readonly timerAt = new Float64Array(TIMERS.length).fill(NaN);
   private readonly timerDirty: boolean[] = TIMERS.map(() => false);
-  /**
-   * Two `timer` effects per timer, refilled by `drain` (effects are read before the next one):
-   * one that arms, whose `at` only ever holds numbers, and one that cancels. Built with their
-   * fields in different orders so that V8 gives them different shapes: one shape holding both a
-   * number and null in `at` would box every deadline written, a heap object per token visit.
-   */
-  private readonly armEffects = TIMERS.map((timer) => ({ kind: 'timer' as const, timer, at: 0 }));
-  private readonly cancelEffects = TIMERS.map((timer) => ({ kind: 'timer' as const, at: null, timer }));
+  /** One `timer` effect per timer, refilled by `drain` (effects are read before the next one). */
+  private readonly timerEffects = TIMERS.map((timer) => ({
+    kind: 'timer' as const,
+    timer,
+    at: null as number | null,
+  }));
   /** The other effect list (two used in turn: one is applied while the next one fills). */
   private spareOut: SrpEffect[] = [];
   /**
@@ -677,13 +674,10 @@ export class TotemSrp {
     for (let i = 0; i < TIMERS.length; i++) {
       if (this.timerDirty[i]) {
         this.timerDirty[i] = false;
+        const e = this.timerEffects[i]!;
         const at = this.timerAt[i]!;
-        if (Number.isNaN(at)) this.emit(this.cancelEffects[i]!);
-        else {
-          const e = this.armEffects[i]!;
-          e.at = at;
-          this.emit(e);
-        }
+        e.at = Number.isNaN(at) ? null : at;
+        this.emit(e);
       }
     }
     const list = this.out;
