@@ -75,10 +75,10 @@ export type ExecEffect =
   /** A service asked for a normal shutdown (e.g. cmap's config_version check). */
   | { readonly kind: 'shutdown-request'; readonly reason: string };
 
-/** Counters of the exec layer (for logs and the stats map). */
 /** What `drain` returns when nothing happened. */
 const NO_EFFECTS: readonly ExecEffect[] = Object.freeze([]);
 
+/** Counters of the exec layer (for logs and the stats map). */
 export interface ExecStats {
   /** Group "a" messages handed to a service. */
   delivered: number;

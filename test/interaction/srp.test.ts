@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   MCAST_HEADROOM,
+  TotemSrp,
   srpConfig,
   type SrpConfigInput,
   type SrpConfChg,
@@ -282,6 +283,27 @@ describe('totemsrp interaction', () => {
       assert.equal(c.srp(id).stats.mcast_rx - rx0[i]!, 3, `node ${id} counted each message once`);
     // the echo is only counted: node 1 still delivers each message once
     assert.deepEqual(delivered(c, 1), ['a', 'b', 'c']);
+  });
+
+  it('drainEach hands the effects over in order; what applying them causes comes with the next drain', () => {
+    const s = new TotemSrp(srpConfig(1, [1, 2]), { ringSeq: 0n });
+    s.start(0);
+    const kinds: string[] = [];
+    const n = s.drainEach((e) => {
+      kinds.push(e.kind);
+      if (kinds.length === 1) s.transAck(); // an effect caused while the first one is applied
+    });
+    assert.ok(n > 0 && n === kinds.length, 'the count is what was handed over');
+    assert.ok(kinds.includes('send') && kinds.includes('timer'), `a booting node sends and arms: ${kinds}`);
+    // transAck's effect, emitted while the first effect was applied, waits for the next drain
+    assert.deepEqual(
+      s.drain().map((e) => e.kind),
+      ['waitingTransAck'],
+    );
+    assert.equal(
+      s.drainEach(() => assert.fail('nothing is left')),
+      0,
+    );
   });
 
   it('flow control: at most max_messages per visit, window_size per rotation, queue full → false', () => {

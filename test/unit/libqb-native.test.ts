@@ -132,3 +132,20 @@ describe('qbnative unix stream client calls', { skip: load.ok ? false : load.rea
     }
   });
 });
+
+describe('qbnative clock', { skip: load.ok ? false : load.reason }, () => {
+  test("monotonicMs reads process.hrtime's clock (CLOCK_MONOTONIC) in milliseconds into a Float64Array", () => {
+    const native = load.ok ? load.native : undefined;
+    const ms = (): number => {
+      const [sec, ns] = process.hrtime();
+      return sec * 1000 + ns / 1e6;
+    };
+    const out = new Float64Array(1);
+    const before = ms();
+    native!.monotonicMs!(out);
+    const after = ms();
+    assert.ok(out[0]! >= before && out[0]! <= after, `${before} <= ${out[0]} <= ${after}`);
+    assert.throws(() => native!.monotonicMs!(new Uint32Array(2) as unknown as Float64Array), /Float64Array/);
+    assert.throws(() => native!.monotonicMs!(new Float64Array(0)), /Float64Array/);
+  });
+});
