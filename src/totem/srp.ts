@@ -236,6 +236,27 @@ export interface SrpHooks {
 
 const TOKEN_RECEIVED: SrpEffect = Object.freeze({ kind: 'tokenReceived' }) as SrpEffect;
 
+type SendEffect = { kind: 'send'; to: number | 'all'; bytes: Buffer };
+
+/**
+ * The effects of one drain: `effects[0..n)` and the `send` effects among them, reused with the
+ * batch. The arrays keep their length (handed-over slots hold SPENT): an array emptied through
+ * `length = 0` loses its memory in V8, and every token visit would grow a new one.
+ */
+interface EffectBatch {
+  effects: SrpEffect[];
+  n: number;
+  sends: SendEffect[];
+  sendsUsed: number;
+}
+
+function newEffectBatch(): EffectBatch {
+  return { effects: [], n: 0, sends: [], sendsUsed: 0 };
+}
+
+/** What a batch's slot holds once its effect was handed over (any constant effect would do). */
+const SPENT = TOKEN_RECEIVED;
+
 /** A FIFO with O(1) push/shift (a growable ring buffer). */
 class Fifo<T> {
   private buf: (T | undefined)[] = new Array<T | undefined>(16);
@@ -300,12 +321,11 @@ export class TotemSrp {
   private stopped = false;
   private now = 0;
   /**
-   * The effects since the last drain: `out[0..outN)`. The lists keep their length (stale slots
-   * hold a constant): a list emptied through `length = 0` loses its memory in V8 and every
-   * token visit would grow a new one.
+   * The effects since the last drain, and the batch handed out by the drain before (two used in
+   * turn: one is applied while the next one fills).
    */
-  private out: SrpEffect[] = [];
-  private outN = 0;
+  private batch = newEffectBatch();
+  private spareBatch = newEffectBatch();
   /** Deadline per timer (NaN: not armed); a typed array, so arming allocates nothing. */
   private readonly timerAt = new Float64Array(TIMERS.length).fill(NaN);
   private readonly timerDirty: boolean[] = TIMERS.map(() => false);
@@ -315,15 +335,6 @@ export class TotemSrp {
     timer,
     at: null as number | null,
   }));
-  /** The other effect list (two used in turn: one is applied while the next one fills). */
-  private spareOut: SrpEffect[] = [];
-  /**
-   * `send` effects, reused like the lists they go into: the pool of the list filling now, and
-   * the other list's. A token visit sends at least one datagram; this keeps it allocation-free.
-   */
-  private sendPool: Array<{ kind: 'send'; to: number | 'all'; bytes: Buffer }> = [];
-  private sendPoolN = 0;
-  private spareSendPool: Array<{ kind: 'send'; to: number | 'all'; bytes: Buffer }> = [];
   /**
    * Two token send buffers used in turn (a token step can send one token while the previous
    * send effect is still to be applied), each with its views by rtr-list length: a token visit
@@ -680,37 +691,37 @@ export class TotemSrp {
         this.emit(e);
       }
     }
-    const list = this.out;
-    const n = this.outN;
-    this.out = this.spareOut;
-    this.outN = 0;
-    this.spareOut = list;
-    const pool = this.sendPool;
-    this.sendPool = this.spareSendPool;
-    this.sendPoolN = 0;
-    this.spareSendPool = pool;
+    const b = this.batch;
+    this.batch = this.spareBatch;
+    this.batch.n = 0;
+    this.batch.sendsUsed = 0;
+    this.spareBatch = b;
+    const { effects, n } = b;
     for (let i = 0; i < n; i++) {
-      const e = list[i]!;
-      list[i] = TOKEN_RECEIVED; // drop the reference (a message's bytes, a log line)
+      const e = effects[i]!;
+      effects[i] = SPENT; // drop the reference (a message's bytes, a log line)
       fn(e);
     }
     return n;
   }
 
   private emit(e: SrpEffect): void {
-    this.out[this.outN++] = e;
+    const b = this.batch;
+    b.effects[b.n++] = e;
   }
 
+  /** A `send` effect, from the batch's own (reused with the batch). */
   private sendEffect(to: number | 'all', bytes: Buffer): void {
-    let e = this.sendPool[this.sendPoolN];
+    const b = this.batch;
+    let e = b.sends[b.sendsUsed];
     if (e === undefined) {
       e = { kind: 'send', to, bytes };
-      this.sendPool.push(e);
+      b.sends.push(e);
     } else {
       e.to = to;
       e.bytes = bytes;
     }
-    this.sendPoolN++;
+    b.sendsUsed++;
     this.emit(e);
   }
 
