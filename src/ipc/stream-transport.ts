@@ -130,14 +130,17 @@ class StreamLink implements IpcLink {
   writeEvent(frame: Buffer, flushed: () => void): boolean {
     const ev = this.events;
     if (!ev || ev.destroyed) return false;
-    // The first dispatch message of an event-loop turn leaves at once (latency). Deliveries
-    // come in bursts (each datagram a token brings is its own I/O callback): the later events
-    // of the turn are gathered into one write, flushed in the check phase right after the poll
-    // phase. A request's replies flush them first (endChunk, writeResponse), which keeps "event
-    // before the reply that caused it".
+    // The first dispatch message of a turn (the I/O or timer callback running now) leaves at
+    // once (latency). Deliveries come in bursts (a token brings many datagrams, one recvmmsg
+    // batch is one callback): the later events of the turn are gathered into one write,
+    // flushed by a microtask when the callback returns. A request's replies flush them first
+    // (endChunk, writeResponse), which keeps "event before the reply that caused it".
+    // A microtask, not setImmediate: measured at 100 deliveries/s (3 nodes, perf samples
+    // between the datagram's recvmmsg and the event's send), setImmediate's Immediate object
+    // and loop-reference toggling were 11 % of that span, on every delivery.
     if (!this.sentThisTurn && ev.writableCorked === 0) {
       this.sentThisTurn = true;
-      setImmediate(endTurn, this);
+      queueMicrotask(this.endTurnTask);
       if (!writeDirect(this.native, this.eventFd, ev, frame, flushed) && this.conn)
         this.conn.stats.sendRetries++;
       return true;
@@ -147,11 +150,11 @@ class StreamLink implements IpcLink {
     return true;
   }
 
-  /** The check phase after a turn that sent dispatch messages: write what was gathered. */
-  endTurn(): void {
+  /** The end of a turn that sent dispatch messages: write what was gathered. */
+  private readonly endTurnTask = (): void => {
     this.sentThisTurn = false;
     this.flushEvents();
-  }
+  };
 
   destroy(): void {
     if (this.destroyed) return;
@@ -167,10 +170,6 @@ class StreamLink implements IpcLink {
       s.setTimeout(2000, () => s.destroy());
     }
   }
-}
-
-function endTurn(link: StreamLink): void {
-  link.endTurn();
 }
 
 /** Unix stream socket transport for an IpcServer. */

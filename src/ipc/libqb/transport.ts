@@ -55,6 +55,7 @@ import { REQUEST_HEADER_SIZE } from '../frame.js';
 import { decodeFlowControl, IPC_MIN_MSG_SIZE } from '../handshake.js';
 import type { IpcLink, IpcServer, IpcServerConnection } from '../server.js';
 import { NativeListener, socketOnFd } from '../native-listener.js';
+import { writeDirect } from '../direct-write.js';
 import { POLL_READABLE, type NativePoller, type QbNative } from './native.js';
 import {
   CONNECTION_REQUEST_SIZE,
@@ -180,6 +181,9 @@ class ShmLink implements LibqbLink {
     readonly response: ShmRing,
     readonly event: ShmRing,
     private readonly onDestroy: (link: ShmLink) => void,
+    /** The addon and `sock`'s descriptor: event notifications go out with one send(2). */
+    private readonly native: QbNative,
+    private readonly fd: number,
   ) {}
 
   private fail(reason: string): void {
@@ -234,7 +238,9 @@ class ShmLink implements LibqbLink {
         const e = this.events[0]!;
         if (!this.event.ring.write(e.frame)) break;
         this.events.shift();
-        this.sock.write(ONE_BYTE);
+        // one send(2), not Node's stream write: that costs tens of microseconds per event
+        // at low rates (see direct-write.ts)
+        writeDirect(this.native, this.fd, this.sock, ONE_BYTE);
         e.flushed();
         sent++;
       }
@@ -741,7 +747,7 @@ export class LibqbTransport {
           rings.push(ring);
           cleanups.push(() => ring.close());
         }
-        link = new ShmLink(sock, dir, rings[0]!, rings[1]!, rings[2]!, onDestroy);
+        link = new ShmLink(sock, dir, rings[0]!, rings[1]!, rings[2]!, onDestroy, this.native, fd);
         names = {
           request: `${base}-request-${service}`,
           response: `${base}-response-${service}`,
