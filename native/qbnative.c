@@ -60,6 +60,8 @@
  *                                          calling (main) thread, as corosync's main thread
  *   setPriorityPgrp(prio) -> 0 | -errno     setpriority(PRIO_PGRP, 0, prio) (the kernel clamps)
  *   mallocTrim() -> 0 | 1                   malloc_trim(0): give freed C heap back to the kernel
+ *   lowMemoryNotification() -> 0 | 1        V8's low-memory notification (v8mem.cc): a full GC
+ *                                          that also shrinks the young generation
  *   execv(path, argv[]) -> -errno           replace the process image (same pid); returns only
  *                                          on failure (the daemon re-executes Node with its flags)
  *
@@ -799,6 +801,13 @@ static napi_value malloc_trim_all(napi_env env, napi_callback_info info) {
   return make_i64(env, malloc_trim(0));
 }
 
+int qb_v8_low_memory_notification(void); /* v8mem.cc */
+
+static napi_value low_memory_notification(napi_env env, napi_callback_info info) {
+  (void)info;
+  return make_i64(env, qb_v8_low_memory_notification());
+}
+
 static napi_value exec_v(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
@@ -1284,6 +1293,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setPriorityPgrp", NULL, set_priority_pgrp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"execv", NULL, exec_v, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mallocTrim", NULL, malloc_trim_all, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lowMemoryNotification", NULL, low_memory_notification, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollSet", NULL, poll_set, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollClose", NULL, poll_close, NULL, NULL, NULL, napi_enumerable, NULL},

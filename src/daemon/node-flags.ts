@@ -20,8 +20,9 @@
  * latency the same for all three (p50 1.0–1.4 ms, the runs' spread). 4 keeps the peak well
  * inside 3× corosync's at a 3 % throughput cost; 1 cost 10 %.
  * `--v8-pool-size=1`: one V8 worker thread (concurrent compilation) instead of one per CPU; the
- * GC no longer uses them. `--expose-gc`: one full collection once the node is up
- * (src/daemon/daemon.ts startMemoryUpkeep) and the quiet-time collections.
+ * GC no longer uses them. `--expose-gc`: the collections of src/daemon/daemon.ts
+ * startMemoryUpkeep when the addon (which does them with V8's low-memory notification) is
+ * missing.
  */
 import { loadQbNative } from '../ipc/libqb/native.js';
 

@@ -9,6 +9,7 @@ import { after, describe, test } from 'node:test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import v8 from 'node:v8';
 import { loadQbNative } from '../../src/ipc/libqb/native.js';
 import { CHUNK_MAGIC, RING_HDR, RING_HDR_BYTES, ringDataBytes } from '../../src/ipc/libqb/ring.js';
 import { ShmRing } from '../../src/ipc/libqb/shm.js';
@@ -147,5 +148,24 @@ describe('qbnative clock', { skip: load.ok ? false : load.reason }, () => {
     assert.ok(out[0]! >= before && out[0]! <= after, `${before} <= ${out[0]} <= ${after}`);
     assert.throws(() => native!.monotonicMs!(new Uint32Array(2) as unknown as Float64Array), /Float64Array/);
     assert.throws(() => native!.monotonicMs!(new Float64Array(0)), /Float64Array/);
+  });
+});
+
+describe('qbnative V8 memory', { skip: load.ok ? false : load.reason }, () => {
+  test('lowMemoryNotification shrinks a grown young generation', () => {
+    const native = load.ok ? load.native : undefined;
+    const newSpace = (): number =>
+      v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_size;
+    // survivors in every scavenge make V8 grow the young generation
+    let keep: Array<{ i: number; a: number[] }> = [];
+    for (let i = 0; i < 300_000; i++) {
+      keep.push({ i, a: [i] });
+      if (keep.length > 50_000) keep = [];
+    }
+    keep = [];
+    const grown = newSpace();
+    assert.equal(native!.lowMemoryNotification!(), 1);
+    const shrunk = newSpace();
+    assert.ok(shrunk < grown, `new space ${grown} → ${shrunk} bytes`);
   });
 });

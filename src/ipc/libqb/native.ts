@@ -74,6 +74,11 @@ export interface QbNative {
   execv(path: string, argv: string[]): number;
   /** malloc_trim(0): 1 when memory was given back. */
   mallocTrim(): number;
+  /**
+   * V8's low-memory notification (native/v8mem.cc): collect all garbage and shrink the young
+   * generation to its initial size, which a full GC does not. 1 when done, 0 without an isolate.
+   */
+  lowMemoryNotification?(): number;
   pollStart(fd: number, events: number, cb: (status: number, events: number) => void): NativePoller;
   pollSet(poller: NativePoller, events: number): void;
   pollClose(poller: NativePoller): void;
