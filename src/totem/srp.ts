@@ -236,7 +236,7 @@ export interface SrpHooks {
 
 const TOKEN_RECEIVED: SrpEffect = Object.freeze({ kind: 'tokenReceived' }) as SrpEffect;
 
-type SendEffect = { kind: 'send'; to: number | 'all'; bytes: Buffer };
+type SendEffect = Extract<SrpEffect, { kind: 'send' }>;
 
 /**
  * The effects of one drain: `effects[0..n)` and the `send` effects among them, reused with the

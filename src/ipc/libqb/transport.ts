@@ -55,7 +55,7 @@ import { REQUEST_HEADER_SIZE } from '../frame.js';
 import { decodeFlowControl, IPC_MIN_MSG_SIZE } from '../handshake.js';
 import type { IpcLink, IpcServer, IpcServerConnection } from '../server.js';
 import { NativeListener, socketOnFd } from '../native-listener.js';
-import { writeDirect } from '../direct-write.js';
+import { socketFd, writeDirect } from '../direct-write.js';
 import { POLL_READABLE, type NativePoller, type QbNative } from './native.js';
 import {
   CONNECTION_REQUEST_SIZE,
@@ -89,11 +89,6 @@ export interface LibqbTransportOptions {
 
 function errMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function socketFd(sock: Socket): number | undefined {
-  const fd = (sock as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 function pidAlive(pid: number): boolean {
@@ -627,7 +622,7 @@ export class LibqbTransport {
     const fd = socketFd(sock);
     let cred: [number, number, number];
     try {
-      if (fd === undefined) throw new Error('no descriptor');
+      if (fd < 0) throw new Error('no descriptor');
       cred = this.native.peerCred(fd);
     } catch (err) {
       log.warn(`libqb IPC ${service}: cannot read client credentials: ${errMessage(err)}`);
