@@ -878,6 +878,35 @@ static napi_value dgram_send(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * dgramSend2(fd, head, body) -> bytes | -errno: dgramSend of a frame given as two Buffers (a
+ * request header and the caller's payload), in one sendmsg(2) with two iovecs, so the payload
+ * is not first copied behind the header. A stream socket may take part of it (the caller
+ * writes the rest).
+ */
+static napi_value dgram_send2(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  int64_t fd;
+  struct iovec iov[2];
+  if (!get_i64(env, argv[0], &fd)) return NULL;
+  if (napi_get_buffer_info(env, argv[1], &iov[0].iov_base, &iov[0].iov_len) != napi_ok ||
+      napi_get_buffer_info(env, argv[2], &iov[1].iov_base, &iov[1].iov_len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected Buffers");
+    return NULL;
+  }
+  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 2;
+  ssize_t n;
+  do {
+    n = sendmsg((int)fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  return make_i64(env, n < 0 ? -errno : n);
+}
+
+/*
  * udpSendTo(fd, buf, sockaddr) -> bytes | -errno: one UDP datagram with sendto(2), never
  * blocking. `sockaddr` is a struct sockaddr_in / sockaddr_in6 prepared by the caller. Node's
  * dgram send costs several microseconds of bookkeeping per datagram on top of the system call;
@@ -1280,6 +1309,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"dgramBind", NULL, dgram_bind, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dgramConnect", NULL, dgram_connect, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dgramSend", NULL, dgram_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dgramSend2", NULL, dgram_send2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dgramRecv", NULL, dgram_recv, NULL, NULL, NULL, napi_enumerable, NULL},
       {"streamConnect", NULL, stream_connect, NULL, NULL, NULL, napi_enumerable, NULL},
       {"streamRecv", NULL, stream_recv, NULL, NULL, NULL, napi_enumerable, NULL},

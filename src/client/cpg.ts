@@ -554,17 +554,21 @@ export class CpgHandle {
     iov: Buffer | Uint8Array | readonly (Buffer | Uint8Array)[],
   ): Promise<void> {
     u32Arg(guarantee, 'guarantee');
-    const parts = iovArg(iov);
+    // one Buffer (the usual call) is sent as it is, several are joined behind the header
+    const single = Buffer.isBuffer(iov) ? iov : undefined;
+    const parts = single ? undefined : iovArg(iov);
     this.checkSendable();
     let msglen = 0;
-    for (const p of parts) msglen += p.length;
+    if (single) msglen = single.length;
+    else for (const p of parts!) msglen += p.length;
     if (msglen > this.maxAtomic) {
-      await this.sendFragments(guarantee, msglen, parts);
+      await this.sendFragments(guarantee, msglen, parts ?? [single!]);
       return;
     }
     if (this.flowControlled())
       throw new CsError(CsErrorCode.CS_ERR_TRY_AGAIN, 'cpg_mcast_joined: flow control');
-    this.post([encodeCpgMcastRequestHeader(guarantee, msglen), ...parts]);
+    const head = encodeCpgMcastRequestHeader(guarantee, msglen);
+    this.conn.post(head, single ?? (parts!.length === 1 ? parts![0]! : Buffer.concat(parts!, msglen)));
   }
 
   /**
@@ -765,11 +769,6 @@ export class CpgHandle {
 
   private flowControlled(): boolean {
     return this.daemonFlowControl || this.conn.requestBacklogBytes >= this.maxBacklog;
-  }
-
-  /** Write a frame with no reply (cork so the pieces leave together). */
-  private post(pieces: Buffer[]): void {
-    this.conn.post(pieces);
   }
 
   /**

@@ -34,6 +34,30 @@ export function writeDirect(
   return sock.write(frame, done);
 }
 
+/**
+ * {@link writeDirect} of a frame in two pieces, `head` then `body` (a request header and the
+ * caller's payload): one sendmsg(2) with both, so the payload is not copied behind the header.
+ * What the socket does not take goes through the socket's write as with writeDirect.
+ */
+export function writeDirectPair(
+  native: QbNative | undefined,
+  fd: number,
+  sock: Socket,
+  head: Buffer,
+  body: Buffer,
+): boolean {
+  if (native && fd >= 0 && sock.writableLength === 0 && sock.writableCorked === 0 && !sock.destroyed) {
+    const n = native.dgramSend2(fd, head, body);
+    if (n === head.length + body.length) return true;
+    if (n > 0) {
+      if (n >= head.length) return sock.write(body.subarray(n - head.length));
+      head = head.subarray(n);
+    }
+  }
+  sock.write(head);
+  return sock.write(body);
+}
+
 /** The descriptor of a connected net.Socket (-1 if Node does not expose it). */
 export function socketFd(sock: Socket): number {
   return (sock as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;

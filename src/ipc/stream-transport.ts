@@ -34,6 +34,7 @@ import { loadQbNative, type QbNative } from './libqb/native.js';
 import { writeDirect } from './direct-write.js';
 import { errnoException, errnoName } from '../common/errno.js';
 import { randomBytes } from '../common/random.js';
+import { runAfterCurrent } from '../common/microtask.js';
 
 /** One read of a client socket: what a burst of pipelined requests left, like libuv's 64 KiB. */
 const READ_BYTES = 64 * 1024;
@@ -137,10 +138,11 @@ class StreamLink implements IpcLink {
     // (endChunk, writeResponse), which keeps "event before the reply that caused it".
     // A microtask, not setImmediate: measured at 100 deliveries/s (3 nodes, perf samples
     // between the datagram's recvmmsg and the event's send), setImmediate's Immediate object
-    // and loop-reference toggling were 11 % of that span, on every delivery.
+    // and loop-reference toggling were 11 % of that span, on every delivery (and not
+    // queueMicrotask either: see common/microtask.ts).
     if (!this.sentThisTurn && ev.writableCorked === 0) {
       this.sentThisTurn = true;
-      queueMicrotask(this.endTurnTask);
+      runAfterCurrent(this.endTurnTask);
       if (!writeDirect(this.native, this.eventFd, ev, frame, flushed) && this.conn)
         this.conn.stats.sendRetries++;
       return true;

@@ -44,6 +44,8 @@ export interface QbNative {
   dgramConnect(fd: number, name: string): number;
   /** send(2) on a datagram or stream socket, never blocking: bytes sent or a negative errno (-EAGAIN: no room). */
   dgramSend(fd: number, data: Buffer): number;
+  /** `dgramSend` of `head` followed by `body`, in one sendmsg(2): bytes sent (possibly part) or a negative errno. */
+  dgramSend2(fd: number, head: Buffer, body: Buffer): number;
   /** One datagram, or a negative errno (-EAGAIN: none; -EMSGSIZE: one longer than max was dropped). */
   dgramRecv(fd: number, max: number): Buffer | number;
   /** A non-blocking unix stream socket connected to a filesystem path: its descriptor or a negative errno. */

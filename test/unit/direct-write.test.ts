@@ -1,0 +1,96 @@
+/**
+ * Writing a frame in two pieces with one sendmsg(2) (src/ipc/direct-write.ts writeDirectPair,
+ * the addon's dgramSend2): the reader gets header and payload back to back, and when the
+ * socket's buffer fills (the peer does not read) a send that takes part of a frame, and every
+ * frame after it, goes through the socket's own write in order: the stream that arrives once
+ * the peer reads is exactly the frames written, in order.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createServer, connect, type Socket } from 'node:net';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadQbNative } from '../../src/ipc/libqb/native.js';
+import { socketFd, writeDirectPair } from '../../src/ipc/direct-write.js';
+
+const load = loadQbNative();
+
+async function socketPair(): Promise<{ client: Socket; server: Socket; close(): void }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cts-dw-'));
+  const where = path.join(dir, 'sock');
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(where, resolve));
+  const accepted = new Promise<Socket>((resolve) => srv.once('connection', resolve));
+  const client = connect(where);
+  await new Promise<void>((resolve) => client.once('connect', resolve));
+  const server = await accepted;
+  server.pause();
+  return {
+    client,
+    server,
+    close() {
+      client.destroy();
+      server.destroy();
+      srv.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('writeDirectPair', { skip: load.ok ? false : load.reason }, () => {
+  const native = load.ok ? load.native : undefined;
+
+  test('header and payload arrive back to back from one send', async () => {
+    const p = await socketPair();
+    try {
+      const head = Buffer.from('HEAD0123');
+      const body = Buffer.from('the payload');
+      const fd = socketFd(p.client);
+      assert.ok(fd >= 0, 'the client socket exposes its descriptor');
+      assert.equal(native!.dgramSend2(fd, head, body), head.length + body.length);
+      const got = await new Promise<Buffer>((resolve) => {
+        p.server.once('data', resolve);
+        p.server.resume();
+      });
+      assert.equal(got.toString(), 'HEAD0123the payload');
+    } finally {
+      p.close();
+    }
+  });
+
+  test('beyond the socket buffer: partly sent frames and the ones after them arrive whole and in order', async () => {
+    const p = await socketPair();
+    try {
+      const fd = socketFd(p.client);
+      const frames = 300;
+      const expected: Buffer[] = [];
+      let queued = 0;
+      for (let i = 0; i < frames; i++) {
+        // odd sizes so that a partial send ends inside a header as well as inside a payload
+        const head = Buffer.alloc(13 + (i % 7), i & 0xff);
+        head.writeUInt32LE(i, 0);
+        const body = Buffer.alloc(4093 + ((i * 37) % 1500), (i * 3) & 0xff);
+        expected.push(head, body);
+        writeDirectPair(native!, fd, p.client, head, body);
+        if (p.client.writableLength > 0) queued++;
+      }
+      assert.ok(queued > 0, 'the socket buffer filled: later frames waited in the socket write');
+      const total = expected.reduce((n, b) => n + b.length, 0);
+      const chunks: Buffer[] = [];
+      let received = 0;
+      await new Promise<void>((resolve) => {
+        p.server.on('data', (c: Buffer) => {
+          chunks.push(c);
+          received += c.length;
+          if (received >= total) resolve();
+        });
+        p.server.resume();
+      });
+      assert.equal(received, total);
+      assert.ok(Buffer.concat(chunks).equals(Buffer.concat(expected)), 'the byte stream is the frames in order');
+    } finally {
+      p.close();
+    }
+  });
+});
