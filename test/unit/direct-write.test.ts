@@ -88,7 +88,10 @@ describe('writeDirectPair', { skip: load.ok ? false : load.reason }, () => {
         p.server.resume();
       });
       assert.equal(received, total);
-      assert.ok(Buffer.concat(chunks).equals(Buffer.concat(expected)), 'the byte stream is the frames in order');
+      assert.ok(
+        Buffer.concat(chunks).equals(Buffer.concat(expected)),
+        'the byte stream is the frames in order',
+      );
     } finally {
       p.close();
     }
