@@ -3,7 +3,9 @@
  * the addon's dgramSend2): the reader gets header and payload back to back, and when the
  * socket's buffer fills (the peer does not read) a send that takes part of a frame, and every
  * frame after it, goes through the socket's own write in order: the stream that arrives once
- * the peer reads is exactly the frames written, in order.
+ * the peer reads is exactly the frames written, in order. And the addon's loop-turn counter
+ * (`loopTurns`, which decides what the client sends at once): unchanged within a callback and
+ * the microtasks after it, advanced by the next timer or I/O callback.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -95,5 +97,27 @@ describe('writeDirectPair', { skip: load.ok ? false : load.reason }, () => {
     } finally {
       p.close();
     }
+  });
+});
+
+describe('loopTurns', { skip: load.ok ? false : load.reason }, () => {
+  test('one reading per callback and its microtasks; a later callback reads another', async () => {
+    const turns = load.ok ? load.native.loopTurns() : new Uint32Array(1);
+    const inTimer = await new Promise<[number, number, number]>((resolve) => {
+      setTimeout(() => {
+        const first = turns[0]!;
+        void Promise.resolve()
+          .then(() => turns[0]!)
+          .then((micro) => {
+            setImmediate(() => resolve([first, micro, turns[0]!]));
+          });
+      }, 5);
+    });
+    const [first, micro, immediate] = inTimer;
+    assert.equal(micro, first, 'the microtasks after a callback are in its turn');
+    assert.notEqual(immediate, first, 'setImmediate runs in a later turn');
+    const before = turns[0]!;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    assert.ok(turns[0]! > before, 'a timer after a poll is a later turn');
   });
 });

@@ -46,6 +46,11 @@ export interface QbNative {
   dgramSend(fd: number, data: Buffer): number;
   /** `dgramSend` of `head` followed by `body`, in one sendmsg(2): bytes sent (possibly part) or a negative errno. */
   dgramSend2(fd: number, head: Buffer, body: Buffer): number;
+  /**
+   * A counter the event loop advances before and after it polls for I/O (no JavaScript runs):
+   * equal readings were taken in the same loop turn. One per thread's loop: call once, keep it.
+   */
+  loopTurns(): Uint32Array;
   /** One datagram, or a negative errno (-EAGAIN: none; -EMSGSIZE: one longer than max was dropped). */
   dgramRecv(fd: number, max: number): Buffer | number;
   /** A non-blocking unix stream socket connected to a filesystem path: its descriptor or a negative errno. */
