@@ -343,17 +343,25 @@ export class IpcClientConnection {
   /** `lent`: the chunk's memory is reused after this call (frames in it are handed on as copies). */
   private onEventData(chunk: Buffer, lent = false): void {
     if (this.state !== 'open') return;
-    const err = this.evAsm.push(chunk, (frame) => {
-      const level = decodeFlowControl(frame);
-      if (level !== undefined) {
-        this.flowControlLevel = level;
-        this.onFlowControl?.(level);
-      } else this.onEvent?.(lent && frame.buffer === chunk.buffer ? Buffer.from(frame) : frame);
-      return this.state === 'open';
-    });
+    this.lentMemory = lent ? chunk.buffer : undefined;
+    const err = this.evAsm.push(chunk, this.onEventFrame);
+    this.lentMemory = undefined;
     if (lent) this.evAsm.ownPending();
     if (err) this.lose(`malformed dispatch message: ${err.message}`);
   }
+
+  /** The memory of the chunk being cut into dispatch frames, while it is lent (see onEventData). */
+  private lentMemory: ArrayBufferLike | undefined;
+
+  /** One dispatch frame (one bound function, not a closure per read). */
+  private readonly onEventFrame = (frame: Buffer): boolean => {
+    const level = decodeFlowControl(frame);
+    if (level !== undefined) {
+      this.flowControlLevel = level;
+      this.onFlowControl?.(level);
+    } else this.onEvent?.(frame.buffer === this.lentMemory ? Buffer.from(frame) : frame);
+    return this.state === 'open';
+  };
 
   private failPending(err: CsError): void {
     for (const p of this.pending.splice(0)) p.reject(err);

@@ -148,6 +148,7 @@ export class FrameReassembler {
   push(chunk: Buffer, onFrame: (frame: Buffer) => boolean | void): FrameError | undefined {
     if (this.failed) return this.failed;
     const a = this.assembly;
+    if (this.buffered === 0 && !a) return this.pushFresh(chunk, onFrame);
     if (a) {
       const k = Math.min(chunk.length, a.buf.length - a.filled);
       chunk.copy(a.buf, a.filled, 0, k);
@@ -183,6 +184,36 @@ export class FrameReassembler {
       this.need = 0;
       if (onFrame(frame) === false) return undefined;
     }
+  }
+
+  /**
+   * `push` with nothing buffered (the usual case: a read brings whole frames): the frames are cut
+   * straight out of the chunk, and only a trailing piece is kept. One dispatch message per read
+   * at low rates runs this path cold, so it does no more than that.
+   */
+  private pushFresh(chunk: Buffer, onFrame: (frame: Buffer) => boolean | void): FrameError | undefined {
+    const n = chunk.length;
+    let off = 0;
+    let size = 0;
+    while (n - off >= 12) {
+      size = chunk.readInt32LE(off + 8);
+      const err = this.check(size);
+      if (err) {
+        this.failed = err;
+        return err;
+      }
+      if (n - off < size) break;
+      const frame = chunk.subarray(off, off + size);
+      off += size;
+      size = 0;
+      if (onFrame(frame) === false) break;
+    }
+    if (off < n) {
+      this.chunks.push(off === 0 ? chunk : chunk.subarray(off));
+      this.buffered = n - off;
+      this.need = size; // known when the loop stopped at an incomplete frame, else 0
+    }
+    return undefined;
   }
 
   /**

@@ -120,6 +120,34 @@ test('reassembler: a large frame across reused reads is copied once into its own
   assert.equal(asm.pendingBytes, 0);
 });
 
+test('reassembler: a read of whole frames and the start of a larger one knows that frame at once', () => {
+  // the first read after the buffer emptied is cut without buffering; the piece it leaves must
+  // still announce its frame's size, so ownPending gives it its final buffer
+  const a = allocRequest(1, 100);
+  const big = allocRequest(2, 5000);
+  big.fill(0x5a, 16);
+  const asm = new FrameReassembler({ minSize: 16, maxSize: 1 << 20 });
+  const slab = Buffer.allocUnsafeSlow(4096);
+  const first = Buffer.concat([a, big]).subarray(0, 4096);
+  first.copy(slab);
+  const got: Buffer[] = [];
+  asm.push(slab, (f) => {
+    got.push(Buffer.from(f));
+  });
+  assert.equal(got.length, 1);
+  assert.ok(got[0]!.equals(a));
+  assert.equal(asm.pendingFrameSize, 5000);
+  assert.equal(asm.pendingBytes, 4096 - 100);
+  asm.ownPending();
+  slab.fill(0xee); // the read buffer is reused
+  asm.push(big.subarray(4096 - 100), (f) => {
+    got.push(f);
+  });
+  assert.equal(got.length, 2);
+  assert.ok(got[1]!.equals(big), 'the large frame is intact');
+  assert.equal(asm.pendingBytes, 0);
+});
+
 test('reassembler: size below 16 or above max is a typed error, and it stays failed', () => {
   const small = allocRequest(1, 16);
   small.writeInt32LE(8, 8);

@@ -1293,7 +1293,7 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
   if (size !== frame.length) {
     return codecFail('size-mismatch', `cpg response: header size ${size} but ${frame.length} bytes`);
   }
-  if (BARE_RESPONSE_IDS.has(id)) {
+  if (id !== CpgResId.DELIVER_CALLBACK && BARE_RESPONSE_IDS.has(id)) {
     return exactSize(size, CpgSize.RES_BARE, `cpg response ${id}`) ?? codecOk({ kind: 'bare', id, error });
   }
   switch (id) {
