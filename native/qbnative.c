@@ -1155,8 +1155,22 @@ static napi_value stream_recv(napi_env env, napi_callback_info info) {
 
 /* ---- libuv poll watchers ---- */
 
+/*
+ * Per thread's environment: set when its teardown begins (a cleanup hook added at module
+ * init, so it runs before N-API finalizes what JavaScript still held). A worker's loop finishes
+ * closing its handles after its addons were unloaded: a handle closed from then on gets no close
+ * callback of ours (one would no longer exist: a worker terminated with a connection open
+ * crashed), and its memory is left behind. Never freed: pollers may read it until the end.
+ */
+typedef struct {
+  int tearing_down;
+} env_state_t;
+
+static void env_state_teardown(void *arg) { ((env_state_t *)arg)->tearing_down = 1; }
+
 typedef struct {
   uv_poll_t handle;
+  env_state_t *state;
   napi_env env;
   napi_ref cb;
   napi_async_context ctx;
@@ -1187,7 +1201,7 @@ static void poller_close(poller_t *p) {
     napi_async_destroy(p->env, p->ctx);
     p->ctx = NULL;
   }
-  uv_close((uv_handle_t *)&p->handle, on_poll_closed);
+  uv_close((uv_handle_t *)&p->handle, p->state->tearing_down ? NULL : on_poll_closed);
 }
 
 static void poller_finalize(napi_env env, void *data, void *hint) {
@@ -1231,6 +1245,10 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
   poller_t *p = calloc(1, sizeof(poller_t));
   if (!p) return throw_errno(env, "pollStart", ENOMEM);
   p->env = env;
+  if (napi_get_instance_data(env, (void **)&p->state) != napi_ok || !p->state) {
+    free(p);
+    return throw_errno(env, "pollStart", EINVAL);
+  }
   p->handle.data = p;
   int rc = uv_poll_init(loop, &p->handle, (int)fd);
   if (rc != 0) {
@@ -1295,25 +1313,30 @@ static napi_value poll_close(napi_env env, napi_callback_info info) {
 typedef struct {
   uv_prepare_t prepare;
   uv_check_t check;
-  uint32_t *count;
-  napi_ref buffer;
-  int open_handles;
+  uint32_t count; /* the word the JavaScript view reads */
 } turn_counter_t;
 
-static void turn_on_prepare(uv_prepare_t *h) { ((turn_counter_t *)h->data)->count[0]++; }
-static void turn_on_check(uv_check_t *h) { ((turn_counter_t *)h->data)->count[0]++; }
+static void turn_on_prepare(uv_prepare_t *h) { ((turn_counter_t *)h->data)->count++; }
+static void turn_on_check(uv_check_t *h) { ((turn_counter_t *)h->data)->count++; }
 
-static void turn_handle_closed(uv_handle_t *h) {
-  turn_counter_t *tc = h->data;
-  if (--tc->open_handles == 0) free(tc);
+static void turn_view_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)data;
+  (void)hint;
 }
 
+/*
+ * At the thread's end: stop and close both handles. Without a close callback, and the struct is
+ * never freed (one per thread's loop): a worker's loop finishes closing its handles after its
+ * addons were unloaded, so a callback of ours would no longer exist then (a freeing callback
+ * crashed a terminating worker), and the handles' memory must outlive that.
+ */
 static void turn_counter_cleanup(void *arg) {
   turn_counter_t *tc = arg;
   uv_prepare_stop(&tc->prepare);
   uv_check_stop(&tc->check);
-  uv_close((uv_handle_t *)&tc->prepare, turn_handle_closed);
-  uv_close((uv_handle_t *)&tc->check, turn_handle_closed);
+  uv_close((uv_handle_t *)&tc->prepare, NULL);
+  uv_close((uv_handle_t *)&tc->check, NULL);
 }
 
 static napi_value loop_turns(napi_env env, napi_callback_info info) {
@@ -1322,31 +1345,34 @@ static napi_value loop_turns(napi_env env, napi_callback_info info) {
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return throw_errno(env, "uv loop", EINVAL);
   turn_counter_t *tc = calloc(1, sizeof(turn_counter_t));
   if (!tc) return throw_errno(env, "loopTurns", ENOMEM);
-  void *data = NULL;
   napi_value ab, view;
-  if (napi_create_arraybuffer(env, sizeof(uint32_t), &data, &ab) != napi_ok ||
-      napi_create_typedarray(env, napi_uint32_array, 1, ab, 0, &view) != napi_ok ||
-      napi_create_reference(env, ab, 1, &tc->buffer) != napi_ok) {
+  if (napi_create_external_arraybuffer(env, &tc->count, sizeof(tc->count), turn_view_finalize, NULL, &ab) !=
+      napi_ok) {
     free(tc);
     return NULL;
   }
-  tc->count = data;
-  tc->count[0] = 0;
   uv_prepare_init(loop, &tc->prepare);
   uv_check_init(loop, &tc->check);
   tc->prepare.data = tc;
   tc->check.data = tc;
-  tc->open_handles = 2;
   uv_unref((uv_handle_t *)&tc->prepare);
   uv_unref((uv_handle_t *)&tc->check);
   uv_prepare_start(&tc->prepare, turn_on_prepare);
   uv_check_start(&tc->check, turn_on_check);
   napi_add_env_cleanup_hook(env, turn_counter_cleanup, tc);
+  if (napi_create_typedarray(env, napi_uint32_array, 1, ab, 0, &view) != napi_ok) return NULL;
   return view;
 }
 
 static napi_value init(napi_env env, napi_value exports) {
   install_sigbus();
+  env_state_t *state = calloc(1, sizeof(env_state_t));
+  if (!state || napi_set_instance_data(env, state, NULL, NULL) != napi_ok) {
+    free(state);
+    napi_throw_error(env, NULL, "qbnative: cannot keep per-thread state");
+    return NULL;
+  }
+  napi_add_env_cleanup_hook(env, env_state_teardown, state);
   napi_property_descriptor props[] = {
       {"listenAbstract", NULL, listen_abstract, NULL, NULL, NULL, napi_enumerable, NULL},
       {"listenPath", NULL, listen_path, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -5,10 +5,12 @@
  * frame after it, goes through the socket's own write in order: the stream that arrives once
  * the peer reads is exactly the frames written, in order. And the addon's loop-turn counter
  * (`loopTurns`, which decides what the client sends at once): unchanged within a callback and
- * the microtasks after it, advanced by the next timer or I/O callback.
+ * the microtasks after it, advanced by the next timer or I/O callback; and a worker thread that
+ * ends with a poll watcher and the counter open does not take the process down.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { createServer, connect, type Socket } from 'node:net';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -119,5 +121,28 @@ describe('loopTurns', { skip: load.ok ? false : load.reason }, () => {
     const before = turns[0]!;
     await new Promise((resolve) => setTimeout(resolve, 2));
     assert.ok(turns[0]! > before, 'a timer after a poll is a later turn');
+  });
+
+  test('a worker thread that ends with a poll watcher and the counter still open ends cleanly', async () => {
+    // a worker's loop closes what is left after its addons were unloaded: the addon must not
+    // leave a close callback of its own behind (this crashed the whole process)
+    const nativeUrl = new URL('../../src/ipc/libqb/native.js', import.meta.url).href;
+    const code = `
+      const { parentPort } = await import('node:worker_threads');
+      const { loadQbNative } = await import(${JSON.stringify(nativeUrl)});
+      const load = loadQbNative();
+      if (!load.ok) throw new Error(load.reason);
+      const fd = load.native.dgramBind('cts-worker-' + process.pid + '-' + Date.now(), 4096);
+      if (fd < 0) throw new Error('dgramBind ' + fd);
+      globalThis.kept = [load.native.pollStart(fd, 1, () => {}), load.native.loopTurns()];
+      parentPort.postMessage('ready');
+    `;
+    const w = new Worker(code, { eval: true });
+    const ready = await new Promise<unknown>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    assert.equal(ready, 'ready');
+    assert.equal(await w.terminate(), 1, 'terminated (and this process is still here to see it)');
   });
 });
