@@ -272,9 +272,9 @@ export class IpcClientConnection {
    * microtask ends too early (each awaited send would leave alone).
    */
   private write(head: Buffer, body: Buffer | undefined): void {
-    const native = this.native;
-    if (native && !this.corked) {
-      const turn = this.loopTurn![0]!;
+    const { native, loopTurn } = this;
+    if (native && loopTurn && !this.corked) {
+      const turn = loopTurn[0]!;
       if (turn !== this.directTurn) {
         this.directTurn = turn;
         if (body) writeDirectPair(native, this.reqFd, this.req, head, body);

@@ -554,21 +554,19 @@ export class CpgHandle {
     iov: Buffer | Uint8Array | readonly (Buffer | Uint8Array)[],
   ): Promise<void> {
     u32Arg(guarantee, 'guarantee');
-    // one Buffer (the usual call) is sent as it is, several are joined behind the header
-    const single = Buffer.isBuffer(iov) ? iov : undefined;
-    const parts = single ? undefined : iovArg(iov);
+    const parts = Buffer.isBuffer(iov) ? [iov] : iovArg(iov);
     this.checkSendable();
     let msglen = 0;
-    if (single) msglen = single.length;
-    else for (const p of parts!) msglen += p.length;
+    for (const p of parts) msglen += p.length;
     if (msglen > this.maxAtomic) {
-      await this.sendFragments(guarantee, msglen, parts ?? [single!]);
+      await this.sendFragments(guarantee, msglen, parts);
       return;
     }
     if (this.flowControlled())
       throw new CsError(CsErrorCode.CS_ERR_TRY_AGAIN, 'cpg_mcast_joined: flow control');
-    const head = encodeCpgMcastRequestHeader(guarantee, msglen);
-    this.conn.post(head, single ?? (parts!.length === 1 ? parts![0]! : Buffer.concat(parts!, msglen)));
+    // one Buffer (the usual call) goes as it is behind the header; several are joined once
+    const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, msglen);
+    this.conn.post(encodeCpgMcastRequestHeader(guarantee, msglen), body);
   }
 
   /**

@@ -21,7 +21,7 @@ export function writeDirect(
   frame: Buffer,
   done?: () => void,
 ): boolean {
-  if (native && fd >= 0 && sock.writableLength === 0 && sock.writableCorked === 0 && !sock.destroyed) {
+  if (canSendNow(native, fd, sock)) {
     const n = native.dgramSend(fd, frame);
     if (n === frame.length) {
       done?.();
@@ -46,7 +46,7 @@ export function writeDirectPair(
   head: Buffer,
   body: Buffer,
 ): boolean {
-  if (native && fd >= 0 && sock.writableLength === 0 && sock.writableCorked === 0 && !sock.destroyed) {
+  if (canSendNow(native, fd, sock)) {
     const n = native.dgramSend2(fd, head, body);
     if (n === head.length + body.length) return true;
     if (n > 0) {
@@ -56,6 +56,17 @@ export function writeDirectPair(
   }
   sock.write(head);
   return sock.write(body);
+}
+
+/** send(2) may go ahead: the addon is there and Node holds nothing unsent (or corked) for the socket. */
+function canSendNow(native: QbNative | undefined, fd: number, sock: Socket): native is QbNative {
+  return (
+    native !== undefined &&
+    fd >= 0 &&
+    sock.writableLength === 0 &&
+    sock.writableCorked === 0 &&
+    !sock.destroyed
+  );
 }
 
 /** The descriptor of a connected net.Socket (-1 if Node does not expose it). */
