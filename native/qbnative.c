@@ -34,6 +34,8 @@
  *                                          address length), SO_SNDBUF/SO_RCVBUF raised to bufBytes
  *   dgramConnect(fd, name) -> 0 | -errno
  *   dgramSend(fd, buf) -> bytes | -errno   one datagram, never blocks (-EAGAIN when full)
+ *   dgramSend2(fd, head, body) -> bytes | -errno   the same for a frame in two Buffers, one
+ *                                          sendmsg(2) (a stream socket may take part of it)
  *   dgramRecv(fd, max) -> Buffer | -errno  one datagram; -EMSGSIZE if it was longer than max
  *   udpSendTo(fd, buf, sockaddr) -> bytes | -errno   one UDP datagram (totem's send path)
  *   udpOpen(sockaddr, reuseAddr, bufBytes) -> fd | -errno
@@ -54,6 +56,8 @@
  *                                          (events: 1 readable, 2 writable)
  *   pollSet(poller, events)                change the watched events (0 pauses)
  *   pollClose(poller)
+ *   loopTurns() -> Uint32Array(1)          a word the event loop bumps before and after polling
+ *                                          (equal readings: the same loop turn)
  *
  * Process scheduling (corosync's system.sched_rr / system.priority):
  *   schedSetRr() -> priority | -errno       SCHED_RR at sched_get_priority_max(SCHED_RR) for the
@@ -1319,12 +1323,6 @@ typedef struct {
 static void turn_on_prepare(uv_prepare_t *h) { ((turn_counter_t *)h->data)->count++; }
 static void turn_on_check(uv_check_t *h) { ((turn_counter_t *)h->data)->count++; }
 
-static void turn_view_finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)data;
-  (void)hint;
-}
-
 /*
  * At the thread's end: stop and close both handles. Without a close callback, and the struct is
  * never freed (one per thread's loop): a worker's loop finishes closing its handles after its
@@ -1346,7 +1344,7 @@ static napi_value loop_turns(napi_env env, napi_callback_info info) {
   turn_counter_t *tc = calloc(1, sizeof(turn_counter_t));
   if (!tc) return throw_errno(env, "loopTurns", ENOMEM);
   napi_value ab, view;
-  if (napi_create_external_arraybuffer(env, &tc->count, sizeof(tc->count), turn_view_finalize, NULL, &ab) !=
+  if (napi_create_external_arraybuffer(env, &tc->count, sizeof(tc->count), NULL, NULL, &ab) !=
       napi_ok) {
     free(tc);
     return NULL;
