@@ -38,6 +38,10 @@
  *                                          sendmsg(2) (a stream socket may take part of it)
  *   dgramRecv(fd, max) -> Buffer | -errno  one datagram; -EMSGSIZE if it was longer than max
  *   udpSendTo(fd, buf, sockaddr) -> bytes | -errno   one UDP datagram (totem's send path)
+ *   udpSendSegments(fd, bufs, first, count, segBytes, sockaddr) -> bytes | -errno
+ *                                          count equal-sized datagrams (the last may be
+ *                                          shorter) to one destination in one sendmsg(2)
+ *                                          with UDP_SEGMENT (generic segmentation offload)
  *   udpOpen(sockaddr, reuseAddr, bufBytes) -> fd | -errno
  *                                          non-blocking, close-on-exec UDP socket of the
  *                                          sockaddr's family (sockaddr_in / sockaddr_in6),
@@ -937,6 +941,81 @@ static napi_value udp_send_to(napi_env env, napi_callback_info info) {
   return make_i64(env, n < 0 ? -errno : n);
 }
 
+/* UDP generic segmentation offload (linux/udp.h; glibc's headers lack it before 2.36). */
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+/* The kernel's cap on segments per send (UDP_MAX_SEGMENTS). */
+#define SEGMENTS_MAX 64
+
+/*
+ * udpSendSegments(fd, bufs, first, count, segBytes, sockaddr) -> bytes | -errno: bufs[first ..
+ * first+count-1] to one destination as count UDP datagrams in one sendmsg(2) with UDP_SEGMENT:
+ * every buffer but the last must be exactly segBytes long, the last at most that. The kernel
+ * carries the run through the stack (routing, bridge, netfilter, veth) as one packet and splits
+ * it into the same datagrams sendto(2) would have made, late (the NIC, or the receiving
+ * socket): totem sends up to max_messages equal-sized frames per peer per token visit, and
+ * that per-packet path is most of a sender's CPU. -EIO / -EINVAL / -ENOPROTOOPT: no
+ * segmentation on this route (the caller sends one by one).
+ */
+static napi_value udp_send_segments(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!get_args(env, info, 6, argv)) return NULL;
+  int64_t fd, first, count, seg;
+  void *addr = NULL;
+  size_t alen = 0;
+  bool is_array = false;
+  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[2], &first) || !get_i64(env, argv[3], &count) ||
+      !get_i64(env, argv[4], &seg))
+    return NULL;
+  if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
+      napi_get_buffer_info(env, argv[5], &addr, &alen) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected (fd, Buffer[], first, count, segBytes, Buffer sockaddr)");
+    return NULL;
+  }
+  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  if (alen != sizeof(struct sockaddr_in) && alen != sizeof(struct sockaddr_in6)) return make_i64(env, -EINVAL);
+  if (count < 1 || count > SEGMENTS_MAX || first < 0 || seg < 1 || seg > UINT16_MAX) return make_i64(env, -EINVAL);
+  struct iovec iov[SEGMENTS_MAX];
+  for (int64_t i = 0; i < count; i++) {
+    napi_value el;
+    if (napi_get_element(env, argv[1], (uint32_t)(first + i), &el) != napi_ok ||
+        napi_get_buffer_info(env, el, &iov[i].iov_base, &iov[i].iov_len) != napi_ok) {
+      napi_throw_type_error(env, NULL, "expected Buffers in the array");
+      return NULL;
+    }
+    bool last = i == count - 1;
+    if (last ? iov[i].iov_len > (size_t)seg : iov[i].iov_len != (size_t)seg) return make_i64(env, -EINVAL);
+  }
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+  } ctl;
+  memset(&ctl, 0, sizeof(ctl));
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_name = addr;
+  msg.msg_namelen = (socklen_t)alen;
+  msg.msg_iov = iov;
+  msg.msg_iovlen = (size_t)count;
+  msg.msg_control = ctl.buf;
+  msg.msg_controllen = sizeof(ctl.buf);
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_UDP;
+  cm->cmsg_type = UDP_SEGMENT;
+  cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  uint16_t seg16 = (uint16_t)seg;
+  memcpy(CMSG_DATA(cm), &seg16, sizeof(seg16));
+  ssize_t n;
+  do {
+    n = sendmsg((int)fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  return make_i64(env, n < 0 ? -errno : n);
+}
+
 /*
  * udpOpen(sockaddr, reuseAddr, bufBytes) -> fd | -errno: totem's UDP socket without Node's
  * dgram (whose bind loads the cluster and child_process modules: ~1 MiB of a daemon's RSS).
@@ -1400,6 +1479,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"streamConnect", NULL, stream_connect, NULL, NULL, NULL, napi_enumerable, NULL},
       {"streamRecv", NULL, stream_recv, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpSendTo", NULL, udp_send_to, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpSendSegments", NULL, udp_send_segments, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpOpen", NULL, udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setSockOpt", NULL, set_sock_opt, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpRecvBatch", NULL, udp_recv_batch, NULL, NULL, NULL, napi_enumerable, NULL},

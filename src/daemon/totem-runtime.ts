@@ -193,17 +193,30 @@ export class TotemRuntime {
     return res;
   }
 
-  /** Run the effects of the last core step(s) until both cores are quiet. */
+  /**
+   * Run the effects of the last core step(s) until both cores are quiet. The transport gathers
+   * the sends of a step and hands them to the kernel together (segmented runs, see
+   * UdpTransportBase.cork) as soon as the step's sends are over: before any other effect
+   * (a token must not wait behind deliveries) and before the core runs again (it reuses its
+   * token buffer).
+   */
   pump(): void {
     if (this.pumping) return; // re-entrant calls from up-calls: the outer loop picks their effects up
     this.pumping = true;
+    const { transport } = this.opts;
+    transport.cork?.();
     try {
       for (;;) {
-        if (this.srp.drainEach(this.applyEffect) > 0) continue;
+        const n = this.srp.drainEach(this.applyEffect);
+        transport.flush?.();
+        if (n > 0) continue;
         this.opts.idle?.();
-        if (this.srp.drainEach(this.applyEffect) === 0) break;
+        const more = this.srp.drainEach(this.applyEffect);
+        transport.flush?.();
+        if (more === 0) break;
       }
     } finally {
+      transport.uncork?.();
       this.pumping = false;
     }
   }
@@ -212,6 +225,7 @@ export class TotemRuntime {
 
   private apply(e: SrpEffect): void {
     const { transport, logger } = this.opts;
+    if (e.kind !== 'send') transport.flush?.();
     switch (e.kind) {
       case 'send':
         if (e.to === 'all') transport.sendAll(e.bytes);

@@ -49,6 +49,20 @@ export type UdpSendResult = 'sent' | 'queued' | 'error';
 export interface UdpSocket {
   readonly api: 'native' | 'node';
   send(data: Buffer, port: number, addr: string): UdpSendResult;
+  /**
+   * bufs[from .. from+count) to one destination as `count` datagrams in one segmented send
+   * (UDP_SEGMENT): all but the last exactly `segBytes` long, the last at most that.
+   * 'unsupported': this socket or route cannot (the caller sends them one by one). Absent on
+   * sockets that never can.
+   */
+  sendSegments?(
+    bufs: readonly Buffer[],
+    from: number,
+    count: number,
+    segBytes: number,
+    port: number,
+    addr: string,
+  ): UdpSendResult | 'unsupported';
   setBroadcast(on: boolean): void;
   /** Join `group` on the interface with address `iface` (IPv4) or `::%ifname` (IPv6). */
   addMembership(group: string, iface: string | undefined): void;
@@ -75,6 +89,9 @@ const BATCH = 64;
 const META_WORDS = 8;
 const EAGAIN = 11;
 const ENOBUFS = 105;
+/** Errors of a segmented send that mean "not on this socket or route" (no checksum offload,
+ * an old kernel): the socket stops trying and sends one by one. */
+const NO_SEGMENTS = new Set([5 /* EIO */, 22 /* EINVAL */, 92 /* ENOPROTOOPT */, 95 /* EOPNOTSUPP */]);
 /** Datagrams kept behind a full socket buffer before further ones are dropped (corosync drops
  * every datagram the kernel refuses; totem retransmits what was lost). */
 const SEND_QUEUE_MAX = 4096;
@@ -123,6 +140,7 @@ class NativeUdpSocket implements UdpSocket {
     private readonly fd: number,
     private readonly opts: UdpSocketOptions,
   ) {
+    this.segmentsOff = typeof native.udpSendSegments !== 'function';
     this.poller = native.pollStart(fd, POLL_READABLE, (status, events) => {
       if (status < 0) opts.onError();
       if (status < 0 || events & POLL_WRITABLE) this.flush();
@@ -152,6 +170,37 @@ class NativeUdpSocket implements UdpSocket {
     if (this.queue.length >= SEND_QUEUE_MAX) return 'error';
     // our copy: totem reuses some send buffers (the token's) as soon as the send returns
     this.queue.push({ data: Buffer.from(data), sa });
+    return 'queued';
+  }
+
+  /** No segmented sends: an addon without them, or the kernel refused one (see NO_SEGMENTS). */
+  private segmentsOff: boolean;
+
+  sendSegments(
+    bufs: readonly Buffer[],
+    from: number,
+    count: number,
+    segBytes: number,
+    port: number,
+    addr: string,
+  ): UdpSendResult | 'unsupported' {
+    if (this.segmentsOff) return 'unsupported';
+    if (this.closed) return 'error';
+    const sa = this.sockaddrs.get(addr, port);
+    if (!sa) return 'error';
+    if (this.queue.length === 0) {
+      const n = this.native.udpSendSegments(this.fd, bufs, from, count, segBytes, sa);
+      if (n >= 0) return 'sent';
+      if (NO_SEGMENTS.has(-n)) {
+        this.segmentsOff = true;
+        return 'unsupported';
+      }
+      if (n !== -EAGAIN && n !== -ENOBUFS) return 'error';
+      if (this.poller) this.native.pollSet(this.poller, POLL_READABLE | POLL_WRITABLE);
+    }
+    // behind a full socket buffer: one by one, in order, as send() queues them
+    if (this.queue.length + count > SEND_QUEUE_MAX) return 'error';
+    for (let i = from; i < from + count; i++) this.queue.push({ data: Buffer.from(bufs[i]!), sa });
     return 'queued';
   }
 

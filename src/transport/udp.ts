@@ -123,12 +123,25 @@ export class UdpTransport extends UdpTransportBase implements TotemTransport {
       return;
     }
     if (!this.admit(len, 1)) return;
+    if (this.gather(nodeid, bytes, len)) return;
     this.transmit(this.send as UdpSocket, bytes, len, m.port, m.addr);
   }
 
   sendAll(bytes: Buffer | Buffer[]): void {
     const len = byteLength(bytes);
     if (!this.admit(len, 1)) return;
+    if (this.gather('all', bytes, len)) return;
     this.transmit(this.send as UdpSocket, bytes, len, this.port, this.mcastAddr);
+  }
+
+  protected sendGathered(to: number | 'all', bufs: readonly Buffer[], from: number, end: number): void {
+    const sock = this.send as UdpSocket;
+    if (to === 'all') {
+      this.sendRun(sock, bufs, from, end, this.port, this.mcastAddr);
+      return;
+    }
+    const m = this.members.get(to);
+    if (m) this.sendRun(sock, bufs, from, end, m.port, m.addr);
+    else this.stats.txNoTarget += end - from;
   }
 }

@@ -40,6 +40,7 @@ export class UdpuTransport extends UdpTransportBase implements TotemTransport {
       return;
     }
     if (!this.admit(len, 1)) return;
+    if (this.gather(nodeid, bytes, len)) return;
     this.transmit(this.sock as UdpSocket, bytes, len, m.port, m.addr);
   }
 
@@ -48,7 +49,20 @@ export class UdpuTransport extends UdpTransportBase implements TotemTransport {
     if (peers.length === 0) return;
     const len = byteLength(bytes);
     if (!this.admit(len, peers.length)) return;
+    if (this.gather('all', bytes, len)) return;
     const sock = this.sock as UdpSocket;
     for (const p of peers) this.transmit(sock, bytes, len, p.port, p.addr);
+  }
+
+  protected sendGathered(to: number | 'all', bufs: readonly Buffer[], from: number, end: number): void {
+    const sock = this.sock as UdpSocket;
+    if (to === 'all') {
+      // peer by peer: each peer still gets the frames in order, before anything sent after them
+      for (const p of this.members.peers()) this.sendRun(sock, bufs, from, end, p.port, p.addr);
+      return;
+    }
+    const m = this.members.get(to);
+    if (m) this.sendRun(sock, bufs, from, end, m.port, m.addr);
+    else this.stats.txNoTarget += end - from;
   }
 }

@@ -13,6 +13,7 @@ import {
   type TotemTransport,
   type TransportMember,
 } from '../../src/transport/index.js';
+import { loadQbNative } from '../../src/ipc/libqb/native.js';
 
 const DEADLINE = 2000;
 
@@ -155,6 +156,47 @@ test('udpu: unicast and "multicast" between three nodes on 127.0.0.1..3', async 
       assert.equal(t.stats.socketErrors, 0);
     }
     assert.equal(t1.stats.rxPackets, 2);
+  } finally {
+    await Promise.all(ts.map((t) => t.close()));
+  }
+});
+
+test('udpu: corked sends leave in order, equal-sized runs as segmented sends', async () => {
+  const { ts, inboxes } = await udpuCluster(3);
+  const [t1] = ts as [UdpuTransport, UdpuTransport, UdpuTransport];
+  const [, in2, in3] = inboxes as [Inbox, Inbox, Inbox];
+  try {
+    // a token visit's worth: full frames, a short last fragment, a new run, then the token
+    const frames = [1200, 1200, 1200, 300, 1000, 1000].map((n, i) => Buffer.alloc(n, i + 1));
+    t1.cork();
+    for (const f of frames) t1.sendAll(f);
+    t1.sendTo(2, Buffer.from('token'));
+    assert.equal(t1.stats.txPackets, 0, 'nothing leaves while corked');
+    t1.flush();
+    const expect2 = [...frames.map((f) => f.toString('hex')), Buffer.from('token').toString('hex')];
+    for (let i = 0; i < expect2.length; i++) {
+      const r = await in2.at(i, `datagram ${i} at node 2`);
+      assert.equal(r.bytes.toString('hex'), expect2[i], `datagram ${i} at node 2`);
+      assert.equal(r.from, 1);
+    }
+    for (let i = 0; i < frames.length; i++)
+      assert.equal(
+        (await in3.at(i, `frame ${i} at node 3`)).bytes.toString('hex'),
+        frames[i]!.toString('hex'),
+      );
+    assert.equal(t1.stats.txPackets, 2 * frames.length + 1);
+    assert.equal(t1.stats.txBytes, 2 * frames.reduce((n, f) => n + f.length, 0) + 5);
+    assert.equal(t1.stats.txErrors, 0);
+    // with the addon: two runs (4 + 2 frames) per peer; without it, one send per datagram
+    assert.equal(t1.stats.txSegmentedSends, loadQbNative().ok ? 4 : 0);
+
+    // still corked after flush(); uncork() sends the rest and stops gathering
+    t1.sendTo(3, Buffer.from('t13'));
+    assert.equal(in3.got.length, frames.length);
+    t1.uncork();
+    assert.equal((await in3.at(frames.length, 'token 1→3')).bytes.toString(), 't13');
+    t1.sendTo(3, Buffer.from('now'));
+    assert.equal((await in3.at(frames.length + 1, 'uncorked send')).bytes.toString(), 'now');
   } finally {
     await Promise.all(ts.map((t) => t.close()));
   }
@@ -505,6 +547,23 @@ test('udp: multicast on 239.x over lo between three nodes, own copy dropped, tok
     await until(() => t1.stats.rxOwn === 1, 'own multicast copy dropped at 1');
     assert.equal(t1.stats.rxDropped, 1);
     assert.equal(t1.stats.rxUnlisted, 0);
+
+    // Corked: a run of equal frames to the group, in order at both receivers.
+    const frames = [1100, 1100, 400].map((n, i) => Buffer.alloc(n, 0x40 + i));
+    t2.cork();
+    for (const f of frames) t2.sendAll(f);
+    t2.uncork();
+    for (const [inbox, base] of [
+      [in1, 1],
+      [in3, 2],
+    ] as const)
+      for (let i = 0; i < frames.length; i++)
+        assert.equal(
+          (await inbox.at(base + i, `corked frame ${i}`)).bytes.toString('hex'),
+          frames[i]!.toString('hex'),
+        );
+    assert.equal(t2.stats.txSegmentedSends, loadQbNative().ok ? 1 : 0, 'one segmented send to the group');
+    assert.equal(t2.stats.txPackets, 1 + frames.length);
 
     // Oversize refused here too.
     t1.sendAll(Buffer.alloc(1501));

@@ -146,3 +146,46 @@ for (const api of ['native', 'node'] as const) {
     });
   });
 }
+
+describe('UDP socket (native): segmented sends', { skip: nativeSkip }, () => {
+  it('a run of equal datagrams (the last shorter) arrives as the same datagrams, in order', async () => {
+    const a = await open('native');
+    const b = await open('native');
+    const bufs = [Buffer.from('skip'), ...[1200, 1200, 1200, 500].map((n, i) => Buffer.alloc(n, 0x61 + i))];
+    assert.ok(a.sock.sendSegments, 'the native socket has segmented sends');
+    assert.equal(a.sock.sendSegments(bufs, 1, 4, 1200, b.port, b.addr), 'sent');
+    await b.wait(4);
+    assert.deepEqual(
+      b.got.map((g) => g.msg),
+      bufs.slice(1),
+    );
+    assert.ok(b.got.every((g) => g.address === a.addr && g.port === a.port));
+    await a.sock.close();
+    await b.sock.close();
+  });
+
+  it('a run the kernel refuses makes the socket stop trying; plain sends go on', async () => {
+    const a = await open('native');
+    const b = await open('native');
+    const send = a.sock.sendSegments!.bind(a.sock);
+    // not a valid run (the second is longer than the segment size): EINVAL, as the kernel answers
+    // runs it cannot segment
+    const bad = [Buffer.alloc(100), Buffer.alloc(200)];
+    assert.equal(send(bad, 0, 2, 100, b.port, b.addr), 'unsupported');
+    const good = [Buffer.alloc(100, 1), Buffer.alloc(100, 2)];
+    assert.equal(send(good, 0, 2, 100, b.port, b.addr), 'unsupported', 'not tried again');
+    assert.equal(a.sock.send(Buffer.from('plain'), b.port, b.addr), 'sent');
+    await b.wait(1);
+    assert.equal(b.got[0]!.msg.toString(), 'plain');
+    await a.sock.close();
+    await b.sock.close();
+  });
+});
+
+describe('UDP socket (node): no segmented sends', () => {
+  it('has no sendSegments (the transport sends one by one)', async () => {
+    const a = await open('node');
+    assert.equal(a.sock.sendSegments, undefined);
+    await a.sock.close();
+  });
+});

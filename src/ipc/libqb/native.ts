@@ -71,6 +71,19 @@ export interface QbNative {
   /** One datagram by sendto(2) to a prepared sockaddr_in/_in6: bytes sent or a negative errno. */
   udpSendTo(fd: number, data: Buffer, sockaddr: Buffer): number;
   /**
+   * bufs[first .. first+count) as `count` datagrams to one sockaddr in one sendmsg(2) with
+   * UDP_SEGMENT (all but the last exactly segBytes long, the last at most): bytes sent or a
+   * negative errno (-EIO/-EINVAL/-ENOPROTOOPT: no segmentation here).
+   */
+  udpSendSegments(
+    fd: number,
+    bufs: readonly Buffer[],
+    first: number,
+    count: number,
+    segBytes: number,
+    sockaddr: Buffer,
+  ): number;
+  /**
    * A non-blocking UDP socket of the sockaddr's family, SO_REUSEADDR when asked, buffers raised
    * to bufBytes, bound to sockaddr: its descriptor or a negative errno.
    */
