@@ -452,7 +452,10 @@ interface ThroughputRun {
    * lines mentioning retransmission. */
   udpRcvbufErrors: number[];
   retransmitLogLines: number[];
-  /** Per node, during the run: UDP datagrams sent (totem's packets, token included). */
+  /**
+   * Per node, during the run: the kernel's UdpOutDatagrams (totem's packets, token included).
+   * It counts send calls: a segmented send (a run of equal frames to one peer, ours) counts once.
+   */
   udpOutDatagrams: number[];
   /** Per node: CPU seconds its daemon used during the run. */
   daemonCpuSeconds: number[];
@@ -820,7 +823,7 @@ async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
           res.throughput.push(tr);
           console.log(
             `  ${what} x ${count}: ${fmtRate(tr)} (slowest node), ` +
-              `${(tr.udpOutDatagrams.reduce((a, b) => a + b, 0) / count).toFixed(2)} datagrams sent per message, ` +
+              `${(tr.udpOutDatagrams.reduce((a, b) => a + b, 0) / count).toFixed(2)} UDP sends per message, ` +
               `daemon CPU ${tr.daemonCpuSeconds.map((x) => x.toFixed(2)).join('/')} s, ` +
               `client CPU ${tr.clientCpuSeconds.map((x) => x.toFixed(2)).join('/')} s, ` +
               `peak RSS ${tr.rssPeakKb.map((k) => (k / 1024).toFixed(0)).join('/')} MiB` +
