@@ -124,6 +124,28 @@ for (const [name, native, skip] of modes) {
   });
 }
 
+describe('daemon event socket buffer', { skip: native.ok ? false : native.reason }, () => {
+  it('a client that does not read leaves 1 MiB of events in the socket before the daemon queues any', async () => {
+    const d = await startIpcDaemon();
+    try {
+      const [conn, server] = await open(d, true);
+      const got: Buffer[] = [];
+      conn.onEvent = (f) => got.push(f);
+      conn.pauseEvents();
+      // 16 × 64 KiB: five times the kernel's default socket buffer
+      for (let i = 0; i < 16; i++) server.sendEvent(eventFrame(i, 65_536));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(server.stats.queued, 0, 'every event went into the socket');
+      conn.resumeEvents();
+      await waitFor(() => got.length === 16, '16 frames', 5000);
+      got.forEach((f, i) => checkFrame(f, i, 65_536));
+      await conn.close();
+    } finally {
+      await d.close();
+    }
+  });
+});
+
 /** cmap's "get" of a key that does not exist: any request the cmap service answers. */
 function allocRequestFrame(): Buffer {
   return encodeGetRequest(Buffer.from('no.such.key'), 0);
