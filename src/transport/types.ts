@@ -493,7 +493,7 @@ export abstract class UdpTransportBase {
     while (i < end) {
       const runEnd = sock.sendSegments ? segmentRunEnd(bufs, i, end, this.udpMax, this.ipMtuPayload) : i + 1;
       if (runEnd - i > 1) {
-        const r = sock.sendSegments!(bufs, i, runEnd - i, bufs[i]!.length, port, addr);
+        const r = sock.sendSegments?.(bufs, i, runEnd - i, bufs[i]!.length, port, addr) ?? 'unsupported';
         if (r !== 'unsupported') {
           const count = runEnd - i;
           if (r === 'error') this.stats.txErrors += count;
