@@ -13,7 +13,6 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { mkdirSync, unlinkSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { serviceSocketPath } from '../common/rundir.js';
 import { CsErrorCode } from '../common/errors.js';
 import { FrameReassembler, REQUEST_HEADER_SIZE } from './frame.js';
@@ -31,7 +30,7 @@ import {
 import type { IpcLink, IpcServer, IpcServerConnection } from './server.js';
 import { NativeListener, socketOnFd } from './native-listener.js';
 import { NativeStreamReader } from './native-reader.js';
-import { loadQbNative, type QbNative } from './libqb/native.js';
+import { SOL_SOCKET, intOption, loadQbNative, type QbNative } from './libqb/native.js';
 import { writeDirect } from './direct-write.js';
 import { errnoException, errnoName } from '../common/errno.js';
 import { randomBytes } from '../common/random.js';
@@ -49,15 +48,11 @@ const READ_BYTES = 64 * 1024;
  * MiB per daemon (RSS 165–211 MiB), with 1 MiB at 6–9 MiB (RSS 98–106 MiB), throughput the same.
  */
 const EVENT_SOCKET_BUFFER = 1024 * 1024;
-const SOL_SOCKET = 1;
 const SO_SNDBUF = 7;
 /** Past net.core.wmem_max; needs CAP_NET_ADMIN (the daemon runs as root), else SO_SNDBUF. */
 const SO_SNDBUFFORCE = 32;
 
-/** The option's int, in host byte order. */
-const SOCKET_BUFFER_OPT = Buffer.alloc(4);
-if (endianness() === 'LE') SOCKET_BUFFER_OPT.writeInt32LE(EVENT_SOCKET_BUFFER);
-else SOCKET_BUFFER_OPT.writeInt32BE(EVENT_SOCKET_BUFFER);
+const SOCKET_BUFFER_OPT = intOption(EVENT_SOCKET_BUFFER);
 
 /** Handshake frames are small; anything bigger before setup is garbage. */
 const HANDSHAKE_MAX = 64;

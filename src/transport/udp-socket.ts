@@ -12,11 +12,12 @@
  *   sends through the addon's sendto when it is there (src/transport/native-send.ts).
  */
 import type { Socket } from 'node:dgram';
-import { endianness } from 'node:os';
 import { errnoException } from '../common/errno.js';
 import {
   POLL_READABLE,
   POLL_WRITABLE,
+  SOL_SOCKET,
+  intOption,
   loadQbNative,
   type NativePoller,
   type QbNative,
@@ -96,22 +97,12 @@ const NO_SEGMENTS = new Set([5 /* EIO */, 22 /* EINVAL */, 92 /* ENOPROTOOPT */,
  * every datagram the kernel refuses; totem retransmits what was lost). */
 const SEND_QUEUE_MAX = 4096;
 
-const LE = endianness() === 'LE';
-const SOL_SOCKET = 1;
 const SO_BROADCAST = 6;
 const IPPROTO_IP = 0;
 const IP_MULTICAST_IF = 32;
 const IP_MULTICAST_TTL = 33;
 const IP_MULTICAST_LOOP = 34;
 const IP_ADD_MEMBERSHIP = 35;
-
-/** An int option value in host byte order. */
-function int32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  if (LE) b.writeInt32LE(v, 0);
-  else b.writeInt32BE(v, 0);
-  return b;
-}
 
 function ipv4Bytes(addr: string): Buffer {
   const sa = sockaddrOf(addr, 0);
@@ -262,7 +253,7 @@ class NativeUdpSocket implements UdpSocket {
   }
 
   setBroadcast(on: boolean): void {
-    this.option(SOL_SOCKET, SO_BROADCAST, int32(on ? 1 : 0), 'setBroadcast');
+    this.option(SOL_SOCKET, SO_BROADCAST, intOption(on ? 1 : 0), 'setBroadcast');
   }
 
   addMembership(group: string, iface: string | undefined): void {
@@ -277,11 +268,11 @@ class NativeUdpSocket implements UdpSocket {
   }
 
   setMulticastLoopback(on: boolean): void {
-    this.option(IPPROTO_IP, IP_MULTICAST_LOOP, int32(on ? 1 : 0), 'setMulticastLoopback');
+    this.option(IPPROTO_IP, IP_MULTICAST_LOOP, intOption(on ? 1 : 0), 'setMulticastLoopback');
   }
 
   setMulticastTTL(ttl: number): void {
-    this.option(IPPROTO_IP, IP_MULTICAST_TTL, int32(ttl), 'setMulticastTTL');
+    this.option(IPPROTO_IP, IP_MULTICAST_TTL, intOption(ttl), 'setMulticastTTL');
   }
 
   close(): Promise<void> {

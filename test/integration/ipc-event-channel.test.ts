@@ -134,6 +134,8 @@ describe('daemon event socket buffer', { skip: native.ok ? false : native.reason
       conn.pauseEvents();
       // 16 × 64 KiB: five times the kernel's default socket buffer
       for (let i = 0; i < 16; i++) server.sendEvent(eventFrame(i, 65_536));
+      // the daemon writes its events at the end of the current turn (a microtask): one
+      // setImmediate later every write has been tried
       await new Promise((r) => setImmediate(r));
       assert.equal(server.stats.queued, 0, 'every event went into the socket');
       conn.resumeEvents();

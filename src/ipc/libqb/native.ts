@@ -3,6 +3,7 @@
  * addon is optional: without it the daemon serves only its own IPC transport.
  */
 import { existsSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,6 +13,17 @@ export type NativeRing = { readonly __nativeRing: unique symbol };
 export type NativePoller = { readonly __nativePoller: unique symbol };
 
 /** Poll event bits of pollStart/pollSet and of the callback. */
+/** setSockOpt's level for socket-wide options. */
+export const SOL_SOCKET = 1;
+
+/** An int socket option's value (setSockOpt takes the bytes as the kernel reads them: host order). */
+export function intOption(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  if (endianness() === 'LE') b.writeInt32LE(v, 0);
+  else b.writeInt32BE(v, 0);
+  return b;
+}
+
 export const POLL_READABLE = 1;
 export const POLL_WRITABLE = 2;
 
