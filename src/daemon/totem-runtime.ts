@@ -120,8 +120,14 @@ export class TotemRuntime {
         mcastPrepared: (buf, guarantee) => this.srp.mcastPrepared(buf, guarantee),
         headroom: MCAST_HEADROOM,
         avail: () => this.srp.avail(),
-        // corosync's totempg signals TOTEM_EVENT_NEW_MSG on every send: releases a held token
-        newMessage: () => this.srp.newMessageSignal(),
+        // corosync's totempg signals TOTEM_EVENT_NEW_MSG on every send: releases a held token.
+        // The hold-cancel (and the rep's re-sent token) leave at once, not after the rest of
+        // the request that queued the message (its response, statistics, the after-request
+        // pump): on a resting ring the cancel starts the token rotation this message waits
+        // for. Measured cold, 3 nodes: ~28 µs from the signal to the send before.
+        newMessage: () => {
+          if (this.srp.newMessageSignal()) this.pump(false);
+        },
       },
       netMtu: totem.netMtu - 90,
     });
@@ -198,9 +204,10 @@ export class TotemRuntime {
    * the sends of a step and hands them to the kernel together (segmented runs, see
    * UdpTransportBase.cork) as soon as the step's sends are over: before any other effect
    * (a token must not wait behind deliveries) and before the core runs again (it reuses its
-   * token buffer).
+   * token buffer). `runIdle` false: only the effects already queued, without the idle hook (for
+   * a caller inside a request handler, where the sync worker must not run).
    */
-  pump(): void {
+  pump(runIdle = true): void {
     if (this.pumping) return; // re-entrant calls from up-calls: the outer loop picks their effects up
     this.pumping = true;
     const { transport } = this.opts;
@@ -210,6 +217,7 @@ export class TotemRuntime {
         const n = this.srp.drainEach(this.applyEffect);
         transport.flush?.();
         if (n > 0) continue;
+        if (!runIdle) break;
         this.opts.idle?.();
         const more = this.srp.drainEach(this.applyEffect);
         transport.flush?.();

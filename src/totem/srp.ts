@@ -629,12 +629,13 @@ export class TotemSrp {
    * totemsrp_event_signal(TOTEM_EVENT_NEW_MSG): the layer above has a new message (totempg
    * signals every send, also those it only stages until the next token). A token held on an
    * idle ring is released at once (token_hold_cancel_send), else the message would wait for
-   * the hold timeout.
+   * the hold timeout. Returns true when a TOKEN_HOLD_CANCEL was queued (there are sends to drain).
    */
-  newMessageSignal(): void {
-    if (!this.started || this.stopped || this.hookDepth > 0) return;
-    this.tokenHoldCancelSend();
+  newMessageSignal(): boolean {
+    if (!this.started || this.stopped || this.hookDepth > 0) return false;
+    const cancelled = this.tokenHoldCancelSend();
     this.runLoop(); // the rep holding the token takes its own cancel at once
+    return cancelled;
   }
 
   /** Clean shutdown (§14): multicast the LEAVE message, then stop (all timers cancelled). */
@@ -942,11 +943,13 @@ export class TotemSrp {
     );
   }
 
-  private tokenHoldCancelSend(): void {
-    if (!this.myTokenHeld) return;
+  /** Multicast TOKEN_HOLD_CANCEL if this node holds the token (§11.2); true when it did. */
+  private tokenHoldCancelSend(): boolean {
+    if (!this.myTokenHeld) return false;
     this.myTokenHeld = false;
     this.stats.token_hold_cancel_tx++;
     this.sendAll(encodeTokenHoldCancel({ nodeid: this.me, ringId: this.myRingId }), true);
+    return true;
   }
 
   private consensusAgreed(): boolean {

@@ -2,7 +2,8 @@
  * TotemRuntime's send batching (src/daemon/totem-runtime.ts `pump`): two runtimes on udpu over
  * loopback, each transport wrapped to log what the runtime does with it. The sends of a core
  * step are gathered (corked) and handed on together before anything else happens: before a
- * delivery up-call runs, and before the step ends.
+ * delivery up-call runs, and before the step ends. On a resting ring the hold-cancel of a new
+ * message leaves at once (not at the request's end).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,12 +56,21 @@ function logged(real: TotemTransport, log: Event[]): TotemTransport {
 
 const silent = { error() {}, warn() {}, notice() {}, info() {}, debug() {}, trace() {} };
 
-test('runtime: a step sends corked, and its sends leave before up-calls and at its end', async () => {
+interface Pair {
+  runtimes: TotemRuntime[];
+  transports: TotemTransport[];
+  logs: Event[][];
+  delivered: string[][];
+  stop(): Promise<void>;
+}
+
+/** Two runtimes on udpu over loopback (nodes 1 and 2), started, with a ring of both. */
+async function startPair(label: string): Promise<Pair> {
   const addrs = [uniqueLoopbackAddr(), uniqueLoopbackAddr()];
   const port = 40000 + Math.floor(Math.random() * 20000);
   const conf = `totem {
   version: 2
-  cluster_name: batching
+  cluster_name: ${label}
   transport: udpu
   interface {
     linknumber: 0
@@ -71,11 +81,17 @@ nodelist {
 ${addrs.map((a, i) => `  node {\n    ring0_addr: ${a}\n    nodeid: ${i + 1}\n  }`).join('\n')}
 }
 `;
-  const base = mkdtempSync(join(tmpdir(), 'cts-batching-'));
-  const logs: Event[][] = [[], []];
-  const delivered: string[][] = [[], []];
-  const runtimes: TotemRuntime[] = [];
-  const transports: TotemTransport[] = [];
+  const base = mkdtempSync(join(tmpdir(), `cts-${label}-`));
+  const pair: Pair = {
+    runtimes: [],
+    transports: [],
+    logs: [[], []],
+    delivered: [[], []],
+    stop: async () => {
+      for (const rt of pair.runtimes) await rt.stop();
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
   try {
     for (const id of [1, 2]) {
       const totem = buildStartupMap(parseConfigText(conf, 'corosync.conf'), {
@@ -83,9 +99,9 @@ ${addrs.map((a, i) => `  node {\n    ring0_addr: ${a}\n    nodeid: ${i + 1}\n  }
         localAddresses: addrs,
         localNodeIdOverride: id,
       }).totem;
-      const log = logs[id - 1]!;
+      const log = pair.logs[id - 1]!;
       const transport = createTransport(totem, id);
-      transports.push(transport);
+      pair.transports.push(transport);
       const rt: TotemRuntime = new TotemRuntime({
         totem,
         icmap: new Icmap(),
@@ -95,29 +111,39 @@ ${addrs.map((a, i) => `  node {\n    ring0_addr: ${a}\n    nodeid: ${i + 1}\n  }
         transport: logged(transport, log),
         onUpcall: (u: PgUpcall) => {
           log.push('upcall');
-          if (u.kind === 'deliver') delivered[id - 1]!.push(u.message.toString());
+          if (u.kind === 'deliver') pair.delivered[id - 1]!.push(u.message.toString());
         },
       });
       const inst = rt.pg.createInstance({ label: 'test' });
       rt.pg.joinGroup('g', inst);
-      runtimes.push(rt);
+      pair.runtimes.push(rt);
     }
-    for (const rt of runtimes) await rt.start();
-    const deadline = Date.now() + 20_000;
-    while (runtimes.some((rt) => rt.members.length !== 2)) {
-      assert.ok(Date.now() < deadline, 'a ring of both nodes within 20 s');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    for (const rt of pair.runtimes) await rt.start();
+    await until(() => pair.runtimes.every((rt) => rt.members.length === 2), 'a ring of both nodes', 20_000);
+    return pair;
+  } catch (err) {
+    await pair.stop();
+    throw err;
+  }
+}
+
+/** Wait for `cond`, checking every 10 ms; fails with `what` after `ms`. */
+async function until(cond: () => boolean, what: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    assert.ok(Date.now() < deadline, `${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('runtime: a step sends corked, and its sends leave before up-calls and at its end', async () => {
+  const pair = await startPair('batching');
+  const { runtimes, transports, logs, delivered } = pair;
+  try {
     // a burst: several packets leave on one token visit
     const big = Buffer.alloc(6000, 0x41);
     for (let i = 0; i < 20; i++) runtimes[0]!.mcastGroups(['g'], Buffer.from(`m${i}:${big.toString()}`));
-    while (delivered.some((d) => d.length < 20)) {
-      assert.ok(
-        Date.now() < deadline + 10_000,
-        `every message delivered (${delivered.map((d) => d.length)})`,
-      );
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await until(() => delivered.every((d) => d.length >= 20), 'every message delivered', 30_000);
     for (const d of delivered)
       assert.deepEqual(
         d.map((s) => s.slice(0, s.indexOf(':'))),
@@ -143,7 +169,27 @@ ${addrs.map((a, i) => `  node {\n    ring0_addr: ${a}\n    nodeid: ${i + 1}\n  }
     // with the addon the burst left node 1 in segmented runs
     if (loadQbNative().ok) assert.ok(transports[0]!.stats.txSegmentedSends > 0, 'segmented sends at node 1');
   } finally {
-    for (const rt of runtimes) await rt.stop();
-    rmSync(base, { recursive: true, force: true });
+    await pair.stop();
+  }
+});
+
+test('runtime: on a resting ring a queued message puts the hold-cancel on the wire at once', async () => {
+  const pair = await startPair('resting');
+  const { runtimes, logs, delivered } = pair;
+  try {
+    // the ring rests once the token went round seqno_unchanged_const times without news
+    await until(() => runtimes[0]!.srp.tokenHeld, 'node 1 (the rep) holds the token', 20_000);
+    const cancels = runtimes[0]!.srp.stats.token_hold_cancel_tx;
+    logs[0]!.length = 0;
+    // what the exec layer does for a client's request: totempg only, no pump of its own
+    runtimes[0]!.pg.mcastGroups(['g'], Buffer.from('wake'));
+    assert.equal(runtimes[0]!.srp.stats.token_hold_cancel_tx, cancels + 1, 'a hold-cancel was queued');
+    assert.ok(
+      logs[0]!.includes('send') && logs[0]!.includes('flush'),
+      `the hold-cancel left before mcastGroups returned (${logs[0]!.join(' ')})`,
+    );
+    await until(() => delivered.every((d) => d.includes('wake')), 'the message delivered', 10_000);
+  } finally {
+    await pair.stop();
   }
 });
