@@ -8,14 +8,14 @@
  *
  * Workloads (see bench/README.md): CPG throughput at 64 B, 1 KiB, 16 KiB, 64 KiB with one sender
  * and with every node sending (slowest node's delivery rate, median and spread over runs); CPG
- * latency at low load; cmap get/set operations/s and track-notification latency over IPC; the
+ * latency at low load (both clusters up at once, runs alternating, when both sides run); cmap get/set operations/s and track-notification latency over IPC; the
  * daemons' resident memory, idle and peak under the throughput load; failure detection; cold
  * start. Prints ours / theirs / ratio and writes bench/results/<timestamp>.json. Needs root,
  * corosync 3.1.7, gcc and the libcpg/libcmap headers.
  *
  *   node dist/bench/run.js [--quick] [--nodes 3,5] [--sizes 64,1024,16384,65536]
  *     [--senders one,all] [--counts 64=30000,1024=20000,16384=4000,65536=1000] [--runs 3]
- *     [--reps 3] [--lat-count 500] [--lat-interval-us 10000] [--lat-size 1024]
+ *     [--reps 3] [--lat-count 500] [--lat-interval-us 10000] [--lat-size 1024] [--lat-warm-count 5000]
  *     [--cmap-ms 2000] [--track-count 1000] [--track-interval-us 2000]
  *     [--no-sched-rr] [--only ours|theirs] [--cpu-prof]
  */
@@ -64,6 +64,7 @@ const KNOWN = new Set([
   'lat-count',
   'lat-interval-us',
   'lat-size',
+  'lat-warm-count',
   'cmap-ms',
   'track-count',
   'track-interval-us',
@@ -101,12 +102,16 @@ const RUNS = numArg('runs', 3, 1);
 const LAT_COUNT = numArg('lat-count', 500, 100);
 const LAT_INTERVAL_US = numArg('lat-interval-us', 10000);
 const LAT_SIZE = numArg('lat-size', 1024);
+/** Warm-up messages (one sender, LAT_SIZE bytes) a cluster gets before the paired latency runs. */
+const LAT_WARM_COUNT = numArg('lat-warm-count', 5000, 1000);
 const CMAP_MS = numArg('cmap-ms', 2000, 500);
 const TRACK_COUNT = numArg('track-count', 1000, 200);
 const TRACK_INTERVAL_US = numArg('track-interval-us', 2000);
 const NO_SCHED_RR = process.argv.includes('--no-sched-rr');
 const CPU_PROF = process.argv.includes('--cpu-prof');
 const ONLY = strArg('only');
+/** Both sides run: latency is measured on both clusters at once, runs alternating (pairedLatency). */
+const PAIRED_LATENCY = ONLY === undefined;
 /** Which client drives our daemons: our TypeScript library (default) or the same C client as
  * theirs (libcpg/libcmap over our libqb-compatible IPC), to tell the library's cost from the
  * daemon's. */
@@ -597,11 +602,11 @@ function latencyStats(lat: number[]): { p50Ms: number; p99Ms: number; maxMs: num
   return { p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), maxMs: ms[ms.length - 1]! };
 }
 
-async function latency(c: Cluster): Promise<LatencyResult> {
+async function latency(c: Cluster, count = LAT_COUNT): Promise<LatencyResult> {
   const run = ++runId;
   const marks = c.clients.map((x) => x.events.length);
-  const timeoutMs = (LAT_COUNT * LAT_INTERVAL_US) / 1000 + 60_000;
-  c.clients[0]!.command(`send ${run} ${LAT_COUNT} ${LAT_SIZE} ${LAT_INTERVAL_US}`);
+  const timeoutMs = (count * LAT_INTERVAL_US) / 1000 + 60_000;
+  c.clients[0]!.command(`send ${run} ${count} ${LAT_SIZE} ${LAT_INTERVAL_US}`);
   const dones = await Promise.all(
     c.clients.map((x, i) =>
       x.waitFor((e) => e.ev === 'done' && e.run === run, `run ${run} delivered`, timeoutMs, marks[i]),
@@ -846,6 +851,49 @@ async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
   }
 }
 
+/**
+ * CPG latency with both sides in the run: our cluster and real corosync's are up together and
+ * the runs alternate (ours, theirs, then theirs, ours, ...), so both meet the same machine.
+ * Why: on the 2-vCPU VM the same cluster's p50 drifted between 0.34 and 1.05 ms over minutes
+ * (bench/README.md item 14); measured one side after the other, that drift went into the ratio.
+ * Each cluster first gets the same warm-up (1 KiB messages from one sender, then a short
+ * latency run, both discarded): ours compiles its hot paths as it runs, as it does after the
+ * throughput workloads when a side is measured alone.
+ */
+async function pairedLatency(nodeCount: number, ours: ImplResult, theirs: ImplResult): Promise<void> {
+  const clusters: Partial<Record<Impl, Cluster>> = {};
+  try {
+    for (const res of [ours, theirs]) {
+      const tag = `${res.impl} ${nodeCount}n`;
+      const c = await attempt(res, `${tag} latency cluster start`, () => startCluster(res.impl, nodeCount));
+      if (!c) return;
+      clusters[res.impl] = c;
+    }
+    console.log(`paired latency, ${nodeCount} nodes (both clusters up, runs alternating):`);
+    for (const res of [ours, theirs]) {
+      const c = clusters[res.impl]!;
+      const tag = `${res.impl} ${nodeCount}n`;
+      await attempt(res, `${tag} latency warm-up`, async () => {
+        await throughput(c, LAT_SIZE, LAT_WARM_COUNT, 'one');
+        await latency(c, Math.max(20, Math.round(LAT_COUNT / 5)));
+      });
+    }
+    for (let r = 0; r < RUNS; r++) {
+      for (const res of r % 2 === 0 ? [ours, theirs] : [theirs, ours]) {
+        const c = clusters[res.impl]!;
+        if (c.broken) continue;
+        const tag = `${res.impl} ${nodeCount}n`;
+        const l = await attempt(res, `${tag} latency`, () => latency(c));
+        if (!l) continue;
+        res.latency.push(l);
+        console.log(`  ${tag} latency: p50 ${l.p50Ms.toFixed(3)} ms, p99 ${l.p99Ms.toFixed(3)} ms`);
+      }
+    }
+  } finally {
+    await Promise.all(Object.values(clusters).map((c) => c.stop()));
+  }
+}
+
 async function benchImpl(impl: Impl, nodeCount: number): Promise<ImplResult> {
   const t = Date.now();
   const res: ImplResult = {
@@ -886,7 +934,8 @@ async function benchImpl(impl: Impl, nodeCount: number): Promise<ImplResult> {
         console.log(`  ${tag} idle RSS MiB: ${res.rssIdleKb.map((k) => (k / 1024).toFixed(1)).join(' ')}`);
         await throughputMatrix(c, res);
         console.log(`  ${tag} peak RSS MiB: ${res.rssPeakKb.map((k) => (k / 1024).toFixed(1)).join(' ')}`);
-        for (let r = 0; r < RUNS && !c.broken; r++) {
+        // with both sides in the run, latency is measured later, on both clusters at once
+        for (let r = 0; r < RUNS && !c.broken && !PAIRED_LATENCY; r++) {
           const l = await attempt(res, `${tag} latency`, () => latency(c));
           if (!l) break;
           res.latency.push(l);
@@ -1103,7 +1152,7 @@ async function main(): Promise<void> {
     `${NODE_COUNTS.join(' and ')} nodes, udpu, crypto none, default totem timeouts; ${REPS} cluster start(s) ` +
       `per side and size; throughput ${SIZES.map((s) => `${COUNTS.get(s)} x ${sizeName(s)}`).join(', ')} ` +
       `(${SENDERS.join(', ')} sending; ${RUNS} run(s)); latency ${LAT_COUNT} x ${LAT_SIZE} B every ` +
-      `${LAT_INTERVAL_US} us; cmap gets and sets for ${CMAP_MS} ms each, ${TRACK_COUNT} tracked sets every ${TRACK_INTERVAL_US} us`,
+      `${LAT_INTERVAL_US} us${PAIRED_LATENCY ? ' (both clusters up, runs alternating)' : ''}; cmap gets and sets for ${CMAP_MS} ms each, ${TRACK_COUNT} tracked sets every ${TRACK_INTERVAL_US} us`,
   );
 
   const t = Date.now();
@@ -1130,6 +1179,8 @@ async function main(): Promise<void> {
         delete process.env.CTS_BENCH_CPU_PROF_DIR;
       }
     }
+    if (PAIRED_LATENCY && byImpl.ours && byImpl.theirs)
+      await pairedLatency(nodeCount, byImpl.ours, byImpl.theirs);
     rs.push(...rows(nodeCount, byImpl.ours, byImpl.theirs));
   }
   console.log('');
@@ -1162,6 +1213,8 @@ async function main(): Promise<void> {
       latCount: LAT_COUNT,
       latIntervalUs: LAT_INTERVAL_US,
       latSize: LAT_SIZE,
+      latWarmCount: LAT_WARM_COUNT,
+      latPaired: PAIRED_LATENCY,
       cmapMs: CMAP_MS,
       trackCount: TRACK_COUNT,
       trackIntervalUs: TRACK_INTERVAL_US,
