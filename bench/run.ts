@@ -8,15 +8,16 @@
  *
  * Workloads (see bench/README.md): CPG throughput at 64 B, 1 KiB, 16 KiB, 64 KiB with one sender
  * and with every node sending (slowest node's delivery rate, median and spread over runs); CPG
- * latency at low load (both clusters up at once, runs alternating, when both sides run); cmap get/set operations/s and track-notification latency over IPC; the
- * daemons' resident memory, idle and peak under the throughput load; failure detection; cold
- * start. Prints ours / theirs / ratio and writes bench/results/<timestamp>.json. Needs root,
- * corosync 3.1.7, gcc and the libcpg/libcmap headers.
+ * latency at low load (both clusters up at once, runs alternating, when both sides run); cmap
+ * get/set operations/s and track-notification latency over IPC; the daemons' resident memory,
+ * idle and peak under the throughput load; failure detection; cold start. Prints ours / theirs /
+ * ratio and writes bench/results/<timestamp>.json. Needs root, corosync 3.1.7, gcc and the
+ * libcpg/libcmap headers.
  *
  *   node dist/bench/run.js [--quick] [--nodes 3,5] [--sizes 64,1024,16384,65536]
  *     [--senders one,all] [--counts 64=30000,1024=20000,16384=4000,65536=1000] [--runs 3]
- *     [--reps 3] [--lat-count 500] [--lat-interval-us 10000] [--lat-size 1024] [--lat-warm-count 5000]
- *     [--cmap-ms 2000] [--track-count 1000] [--track-interval-us 2000]
+ *     [--reps 3] [--lat-count 500] [--lat-interval-us 10000] [--lat-size 1024]
+ *     [--lat-warm-count 5000] [--cmap-ms 2000] [--track-count 1000] [--track-interval-us 2000]
  *     [--no-sched-rr] [--only ours|theirs] [--cpu-prof]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';

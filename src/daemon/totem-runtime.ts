@@ -124,7 +124,8 @@ export class TotemRuntime {
         // The hold-cancel (and the rep's re-sent token) leave at once, not after the rest of
         // the request that queued the message (its response, statistics, the after-request
         // pump): on a resting ring the cancel starts the token rotation this message waits
-        // for. Measured cold, 3 nodes: ~28 µs from the signal to the send before.
+        // for (instrumented, 3 nodes: 22 µs from the signal to the send, 28 before; see
+        // bench/README.md item 14).
         newMessage: () => {
           if (this.srp.newMessageSignal()) this.pump(false);
         },
