@@ -17,7 +17,7 @@ import { TotemRuntime } from '../../src/daemon/totem-runtime.js';
 import { createTransport, type TotemTransport } from '../../src/transport/index.js';
 import type { PgUpcall } from '../../src/totem/pg.js';
 import { loadQbNative } from '../../src/ipc/libqb/native.js';
-import { uniqueLoopbackAddr } from '../helpers/daemon-process.js';
+import { uniqueLoopbackAddr, waitFor } from '../helpers/daemon-process.js';
 
 type Event = 'cork' | 'flush' | 'uncork' | 'send' | 'upcall';
 
@@ -119,20 +119,11 @@ ${addrs.map((a, i) => `  node {\n    ring0_addr: ${a}\n    nodeid: ${i + 1}\n  }
       pair.runtimes.push(rt);
     }
     for (const rt of pair.runtimes) await rt.start();
-    await until(() => pair.runtimes.every((rt) => rt.members.length === 2), 'a ring of both nodes', 20_000);
+    await waitFor(() => pair.runtimes.every((rt) => rt.members.length === 2), 'a ring of both nodes', 20_000);
     return pair;
   } catch (err) {
     await pair.stop();
     throw err;
-  }
-}
-
-/** Wait for `cond`, checking every 10 ms; fails with `what` after `ms`. */
-async function until(cond: () => boolean, what: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    assert.ok(Date.now() < deadline, `${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
@@ -143,7 +134,7 @@ test('runtime: a step sends corked, and its sends leave before up-calls and at i
     // a burst: several packets leave on one token visit
     const big = Buffer.alloc(6000, 0x41);
     for (let i = 0; i < 20; i++) runtimes[0]!.mcastGroups(['g'], Buffer.from(`m${i}:${big.toString()}`));
-    await until(() => delivered.every((d) => d.length >= 20), 'every message delivered', 30_000);
+    await waitFor(() => delivered.every((d) => d.length >= 20), 'every message delivered', 30_000);
     for (const d of delivered)
       assert.deepEqual(
         d.map((s) => s.slice(0, s.indexOf(':'))),
@@ -178,7 +169,7 @@ test('runtime: on a resting ring a queued message puts the hold-cancel on the wi
   const { runtimes, logs, delivered } = pair;
   try {
     // the ring rests once the token went round seqno_unchanged_const times without news
-    await until(() => runtimes[0]!.srp.tokenHeld, 'node 1 (the rep) holds the token', 20_000);
+    await waitFor(() => runtimes[0]!.srp.tokenHeld, 'node 1 (the rep) holds the token', 20_000);
     const cancels = runtimes[0]!.srp.stats.token_hold_cancel_tx;
     logs[0]!.length = 0;
     // what the exec layer does for a client's request: totempg only, no pump of its own
@@ -188,7 +179,7 @@ test('runtime: on a resting ring a queued message puts the hold-cancel on the wi
       logs[0]!.includes('send') && logs[0]!.includes('flush'),
       `the hold-cancel left before mcastGroups returned (${logs[0]!.join(' ')})`,
     );
-    await until(() => delivered.every((d) => d.includes('wake')), 'the message delivered', 10_000);
+    await waitFor(() => delivered.every((d) => d.includes('wake')), 'the message delivered', 10_000);
   } finally {
     await pair.stop();
   }
