@@ -12,7 +12,6 @@ export type NativeRing = { readonly __nativeRing: unique symbol };
 /** An opaque libuv poll watcher (a napi external). */
 export type NativePoller = { readonly __nativePoller: unique symbol };
 
-/** Poll event bits of pollStart/pollSet and of the callback. */
 /** setSockOpt's level for socket-wide options. */
 export const SOL_SOCKET = 1;
 
@@ -24,6 +23,7 @@ export function intOption(v: number): Buffer {
   return b;
 }
 
+/** Poll event bits of pollStart/pollSet and of the callback. */
 export const POLL_READABLE = 1;
 export const POLL_WRITABLE = 2;
 
