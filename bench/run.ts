@@ -18,7 +18,7 @@
  *     [--senders one,all] [--counts 64=30000,1024=20000,16384=4000,65536=1000] [--runs 3]
  *     [--reps 3] [--lat-count 500] [--lat-interval-us 10000] [--lat-size 1024]
  *     [--lat-warm-count 5000] [--cmap-ms 2000] [--track-count 1000] [--track-interval-us 2000]
- *     [--no-sched-rr] [--only ours|theirs] [--cpu-prof]
+ *     [--no-sched-rr] [--only ours|theirs] [--cpu-prof] [--steps]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -28,6 +28,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CmapHandle, CmapMapKind } from '../src/client/cmap.js';
+import { STEP_EVENTS, analyzeSteps, formatSteps, type StepRow } from './latency-steps.js';
 import { NetnsBridge } from '../test/helpers/netns-bridge.js';
 import {
   ourRunDir,
@@ -73,6 +74,7 @@ const KNOWN = new Set([
   'only',
   'cpu-prof',
   'ours-client',
+  'steps',
 ]);
 for (const a of process.argv.slice(2)) {
   if (a.startsWith('--') && !KNOWN.has(a.slice(2))) throw new Error(`unknown option ${a}`);
@@ -110,6 +112,9 @@ const TRACK_COUNT = numArg('track-count', 1000, 200);
 const TRACK_INTERVAL_US = numArg('track-interval-us', 2000);
 const NO_SCHED_RR = process.argv.includes('--no-sched-rr');
 const CPU_PROF = process.argv.includes('--cpu-prof');
+/** Record system-call tracepoints (perf) during the first measured latency run of each side and
+ * print the message's way step by step (bench/latency-steps.ts). */
+const STEPS = process.argv.includes('--steps');
 const ONLY = strArg('only');
 /** Both sides run: latency is measured on both clusters at once, runs alternating (pairedLatency). */
 const PAIRED_LATENCY = ONLY === undefined;
@@ -731,6 +736,8 @@ interface ImplResult {
   failure: FailureResult[];
   throughput: ThroughputRun[];
   latency: LatencyResult[];
+  /** --steps: the first measured latency run, step by step (bench/latency-steps.ts). */
+  latencySteps?: StepRow[];
   cmap: CmapRun[];
   /** Daemons' VmRSS in KiB, by node: 1 s after the ring formed and the clients joined, */
   rssStartKb: number[];
@@ -862,6 +869,8 @@ async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
  * throughput workloads when a side is measured alone.
  */
 async function pairedLatency(nodeCount: number, ours: ImplResult, theirs: ImplResult): Promise<void> {
+  /** --steps: the sides whose first measured run was recorded already. */
+  const stepsTried = new Set<ImplResult>();
   const clusters: Partial<Record<Impl, Cluster>> = {};
   try {
     for (const res of [ours, theirs]) {
@@ -884,14 +893,63 @@ async function pairedLatency(nodeCount: number, ours: ImplResult, theirs: ImplRe
         const c = clusters[res.impl]!;
         if (c.broken) continue;
         const tag = `${res.impl} ${nodeCount}n`;
-        const l = await attempt(res, `${tag} latency`, () => latency(c));
+        const run = (): Promise<LatencyResult> => latency(c);
+        const l = await attempt(res, `${tag} latency`, () =>
+          STEPS && !stepsTried.has(res) ? withSteps(res, c, run) : run(),
+        );
         if (!l) continue;
         res.latency.push(l);
         console.log(`  ${tag} latency: p50 ${l.p50Ms.toFixed(3)} ms, p99 ${l.p99Ms.toFixed(3)} ms`);
+        if (STEPS && !stepsTried.has(res)) {
+          stepsTried.add(res);
+          for (const line of formatSteps(res.latencySteps ?? [])) console.log(`    ${line}`);
+        }
       }
     }
   } finally {
     await Promise.all(Object.values(clusters).map((c) => c.stop()));
+  }
+}
+
+/**
+ * Run `fn` (a latency run of cluster `c`) under `perf record` of the step tracepoints on all
+ * CPUs and keep the step table in `res.latencySteps`. Without a working perf the run goes on
+ * unrecorded and the reason is printed.
+ */
+async function withSteps<T>(res: ImplResult, c: Cluster, fn: () => Promise<T>): Promise<T> {
+  const file = path.join(os.tmpdir(), `cts-bench-steps-${process.pid}-${res.impl}.data`);
+  fs.rmSync(file, { force: true });
+  const perf = spawn('perf', ['record', '-q', '-e', STEP_EVENTS, '-a', '-o', file], { stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => {
+    perf.once('error', () => resolve(-1));
+    perf.once('close', (code) => resolve(code));
+  });
+  // perf writes its file header once the tracepoints are enabled
+  let ended = false;
+  void exited.then(() => (ended = true));
+  const started = (): boolean => fs.existsSync(file) && fs.statSync(file).size > 0;
+  const deadline = Date.now() + 10_000;
+  while (!ended && !started() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (ended || !started()) {
+    console.log('  --steps: perf record did not start; is perf (Debian: linux-perf) installed?');
+    perf.kill('SIGKILL');
+    return fn();
+  }
+  try {
+    return await fn();
+  } finally {
+    perf.kill('SIGINT');
+    await exited;
+    const out = spawnSync('perf', ['script', '-i', file, '-F', 'pid,tid,time,event,trace'], {
+      encoding: 'utf8',
+      maxBuffer: 512 * 1024 * 1024,
+    });
+    fs.rmSync(file, { force: true });
+    const daemons = c.nodes.map((n) => n.pid);
+    const clients = c.clients.map((x) => x.pid ?? -1);
+    if (out.status === 0)
+      res.latencySteps = analyzeSteps(out.stdout, daemons, clients, (LAT_INTERVAL_US / 1e6) * 0.8);
+    else console.log(`  --steps: perf script failed: ${out.stderr.slice(0, 300)}`);
   }
 }
 
