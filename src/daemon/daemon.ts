@@ -245,6 +245,7 @@ export class Daemon {
         // what a request handler queued (a cpg message, a votequorum poll) must reach totem
         // now: a held token is released by the hold-cancel this step may emit
         afterRequest: () => daemon?.totem.pump(),
+        beforeTotemRequest: () => daemon?.totem.messageComing(),
       });
       const totemLog = logger.subsys('TOTEM');
       let transport: TotemTransport;

@@ -193,6 +193,17 @@ export class TotemRuntime {
     }
   }
 
+  /**
+   * A client request that will multicast was read (IpcServerOptions.beforeTotemRequest): release
+   * a held token now, as totempg's send will (corosync signals TOTEM_EVENT_NEW_MSG there). On a
+   * resting ring every message waits for the rotation this starts; starting it before the
+   * request's decoding, checks and packing takes that work off the message's way (bench
+   * --steps, step 2). A request its handler then refuses costs one needless rotation.
+   */
+  messageComing(): void {
+    if (!this.stopped && this.srp.newMessageSignal()) this.pump(false);
+  }
+
   /** Multicast a totempg message to groups (returns CS_OK or CS_ERR_TRY_AGAIN). */
   mcastGroups(groups: readonly string[], payload: Buffer | Buffer[], guarantee = 0): number {
     const res = this.pg.mcastGroups(groups, payload, guarantee);

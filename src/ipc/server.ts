@@ -123,6 +123,13 @@ export interface IpcServerOptions {
   /** Called after each request a service handled (the daemon lets totem act on it at once). */
   afterRequest?: () => void;
   /**
+   * A request that multicasts through totem (one the service marks flow-control-required, as
+   * corosync's handlers that send do) was read, before its handler runs: the daemon releases a
+   * held token now rather than after the handler packed the message (see TotemRuntime.
+   * messageComing).
+   */
+  beforeTotemRequest?: () => void;
+  /**
    * Accept and write through the native addon when it is built (default true; see
    * stream-transport.ts and direct-write.ts). false: Node's net.Server and socket writes only,
    * as without the addon.
@@ -352,6 +359,8 @@ export class IpcServerConnection implements IpcConnection {
       this.respond(allocResponse(0, RESPONSE_HEADER_SIZE, CsErrorCode.CS_ERR_INVALID_PARAM));
       return;
     }
+    if (this.server.beforeTotemRequest && this.service.flowControlRequired?.(id))
+      this.server.beforeTotemRequest();
     const reason = this.service.checkRequest(frame);
     if (reason !== undefined) {
       this.invalid(reason);
@@ -428,6 +437,8 @@ export class IpcServer {
   private readonly statsHooks: IpcStatsHooks | undefined;
   private readonly admitFn: ((info: { service: string; pid: number }) => number) | undefined;
   private readonly afterRequest: (() => void) | undefined;
+  /** IpcServerOptions.beforeTotemRequest. */
+  readonly beforeTotemRequest: (() => void) | undefined;
   private readonly services = new Map<string, IpcServiceDefinition<unknown>>();
   private readonly open = new Set<IpcServerConnection>();
   private readonly fcLevels = new Map<string, number>();
@@ -443,6 +454,7 @@ export class IpcServer {
     this.statsHooks = opts.stats;
     this.admitFn = opts.admit;
     this.afterRequest = opts.afterRequest;
+    this.beforeTotemRequest = opts.beforeTotemRequest;
     this.useNative = opts.native ?? true;
     this.limits = {
       maxMsgSize: Math.min(opts.maxMsgSize ?? IPC_MAX_MSG_SIZE, IPC_MAX_MSG_SIZE),

@@ -3,7 +3,7 @@
  * loopback, each transport wrapped to log what the runtime does with it. The sends of a core
  * step are gathered (corked) and handed on together before anything else happens: before a
  * delivery up-call runs, and before the step ends. On a resting ring the hold-cancel of a new
- * message leaves at once (not at the request's end).
+ * message leaves at once (not at the request's end), or already when the request is read.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -180,6 +180,27 @@ test('runtime: on a resting ring a queued message puts the hold-cancel on the wi
       `the hold-cancel left before mcastGroups returned (${logs[0]!.join(' ')})`,
     );
     await waitFor(() => delivered.every((d) => d.includes('wake')), 'the message delivered', 10_000);
+  } finally {
+    await pair.stop();
+  }
+});
+
+test('runtime: messageComing releases a held token before the message is queued, once', async () => {
+  const pair = await startPair('coming');
+  const { runtimes, logs, delivered } = pair;
+  try {
+    await waitFor(() => runtimes[0]!.srp.tokenHeld, 'node 1 (the rep) holds the token', 20_000);
+    const cancels = runtimes[0]!.srp.stats.token_hold_cancel_tx;
+    logs[0]!.length = 0;
+    // what the IPC server does when it reads a request that will multicast
+    runtimes[0]!.messageComing();
+    assert.equal(runtimes[0]!.srp.stats.token_hold_cancel_tx, cancels + 1, 'a hold-cancel was sent');
+    assert.ok(!runtimes[0]!.srp.tokenHeld, 'the token is no longer held');
+    assert.ok(logs[0]!.includes('send') && logs[0]!.includes('flush'), `on the wire (${logs[0]!.join(' ')})`);
+    // the handler's message then finds the token released: no second cancel
+    runtimes[0]!.pg.mcastGroups(['g'], Buffer.from('after'));
+    assert.equal(runtimes[0]!.srp.stats.token_hold_cancel_tx, cancels + 1, 'one hold-cancel in all');
+    await waitFor(() => delivered.every((d) => d.includes('after')), 'the message delivered', 10_000);
   } finally {
     await pair.stop();
   }
