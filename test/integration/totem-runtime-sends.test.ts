@@ -164,14 +164,22 @@ test('runtime: a step sends corked, and its sends leave before up-calls and at i
   }
 });
 
+/**
+ * Wait until the ring rests (node 1, the rep, holds the token after seqno_unchanged_const quiet
+ * rotations); returns node 1's hold-cancel count then, with its transport log cleared.
+ */
+async function whenResting(pair: Pair): Promise<number> {
+  const rt = pair.runtimes[0]!;
+  await waitFor(() => rt.srp.tokenHeld, 'node 1 (the rep) holds the token', 20_000);
+  pair.logs[0]!.length = 0;
+  return rt.srp.stats.token_hold_cancel_tx;
+}
+
 test('runtime: on a resting ring a queued message puts the hold-cancel on the wire at once', async () => {
   const pair = await startPair('resting');
   const { runtimes, logs, delivered } = pair;
   try {
-    // the ring rests once the token went round seqno_unchanged_const times without news
-    await waitFor(() => runtimes[0]!.srp.tokenHeld, 'node 1 (the rep) holds the token', 20_000);
-    const cancels = runtimes[0]!.srp.stats.token_hold_cancel_tx;
-    logs[0]!.length = 0;
+    const cancels = await whenResting(pair);
     // what the exec layer does for a client's request: totempg only, no pump of its own
     runtimes[0]!.pg.mcastGroups(['g'], Buffer.from('wake'));
     assert.equal(runtimes[0]!.srp.stats.token_hold_cancel_tx, cancels + 1, 'a hold-cancel was queued');
@@ -189,9 +197,7 @@ test('runtime: messageComing releases a held token before the message is queued,
   const pair = await startPair('coming');
   const { runtimes, logs, delivered } = pair;
   try {
-    await waitFor(() => runtimes[0]!.srp.tokenHeld, 'node 1 (the rep) holds the token', 20_000);
-    const cancels = runtimes[0]!.srp.stats.token_hold_cancel_tx;
-    logs[0]!.length = 0;
+    const cancels = await whenResting(pair);
     // what the IPC server does when it reads a request that will multicast
     runtimes[0]!.messageComing();
     assert.equal(runtimes[0]!.srp.stats.token_hold_cancel_tx, cancels + 1, 'a hold-cancel was sent');
