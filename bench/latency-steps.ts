@@ -1,7 +1,7 @@
 /**
  * A CPG message's way from the sending client to every receiving client, step by step, from
  * system-call tracepoints recorded on all CPUs during a latency run (`npm run bench --
- * --steps`, which runs `perf record` around the first measured latency run of each side).
+ * --steps`, which runs `perf record` around one extra, uncounted latency run of each side).
  *
  * Both sides make the same system calls at the same points, which is what makes the steps
  * comparable without instrumenting either program:
@@ -70,8 +70,9 @@ function parse(text: string, daemons: ReadonlySet<number>, clients: ReadonlySet<
   return out;
 }
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+/** Nearest-rank percentile of ascending `sorted` (not empty): the bench's one definition. */
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 /**
@@ -128,10 +129,10 @@ export function analyzeSteps(
       return {
         step,
         n: v.length,
-        p10Us: pct(v, 10),
-        p50Us: pct(v, 50),
-        p90Us: pct(v, 90),
-        p99Us: pct(v, 99),
+        p10Us: percentile(v, 10),
+        p50Us: percentile(v, 50),
+        p90Us: percentile(v, 90),
+        p99Us: percentile(v, 99),
       };
     });
 }

@@ -28,7 +28,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CmapHandle, CmapMapKind } from '../src/client/cmap.js';
-import { STEP_EVENTS, analyzeSteps, formatSteps, type StepRow } from './latency-steps.js';
+import { STEP_EVENTS, analyzeSteps, formatSteps, percentile, type StepRow } from './latency-steps.js';
 import { NetnsBridge } from '../test/helpers/netns-bridge.js';
 import {
   ourRunDir,
@@ -149,8 +149,6 @@ const median = (xs: number[]): number => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
-const percentile = (sorted: number[], p: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 const sizeName = (b: number): string => (b >= 1024 && b % 1024 === 0 ? `${b / 1024} KiB` : `${b} B`);
 
 function config(subnet: string, nodeCount: number): string {
