@@ -126,9 +126,7 @@ export class TotemRuntime {
         // pump): on a resting ring the cancel starts the token rotation this message waits
         // for (instrumented, 3 nodes: 22 µs from the signal to the send, 28 before; see
         // bench/README.md item 14).
-        newMessage: () => {
-          if (this.srp.newMessageSignal()) this.pump(false);
-        },
+        newMessage: () => this.messageComing(),
       },
       netMtu: totem.netMtu - 90,
     });
@@ -194,8 +192,10 @@ export class TotemRuntime {
   }
 
   /**
-   * A client request that will multicast was read (IpcServerOptions.beforeTotemRequest): release
-   * a held token now, as totempg's send will (corosync signals TOTEM_EVENT_NEW_MSG there). On a
+   * A message is coming: totempg is sending one (its newMessage hook), or a client request that
+   * will multicast was read (IpcServerOptions.beforeTotemRequest). Releases a held token now
+   * (corosync's totempg signals TOTEM_EVENT_NEW_MSG on every send), and the hold-cancel leaves
+   * at once, without the idle hook (callers are inside a request handler). On a
    * resting ring every message waits for the rotation this starts; starting it before the
    * request's decoding, checks and packing takes that work off the message's way (bench
    * --steps, step 2). A request its handler then refuses costs one needless rotation.
