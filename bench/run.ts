@@ -868,9 +868,10 @@ async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
  */
 async function pairedLatency(nodeCount: number, ours: ImplResult, theirs: ImplResult): Promise<void> {
   const clusters: Partial<Record<Impl, Cluster>> = {};
+  const tagOf = (res: ImplResult): string => `${res.impl} ${nodeCount}n`;
   try {
     for (const res of [ours, theirs]) {
-      const tag = `${res.impl} ${nodeCount}n`;
+      const tag = tagOf(res);
       const c = await attempt(res, `${tag} latency cluster start`, () => startCluster(res.impl, nodeCount));
       if (!c) return;
       clusters[res.impl] = c;
@@ -878,7 +879,7 @@ async function pairedLatency(nodeCount: number, ours: ImplResult, theirs: ImplRe
     console.log(`paired latency, ${nodeCount} nodes (both clusters up, runs alternating):`);
     for (const res of [ours, theirs]) {
       const c = clusters[res.impl]!;
-      const tag = `${res.impl} ${nodeCount}n`;
+      const tag = tagOf(res);
       await attempt(res, `${tag} latency warm-up`, async () => {
         await throughput(c, LAT_SIZE, LAT_WARM_COUNT, 'one');
         await latency(c, Math.max(20, Math.round(LAT_COUNT / 5)));
@@ -888,7 +889,7 @@ async function pairedLatency(nodeCount: number, ours: ImplResult, theirs: ImplRe
       for (const res of r % 2 === 0 ? [ours, theirs] : [theirs, ours]) {
         const c = clusters[res.impl]!;
         if (c.broken) continue;
-        const tag = `${res.impl} ${nodeCount}n`;
+        const tag = tagOf(res);
         const l = await attempt(res, `${tag} latency`, () => latency(c));
         if (!l) continue;
         res.latency.push(l);
@@ -901,7 +902,7 @@ async function pairedLatency(nodeCount: number, ours: ImplResult, theirs: ImplRe
       for (const res of [ours, theirs]) {
         const c = clusters[res.impl]!;
         if (c.broken) continue;
-        const tag = `${res.impl} ${nodeCount}n`;
+        const tag = tagOf(res);
         const l = await attempt(res, `${tag} latency steps`, () => withSteps(res, c, () => latency(c)));
         if (!l) continue;
         console.log(
