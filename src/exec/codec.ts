@@ -28,6 +28,8 @@
  * (e.g. a service id ≥ 64) is a programming error and throws RangeError.
  */
 
+import { zeroedBuffer } from '../common/buffers.js';
+
 /** sizeof(struct qb_ipc_request_header): the header of every exec message. */
 export const EXEC_HEADER_SIZE = 16;
 /** sizeof(struct qb_ipc_response_header): used by cpg JOINLIST (quirk). */
@@ -335,14 +337,14 @@ export function writeExecResponseHeader(buf: Buffer, id: number, size: number, e
 
 /** A zero-filled exec message of `size` bytes with its 16-byte header written. */
 export function allocExecMessage(id: number, size: number): Buffer {
-  const buf = Buffer.alloc(size);
+  const buf = zeroedBuffer(size);
   writeExecHeader(buf, id, size);
   return buf;
 }
 
 /** Just the 16-byte header (for sending header + payload as separate pieces). */
 export function encodeExecHeader(id: number, size: number): Buffer {
-  const buf = Buffer.alloc(EXEC_HEADER_SIZE);
+  const buf = zeroedBuffer(EXEC_HEADER_SIZE);
   writeExecHeader(buf, id, size);
   return buf;
 }

@@ -18,6 +18,8 @@
  * where the next frame starts. Nothing else is added on the wire.
  */
 
+import { zeroedBuffer } from '../common/buffers.js';
+
 /** Size of `struct qb_ipc_request_header`. */
 export const REQUEST_HEADER_SIZE = 16;
 /** Size of `struct qb_ipc_response_header`. */
@@ -48,7 +50,7 @@ export function writeResponseHeader(buf: Buffer, id: number, size: number, error
 
 /** A zero-filled request frame of `size` bytes with its header written. */
 export function allocRequest(id: number, size: number): Buffer {
-  const buf = Buffer.alloc(size);
+  const buf = zeroedBuffer(size);
   buf.writeInt32LE(id, 0);
   buf.writeInt32LE(size, 8);
   return buf;
@@ -56,7 +58,7 @@ export function allocRequest(id: number, size: number): Buffer {
 
 /** A zero-filled response/dispatch frame of `size` bytes with its header written. */
 export function allocResponse(id: number, size: number, error: number): Buffer {
-  const buf = Buffer.alloc(size);
+  const buf = zeroedBuffer(size);
   buf.writeInt32LE(id, 0);
   buf.writeInt32LE(size, 8);
   buf.writeInt32LE(error, 16);

@@ -54,6 +54,7 @@ import {
   writeMessageSource,
 } from '../../exec/codec.js';
 import { REQUEST_HEADER_SIZE, RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from '../../ipc/frame.js';
+import { zeroedBuffer } from '../../common/buffers.js';
 
 /** corosync service id of cfg (CFG_SERVICE). */
 export const CFG_SERVICE_ID = ServiceId.CFG;
@@ -182,7 +183,7 @@ export function encodeCfgExec(msg: CfgExecMessage): Buffer {
     crypto_reconfig: CfgExecFn.CRYPTO_RECONFIG,
   }[msg.kind];
   const size = CFG_EXEC_SIZES[fn]!;
-  const buf = Buffer.alloc(size);
+  const buf = zeroedBuffer(size);
   writeExecHeader(buf, execId(CFG_SERVICE_ID, fn), size);
   switch (msg.kind) {
     case 'ringreenable':

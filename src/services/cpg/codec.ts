@@ -37,6 +37,7 @@ import {
   writeMessageSource,
 } from '../../exec/codec.js';
 import { RESPONSE_HEADER_SIZE, writeRequestHeader, writeResponseHeader } from '../../ipc/frame.js';
+import { zeroedBuffer } from '../../common/buffers.js';
 
 // ========================================================================================
 // Constants
@@ -388,7 +389,7 @@ export type CpgExecMessage =
 
 /** PROCJOIN / PROCLEAVE: header, group @16, pid @152, reason @160; 168 bytes. */
 function encodeProc(id: number, group: CpgName, pid: number, reason: number): Buffer {
-  const buf = Buffer.alloc(CpgSize.PROCJOIN);
+  const buf = zeroedBuffer(CpgSize.PROCJOIN);
   writeExecHeader(buf, id, CpgSize.PROCJOIN);
   writeCpgName(buf, 16, group);
   buf.writeUInt32LE(pid >>> 0, 152);
@@ -407,7 +408,7 @@ export function encodeCpgProcLeave(group: CpgName, pid: number, reason: number):
 /** JOINLIST: response header (error 0), then n × {pid @0, group @8}. */
 export function encodeCpgJoinList(entries: readonly CpgJoinListEntry[]): Buffer {
   const size = CpgSize.JOINLIST_HEADER + CPG_JOIN_LIST_ENTRY_SIZE * entries.length;
-  const buf = Buffer.alloc(size);
+  const buf = zeroedBuffer(size);
   writeExecResponseHeader(buf, CpgExecId.JOINLIST, size, 0);
   entries.forEach((e, i) => {
     const off = CpgSize.JOINLIST_HEADER + CPG_JOIN_LIST_ENTRY_SIZE * i;
@@ -422,7 +423,7 @@ export function encodeCpgMcastHeader(
   m: { readonly group: CpgName; readonly pid: number; readonly source: MessageSource },
   msglen: number,
 ): Buffer {
-  const buf = Buffer.alloc(CpgSize.MCAST_HEADER);
+  const buf = zeroedBuffer(CpgSize.MCAST_HEADER);
   writeExecHeader(buf, CpgExecId.MCAST, CpgSize.MCAST_HEADER + msglen);
   writeCpgName(buf, 16, m.group);
   buf.writeUInt32LE(msglen >>> 0, 152);
@@ -445,7 +446,7 @@ export function encodeCpgMcast(m: Omit<CpgMcast, 'kind'>): Buffer {
 /** DOWNLIST_OLD: header, left_nodes @16, nodeids[384] @24; 1560 bytes. */
 export function encodeCpgDownlistOld(leftNodes: readonly number[]): Buffer {
   checkNodeCount(leftNodes.length);
-  const buf = Buffer.alloc(CpgSize.DOWNLIST_OLD);
+  const buf = zeroedBuffer(CpgSize.DOWNLIST_OLD);
   writeExecHeader(buf, CpgExecId.DOWNLIST_OLD, CpgSize.DOWNLIST_OLD);
   buf.writeUInt32LE(leftNodes.length, 16);
   leftNodes.forEach((n, i) => buf.writeUInt32LE(n >>> 0, 24 + 4 * i));
@@ -455,7 +456,7 @@ export function encodeCpgDownlistOld(leftNodes: readonly number[]): Buffer {
 /** DOWNLIST: header, old_members @16, left_nodes @24, nodeids[384] @32 (unused zero); 1568 bytes. */
 export function encodeCpgDownlist(oldMembers: number, leftNodes: readonly number[]): Buffer {
   checkNodeCount(leftNodes.length);
-  const buf = Buffer.alloc(CpgSize.DOWNLIST);
+  const buf = zeroedBuffer(CpgSize.DOWNLIST);
   writeExecHeader(buf, CpgExecId.DOWNLIST, CpgSize.DOWNLIST);
   buf.writeUInt32LE(oldMembers >>> 0, 16);
   buf.writeUInt32LE(leftNodes.length, 24);
@@ -478,7 +479,7 @@ export function encodeCpgPartialMcastHeader(
   },
   fraglen: number,
 ): Buffer {
-  const buf = Buffer.alloc(CpgSize.PARTIAL_MCAST_HEADER);
+  const buf = zeroedBuffer(CpgSize.PARTIAL_MCAST_HEADER);
   writeExecHeader(buf, CpgExecId.PARTIAL_MCAST, CpgSize.PARTIAL_MCAST_HEADER + fraglen);
   writeCpgName(buf, 16, m.group);
   buf.writeUInt32LE(m.msglen >>> 0, 152);
@@ -747,14 +748,14 @@ export type CpgRequest =
   | CpgPartialMcastRequest;
 
 function requestBuf(id: number, size: number): Buffer {
-  const buf = Buffer.alloc(size);
+  const buf = zeroedBuffer(size);
   writeRequestHeader(buf, id, size);
   return buf;
 }
 
 /** The 40 bytes of an MCAST request before its `msglen`-byte message. */
 export function encodeCpgMcastRequestHeader(guarantee: number, msglen: number): Buffer {
-  const buf = Buffer.alloc(CpgSize.REQ_MCAST_HEADER);
+  const buf = zeroedBuffer(CpgSize.REQ_MCAST_HEADER);
   writeResponseHeader(buf, CpgReqId.MCAST, CpgSize.REQ_MCAST_HEADER + msglen, 0);
   buf.writeUInt32LE(guarantee >>> 0, 24);
   buf.writeUInt32LE(msglen >>> 0, 32);
@@ -768,7 +769,7 @@ export function encodeCpgPartialMcastRequestHeader(
   type: number,
   fraglen: number,
 ): Buffer {
-  const buf = Buffer.alloc(CpgSize.REQ_PARTIAL_MCAST_HEADER);
+  const buf = zeroedBuffer(CpgSize.REQ_PARTIAL_MCAST_HEADER);
   writeResponseHeader(buf, CpgReqId.PARTIAL_MCAST, CpgSize.REQ_PARTIAL_MCAST_HEADER + fraglen, 0);
   buf.writeUInt32LE(guarantee >>> 0, 24);
   buf.writeUInt32LE(msglen >>> 0, 32);
@@ -1110,7 +1111,7 @@ const BARE_RESPONSE_IDS: ReadonlySet<number> = new Set([
 ]);
 
 function responseBuf(id: number, size: number, error: number): Buffer {
-  const buf = Buffer.alloc(size);
+  const buf = zeroedBuffer(size);
   writeResponseHeader(buf, id, size, error);
   return buf;
 }
@@ -1125,7 +1126,7 @@ export function encodeCpgDeliverCallbackHeader(
   d: { readonly group: CpgName; readonly nodeid: number; readonly pid: number },
   msglen: number,
 ): Buffer {
-  const buf = Buffer.alloc(CpgSize.DELIVER_HEADER);
+  const buf = zeroedBuffer(CpgSize.DELIVER_HEADER);
   writeCpgDeliverHeader(buf, d, msglen);
   return buf;
 }
@@ -1169,7 +1170,7 @@ export function encodeCpgPartialDeliverCallbackHeader(
   },
   fraglen: number,
 ): Buffer {
-  const buf = Buffer.alloc(CpgSize.PARTIAL_DELIVER_HEADER);
+  const buf = zeroedBuffer(CpgSize.PARTIAL_DELIVER_HEADER);
   writeResponseHeader(
     buf,
     CpgResId.PARTIAL_DELIVER_CALLBACK,
@@ -1443,7 +1444,7 @@ export interface CpgZcHeader {
 
 /** i32 map_size @0, pad, u64 server_address @8. */
 export function encodeCpgZcHeader(h: CpgZcHeader): Buffer {
-  const buf = Buffer.alloc(CpgSize.ZC_HEADER);
+  const buf = zeroedBuffer(CpgSize.ZC_HEADER);
   buf.writeInt32LE(h.mapSize | 0, 0);
   buf.writeBigUInt64LE(BigInt.asUintN(64, h.serverAddress), 8);
   return buf;

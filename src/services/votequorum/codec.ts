@@ -33,6 +33,7 @@ import {
   writeResponseHeader,
 } from '../../ipc/frame.js';
 import type { RingId } from '../../totem/wire/index.js';
+import { zeroedBuffer } from '../../common/buffers.js';
 
 // ========================================================================================
 // Constants
@@ -192,7 +193,7 @@ export type VqExecMessage =
   VqNodeinfoMessage | VqReconfigureMessage | VqQdeviceRegMessage | VqQdeviceReconfigureMessage;
 
 function execBuffer(id: number, size: number): Buffer {
-  const buf = Buffer.alloc(size);
+  const buf = zeroedBuffer(size);
   writeExecHeader(buf, id, size);
   return buf;
 }
@@ -403,7 +404,7 @@ export function encodeVqRequest(r: VqRequest): Buffer {
   };
   const id = ids[r.kind];
   const size = VQ_REQUEST_SIZE[id]!;
-  const buf = Buffer.alloc(size);
+  const buf = zeroedBuffer(size);
   writeRequestHeader(buf, id, size);
   switch (r.kind) {
     case 'getinfo':
@@ -484,14 +485,14 @@ export type VqResponse =
 
 /** STATUS (24 bytes): a bare response header with id 0. */
 export function encodeVqStatus(error: number): Buffer {
-  const buf = Buffer.alloc(VqResSize.STATUS);
+  const buf = zeroedBuffer(VqResSize.STATUS);
   writeResponseHeader(buf, VqResId.STATUS, VqResSize.STATUS, error);
   return buf;
 }
 
 /** GETINFO response (320 bytes); `info` undefined = all fields zero (error replies). */
 export function encodeVqGetinfo(error: number, info: VqGetinfo | undefined): Buffer {
-  const buf = Buffer.alloc(VqResSize.GETINFO);
+  const buf = zeroedBuffer(VqResSize.GETINFO);
   writeResponseHeader(buf, VqResId.GETINFO, VqResSize.GETINFO, error);
   if (info) {
     const vals = [
@@ -517,7 +518,7 @@ export function encodeVqQuorumNotification(
   nodes: readonly VqNodeEntry[],
 ): Buffer {
   const size = VqResSize.QUORUM_NOTIFICATION_BASE + 8 * nodes.length;
-  const buf = Buffer.alloc(size);
+  const buf = zeroedBuffer(size);
   writeResponseHeader(buf, VqResId.QUORUM_NOTIFICATION, size, 1 /* CS_OK */);
   buf.writeUInt32LE(quorate ? 1 : 0, 24);
   buf.writeBigUInt64LE(BigInt.asUintN(64, context), 32);
@@ -535,7 +536,7 @@ export function encodeVqNodelistNotification(
   nodes: readonly number[],
 ): Buffer {
   const size = VqResSize.NODELIST_NOTIFICATION_BASE + 4 * nodes.length;
-  const buf = Buffer.alloc(size);
+  const buf = zeroedBuffer(size);
   writeResponseHeader(buf, VqResId.NODELIST_NOTIFICATION, size, 1 /* CS_OK */);
   buf.writeBigUInt64LE(BigInt.asUintN(64, context), 24);
   buf.writeUInt32LE(ringId.rep >>> 0, 32);
@@ -547,7 +548,7 @@ export function encodeVqNodelistNotification(
 
 export function encodeVqExpectedVotesNotification(context: bigint, expectedVotes: number): Buffer {
   const size = VqResSize.EXPECTEDVOTES_NOTIFICATION;
-  const buf = Buffer.alloc(size);
+  const buf = zeroedBuffer(size);
   writeResponseHeader(buf, VqResId.EXPECTEDVOTES_NOTIFICATION, size, 1 /* CS_OK */);
   buf.writeBigUInt64LE(BigInt.asUintN(64, context), 24);
   buf.writeUInt32LE(expectedVotes >>> 0, 32);
