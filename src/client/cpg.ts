@@ -70,6 +70,8 @@ const CPG_HEADER_ALLOWANCE = 1024;
 const FRAGMENT_FLOW_CONTROL_WAIT_MS = 1000;
 /** Upper bound of the back-off between retries that no event can shorten. */
 const MAX_RETRY_DELAY_MS = 100;
+/** What a message accepted at once resolves with (one settled promise, shared). */
+const SENT: Promise<void> = Promise.resolve();
 
 /**
  * A group name as the library hands it out: the exact bytes (`length` of them) and their
@@ -549,24 +551,47 @@ export class CpgHandle {
    * (not joined / membership changed in between), CS_ERR_BAD_HANDLE, CS_ERR_LIBRARY.
    * `guarantee` (CpgGuarantee) is passed on and ignored by corosync.
    */
-  async mcastJoined(
+  mcastJoined(guarantee: number, iov: Buffer | Uint8Array | readonly (Buffer | Uint8Array)[]): Promise<void> {
+    try {
+      const long = this.mcastNow(guarantee, iov);
+      return long ? this.sendFragments(guarantee, long.msglen, long.parts) : SENT;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * The synchronous part of `mcastJoined`: checks, then queues a message of up to
+   * `maxAtomicMsgsizeGet()` bytes (returns undefined), or returns a longer one's parts for
+   * `sendFragments`. Throws what mcastJoined rejects with. Why not an async function: every
+   * message of a low-rate sender runs this cold, and entering `send` and `mcastJoined` as two
+   * async functions cost about 10 µs before the message left (measured on the CPG latency
+   * bench, 3 nodes).
+   */
+  private mcastNow(
     guarantee: number,
     iov: Buffer | Uint8Array | readonly (Buffer | Uint8Array)[],
-  ): Promise<void> {
+  ): { msglen: number; parts: Buffer[] } | undefined {
     u32Arg(guarantee, 'guarantee');
-    const parts = Buffer.isBuffer(iov) ? [iov] : iovArg(iov);
+    const parts = Buffer.isBuffer(iov) ? undefined : iovArg(iov);
     this.checkSendable();
-    let msglen = 0;
-    for (const p of parts) msglen += p.length;
-    if (msglen > this.maxAtomic) {
-      await this.sendFragments(guarantee, msglen, parts);
-      return;
+    let body: Buffer;
+    let msglen: number;
+    if (parts === undefined) {
+      body = iov as Buffer;
+      msglen = body.length;
+      if (msglen > this.maxAtomic) return { msglen, parts: [body] };
+    } else {
+      msglen = 0;
+      for (const p of parts) msglen += p.length;
+      if (msglen > this.maxAtomic) return { msglen, parts };
+      // several parts are joined once
+      body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, msglen);
     }
     if (this.flowControlled())
       throw new CsError(CsErrorCode.CS_ERR_TRY_AGAIN, 'cpg_mcast_joined: flow control');
-    // one Buffer (the usual call) goes as it is behind the header; several are joined once
-    const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, msglen);
     this.conn.post(encodeCpgMcastRequestHeader(guarantee, msglen), body);
+    return undefined;
   }
 
   /**
@@ -575,10 +600,27 @@ export class CpgHandle {
    * lifted flow control) and falls back to a short back-off (≤ 100 ms) only when the daemon
    * refused a fragment with nothing to wait for. Other errors are thrown.
    */
-  async send(
+  send(
     guarantee: number,
     iov: Buffer | Uint8Array | readonly (Buffer | Uint8Array)[],
     opts: CpgSendOptions = {},
+  ): Promise<void> {
+    // the usual case, a message accepted at once, without entering an async function
+    if (!opts.signal) {
+      try {
+        const long = this.mcastNow(guarantee, iov);
+        if (!long) return SENT;
+      } catch (err) {
+        if (!CsError.is(err, CsErrorCode.CS_ERR_TRY_AGAIN)) return Promise.reject(err);
+      }
+    }
+    return this.sendRetrying(guarantee, iov, opts);
+  }
+
+  private async sendRetrying(
+    guarantee: number,
+    iov: Buffer | Uint8Array | readonly (Buffer | Uint8Array)[],
+    opts: CpgSendOptions,
   ): Promise<void> {
     let delay = 1;
     for (;;) {
