@@ -948,7 +948,19 @@ export class TotemSrp {
     if (!this.myTokenHeld) return false;
     this.myTokenHeld = false;
     this.stats.token_hold_cancel_tx++;
-    this.sendAll(encodeTokenHoldCancel({ nodeid: this.me, ringId: this.myRingId }), true);
+    const cancel = encodeTokenHoldCancel({ nodeid: this.me, ringId: this.myRingId });
+    // Our own copy is taken first, then the copies for the others go out (corosync sends all
+    // copies, then reads its own back). Why: the rep holding the token re-sends the token as it
+    // takes its own cancel, and that token is what the new message waits for; behind the two
+    // hold-cancel sends it left 20-65 µs later (each send runs the receiver's network stack
+    // first on a one-machine cluster). A peer may now see the token before the cancel: it
+    // forwards the token either way (only the rep holds it), and the cancel then resets its
+    // unchanged-rotation count as before; at most it sends one needless cancel of its own if
+    // its client sends within that rotation. Inside a step (a delivery up-call that sends), the
+    // loop is already running and the order stays corosync's.
+    this.loop.push(cancel);
+    this.runLoop();
+    this.sendEffect('all', cancel);
     return true;
   }
 

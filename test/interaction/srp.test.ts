@@ -521,6 +521,23 @@ describe('totemsrp interaction', () => {
     for (const id of [1, 2, 3]) assert.deepEqual(delivered(c, id), ['wake']);
   });
 
+  it('idle ring: the rep that holds the token sends it on before its hold-cancels', () => {
+    const c = cluster([1, 2, 3]);
+    formRing(c, [1, 2, 3]);
+    c.advance(3000);
+    assert.ok(c.srp(1).tokenHeld, 'the rep holds the token');
+    c.wire.length = 0;
+    c.act(1, (s) => s.mcast(Buffer.from('first'), 0));
+    const sent = wireMsgs(c, 1).map(
+      (x) =>
+        `${x.m.type === MessageType.OrfToken ? 'token' : x.m.type === MessageType.TokenHoldCancel ? 'cancel' : 'other'}>${x.to}`,
+    );
+    assert.deepEqual(sent.slice(0, 3), ['token>2', 'cancel>2', 'cancel>3'], `node 1 sent ${sent.join(' ')}`);
+    assert.ok(!c.srp(1).tokenHeld);
+    c.advance(5);
+    for (const id of [1, 2, 3]) assert.deepEqual(delivered(c, id), ['first']);
+  });
+
   for (const signaller of [1, 3]) {
     it(`idle ring: totempg's new-message signal on node ${signaller} releases the held token at once`, () => {
       const c = cluster([1, 2, 3]);
