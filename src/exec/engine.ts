@@ -30,7 +30,7 @@
  * `runtime.services.<suffix>.service_id`, `runtime.services.<suffix>.<fn>.{tx,rx}` (u64,
  * fast-incremented per message sent/received). `runtime.members.*` belong to the runtime.
  */
-import type { Icmap } from '../cmap/icmap.js';
+import type { FastCounter, Icmap } from '../cmap/icmap.js';
 import { CmapValueType } from '../cmap/types.js';
 import type { PgUpcall } from '../totem/pg.js';
 import type { RingId } from '../totem/wire/index.js';
@@ -102,6 +102,9 @@ interface Registered {
   /** runtime.services.<suffix>.<fn>.tx / .rx, by fn. */
   readonly txKeys: string[];
   readonly rxKeys: string[];
+  /** The same keys' counters (one per message, see Icmap.counter). */
+  readonly txCounters: FastCounter[];
+  readonly rxCounters: FastCounter[];
   unloaded: boolean;
 }
 
@@ -239,11 +242,16 @@ export class ExecEngine {
     }
     const suffix = serviceSuffix(engine.defaultName);
     const base = `runtime.services.${suffix}`;
+    const txKeys = Array.from({ length: engine.execFnCount }, (_, fn) => `${base}.${fn}.tx`);
+    const rxKeys = Array.from({ length: engine.execFnCount }, (_, fn) => `${base}.${fn}.rx`);
+    const { icmap } = this.opts;
     const reg: Registered = {
       engine,
       suffix,
-      txKeys: Array.from({ length: engine.execFnCount }, (_, fn) => `${base}.${fn}.tx`),
-      rxKeys: Array.from({ length: engine.execFnCount }, (_, fn) => `${base}.${fn}.rx`),
+      txKeys,
+      rxKeys,
+      txCounters: txKeys.map((k) => icmap.counter(k)),
+      rxCounters: rxKeys.map((k) => icmap.counter(k)),
       unloaded: false,
     };
     this.step(() => {
@@ -257,7 +265,6 @@ export class ExecEngine {
         this.linked.pop();
         throw err;
       }
-      const { icmap } = this.opts;
       icmap.setValue(`internal_configuration.service.${id}.name`, {
         type: CmapValueType.STRING,
         value: engine.defaultName,
@@ -298,10 +305,11 @@ export class ExecEngine {
 
   private mcast(serviceId: number, fn: number, iov: Buffer | readonly Buffer[], guarantee?: number): number {
     const r = this.table[serviceId];
-    const tx = r && !r.unloaded ? r.txKeys[fn] : undefined;
+    const live = r && !r.unloaded ? r : undefined;
+    const tx = live?.txKeys[fn];
     // corosync counts the attempt, before totem accepts or refuses it
     // as corosync, a send before the service's keys exist (votequorum's NODEINFO from init) is not counted
-    if (tx && this.opts.icmap.has(tx)) this.opts.icmap.fastIncrement(tx);
+    if (tx && this.opts.icmap.has(tx)) live!.txCounters[fn]!.increment();
     // the pieces are copied into totempg's packet before send returns: no copy of the array
     const pieces = Buffer.isBuffer(iov) ? [iov] : (iov as readonly Buffer[]);
     return this.opts.send(EXEC_GROUP_NAME, pieces, guarantee ?? TotemGuarantee.AGREED);
@@ -372,7 +380,7 @@ export class ExecEngine {
       log.warn(`discarded unknown message ${fn} for service ${service} (max id ${r.engine.execFnCount})`);
       return;
     }
-    this.opts.icmap.fastIncrement(r.rxKeys[fn]!);
+    r.rxCounters[fn]!.increment();
     this.stats.delivered++;
     try {
       r.engine.deliver(fn, message, from);

@@ -392,6 +392,38 @@ describe('icmap notifications', () => {
     );
   });
 
+  it('counter: increments in place, tells trackers added later, and follows a replaced or deleted value', () => {
+    const m = new Icmap();
+    const r = recorder();
+    const key = 'runtime.services.cpg.0.rx';
+    m.set(key, T.UINT64, Buffer.alloc(8));
+    const c = m.counter(key);
+    c.increment();
+    c.increment();
+    assert.equal(m.get(key)!.bytes.toString('hex'), '0200000000000000');
+    // a tracker registered after the counter went quiet still hears every increment
+    const h = m.trackAdd('runtime.services.', TrackFlags.MODIFY | TrackFlags.PREFIX, r.cb('t'));
+    c.increment();
+    c.increment();
+    assert.deepEqual(r.events, [
+      't 2 runtime.services.cpg.0.rx new=8:0300000000000000 old=-',
+      't 2 runtime.services.cpg.0.rx new=8:0400000000000000 old=-',
+    ]);
+    m.trackDelete(h);
+    c.increment();
+    assert.equal(r.events.length, 2, 'no tracker: no event');
+    assert.equal(m.get(key)!.bytes.toString('hex'), '0500000000000000');
+    // a value set anew (another type too) is the one counted on
+    m.set(key, T.UINT32, Buffer.from('09000000', 'hex'));
+    c.increment();
+    assert.equal(m.get(key)!.bytes.toString('hex'), '0a000000');
+    m.delete(key);
+    assert.equal(
+      errCode(() => c.increment()),
+      E.CS_ERR_NOT_EXIST,
+    );
+  });
+
   it('fastIncrement of an untracked counter counts in place; a tracked one hands out values that never change', () => {
     const m = new Icmap();
     const key = 'runtime.services.cpg.2.rx';
