@@ -388,13 +388,15 @@ export function checkTrackFlags(flags: number): void {
 // ---------------------------------------------------------------------------------------------
 // The map
 
-/** The daemon's internal map. Methods throw CsError with corosync's code on failure. */
 /** A counter bound to one icmap key (see Icmap.counter). */
 export interface FastCounter {
   /** Add 1 (icmap_fast_inc); throws as `fastIncrement` does (e.g. CS_ERR_NOT_EXIST). */
   increment(): void;
+  /** Add 1 if the key exists; nothing otherwise. */
+  incrementIfPresent(): void;
 }
 
+/** The daemon's internal map. Methods throw CsError with corosync's code on failure. */
 export class Icmap {
   private readonly values = new Map<string, StoredValue>();
   private readonly index = new SortedKeys();
@@ -505,21 +507,21 @@ export class Icmap {
     let quiet: StoredValue | undefined;
     let width = 0;
     let version = -1;
-    return {
-      increment: () => {
-        const v = this.values.get(key);
-        if (v !== undefined && v === quiet && version === this.trackers.version) {
-          addWrapped(v.bytes, width, 1, true);
-          return;
-        }
-        this.fastAdjust(key, 1);
-        const now = this.values.get(key)!;
-        // fastAdjust changed `now` in place exactly when nobody was told: keep it then
-        quiet = now === v ? now : undefined;
-        width = integerTypeWidth(now.type);
-        version = this.trackers.version;
-      },
+    const add = (ifPresent: boolean): void => {
+      const v = this.values.get(key);
+      if (v !== undefined && v === quiet && version === this.trackers.version) {
+        addWrapped(v.bytes, width, 1, true);
+        return;
+      }
+      if (v === undefined && ifPresent) return;
+      this.fastAdjust(key, 1);
+      const now = this.values.get(key)!;
+      // fastAdjust changed `now` in place exactly when nobody was told: keep it then
+      quiet = now === v ? now : undefined;
+      width = integerTypeWidth(now.type);
+      version = this.trackers.version;
     };
+    return { increment: () => add(false), incrementIfPresent: () => add(true) };
   }
 
   /** The first entry whose key starts with `prefix` and sorts after `after` (live map). */

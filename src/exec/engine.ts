@@ -99,10 +99,7 @@ export interface ExecStats {
 interface Registered {
   readonly engine: ServiceEngine;
   readonly suffix: string;
-  /** runtime.services.<suffix>.<fn>.tx / .rx, by fn. */
-  readonly txKeys: string[];
-  readonly rxKeys: string[];
-  /** The same keys' counters (one per message, see Icmap.counter). */
+  /** The counters of runtime.services.<suffix>.<fn>.tx / .rx, by fn (see Icmap.counter). */
   readonly txCounters: FastCounter[];
   readonly rxCounters: FastCounter[];
   unloaded: boolean;
@@ -248,8 +245,6 @@ export class ExecEngine {
     const reg: Registered = {
       engine,
       suffix,
-      txKeys,
-      rxKeys,
       txCounters: txKeys.map((k) => icmap.counter(k)),
       rxCounters: rxKeys.map((k) => icmap.counter(k)),
       unloaded: false,
@@ -272,8 +267,8 @@ export class ExecEngine {
       icmap.setValue(`internal_configuration.service.${id}.ver`, { type: CmapValueType.UINT32, value: 0 });
       icmap.setValue(`${base}.service_id`, { type: CmapValueType.UINT16, value: id });
       for (let fn = 0; fn < engine.execFnCount; fn++) {
-        icmap.setValue(reg.txKeys[fn]!, { type: CmapValueType.UINT64, value: 0n });
-        icmap.setValue(reg.rxKeys[fn]!, { type: CmapValueType.UINT64, value: 0n });
+        icmap.setValue(txKeys[fn]!, { type: CmapValueType.UINT64, value: 0n });
+        icmap.setValue(rxKeys[fn]!, { type: CmapValueType.UINT64, value: 0n });
       }
       this.opts.log.notice(`Service engine loaded: ${engine.name} [${id}]`);
     });
@@ -305,11 +300,9 @@ export class ExecEngine {
 
   private mcast(serviceId: number, fn: number, iov: Buffer | readonly Buffer[], guarantee?: number): number {
     const r = this.table[serviceId];
-    const live = r && !r.unloaded ? r : undefined;
-    const tx = live?.txKeys[fn];
     // corosync counts the attempt, before totem accepts or refuses it
     // as corosync, a send before the service's keys exist (votequorum's NODEINFO from init) is not counted
-    if (tx && this.opts.icmap.has(tx)) live!.txCounters[fn]!.increment();
+    if (r && !r.unloaded) r.txCounters[fn]?.incrementIfPresent();
     // the pieces are copied into totempg's packet before send returns: no copy of the array
     const pieces = Buffer.isBuffer(iov) ? [iov] : (iov as readonly Buffer[]);
     return this.opts.send(EXEC_GROUP_NAME, pieces, guarantee ?? TotemGuarantee.AGREED);

@@ -422,6 +422,11 @@ describe('icmap notifications', () => {
       errCode(() => c.increment()),
       E.CS_ERR_NOT_EXIST,
     );
+    c.incrementIfPresent();
+    assert.equal(m.get(key), undefined, 'incrementIfPresent of a missing key: nothing, no key made');
+    m.set(key, T.UINT64, Buffer.alloc(8));
+    c.incrementIfPresent();
+    assert.equal(m.get(key)!.bytes.toString('hex'), '0100000000000000');
   });
 
   it('fastIncrement of an untracked counter counts in place; a tracked one hands out values that never change', () => {
