@@ -16,7 +16,7 @@
  *
  *   node dist/bench/run.js [--quick] [--nodes 3,5] [--sizes 64,1024,16384,65536]
  *     [--senders one,all] [--counts 64=30000,1024=20000,16384=4000,65536=1000] [--runs 3]
- *     [--reps 3] [--lat-count 500] [--lat-interval-us 10000] [--lat-size 1024]
+ *     [--reps 3] [--lat-count 500] [--lat-interval-us 10000] [--lat-size 1024] [--lat-sender 1]
  *     [--lat-warm-count 5000] [--cmap-ms 2000] [--track-count 1000] [--track-interval-us 2000]
  *     [--no-sched-rr] [--only ours|theirs] [--cpu-prof] [--steps]
  */
@@ -67,6 +67,7 @@ const KNOWN = new Set([
   'lat-interval-us',
   'lat-size',
   'lat-warm-count',
+  'lat-sender',
   'cmap-ms',
   'track-count',
   'track-interval-us',
@@ -105,6 +106,13 @@ const RUNS = numArg('runs', 3, 1);
 const LAT_COUNT = numArg('lat-count', 500, 100);
 const LAT_INTERVAL_US = numArg('lat-interval-us', 10000);
 const LAT_SIZE = numArg('lat-size', 1024);
+/**
+ * The node whose client sends the latency messages (1-based). Node 1 is the ring's
+ * representative: on a resting ring our rep sends its own message with the token it holds, where
+ * corosync's makes one more rotation first (src/totem/srp.ts takeHeldToken); another node pays
+ * the same hold-cancel and partial rotation on both sides.
+ */
+const LAT_SENDER = numArg('lat-sender', 1, 1);
 /** Warm-up messages (one sender, LAT_SIZE bytes) a cluster gets before the paired latency runs. */
 const LAT_WARM_COUNT = numArg('lat-warm-count', 5000, 1000);
 const CMAP_MS = numArg('cmap-ms', 2000, 500);
@@ -610,7 +618,9 @@ async function latency(c: Cluster, count = LAT_COUNT): Promise<LatencyResult> {
   const run = ++runId;
   const marks = c.clients.map((x) => x.events.length);
   const timeoutMs = (count * LAT_INTERVAL_US) / 1000 + 60_000;
-  c.clients[0]!.command(`send ${run} ${count} ${LAT_SIZE} ${LAT_INTERVAL_US}`);
+  const sender = c.clients[LAT_SENDER - 1];
+  if (!sender) throw new Error(`--lat-sender ${LAT_SENDER}: the cluster has ${c.clients.length} nodes`);
+  sender.command(`send ${run} ${count} ${LAT_SIZE} ${LAT_INTERVAL_US}`);
   const dones = await Promise.all(
     c.clients.map((x, i) =>
       x.waitFor((e) => e.ev === 'done' && e.run === run, `run ${run} delivered`, timeoutMs, marks[i]),
@@ -950,8 +960,10 @@ async function withSteps<T>(res: ImplResult, c: Cluster, fn: () => Promise<T>): 
       maxBuffer: 512 * 1024 * 1024,
     });
     fs.rmSync(file, { force: true });
-    const daemons = c.nodes.map((n) => n.pid);
-    const clients = c.clients.map((x) => x.pid ?? -1);
+    // the steps are counted from the sender's node ("node 1" in their names): it goes first
+    const first = <T>(xs: T[]): T[] => [...xs.slice(LAT_SENDER - 1), ...xs.slice(0, LAT_SENDER - 1)];
+    const daemons = first(c.nodes.map((n) => n.pid));
+    const clients = first(c.clients.map((x) => x.pid ?? -1));
     if (out.status === 0)
       res.latencySteps = analyzeSteps(out.stdout, daemons, clients, (LAT_INTERVAL_US / 1e6) * 0.8);
     else console.log(`  --steps: perf script failed: ${out.stderr.slice(0, 300)}`);
@@ -1216,7 +1228,7 @@ async function main(): Promise<void> {
     `${NODE_COUNTS.join(' and ')} nodes, udpu, crypto none, default totem timeouts; ${REPS} cluster start(s) ` +
       `per side and size; throughput ${SIZES.map((s) => `${COUNTS.get(s)} x ${sizeName(s)}`).join(', ')} ` +
       `(${SENDERS.join(', ')} sending; ${RUNS} run(s)); latency ${LAT_COUNT} x ${LAT_SIZE} B every ` +
-      `${LAT_INTERVAL_US} us${PAIRED_LATENCY ? ' (both clusters up, runs alternating)' : ''}; cmap gets and sets for ${CMAP_MS} ms each, ${TRACK_COUNT} tracked sets every ${TRACK_INTERVAL_US} us`,
+      `${LAT_INTERVAL_US} us from node ${LAT_SENDER}${PAIRED_LATENCY ? ' (both clusters up, runs alternating)' : ''}; cmap gets and sets for ${CMAP_MS} ms each, ${TRACK_COUNT} tracked sets every ${TRACK_INTERVAL_US} us`,
   );
 
   const t = Date.now();

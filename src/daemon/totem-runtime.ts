@@ -226,6 +226,9 @@ export class TotemRuntime {
     transport.cork?.();
     try {
       for (;;) {
+        // a message queued while the rep held the token (srp.takeHeldToken); not from the early
+        // signal (runIdle false), which comes before the request's message is staged
+        if (runIdle && this.srp.wantsHeldToken) this.srp.takeHeldToken(this.now());
         const n = this.srp.drainEach(this.applyEffect);
         transport.flush?.();
         if (n > 0) continue;

@@ -383,6 +383,13 @@ export class TotemSrp {
   private originatedOrfToken = false;
   private failedToRecv = false;
   private myTokenHeld = false;
+  /**
+   * The rep kept the last token it processed (an idle ring: it decided not to forward it) and has
+   * not sent it out since (hold timer, hold-cancel, retransmit). See {@link takeHeldToken}.
+   */
+  private tokenInHand = false;
+  /** A new message came while {@link tokenInHand}: the driver calls takeHeldToken() next. */
+  private retakeWanted = false;
   private myTrc = 0;
   private myPbl = 0;
   private myCbl = 0;
@@ -475,6 +482,10 @@ export class TotemSrp {
   }
   get tokenHeld(): boolean {
     return this.myTokenHeld;
+  }
+  /** True when a new message waits for {@link takeHeldToken} (the rep holds the token in hand). */
+  get wantsHeldToken(): boolean {
+    return this.retakeWanted;
   }
   get isStopped(): boolean {
     return this.stopped;
@@ -609,7 +620,7 @@ export class TotemSrp {
     this.stats.mcast_tx++;
     q.push(buf);
     if (this.started && this.hookDepth === 0) {
-      this.tokenHoldCancelSend();
+      if (!this.wantHeldToken()) this.tokenHoldCancelSend();
       this.runLoop();
     }
     return true;
@@ -633,9 +644,65 @@ export class TotemSrp {
    */
   newMessageSignal(): boolean {
     if (!this.started || this.stopped || this.hookDepth > 0) return false;
+    if (this.wantHeldToken()) return false;
     const cancelled = this.tokenHoldCancelSend();
     this.runLoop(); // the rep holding the token takes its own cancel at once
     return cancelled;
+  }
+
+  /**
+   * The rep holds the token in hand and a message of its own is coming: instead of a
+   * TOKEN_HOLD_CANCEL and a retransmission of the held token (corosync's way: the token then
+   * makes a whole rotation before the rep may send), the rep takes the held token up again as if
+   * it had just come back, at the driver's next {@link takeHeldToken}, after the message is
+   * queued (totempg stages it after signalling). **Deviation** from corosync 3.1.7, for latency:
+   * a message from the rep on a resting ring leaves at once, not one rotation later. Peers see
+   * the token with its token_seq advanced by two and no hold-cancel (the token's changed seq
+   * resets their unchanged-rotation count as the cancel would); corosync accepts any token_seq
+   * above its last. Only on a clean ring: OPERATIONAL, the held token carries no retransmission
+   * request and its aru equals its seq (every member has every message, confirmed by the
+   * rotations that led to the hold), so taking it twice frees nothing unconfirmed.
+   * Returns true when the driver must call takeHeldToken.
+   */
+  private wantHeldToken(): boolean {
+    if (!this.tokenInHand || !this.myTokenHeld || this.memb !== 'OPERATIONAL') return false;
+    this.retakeWanted = true;
+    return true;
+  }
+
+  /**
+   * The driver's turn after a new message was queued while the rep held the token in hand
+   * ({@link wantsHeldToken}): process the held token again (it sends what is queued and forwards
+   * the token). When the ring changed meanwhile, or the held token is not clean, the usual
+   * TOKEN_HOLD_CANCEL instead. Returns true when there are effects to drain.
+   */
+  takeHeldToken(now: number): boolean {
+    if (!this.retakeWanted) return false;
+    this.retakeWanted = false;
+    if (!this.started || this.stopped) return false;
+    this.now = now;
+    const held = this.lastSentToken;
+    const t = this.tok;
+    if (
+      !this.tokenInHand ||
+      this.memb !== 'OPERATIONAL' ||
+      held === null ||
+      held.length !== ORF_TOKEN_SIZE ||
+      decodeOrfTokenInto(held, t) !== null ||
+      t.aru !== t.seq ||
+      !ringIdEquals(t.ringId, this.myRingId)
+    ) {
+      const cancelled = this.tokenHoldCancelSend();
+      this.runLoop();
+      return cancelled;
+    }
+    this.tokenInHand = false;
+    this.myTokenHeld = false;
+    this.mySeqUnchanged = 0; // what our own hold-cancel would do
+    this.cancel(T_HOLD);
+    this.onOrfToken(held);
+    this.runLoop();
+    return true;
   }
 
   /** Clean shutdown (§14): multicast the LEAVE message, then stop (all timers cancelled). */
@@ -879,6 +946,7 @@ export class TotemSrp {
   }
 
   private tokenRetransmit(): void {
+    this.tokenInHand = false;
     if (this.lastSentToken !== null) this.sendTo(this.tokenTarget, this.lastSentToken);
   }
 
@@ -905,6 +973,7 @@ export class TotemSrp {
   // GATHER (§6).
 
   private gatherEnter(reason: number): void {
+    this.tokenInHand = false;
     this.orfTokenDiscard = true;
     this.originatedOrfToken = false;
     setMerge(this.myProcList, [this.me]);
@@ -1171,6 +1240,7 @@ export class TotemSrp {
     ct.nodeid = this.me;
     const bytes = encodeMembCommitToken(ct);
     this.lastSentToken = bytes;
+    this.tokenInHand = false;
     this.stats.memb_commit_token_tx++;
     this.sendTo(this.tokenTarget, bytes);
     this.resetTokenRetransmitTimeout();
@@ -1320,6 +1390,7 @@ export class TotemSrp {
     const bytes = this.tokenBuffer(t.rtrList.length);
     encodeOrfTokenInto(t, bytes, 0);
     this.lastSentToken = bytes;
+    this.tokenInHand = !forward && this.memb === 'OPERATIONAL';
     if (forward) this.sendTo(this.tokenTarget, bytes);
   }
 

@@ -166,26 +166,32 @@ test('runtime: a step sends corked, and its sends leave before up-calls and at i
 
 /**
  * Wait until the ring rests (node 1, the rep, holds the token after seqno_unchanged_const quiet
- * rotations); returns node 1's hold-cancel count then, with its transport log cleared.
+ * rotations, and node `index + 1` counted them too); returns that node's hold-cancel count then,
+ * with its transport log cleared.
  */
-async function whenResting(pair: Pair): Promise<number> {
-  const rt = pair.runtimes[0]!;
-  await waitFor(() => rt.srp.tokenHeld, 'node 1 (the rep) holds the token', 20_000);
-  pair.logs[0]!.length = 0;
+async function whenResting(pair: Pair, index: number): Promise<number> {
+  const rt = pair.runtimes[index]!;
+  const rep = pair.runtimes[0]!;
+  await waitFor(
+    () => rep.srp.tokenHeld && rt.srp.tokenHeld,
+    `node 1 (the rep) holds the token and node ${index + 1} counted the quiet rotations`,
+    20_000,
+  );
+  pair.logs[index]!.length = 0;
   return rt.srp.stats.token_hold_cancel_tx;
 }
 
-test('runtime: on a resting ring a queued message puts the hold-cancel on the wire at once', async () => {
+test('runtime: on a resting ring a queued message of a non-rep puts the hold-cancel on the wire at once', async () => {
   const pair = await startPair('resting');
   const { runtimes, logs, delivered } = pair;
   try {
-    const cancels = await whenResting(pair);
+    const cancels = await whenResting(pair, 1);
     // what the exec layer does for a client's request: totempg only, no pump of its own
-    runtimes[0]!.pg.mcastGroups(['g'], Buffer.from('wake'));
-    assert.equal(runtimes[0]!.srp.stats.token_hold_cancel_tx, cancels + 1, 'a hold-cancel was queued');
+    runtimes[1]!.pg.mcastGroups(['g'], Buffer.from('wake'));
+    assert.equal(runtimes[1]!.srp.stats.token_hold_cancel_tx, cancels + 1, 'a hold-cancel was queued');
     assert.ok(
-      logs[0]!.includes('send') && logs[0]!.includes('flush'),
-      `the hold-cancel left before mcastGroups returned (${logs[0]!.join(' ')})`,
+      logs[1]!.includes('send') && logs[1]!.includes('flush'),
+      `the hold-cancel left before mcastGroups returned (${logs[1]!.join(' ')})`,
     );
     await waitFor(() => delivered.every((d) => d.includes('wake')), 'the message delivered', 10_000);
   } finally {
@@ -193,20 +199,48 @@ test('runtime: on a resting ring a queued message puts the hold-cancel on the wi
   }
 });
 
-test('runtime: messageComing releases a held token before the message is queued, once', async () => {
+test('runtime: messageComing on a non-rep releases a held token before the message is queued, once', async () => {
   const pair = await startPair('coming');
   const { runtimes, logs, delivered } = pair;
   try {
-    const cancels = await whenResting(pair);
+    const cancels = await whenResting(pair, 1);
     // what the IPC server does when it reads a request that will multicast
-    runtimes[0]!.messageComing();
-    assert.equal(runtimes[0]!.srp.stats.token_hold_cancel_tx, cancels + 1, 'a hold-cancel was sent');
-    assert.ok(!runtimes[0]!.srp.tokenHeld, 'the token is no longer held');
-    assert.ok(logs[0]!.includes('send') && logs[0]!.includes('flush'), `on the wire (${logs[0]!.join(' ')})`);
+    runtimes[1]!.messageComing();
+    assert.equal(runtimes[1]!.srp.stats.token_hold_cancel_tx, cancels + 1, 'a hold-cancel was sent');
+    assert.ok(!runtimes[1]!.srp.tokenHeld, 'the token is no longer held');
+    assert.ok(logs[1]!.includes('send') && logs[1]!.includes('flush'), `on the wire (${logs[1]!.join(' ')})`);
     // the handler's message then finds the token released: no second cancel
-    runtimes[0]!.pg.mcastGroups(['g'], Buffer.from('after'));
-    assert.equal(runtimes[0]!.srp.stats.token_hold_cancel_tx, cancels + 1, 'one hold-cancel in all');
+    runtimes[1]!.pg.mcastGroups(['g'], Buffer.from('after'));
+    assert.equal(runtimes[1]!.srp.stats.token_hold_cancel_tx, cancels + 1, 'one hold-cancel in all');
     await waitFor(() => delivered.every((d) => d.includes('after')), 'the message delivered', 10_000);
+  } finally {
+    await pair.stop();
+  }
+});
+
+test('runtime: the rep holding the token sends its own message with it at the pump after the request', async () => {
+  const pair = await startPair('retake');
+  const { runtimes, logs, delivered } = pair;
+  try {
+    const rep = runtimes[0]!;
+    const cancels = await whenResting(pair, 0);
+    // the IPC server's early signal: the message is not staged yet, nothing leaves
+    rep.messageComing();
+    assert.ok(rep.srp.wantsHeldToken, 'the rep waits for the message');
+    assert.ok(!logs[0]!.includes('send'), `nothing sent yet (${logs[0]!.join(' ')})`);
+    // the handler stages the message (totempg only), then the daemon's after-request pump
+    rep.pg.mcastGroups(['g'], Buffer.from('from the rep'));
+    assert.ok(!logs[0]!.includes('send'), `still nothing sent (${logs[0]!.join(' ')})`);
+    rep.pump();
+    assert.ok(!rep.srp.tokenHeld && !rep.srp.wantsHeldToken, 'the token left');
+    assert.equal(rep.srp.stats.token_hold_cancel_tx, cancels, 'no hold-cancel');
+    assert.equal(
+      logs[0]!.filter((e) => e === 'send').length,
+      2,
+      `the message and the token (${logs[0]!.join(' ')})`,
+    );
+    assert.ok(delivered[0]!.includes('from the rep'), 'delivered at the rep in the same pump');
+    await waitFor(() => delivered.every((d) => d.includes('from the rep')), 'the message delivered', 10_000);
   } finally {
     await pair.stop();
   }

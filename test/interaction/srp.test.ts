@@ -311,7 +311,10 @@ describe('totemsrp interaction', () => {
     formRing(c, [1, 2]);
     c.wire.length = 0;
     let accepted = 0;
-    for (let i = 0; i < 50; i++) c.act(1, (s) => (accepted += s.mcast(Buffer.from(`a${i}`), 0) ? 1 : 0));
+    // in one step: the rep (node 1) takes its held token up again only after the step
+    c.act(1, (s) => {
+      for (let i = 0; i < 50; i++) accepted += s.mcast(Buffer.from(`a${i}`), 0) ? 1 : 0;
+    });
     assert.equal(accepted, 39, 'queue of 40 holds 39 (cs_queue full at size − 1)');
     for (let i = 0; i < 20; i++) c.act(2, (s) => s.mcast(Buffer.from(`b${i}`), 0));
     c.advance(2000);
@@ -521,21 +524,62 @@ describe('totemsrp interaction', () => {
     for (const id of [1, 2, 3]) assert.deepEqual(delivered(c, id), ['wake']);
   });
 
-  it('idle ring: the rep that holds the token sends it on before its hold-cancels', () => {
+  it("idle ring: the rep's own message takes the held token up again: message and token leave at once, no hold-cancel", () => {
     const c = cluster([1, 2, 3]);
     formRing(c, [1, 2, 3]);
     c.advance(3000);
     assert.ok(c.srp(1).tokenHeld, 'the rep holds the token');
+    const before = wireMsgs(c, 1).filter((x) => x.m.type === MessageType.OrfToken);
+    const lastSeq = Math.max(...before.map((x) => (x.m as Extract<TotemMessage, { type: 0 }>).tokenSeq));
+    const cancels = c.srp(1).stats.token_hold_cancel_tx;
     c.wire.length = 0;
+    const t0 = c.now;
     c.act(1, (s) => s.mcast(Buffer.from('first'), 0));
-    const sent = wireMsgs(c, 1).map(
+    assert.equal(c.now, t0);
+    const sent = wireMsgs(c, 1);
+    const kinds = sent.map(
       (x) =>
-        `${x.m.type === MessageType.OrfToken ? 'token' : x.m.type === MessageType.TokenHoldCancel ? 'cancel' : 'other'}>${x.to}`,
+        `${x.m.type === MessageType.OrfToken ? 'token' : x.m.type === MessageType.TokenHoldCancel ? 'cancel' : x.m.type === MessageType.Mcast ? 'mcast' : 'other'}>${x.to}`,
     );
-    assert.deepEqual(sent.slice(0, 3), ['token>2', 'cancel>2', 'cancel>3'], `node 1 sent ${sent.join(' ')}`);
+    assert.deepEqual(kinds, ['mcast>2', 'mcast>3', 'token>2'], `node 1 sent ${kinds.join(' ')}`);
+    const tok = sent[2]!.m as Extract<TotemMessage, { type: 0 }>;
+    const msg = sent[0]!.m as Extract<TotemMessage, { type: 1 }>;
+    assert.equal(tok.seq, msg.seq, 'the token carries the new message');
+    assert.ok(tok.tokenSeq > lastSeq, `token_seq ${tok.tokenSeq} above every earlier one (${lastSeq})`);
+    assert.equal(c.srp(1).stats.token_hold_cancel_tx, cancels, 'no hold-cancel');
     assert.ok(!c.srp(1).tokenHeld);
     c.advance(5);
     for (const id of [1, 2, 3]) assert.deepEqual(delivered(c, id), ['first']);
+    // the ring rests again and a later message of the rep does the same
+    c.advance(3000);
+    assert.ok(c.srp(1).tokenHeld);
+    c.wire.length = 0;
+    c.act(1, (s) => s.mcast(Buffer.from('second'), 0));
+    assert.deepEqual(
+      wireMsgs(c, 1).map((x) => x.m.type),
+      [MessageType.Mcast, MessageType.Mcast, MessageType.OrfToken],
+    );
+    c.advance(5);
+    for (const id of [1, 2, 3]) assert.deepEqual(delivered(c, id), ['first', 'second']);
+  });
+
+  it('idle ring: a message of a non-rep still sends the hold-cancel, and the rep forwards the token on it', () => {
+    const c = cluster([1, 2, 3]);
+    formRing(c, [1, 2, 3]);
+    c.advance(3000);
+    assert.ok(c.srp(1).tokenHeld && c.srp(3).tokenHeld);
+    c.wire.length = 0;
+    c.act(3, (s) => s.mcast(Buffer.from('from 3'), 0));
+    assert.deepEqual(
+      wireMsgs(c, 3).map((x) => x.m.type),
+      [MessageType.TokenHoldCancel, MessageType.TokenHoldCancel],
+      'node 3 only cancels (the token is at node 1)',
+    );
+    c.settle();
+    const fromRep = wireMsgs(c, 1).map((x) => x.m.type);
+    assert.equal(fromRep[0], MessageType.OrfToken, 'the rep re-sends the held token on the cancel');
+    c.advance(5);
+    for (const id of [1, 2, 3]) assert.deepEqual(delivered(c, id), ['from 3']);
   });
 
   for (const signaller of [1, 3]) {

@@ -606,6 +606,82 @@ scenario(
   1,
 );
 
+/** A `stats.srp.<name>` counter of a node (through its own cmapctl). */
+async function srpStat(inst: RealCorosync, kind: Kind, name: string): Promise<number> {
+  const key = `stats.srp.${name}`;
+  const r =
+    kind === 'real'
+      ? await inst.exec('corosync-cmapctl', ['-m', 'stats', key])
+      : await runCli(['cmapctl', '-m', 'stats', key], { COROSYNC_TS_RUN_DIR: ourRunDir(inst) });
+  const v = parseCmapctlOutput(r.stdout).get(key);
+  assert.ok(v, `${key} (${kind}): ${r.stdout}${r.stderr}`);
+  return Number(v.value);
+}
+
+/**
+ * Our daemon as the ring's representative with real peers, messages on a resting ring: the rep
+ * takes its held token up again for its own message (srp.ts takeHeldToken) instead of sending
+ * a TOKEN_HOLD_CANCEL and retransmitting it, so the peers see a token whose token_seq advanced
+ * by two and no cancel. Real corosync must accept that token and deliver the message.
+ */
+describe(
+  'mixed CPG: our node 1 (representative) + real nodes 2, 3, messages on a resting ring',
+  {
+    skip: avail.ok ? false : avail.reason,
+  },
+  () => {
+    let cl: Cluster;
+    before(async () => {
+      cl = await startCluster('mcpgr', '10.252.0', ['ours', 'real', 'real']);
+    });
+    after(async () => {
+      await cl?.stop();
+    });
+
+    test(
+      'each message of the rep leaves with its held token; the real nodes deliver it',
+      { timeout: 60_000 },
+      async () => {
+        const [ours, real2] = cl.nodes as [RealCorosync, RealCorosync, RealCorosync];
+        const COUNT = 5;
+        const GAP_MS = 250; // a resting ring: 30 quiet rotations take a few ms here
+        const cancelsTx = await srpStat(ours, 'ours', 'token_hold_cancel_tx');
+        const cancelsRx = await srpStat(real2, 'real', 'token_hold_cancel_rx');
+        const tokens = await srpStat(real2, 'real', 'orf_token_rx');
+        const sender = cl.clients[0]!;
+        for (let i = 1; i <= COUNT; i++) {
+          const before = delivered(sender);
+          await new Promise((r) => setTimeout(r, GAP_MS));
+          await sender.send(1);
+          await until(
+            () => cl.clients.every((c) => delivered(c) > before || c.ended !== undefined),
+            `message ${i} delivered everywhere`,
+            10_000,
+            cl.dump,
+          );
+        }
+        for (const c of cl.clients) assert.equal(c.ended, undefined, `${c.label} ended\n${cl.dump()}`);
+        const expected = new Map([[sender.label, COUNT] as const]);
+        for (const c of cl.clients) assert.deepEqual(missingDeliveries(c.history(), expected), [], c.label);
+        assertHistories(cl, 'resting ring');
+        // the ring rested between the messages: a ring kept turning would pass ~1 000 tokens a second
+        const seen = (await srpStat(real2, 'real', 'orf_token_rx')) - tokens;
+        assert.ok(seen < COUNT * 40, `node 2 saw ${seen} tokens for ${COUNT} messages: the ring rested`);
+        assert.equal(
+          await srpStat(ours, 'ours', 'token_hold_cancel_tx'),
+          cancelsTx,
+          'our rep sent no hold-cancel',
+        );
+        assert.equal(
+          await srpStat(real2, 'real', 'token_hold_cancel_rx'),
+          cancelsRx,
+          'node 2 got no hold-cancel',
+        );
+      },
+    );
+  },
+);
+
 after(() => {
   if (binDir) fs.rmSync(binDir, { recursive: true, force: true });
   binDir = undefined;

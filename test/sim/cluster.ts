@@ -224,6 +224,8 @@ export class Cluster {
     const s = nd.srp!;
     fn(s);
     for (;;) {
+      // as the daemon's pump: a message queued while the rep held the token takes it up again
+      if (s.wantsHeldToken) s.takeHeldToken(this.now);
       const effects = s.drain();
       if (effects.length === 0) break;
       for (const e of effects) this.apply(nd, e);
