@@ -620,7 +620,7 @@ export class TotemSrp {
     this.stats.mcast_tx++;
     q.push(buf);
     if (this.started && this.hookDepth === 0) {
-      if (!this.wantHeldToken()) this.tokenHoldCancelSend();
+      if (!this.markRetake()) this.tokenHoldCancelSend();
       this.runLoop();
     }
     return true;
@@ -640,11 +640,13 @@ export class TotemSrp {
    * totemsrp_event_signal(TOTEM_EVENT_NEW_MSG): the layer above has a new message (totempg
    * signals every send, also those it only stages until the next token). A token held on an
    * idle ring is released at once (token_hold_cancel_send), else the message would wait for
-   * the hold timeout. Returns true when a TOKEN_HOLD_CANCEL was queued (there are sends to drain).
+   * the hold timeout; the rep holding the token in hand sends no cancel but takes the token up
+   * again at the driver's next {@link takeHeldToken} ({@link markRetake}). Returns true when a
+   * TOKEN_HOLD_CANCEL was queued (there are sends to drain).
    */
   newMessageSignal(): boolean {
     if (!this.started || this.stopped || this.hookDepth > 0) return false;
-    if (this.wantHeldToken()) return false;
+    if (this.markRetake()) return false;
     const cancelled = this.tokenHoldCancelSend();
     this.runLoop(); // the rep holding the token takes its own cancel at once
     return cancelled;
@@ -664,7 +666,7 @@ export class TotemSrp {
    * rotations that led to the hold), so taking it twice frees nothing unconfirmed.
    * Returns true when the driver must call takeHeldToken.
    */
-  private wantHeldToken(): boolean {
+  private markRetake(): boolean {
     if (!this.tokenInHand || !this.myTokenHeld || this.memb !== 'OPERATIONAL') return false;
     this.retakeWanted = true;
     return true;
@@ -700,7 +702,7 @@ export class TotemSrp {
     this.myTokenHeld = false;
     this.mySeqUnchanged = 0; // what our own hold-cancel would do
     this.cancel(T_HOLD);
-    this.onOrfToken(held);
+    this.orfTokenStep(t);
     this.runLoop();
     return true;
   }
@@ -1486,11 +1488,15 @@ export class TotemSrp {
   // ORF token (§9).
 
   private onOrfToken(buf: Buffer): void {
-    const t = this.tok;
-    if (decodeOrfTokenInto(buf, t) !== null) {
+    if (decodeOrfTokenInto(buf, this.tok) !== null) {
       this.malformed();
       return;
     }
+    this.orfTokenStep(this.tok);
+  }
+
+  /** A decoded ORF token (`this.tok`): received, or the rep's held one taken up again. */
+  private orfTokenStep(t: OrfToken): void {
     if (this.orfTokenDiscard) return;
 
     if (t.seq === this.myLastSeq) {
