@@ -196,9 +196,11 @@ export class TotemRuntime {
    * will multicast was read (IpcServerOptions.beforeTotemRequest). Releases a held token now
    * (corosync's totempg signals TOTEM_EVENT_NEW_MSG on every send), and the hold-cancel leaves
    * at once, without the idle hook (callers are inside a request handler). On a
-   * resting ring every message waits for the rotation this starts; starting it before the
+   * resting ring a non-rep's message waits for the rotation this starts; starting it before the
    * request's decoding, checks and packing takes that work off the message's way (bench
-   * --steps, step 2). A request its handler then refuses costs one needless rotation.
+   * --steps, step 2). A request its handler then refuses costs one needless rotation. At the rep
+   * holding the token nothing leaves here: the next pump takes the held token up again with the
+   * staged message (srp.takeHeldToken).
    */
   messageComing(): void {
     if (!this.stopped && this.srp.newMessageSignal()) this.pump(false);

@@ -386,6 +386,8 @@ export class TotemSrp {
   /**
    * The rep kept the last token it processed (an idle ring: it decided not to forward it) and has
    * not sent it out since (hold timer, hold-cancel, retransmit). See {@link takeHeldToken}.
+   * Implies OPERATIONAL and myTokenHeld: set only there by tokenSend, cleared by every send of
+   * the held token and on entering GATHER.
    */
   private tokenInHand = false;
   /** A new message came while {@link tokenInHand}: the driver calls takeHeldToken() next. */
@@ -667,7 +669,7 @@ export class TotemSrp {
    * Returns true when the driver must call takeHeldToken.
    */
   private markRetake(): boolean {
-    if (!this.tokenInHand || !this.myTokenHeld || this.memb !== 'OPERATIONAL') return false;
+    if (!this.tokenInHand) return false;
     this.retakeWanted = true;
     return true;
   }
@@ -687,7 +689,6 @@ export class TotemSrp {
     const t = this.tok;
     if (
       !this.tokenInHand ||
-      this.memb !== 'OPERATIONAL' ||
       held === null ||
       held.length !== ORF_TOKEN_SIZE ||
       decodeOrfTokenInto(held, t) !== null ||
@@ -1022,9 +1023,10 @@ export class TotemSrp {
     const cancel = encodeTokenHoldCancel({ nodeid: this.me, ringId: this.myRingId });
     // Our own copy is taken first, then the copies for the others go out (corosync sends all
     // copies, then reads its own back). Why: the rep holding the token re-sends the token as it
-    // takes its own cancel, and that token is what the new message waits for; behind the two
-    // hold-cancel sends it left 20-65 µs later (each send runs the receiver's network stack
-    // first on a one-machine cluster). A peer may now see the token before the cancel: it
+    // takes its own cancel (when it cannot take the token up again, see takeHeldToken), and
+    // that token is what the new message waits for; behind the two hold-cancel sends it left
+    // 20-65 µs later (each send runs the receiver's network stack first on a one-machine
+    // cluster). A peer may now see the token before the cancel: it
     // forwards the token either way (only the rep holds it), and the cancel then resets its
     // unchanged-rotation count as before; at most it sends one needless cancel of its own if
     // its client sends within that rotation. Inside a step (a delivery up-call that sends), the
