@@ -17,7 +17,8 @@
  *   node dist/bench/run.js [--quick] [--nodes 3,5] [--sizes 64,1024,16384,65536]
  *     [--senders one,all] [--counts 64=30000,1024=20000,16384=4000,65536=1000] [--runs 3]
  *     [--reps 3] [--lat-count 500] [--lat-interval-us 10000] [--lat-size 1024] [--lat-sender 1]
- *     [--lat-warm-count 5000] [--cmap-ms 2000] [--track-count 1000] [--track-interval-us 2000]
+ *     [--lat-warm-count 5000] [--lat-warm-paced 3000] [--cmap-ms 2000] [--track-count 1000]
+ *     [--track-interval-us 2000]
  *     [--no-sched-rr] [--only ours|theirs] [--cpu-prof] [--steps]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -67,6 +68,7 @@ const KNOWN = new Set([
   'lat-interval-us',
   'lat-size',
   'lat-warm-count',
+  'lat-warm-paced',
   'lat-sender',
   'cmap-ms',
   'track-count',
@@ -115,6 +117,17 @@ const LAT_SIZE = numArg('lat-size', 1024);
 const LAT_SENDER = numArg('lat-sender', 1, 1);
 /** Warm-up messages (one sender, LAT_SIZE bytes) a cluster gets before the paired latency runs. */
 const LAT_WARM_COUNT = numArg('lat-warm-count', 5000, 1000);
+/**
+ * Latency warm-up messages, paced one per LAT_WARM_INTERVAL_US (not reported), before the
+ * latency runs of either side. Why paced: at one message every 10 ms V8 needs thousands of
+ * messages (tens of seconds) to optimise our library's per-message functions, and the code
+ * optimised during the throughput runs is thrown away when the latency runs take branches the
+ * throughput runs never took (the pacing, one message per read). A paced run takes those
+ * branches a thousand times a second, so the measured runs see the steady state a long-running
+ * low-rate client reaches, not the first seconds of one.
+ */
+const LAT_WARM_PACED = numArg('lat-warm-paced', 3000, 300);
+const LAT_WARM_INTERVAL_US = 1000;
 const CMAP_MS = numArg('cmap-ms', 2000, 500);
 const TRACK_COUNT = numArg('track-count', 1000, 200);
 const TRACK_INTERVAL_US = numArg('track-interval-us', 2000);
@@ -614,13 +627,13 @@ function latencyStats(lat: number[]): { p50Ms: number; p99Ms: number; maxMs: num
   return { p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), maxMs: ms[ms.length - 1]! };
 }
 
-async function latency(c: Cluster, count = LAT_COUNT): Promise<LatencyResult> {
+async function latency(c: Cluster, count = LAT_COUNT, intervalUs = LAT_INTERVAL_US): Promise<LatencyResult> {
   const run = ++runId;
   const marks = c.clients.map((x) => x.events.length);
-  const timeoutMs = (count * LAT_INTERVAL_US) / 1000 + 60_000;
+  const timeoutMs = (count * intervalUs) / 1000 + 60_000;
   const sender = c.clients[LAT_SENDER - 1];
   if (!sender) throw new Error(`--lat-sender ${LAT_SENDER}: the cluster has ${c.clients.length} nodes`);
-  sender.command(`send ${run} ${count} ${LAT_SIZE} ${LAT_INTERVAL_US}`);
+  sender.command(`send ${run} ${count} ${LAT_SIZE} ${intervalUs}`);
   const dones = await Promise.all(
     c.clients.map((x, i) =>
       x.waitFor((e) => e.ev === 'done' && e.run === run, `run ${run} delivered`, timeoutMs, marks[i]),
@@ -892,7 +905,7 @@ async function pairedLatency(nodeCount: number, ours: ImplResult, theirs: ImplRe
       const tag = tagOf(res);
       await attempt(res, `${tag} latency warm-up`, async () => {
         await throughput(c, LAT_SIZE, LAT_WARM_COUNT, 'one');
-        await latency(c, Math.max(20, Math.round(LAT_COUNT / 5)));
+        await latency(c, LAT_WARM_PACED, LAT_WARM_INTERVAL_US);
       });
     }
     for (let r = 0; r < RUNS; r++) {
@@ -1011,6 +1024,9 @@ async function benchImpl(impl: Impl, nodeCount: number): Promise<ImplResult> {
         await throughputMatrix(c, res);
         console.log(`  ${tag} peak RSS MiB: ${res.rssPeakKb.map((k) => (k / 1024).toFixed(1)).join(' ')}`);
         // with both sides in the run, latency is measured later, on both clusters at once
+        if (!PAIRED_LATENCY && !c.broken) {
+          await attempt(res, `${tag} latency warm-up`, () => latency(c, LAT_WARM_PACED, LAT_WARM_INTERVAL_US));
+        }
         for (let r = 0; r < RUNS && !c.broken && !PAIRED_LATENCY; r++) {
           const l = await attempt(res, `${tag} latency`, () => latency(c));
           if (!l) break;
@@ -1290,6 +1306,8 @@ async function main(): Promise<void> {
       latIntervalUs: LAT_INTERVAL_US,
       latSize: LAT_SIZE,
       latWarmCount: LAT_WARM_COUNT,
+      latWarmPaced: LAT_WARM_PACED,
+      latWarmIntervalUs: LAT_WARM_INTERVAL_US,
       latPaired: PAIRED_LATENCY,
       cmapMs: CMAP_MS,
       trackCount: TRACK_COUNT,
