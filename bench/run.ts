@@ -1025,7 +1025,9 @@ async function benchImpl(impl: Impl, nodeCount: number): Promise<ImplResult> {
         console.log(`  ${tag} peak RSS MiB: ${res.rssPeakKb.map((k) => (k / 1024).toFixed(1)).join(' ')}`);
         // with both sides in the run, latency is measured later, on both clusters at once
         if (!PAIRED_LATENCY && !c.broken) {
-          await attempt(res, `${tag} latency warm-up`, () => latency(c, LAT_WARM_PACED, LAT_WARM_INTERVAL_US));
+          await attempt(res, `${tag} latency warm-up`, () =>
+            latency(c, LAT_WARM_PACED, LAT_WARM_INTERVAL_US),
+          );
         }
         for (let r = 0; r < RUNS && !c.broken && !PAIRED_LATENCY; r++) {
           const l = await attempt(res, `${tag} latency`, () => latency(c));
