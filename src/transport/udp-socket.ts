@@ -110,7 +110,8 @@ function ipv4Bytes(addr: string): Buffer {
   return sa.subarray(4, 8);
 }
 
-class NativeUdpSocket implements UdpSocket {
+/** The native kind (exported for the tests of its send queue, with a scripted addon). */
+export class NativeUdpSocket implements UdpSocket {
   readonly api = 'native' as const;
   private readonly slab = Buffer.allocUnsafeSlow(SLOT_BYTES * BATCH);
   private readonly meta = new Int32Array(BATCH * META_WORDS);
