@@ -38,9 +38,9 @@ let lastNs = 0n;
 /**
  * Every message's latency, recorded for every run (reported for latency runs only): the
  * throughput runs before the latency runs then warm up exactly the code the latency runs use.
- * A branch first taken in a latency run (or an array growing from integers to doubles) would
- * throw away the optimised code of the library's receive path that inlined this callback, and
- * at 100 messages a second V8 takes longer than a run to optimise it again.
+ * A branch first taken in a latency run deoptimises the code that runs it (this callback, or
+ * the library function it was inlined into), and at 100 messages a second V8 takes longer than
+ * a run to optimise it again (bench/README.md item 18).
  */
 let lat = new Float64Array(0);
 let latN = 0;
