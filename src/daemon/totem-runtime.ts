@@ -14,11 +14,11 @@ import type { TotemConfig } from '../config/totem.js';
 import { TotemPg, type PgUpcall } from '../totem/pg.js';
 import {
   MCAST_HEADROOM,
+  SRP_TIMERS,
   TotemSrp,
   srpConfigFromTotem,
   type SrpConfChg,
   type SrpEffect,
-  type SrpTimer,
 } from '../totem/srp.js';
 import { totemStatsSources, type SrpDerivedStats } from '../totem/stats-source.js';
 import { MAX_NO_CONT_GATHER, MAX_NO_CONT_SENDMSG_FAILURES } from '../totem/token-stats.js';
@@ -72,10 +72,16 @@ export interface TotemRuntimeOptions {
 export class TotemRuntime {
   readonly srp: TotemSrp;
   readonly pg: TotemPg;
-  /** The Node timeout armed per core timer, and when it fires. */
-  private readonly timers = new Map<SrpTimer, { handle: NodeJS.Timeout; at: number }>();
-  /** The deadline the core wants per armed timer (may be later than the Node timeout). */
-  private readonly deadlines = new Map<SrpTimer, number>();
+  /**
+   * Per core timer (by its SRP_TIMERS index): the Node timeout armed and when it fires (NaN:
+   * none), and the deadline the core wants (NaN: not armed; may be later than the timeout).
+   * Typed arrays: the token timers are re-armed on every token visit, and a number stored in a
+   * Map or a mixed-type field is a new heap object each time.
+   */
+  private readonly timeouts: Array<NodeJS.Timeout | undefined> = SRP_TIMERS.map(() => undefined);
+  private readonly timeoutAt = new Float64Array(SRP_TIMERS.length).fill(NaN);
+  private readonly deadlines = new Float64Array(SRP_TIMERS.length).fill(NaN);
+  private readonly timerFiredFns = SRP_TIMERS.map((_t, i) => (): void => this.timerFired(i));
   private readonly statsHandles: StatsSourceHandle[] = [];
   private readonly addrByNode = new Map<number, string>();
   private stopped = false;
@@ -257,7 +263,7 @@ export class TotemRuntime {
         else transport.sendTo(e.to, e.bytes);
         break;
       case 'timer':
-        this.setTimer(e.timer, e.at);
+        this.setTimer(e.index, e.armed ? e.at : NaN);
         break;
       case 'deliver': {
         const err = this.pg.deliver(e.from, e.payload, e.endianConvert);
@@ -328,54 +334,58 @@ export class TotemRuntime {
   }
 
   /**
-   * Arm (or cancel, `at` null) one of the core's timers. The token timers are re-armed to a
+   * Arm (or cancel, `at` NaN) the core's timer `index`. The token timers are re-armed to a
    * later deadline on every token visit; instead of a clearTimeout/setTimeout pair each time,
    * the armed timeout is kept and, when it fires before the wanted deadline, re-armed for the
    * rest. Only a deadline earlier than the armed one replaces it.
    */
-  private setTimer(timer: SrpTimer, at: number | null): void {
-    const armed = this.timers.get(timer);
+  private setTimer(index: number, at: number): void {
     if (this.stopped) {
-      this.deadlines.delete(timer);
-      if (armed) {
-        clearTimeout(armed.handle);
-        this.timers.delete(timer);
-      }
+      this.deadlines[index] = NaN;
+      this.clearTimeout(index);
       return;
     }
-    if (at === null) {
-      // Cancelled: the Node timeout stays and finds no deadline when it fires. The token
-      // retransmit timer is cancelled by every token received and armed by every token sent
-      // (thousands of times a second on a busy ring); re-using the pending timeout saves a
-      // clearTimeout/setTimeout pair each time.
-      this.deadlines.delete(timer);
-      return;
-    }
-    this.deadlines.set(timer, at);
-    if (armed && armed.at <= at) return;
-    if (armed) clearTimeout(armed.handle);
-    this.armTimer(timer, at);
+    // Cancelled: the Node timeout stays and finds no deadline when it fires. The token
+    // retransmit timer is cancelled by every token received and armed by every token sent
+    // (thousands of times a second on a busy ring); re-using the pending timeout saves a
+    // clearTimeout/setTimeout pair each time.
+    this.deadlines[index] = at;
+    if (Number.isNaN(at)) return;
+    const armedAt = this.timeoutAt[index]!;
+    if (armedAt <= at) return; // (false when none is armed: NaN)
+    this.clearTimeout(index);
+    this.armTimeout(index, at);
   }
 
-  private armTimer(timer: SrpTimer, at: number): void {
-    const handle = setTimeout(() => this.timerFired(timer), Math.max(0, Math.ceil(at - this.now())));
-    this.timers.set(timer, { handle, at });
+  private armTimeout(index: number, at: number): void {
+    const delay = Math.max(0, Math.ceil(at - this.now()));
+    this.timeouts[index] = setTimeout(this.timerFiredFns[index]!, delay);
+    this.timeoutAt[index] = at;
   }
 
-  private timerFired(timer: SrpTimer): void {
-    this.timers.delete(timer);
-    const want = this.deadlines.get(timer);
-    if (this.stopped || want === undefined) return;
+  private clearTimeout(index: number): void {
+    const handle = this.timeouts[index];
+    if (handle === undefined) return;
+    clearTimeout(handle);
+    this.timeouts[index] = undefined;
+    this.timeoutAt[index] = NaN;
+  }
+
+  private timerFired(index: number): void {
+    this.timeouts[index] = undefined;
+    this.timeoutAt[index] = NaN;
+    const want = this.deadlines[index]!;
+    if (this.stopped || Number.isNaN(want)) return;
     const now = this.now();
     // moved later since it was armed: wait for the rest
     if (want - now >= 1) {
-      this.armTimer(timer, want);
+      this.armTimeout(index, want);
       return;
     }
-    this.deadlines.delete(timer);
+    this.deadlines[index] = NaN;
     // libuv's millisecond clock can fire a timer a fraction of a millisecond before
     // the monotonic clock reaches `at`; the core ignores early expiries, so never pass less
-    this.srp.timerExpired(Math.max(now, want), timer);
+    this.srp.timerExpired(Math.max(now, want), SRP_TIMERS[index]!);
     this.pump();
   }
 
@@ -406,9 +416,8 @@ export class TotemRuntime {
     this.srp.leave(this.now());
     this.pump();
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t.handle);
-    this.timers.clear();
-    this.deadlines.clear();
+    for (let i = 0; i < SRP_TIMERS.length; i++) this.clearTimeout(i);
+    this.deadlines.fill(NaN);
     for (const h of this.statsHandles) h.unregister();
     await this.opts.transport.close();
   }

@@ -78,7 +78,8 @@ export type SrpTimer =
   | 'mergeDetect'
   | 'heartbeat';
 
-const TIMERS: readonly SrpTimer[] = [
+/** Every timer, in the order of `index` in the `timer` effect. */
+export const SRP_TIMERS: readonly SrpTimer[] = [
   'token',
   'tokenWarning',
   'tokenRetransmit',
@@ -88,6 +89,7 @@ const TIMERS: readonly SrpTimer[] = [
   'mergeDetect',
   'heartbeat',
 ];
+const TIMERS = SRP_TIMERS;
 const T_TOKEN = 0;
 const T_WARNING = 1;
 const T_RETRANSMIT = 2;
@@ -124,8 +126,13 @@ export type SrpEffect =
   | { kind: 'send'; to: number | 'all'; bytes: Buffer }
   | SrpDeliver
   | SrpConfChg
-  /** Arm at absolute time `at`, or cancel (`null`). Coalesced: the last state of each step. */
-  | { kind: 'timer'; timer: SrpTimer; at: number | null }
+  /**
+   * Arm at absolute time `at`, or cancel (`armed` false; `at` is then NaN). Coalesced: the last
+   * state of each step. `index`: the timer's place in SRP_TIMERS. `at` is never null: a field
+   * that holds null or a number boxes every number stored into it (an allocation per token
+   * visit), a number-only field is updated in place.
+   */
+  | { kind: 'timer'; timer: SrpTimer; index: number; armed: boolean; at: number }
   /** Write the ringid file (8 bytes, host order). */
   | { kind: 'persistRingSeq'; seq: bigint }
   /** A token was accepted (corosync's TOKEN_RECEIVED callback point, for stats). */
@@ -330,10 +337,12 @@ export class TotemSrp {
   private readonly timerAt = new Float64Array(TIMERS.length).fill(NaN);
   private readonly timerDirty: boolean[] = TIMERS.map(() => false);
   /** One `timer` effect per timer, refilled by `drain` (effects are read before the next one). */
-  private readonly timerEffects = TIMERS.map((timer) => ({
+  private readonly timerEffects = TIMERS.map((timer, index) => ({
     kind: 'timer' as const,
     timer,
-    at: null as number | null,
+    index,
+    armed: false,
+    at: NaN,
   }));
   /**
    * Two token send buffers used in turn (a token step can send one token while the previous
@@ -758,7 +767,8 @@ export class TotemSrp {
         this.timerDirty[i] = false;
         const e = this.timerEffects[i]!;
         const at = this.timerAt[i]!;
-        e.at = Number.isNaN(at) ? null : at;
+        e.armed = !Number.isNaN(at);
+        e.at = at;
         this.emit(e);
       }
     }

@@ -109,6 +109,8 @@ export interface TotemTransport {
 
 /** Gathered-send target meaning "every peer" (sendAll); other values are nodeids. */
 const TO_ALL = -1;
+/** What an emptied gather slot holds. */
+const NO_BYTES = Buffer.alloc(0);
 /** The kernel's cap on segments per segmented send (UDP_MAX_SEGMENTS). */
 const SEGMENTS_MAX = 64;
 
@@ -332,9 +334,15 @@ export abstract class UdpTransportBase {
   private readonly onSendError = (): void => {
     this.stats.txErrors++;
   };
-  /** Sends gathered while corked: the datagrams and their targets (a nodeid or TO_ALL). */
+  /**
+   * Sends gathered while corked: the datagrams and their targets (a nodeid or TO_ALL), the
+   * first `gatheredCount` slots. The arrays keep their length between flushes (slots emptied,
+   * not removed): an array emptied through `length = 0` loses its memory in V8, and every token
+   * visit would allocate two new ones.
+   */
   private readonly gatheredBytes: Buffer[] = [];
   private readonly gatheredTo: number[] = [];
+  private gatheredCount = 0;
   private corked = false;
   /** Largest UDP payload of one send (the sum of a segmented run). */
   private readonly udpMax: number;
@@ -445,10 +453,10 @@ export abstract class UdpTransportBase {
   }
 
   flush(): void {
+    const n = this.gatheredCount;
+    if (n === 0) return;
     const bufs = this.gatheredBytes;
     const targets = this.gatheredTo;
-    const n = bufs.length;
-    if (n === 0) return;
     let i = 0;
     while (i < n) {
       const to = targets[i]!;
@@ -457,15 +465,23 @@ export abstract class UdpTransportBase {
       this.sendGathered(to === TO_ALL ? 'all' : to, bufs, i, end);
       i = end;
     }
-    bufs.length = 0;
-    targets.length = 0;
+    bufs.fill(NO_BYTES, 0, n); // drop the references (a message's bytes)
+    this.gatheredCount = 0;
   }
 
   /** While corked: keep a send for flush() and say so. */
   protected gather(to: number | 'all', bytes: Buffer | Buffer[], len: number): boolean {
     if (!this.corked) return false;
-    this.gatheredBytes.push(Array.isArray(bytes) ? Buffer.concat(bytes, len) : bytes);
-    this.gatheredTo.push(to === 'all' ? TO_ALL : to);
+    const i = this.gatheredCount++;
+    const data = Array.isArray(bytes) ? Buffer.concat(bytes, len) : bytes;
+    const target = to === 'all' ? TO_ALL : to;
+    if (i < this.gatheredBytes.length) {
+      this.gatheredBytes[i] = data;
+      this.gatheredTo[i] = target;
+    } else {
+      this.gatheredBytes.push(data);
+      this.gatheredTo.push(target);
+    }
     return true;
   }
 

@@ -269,7 +269,7 @@ export class Cluster {
         return;
       }
       case 'timer':
-        if (e.at === null) nd.timers.delete(e.timer);
+        if (!e.armed) nd.timers.delete(e.timer);
         else {
           nd.timers.set(e.timer, e.at);
           this.heap.push({
