@@ -89,7 +89,6 @@ export const SRP_TIMERS: readonly SrpTimer[] = [
   'mergeDetect',
   'heartbeat',
 ];
-const TIMERS = SRP_TIMERS;
 const T_TOKEN = 0;
 const T_WARNING = 1;
 const T_RETRANSMIT = 2;
@@ -334,10 +333,10 @@ export class TotemSrp {
   private batch = newEffectBatch();
   private spareBatch = newEffectBatch();
   /** Deadline per timer (NaN: not armed); a typed array, so arming allocates nothing. */
-  private readonly timerAt = new Float64Array(TIMERS.length).fill(NaN);
-  private readonly timerDirty: boolean[] = TIMERS.map(() => false);
+  private readonly timerAt = new Float64Array(SRP_TIMERS.length).fill(NaN);
+  private readonly timerDirty: boolean[] = SRP_TIMERS.map(() => false);
   /** One `timer` effect per timer, refilled by `drain` (effects are read before the next one). */
-  private readonly timerEffects = TIMERS.map((timer, index) => ({
+  private readonly timerEffects = SRP_TIMERS.map((timer, index) => ({
     kind: 'timer' as const,
     timer,
     index,
@@ -512,7 +511,7 @@ export class TotemSrp {
   }
   /** Armed timers (absolute times), for tests. */
   timerDeadline(timer: SrpTimer): number | null {
-    const at = this.timerAt[TIMERS.indexOf(timer)];
+    const at = this.timerAt[SRP_TIMERS.indexOf(timer)];
     return at === undefined || Number.isNaN(at) ? null : at;
   }
   /** `stats.srp.time_since_token_last_received` at `now`. */
@@ -557,7 +556,7 @@ export class TotemSrp {
   /** A timer armed through a `timer` effect fired. Stale or cancelled expiries are ignored. */
   timerExpired(now: number, timer: SrpTimer): void {
     if (!this.started || this.stopped) return;
-    const idx = TIMERS.indexOf(timer);
+    const idx = SRP_TIMERS.indexOf(timer);
     const at = this.timerAt[idx];
     if (at === undefined || Number.isNaN(at) || at > now) return;
     this.timerAt[idx] = NaN;
@@ -735,7 +734,7 @@ export class TotemSrp {
       false,
     );
     this.stopped = true;
-    for (let i = 0; i < TIMERS.length; i++) this.cancel(i);
+    for (let i = 0; i < SRP_TIMERS.length; i++) this.cancel(i);
   }
 
   /** Sync finished: leave waiting_trans_ack (§13). */
@@ -762,7 +761,7 @@ export class TotemSrp {
    * into the next drain. Reuse as in {@link drain}.
    */
   drainEach(fn: (e: SrpEffect) => void): number {
-    for (let i = 0; i < TIMERS.length; i++) {
+    for (let i = 0; i < SRP_TIMERS.length; i++) {
       if (this.timerDirty[i]) {
         this.timerDirty[i] = false;
         const e = this.timerEffects[i]!;
