@@ -73,8 +73,21 @@ function onDeliver(msg: Buffer): void {
   if (got === total) done(run);
 }
 
-/** The run's report; `lat` only for a latency run, as the C client's. */
+/**
+ * A latency run's "done" (and the sender's "sent") is printed this long after the run's last
+ * message, as by the C client (REPORT_DELAY_NS there): the bench's process wakes up to read
+ * every line, and a report printed at once woke it while the other clients were still
+ * receiving that message.
+ */
+const REPORT_DELAY_MS = 20;
+
+/** The run's report (a latency run's REPORT_DELAY_MS later); `lat` only for a latency run, as the C client's. */
 function done(run: number): void {
+  if (latRun) setTimeout(printDone, REPORT_DELAY_MS, run);
+  else printDone(run);
+}
+
+function printDone(run: number): void {
   const report: Record<string, unknown> = {
     ev: 'done',
     run,
@@ -167,7 +180,9 @@ async function sendRun(
       fail('cpg_mcast_joined', err);
     }
   }
-  out({ ev: 'sent', run, n: count, t0: us(t0), t1: us(nowNs()) });
+  const t1 = nowNs();
+  if (intervalUs) await sleep(REPORT_DELAY_MS);
+  out({ ev: 'sent', run, n: count, t0: us(t0), t1: us(t1) });
 }
 
 let chain: Promise<void> = Promise.resolve();

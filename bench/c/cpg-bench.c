@@ -15,6 +15,7 @@
  *   {"ev":"done","run":R,"n":N,"bytes":B,"start":T,"first":T,"last":T,"lat":[us,..]}
  *        all N messages of run R were delivered here; start = earliest send time delivered,
  *        first/last = delivery times, lat = per-message latencies (only for latency runs)
+ *        (a latency run's "done" and "sent" come REPORT_DELAY_NS after its last message)
  *   {"ev":"error","what":"...","code":E}                 then exit 2
  *   {"ev":"bye"}                                         then exit 0
  * Commands on stdin:
@@ -62,6 +63,16 @@ static uint64_t got_bytes;
 static uint64_t start_ns, first_ns, last_ns;
 static double *lat;
 static size_t lat_n, lat_cap;
+
+/*
+ * A latency run's "done" (and the sender's "sent") is printed this long after the run's last
+ * message, not at once: the bench's own process wakes up to read every line, and a report
+ * printed right away woke it while the other clients were still receiving that message (the
+ * run's last message was a tail sample in every run). The TypeScript client waits the same.
+ */
+#define REPORT_DELAY_NS 20000000ull
+/* when the pending "done" is due (0: none pending) */
+static uint64_t done_due_ns;
 
 static uint64_t now_ns(void)
 {
@@ -142,8 +153,31 @@ static void deliver_cb(cpg_handle_t h, const struct cpg_name *group, uint32_t no
 		}
 		lat[lat_n++] = us(t - hd.send_ns);
 	}
-	if (got == hd.total)
+	if (got == hd.total) {
+		if (hd.flags & FLAG_LATENCY)
+			done_due_ns = t + REPORT_DELAY_NS;
+		else
+			report("done", 1);
+	}
+}
+
+/* Print the pending "done" once it is due. */
+static void report_if_due(void)
+{
+	if (done_due_ns != 0 && now_ns() >= done_due_ns) {
+		done_due_ns = 0;
 		report("done", 1);
+	}
+}
+
+/* timeout_ms (-1: none) shortened to when the pending "done" is due */
+static int until_report(int timeout_ms)
+{
+	if (done_due_ns == 0)
+		return timeout_ms;
+	uint64_t t = now_ns();
+	int ms = t >= done_due_ns ? 0 : (int)((done_due_ns - t + 999999) / 1000000);
+	return timeout_ms < 0 || ms < timeout_ms ? ms : timeout_ms;
 }
 
 static void addr_list(const struct cpg_address *l, size_t n)
@@ -193,9 +227,10 @@ static void dispatch_all(void)
 static void serve(int timeout_ms)
 {
 	struct pollfd p = { .fd = cpg_fd, .events = POLLIN };
-	int r = poll(&p, 1, timeout_ms);
+	int r = poll(&p, 1, until_report(timeout_ms));
 	if (r > 0)
 		dispatch_all();
+	report_if_due();
 }
 
 static void send_run(uint32_t run, uint32_t count, size_t size, uint64_t interval_us, uint32_t total)
@@ -235,6 +270,10 @@ static void send_run(uint32_t run, uint32_t count, size_t size, uint64_t interva
 	}
 	uint64_t t1 = now_ns();
 	free(buf);
+	if (interval_us) { /* a latency run: see REPORT_DELAY_NS */
+		for (uint64_t t = t1; t < t1 + REPORT_DELAY_NS; t = now_ns())
+			serve((int)((t1 + REPORT_DELAY_NS - t + 999999) / 1000000));
+	}
 	printf("{\"ev\":\"sent\",\"run\":%u,\"n\":%u,\"t0\":%.3f,\"t1\":%.3f,\"try_again\":%llu}\n", run,
 	       count, us(t0), us(t1), try_again);
 	fflush(stdout);
@@ -320,7 +359,7 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = cpg_fd, .events = POLLIN }, { .fd = 0, .events = POLLIN } };
-		if (poll(p, 2, -1) < 0) {
+		if (poll(p, 2, until_report(-1)) < 0) {
 			if (errno == EINTR)
 				continue;
 			die("poll", errno);
@@ -329,5 +368,6 @@ int main(int argc, char **argv)
 			dispatch_all();
 		if (p[1].revents & (POLLIN | POLLERR | POLLHUP))
 			read_stdin();
+		report_if_due();
 	}
 }
