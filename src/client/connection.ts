@@ -343,6 +343,17 @@ export class IpcClientConnection {
   /** `lent`: the chunk's memory is reused after this call (frames in it are handed on as copies). */
   private onEventData(chunk: Buffer, lent = false): void {
     if (this.state !== 'open') return;
+    if (
+      lent &&
+      this.evAsm.pendingBytes === 0 &&
+      chunk.length >= 12 &&
+      chunk.readInt32LE(8) === chunk.length
+    ) {
+      // one whole frame (the usual read at low rates): its one copy is made here and handed on
+      // as it is, not a view of the chunk copied again per frame
+      chunk = Buffer.from(chunk);
+      lent = false;
+    }
     this.lentMemory = lent ? chunk.buffer : undefined;
     const err = this.evAsm.push(chunk, this.onEventFrame);
     this.lentMemory = undefined;

@@ -205,7 +205,8 @@ export class FrameReassembler {
         return err;
       }
       if (n - off < size) break;
-      const frame = chunk.subarray(off, off + size);
+      // a chunk that is one whole frame (the usual read at low rates) is that frame: no view
+      const frame = size === n ? chunk : chunk.subarray(off, off + size);
       off += size;
       size = 0;
       if (onFrame(frame) === false) break;

@@ -17,6 +17,12 @@ export class NativeStreamReader {
   private readonly poller: NativePoller;
   private paused: boolean;
   private closedFlag = false;
+  /**
+   * The view of `buf` handed out for the last read shorter than `buf`, reused while reads keep
+   * that length: a chunk is lent for the call only, and a fresh view per read was a tenth of a
+   * receiving client's allocation per message.
+   */
+  private view: Buffer | undefined;
 
   /**
    * Read descriptor `fd` (the reader owns it from now on) into `buf`. `onChunk` gets a view of
@@ -70,7 +76,12 @@ export class NativeStreamReader {
     while (!this.paused && !this.closedFlag) {
       const n = native.streamRecv(fd, buf, 0, size);
       if (n > 0) {
-        this.onChunk(n === size ? buf : buf.subarray(0, n));
+        let chunk = buf;
+        if (n < size) {
+          const view = this.view;
+          chunk = view !== undefined && view.length === n ? view : (this.view = buf.subarray(0, n));
+        }
+        this.onChunk(chunk);
         if (n < size) return; // drained: the next readiness event brings more
         continue;
       }

@@ -171,6 +171,55 @@ test('deliveries of one group share one frozen group name; another name gets its
   }
 });
 
+test('deliver gets the fields of its frame; a name changed by the caller gets a fresh object; a bad name length is named', async () => {
+  const d = await startScriptedCpgDaemon(okReply);
+  const got: Array<{ group: CpgGroupName; nodeid: number; pid: number; message: string }> = [];
+  const h = await CpgHandle.initialize(
+    {
+      deliver: (_h, group, nodeid, pid, message) =>
+        got.push({ group, nodeid, pid, message: message.toString() }),
+    },
+    { runDir: d.runDir },
+  );
+  try {
+    await waitFor(() => d.conns.length === 1, 'connection');
+    const conn = d.conns[0]!.conn;
+    conn.sendEvent(deliver(7, 4242, 'first'));
+    conn.sendEvent(deliver(0xffff_fffe, 0x8000_0001, ''));
+    await waitFor(() => h.pendingEvents === 2, 'frames queued');
+    await h.dispatch(ALL);
+    assert.deepEqual(
+      got.map(({ nodeid, pid, message }) => [nodeid, pid, message]),
+      [
+        [7, 4242, 'first'],
+        [0xffff_fffe, 0x8000_0001, ''],
+      ],
+    );
+    assert.equal(got[1]!.group, got[0]!.group);
+    // a caller who changes the bytes handed out gets a fresh, correct object next time
+    got[0]!.group.bytes[0] = 0x78;
+    conn.sendEvent(deliver(1, 1, 'after'));
+    await waitFor(() => h.pendingEvents === 1, 'frame queued');
+    await h.dispatch(ONE);
+    assert.notEqual(got[2]!.group, got[0]!.group);
+    assert.equal(got[2]!.group.name, 'g');
+
+    const long = deliver(1, 1, 'x');
+    long.writeUInt32LE(129, 24); // group name length above 128
+    conn.sendEvent(long);
+    await waitFor(() => h.pendingEvents === 1, 'bad frame queued');
+    await assert.rejects(h.dispatch(ONE), (err: unknown) => {
+      assert.ok(CsError.is(err, E.CS_ERR_LIBRARY));
+      assert.match((err as Error).message, /group name length 129/);
+      return true;
+    });
+    assert.equal(got.length, 3, 'the bad frame reached no callback');
+  } finally {
+    await h.finalize();
+    await d.close();
+  }
+});
+
 test('malformed and unknown dispatch frames: CS_ERR_LIBRARY from dispatch', async () => {
   const d = await startScriptedCpgDaemon(okReply);
   const h = await CpgHandle.initialize({}, { runDir: d.runDir });

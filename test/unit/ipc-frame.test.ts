@@ -65,6 +65,19 @@ test('reassembler: frames inside one chunk are views, not copies', () => {
     got.push(f);
   });
   assert.equal(got[0]!.buffer, stream.buffer);
+  assert.deepEqual(got, frames(3));
+});
+
+test('reassembler: a chunk that is exactly one frame is handed on as that object', () => {
+  const [one] = frames(1);
+  const asm = new FrameReassembler({ minSize: 16, maxSize: 1024 });
+  const got: Buffer[] = [];
+  asm.push(one!, (f) => {
+    got.push(f);
+  });
+  assert.equal(got.length, 1);
+  assert.equal(got[0], one);
+  assert.equal(asm.pendingBytes, 0);
 });
 
 test('reassembler: ownPending copies buffered bytes, so the read buffer can be reused', () => {
