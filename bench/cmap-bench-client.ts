@@ -3,8 +3,8 @@
  * our daemons. Same modes, arguments and output as bench/c/cmap-bench.c (see there), plus the
  * run directory as the last argument:
  *
- *   node dist/bench/cmap-bench-client.js get|set <ms> <run-dir>
- *   node dist/bench/cmap-bench-client.js track <key> <count> <run-dir>
+ *   node dist/bench/cmap-bench-client.js get|set <ms> [warm_ms] <run-dir>
+ *   node dist/bench/cmap-bench-client.js track <key> <count> [skip] <run-dir>
  *   node dist/bench/cmap-bench-client.js setter <key> <count> <interval_us> <run-dir>
  *
  * One request at a time (each call awaited before the next, as libcmap's synchronous calls).
@@ -45,27 +45,39 @@ const h = await call('cmap_initialize', () => CmapHandle.initialize(undefined, r
 out({ ev: 'ready', nodeid: 0, pid: process.pid, t: us(nowNs()) });
 
 if ((op === 'get' || op === 'set') && args.length >= 3) {
-  const end = nowNs() + BigInt(args[1]!) * 1_000_000n;
+  const warmMs = args.length >= 4 ? Number(args[2]) : 0;
   let v = 0;
-  let n = 0;
+  /** Calls until `end`; returns how many and when the loop started and ended. */
+  const loop = async (ms: number): Promise<{ n: number; t0: bigint; t1: bigint }> => {
+    const t0 = nowNs();
+    const end = t0 + BigInt(ms) * 1_000_000n;
+    let t1 = t0;
+    let n = 0;
+    for (; (t1 = nowNs()) < end; n++) {
+      if (op === 'get') v = await call('cmap_get_uint32', () => h.getUint32('bench.cmap.get'));
+      else await call('cmap_set_uint32', () => h.setUint32('bench.cmap.set', n));
+    }
+    return { n, t0, t1 };
+  };
   await call('cmap_set_uint32', () => h.setUint32('bench.cmap.get', 42));
-  const t0 = nowNs();
-  let t1 = t0;
-  for (; (t1 = nowNs()) < end; n++) {
-    if (op === 'get') v = await call('cmap_get_uint32', () => h.getUint32('bench.cmap.get'));
-    else await call('cmap_set_uint32', () => h.setUint32('bench.cmap.set', n));
-  }
+  if (warmMs > 0) await loop(warmMs); // the same calls first, not counted
+  const { n, t0, t1 } = await loop(Number(args[1]));
   if (op === 'get' && v !== 42) fail('cmap_get_uint32 value', v);
   out({ ev: 'result', op, n, t0: us(t0), t1: us(t1) });
 } else if (op === 'track' && args.length >= 4) {
   const key = args[1]!;
   const want = Number(args[2]);
+  let skip = args.length >= 5 ? Number(args[3]) : 0;
   const lat: number[] = [];
   let resolveDone: () => void = () => undefined;
   const done = new Promise<void>((r) => (resolveDone = r));
   const notify = (_h: CmapHandle, _th: bigint, _ev: number, _key: string, nv: CmapNotifyValue): void => {
     const t = nowNs();
     if (nv.type !== CmapValueType.UINT64 || nv.len !== 8) return;
+    if (skip > 0) {
+      skip--; // a warm-up notification, not recorded
+      return;
+    }
     if (lat.length < want) lat.push(Math.round(us(t - nv.data.readBigUInt64LE(0)) * 1000) / 1000);
     if (lat.length >= want) resolveDone();
   };

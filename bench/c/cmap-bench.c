@@ -4,10 +4,12 @@
  * Built by the bench itself: gcc -O2 -o <tmp>/cmap-bench bench/c/cmap-bench.c -lcmap.
  *
  * usage:
- *   cmap-bench get <ms>                            cmap_get_uint32 of one key, for ms milliseconds
- *   cmap-bench set <ms>                            cmap_set_uint32 of one key, for ms milliseconds
- *   cmap-bench track <key> <count>                 track <key> (ADD|MODIFY); wait for count
- *                                                  notifications carrying a u64 send time
+ *   cmap-bench get <ms> [warm_ms]                  cmap_get_uint32 of one key, for ms milliseconds
+ *                                                  (after warm_ms of the same, not counted)
+ *   cmap-bench set <ms> [warm_ms]                  cmap_set_uint32 of one key, likewise
+ *   cmap-bench track <key> <count> [skip]          track <key> (ADD|MODIFY); wait for count
+ *                                                  notifications carrying a u64 send time, after
+ *                                                  skip more (a warm-up, not recorded)
  *   cmap-bench setter <key> <count> <interval_us>  set <key> (u64) to the current time, count
  *                                                  times, one every interval_us
  *
@@ -30,7 +32,7 @@
 
 static cmap_handle_t handle;
 static double *lat;
-static size_t lat_n, lat_want;
+static size_t lat_n, lat_want, lat_skip;
 
 static uint64_t now_ns(void)
 {
@@ -82,6 +84,10 @@ static void notify_cb(cmap_handle_t h, cmap_track_handle_t th, int32_t event, co
 	if (new_value.type != CMAP_VALUETYPE_UINT64 || new_value.len != sizeof sent)
 		return;
 	memcpy(&sent, new_value.data, sizeof sent);
+	if (lat_skip > 0) {
+		lat_skip--;
+		return;
+	}
 	if (lat_n < lat_want)
 		lat[lat_n++] = us(t - sent);
 }
@@ -101,21 +107,31 @@ int main(int argc, char **argv)
 	if (strcmp(op, "get") == 0 || strcmp(op, "set") == 0) {
 		uint64_t ms = strtoull(argv[2], NULL, 10);
 		int get = op[0] == 'g';
+		uint64_t warm_ms = argc >= 4 ? strtoull(argv[3], NULL, 10) : 0;
 		uint32_t v = 0, n = 0;
 		CALL("cmap_set_uint32", cmap_set_uint32(handle, "bench.cmap.get", 42));
-		uint64_t t0 = now_ns(), end = t0 + ms * 1000000ull, t1;
-		while ((t1 = now_ns()) < end) {
-			if (get)
-				CALL("cmap_get_uint32", cmap_get_uint32(handle, "bench.cmap.get", &v));
-			else
-				CALL("cmap_set_uint32", cmap_set_uint32(handle, "bench.cmap.set", n));
-			n++;
+		uint64_t t0 = now_ns(), end = t0 + warm_ms * 1000000ull, t1;
+		/* the warm-up pass (n not counted), then the measured one */
+		for (int pass = warm_ms > 0 ? 0 : 1; pass < 2; pass++) {
+			if (pass == 1) {
+				n = 0;
+				t0 = now_ns();
+				end = t0 + ms * 1000000ull;
+			}
+			while ((t1 = now_ns()) < end) {
+				if (get)
+					CALL("cmap_get_uint32", cmap_get_uint32(handle, "bench.cmap.get", &v));
+				else
+					CALL("cmap_set_uint32", cmap_set_uint32(handle, "bench.cmap.set", n));
+				n++;
+			}
 		}
 		if (get && v != 42)
 			die("cmap_get_uint32 value", (int)v);
 		result(op, n, t0, t1);
 	} else if (strcmp(op, "track") == 0 && argc >= 4) {
 		lat_want = strtoul(argv[3], NULL, 10);
+		lat_skip = argc >= 5 ? strtoul(argv[4], NULL, 10) : 0;
 		lat = calloc(lat_want ? lat_want : 1, sizeof *lat);
 		if (!lat)
 			die("calloc", ENOMEM);
