@@ -92,6 +92,24 @@ static void notify_cb(cmap_handle_t h, cmap_track_handle_t th, int32_t event, co
 		lat[lat_n++] = us(t - sent);
 }
 
+/* get (or set) calls for ms milliseconds, one at a time; returns how many, with when the loop
+ * started and ended */
+static uint32_t ops_loop(int get, uint64_t ms, uint32_t *v, uint64_t *t0, uint64_t *t1)
+{
+	uint32_t n = 0;
+	uint64_t end;
+	*t0 = now_ns();
+	end = *t0 + ms * 1000000ull;
+	while ((*t1 = now_ns()) < end) {
+		if (get)
+			CALL("cmap_get_uint32", cmap_get_uint32(handle, "bench.cmap.get", v));
+		else
+			CALL("cmap_set_uint32", cmap_set_uint32(handle, "bench.cmap.set", n));
+		n++;
+	}
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -108,24 +126,12 @@ int main(int argc, char **argv)
 		uint64_t ms = strtoull(argv[2], NULL, 10);
 		int get = op[0] == 'g';
 		uint64_t warm_ms = argc >= 4 ? strtoull(argv[3], NULL, 10) : 0;
-		uint32_t v = 0, n = 0;
+		uint32_t v = 0, n;
+		uint64_t t0, t1;
 		CALL("cmap_set_uint32", cmap_set_uint32(handle, "bench.cmap.get", 42));
-		uint64_t t0 = now_ns(), end = t0 + warm_ms * 1000000ull, t1;
-		/* the warm-up pass (n not counted), then the measured one */
-		for (int pass = warm_ms > 0 ? 0 : 1; pass < 2; pass++) {
-			if (pass == 1) {
-				n = 0;
-				t0 = now_ns();
-				end = t0 + ms * 1000000ull;
-			}
-			while ((t1 = now_ns()) < end) {
-				if (get)
-					CALL("cmap_get_uint32", cmap_get_uint32(handle, "bench.cmap.get", &v));
-				else
-					CALL("cmap_set_uint32", cmap_set_uint32(handle, "bench.cmap.set", n));
-				n++;
-			}
-		}
+		if (warm_ms > 0)
+			ops_loop(get, warm_ms, &v, &t0, &t1); /* the same calls first, not counted */
+		n = ops_loop(get, ms, &v, &t0, &t1);
 		if (get && v != 42)
 			die("cmap_get_uint32 value", (int)v);
 		result(op, n, t0, t1);
