@@ -47,10 +47,16 @@ function strArg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 function numArg(name: string, dflt: number, quick = dflt): number {
+  const v = countArg(name, dflt, quick);
+  if (v <= 0) throw new Error(`--${name} needs a positive number`);
+  return v;
+}
+/** Like numArg, 0 allowed (a warm-up that can be left out). */
+function countArg(name: string, dflt: number, quick = dflt): number {
   const s = strArg(name);
   if (s === undefined) return QUICK ? quick : dflt;
   const v = Number(s);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number`);
+  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} needs a number >= 0`);
   return v;
 }
 function listArg(name: string, dflt: string, quick = dflt): string[] {
@@ -138,9 +144,9 @@ const CMAP_MS = numArg('cmap-ms', 2000, 500);
  * clients' V8 optimises a function only after enough calls, on a compiler thread that competes
  * with the clients for the CPUs; without warm-ups the cmap runs measured those first seconds.
  */
-const CMAP_WARM_MS = numArg('cmap-warm-ms', 500, 100);
+const CMAP_WARM_MS = countArg('cmap-warm-ms', 500, 100);
 const TRACK_COUNT = numArg('track-count', 1000, 200);
-const TRACK_WARM = numArg('track-warm', 1000, 200);
+const TRACK_WARM = countArg('track-warm', 1000, 200);
 const TRACK_INTERVAL_US = numArg('track-interval-us', 2000);
 const NO_SCHED_RR = process.argv.includes('--no-sched-rr');
 const CPU_PROF = process.argv.includes('--cpu-prof');
