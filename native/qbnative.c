@@ -58,6 +58,10 @@
  *   unixDgramOpen(path) -> fd | -errno     datagram socket connected to a filesystem socket (syslog)
  *   pollStart(fd, events, cb) -> poller    libuv poll watcher; cb(status, events) on readiness
  *                                          (events: 1 readable, 2 writable)
+ *   udpRecvPollStart(fd, slab, slotBytes, meta, cb) -> poller
+ *                                          a readable watcher of a UDP socket that takes one
+ *                                          udpRecvBatch before it calls cb(status, events, count)
+ *                                          (count -EAGAIN when it did not read)
  *   pollSet(poller, events)                change the watched events (0 pauses)
  *   pollClose(poller)
  *   loopTurns() -> Uint32Array(1)          a word the event loop bumps before and after polling
@@ -1094,16 +1098,82 @@ static napi_value monotonic_ms(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value udp_recv_batch(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  if (!get_args(env, info, 4, argv)) return NULL;
-  int64_t fd, slot;
-  void *slab = NULL;
+/*
+ * The recvmmsg(2) of a batch: datagram i into slab[i*slot..], its length, truncation, port,
+ * family and address into meta[i*8..]. The headers (msgs, iovs, addrs) are set up by
+ * recv_prepare once per slab; a call resets only the address lengths the last one changed.
+ */
+typedef struct {
+  int fd;
+  size_t n; /* slots: min(slab / slot, meta / 8, RECV_BATCH_MAX) */
+  int32_t *meta;
+  int last; /* datagrams of the previous call (their msg_namelen was overwritten) */
+  struct mmsghdr msgs[RECV_BATCH_MAX];
+  struct iovec iovs[RECV_BATCH_MAX];
+  struct sockaddr_storage addrs[RECV_BATCH_MAX];
+} udp_batch_t;
+
+static void recv_prepare(udp_batch_t *b, int fd, uint8_t *slab, size_t slot, size_t n, int32_t *meta) {
+  b->fd = fd;
+  b->n = n;
+  b->meta = meta;
+  b->last = 0;
+  memset(b->msgs, 0, sizeof(struct mmsghdr) * n);
+  for (size_t i = 0; i < n; i++) {
+    b->iovs[i].iov_base = slab + i * slot;
+    b->iovs[i].iov_len = slot;
+    b->msgs[i].msg_hdr.msg_iov = &b->iovs[i];
+    b->msgs[i].msg_hdr.msg_iovlen = 1;
+    b->msgs[i].msg_hdr.msg_name = &b->addrs[i];
+    b->msgs[i].msg_hdr.msg_namelen = sizeof(b->addrs[i]);
+  }
+}
+
+/* One recvmmsg: the count, or a negative errno (-EAGAIN: nothing waiting). */
+static int recv_batch(udp_batch_t *b) {
+  for (int i = 0; i < b->last; i++) b->msgs[i].msg_hdr.msg_namelen = sizeof(b->addrs[i]);
+  int got;
+  do {
+    got = recvmmsg(b->fd, b->msgs, (unsigned int)b->n, MSG_DONTWAIT, NULL);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) {
+    b->last = 0;
+    return -errno;
+  }
+  b->last = got;
+  for (int i = 0; i < got; i++) {
+    int32_t *m = b->meta + (size_t)i * RECV_META_WORDS;
+    memset(m, 0, RECV_META_WORDS * sizeof(int32_t));
+    m[0] = (int32_t)b->msgs[i].msg_len;
+    m[1] = (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? 1 : 0;
+    if (b->addrs[i].ss_family == AF_INET) {
+      struct sockaddr_in *a = (struct sockaddr_in *)&b->addrs[i];
+      m[2] = ntohs(a->sin_port);
+      m[3] = 4;
+      memcpy(&m[4], &a->sin_addr, 4);
+    } else if (b->addrs[i].ss_family == AF_INET6) {
+      struct sockaddr_in6 *a = (struct sockaddr_in6 *)&b->addrs[i];
+      m[2] = ntohs(a->sin6_port);
+      m[3] = 6;
+      memcpy(&m[4], &a->sin6_addr, 16);
+    }
+  }
+  return got;
+}
+
+/*
+ * The (fd, slab, slot, meta) arguments of udpRecvBatch and udpRecvPollStart, checked: the slot
+ * count, 0 when none fits; -1 with a JavaScript exception pending; -2 for a bad descriptor.
+ */
+static int64_t recv_args(napi_env env, napi_value *argv, int64_t *fd, uint8_t **slab, size_t *slot,
+                         int32_t **meta, const char *what) {
+  int64_t slot64;
+  void *slab_data = NULL;
   size_t slab_len = 0;
-  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[2], &slot)) return NULL;
-  if (napi_get_buffer_info(env, argv[1], &slab, &slab_len) != napi_ok) {
+  if (!get_i64(env, argv[0], fd) || !get_i64(env, argv[2], &slot64)) return -1;
+  if (napi_get_buffer_info(env, argv[1], &slab_data, &slab_len) != napi_ok) {
     napi_throw_type_error(env, NULL, "expected a Buffer");
-    return NULL;
+    return -1;
   }
   napi_typedarray_type type;
   size_t meta_len = 0;
@@ -1111,50 +1181,36 @@ static napi_value udp_recv_batch(napi_env env, napi_callback_info info) {
   if (napi_get_typedarray_info(env, argv[3], &type, &meta_len, &meta_data, NULL, NULL) != napi_ok ||
       type != napi_int32_array) {
     napi_throw_type_error(env, NULL, "expected an Int32Array");
-    return NULL;
+    return -1;
   }
-  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
-  if (slot <= 0 || (size_t)slot > slab_len) return throw_errno(env, "udpRecvBatch slot", ERANGE);
-  size_t n = slab_len / (size_t)slot;
+  if (*fd < 0 || *fd > INT32_MAX) return -2;
+  if (slot64 <= 0 || (size_t)slot64 > slab_len) {
+    throw_errno(env, what, ERANGE);
+    return -1;
+  }
+  size_t n = slab_len / (size_t)slot64;
   if (n > meta_len / RECV_META_WORDS) n = meta_len / RECV_META_WORDS;
   if (n > RECV_BATCH_MAX) n = RECV_BATCH_MAX;
+  *slab = slab_data;
+  *slot = (size_t)slot64;
+  *meta = meta_data;
+  return (int64_t)n;
+}
+
+static napi_value udp_recv_batch(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return NULL;
+  int64_t fd;
+  uint8_t *slab;
+  size_t slot;
+  int32_t *meta;
+  int64_t n = recv_args(env, argv, &fd, &slab, &slot, &meta, "udpRecvBatch slot");
+  if (n == -1) return NULL;
+  if (n == -2) return make_i64(env, -EBADF);
   if (n == 0) return make_i64(env, 0);
-  struct mmsghdr msgs[RECV_BATCH_MAX];
-  struct iovec iovs[RECV_BATCH_MAX];
-  struct sockaddr_storage addrs[RECV_BATCH_MAX];
-  memset(msgs, 0, sizeof(struct mmsghdr) * n);
-  for (size_t i = 0; i < n; i++) {
-    iovs[i].iov_base = (uint8_t *)slab + i * (size_t)slot;
-    iovs[i].iov_len = (size_t)slot;
-    msgs[i].msg_hdr.msg_iov = &iovs[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &addrs[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof(addrs[i]);
-  }
-  int got;
-  do {
-    got = recvmmsg((int)fd, msgs, (unsigned int)n, MSG_DONTWAIT, NULL);
-  } while (got < 0 && errno == EINTR);
-  if (got < 0) return make_i64(env, -errno);
-  int32_t *meta = meta_data;
-  for (int i = 0; i < got; i++) {
-    int32_t *m = meta + (size_t)i * RECV_META_WORDS;
-    memset(m, 0, RECV_META_WORDS * sizeof(int32_t));
-    m[0] = (int32_t)msgs[i].msg_len;
-    m[1] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? 1 : 0;
-    if (addrs[i].ss_family == AF_INET) {
-      struct sockaddr_in *a = (struct sockaddr_in *)&addrs[i];
-      m[2] = ntohs(a->sin_port);
-      m[3] = 4;
-      memcpy(&m[4], &a->sin_addr, 4);
-    } else if (addrs[i].ss_family == AF_INET6) {
-      struct sockaddr_in6 *a = (struct sockaddr_in6 *)&addrs[i];
-      m[2] = ntohs(a->sin6_port);
-      m[3] = 6;
-      memcpy(&m[4], &a->sin6_addr, 16);
-    }
-  }
-  return make_i64(env, got);
+  udp_batch_t b;
+  recv_prepare(&b, (int)fd, slab, slot, (size_t)n, meta);
+  return make_i64(env, recv_batch(&b));
 }
 
 static napi_value dgram_recv(napi_env env, napi_callback_info info) {
@@ -1257,12 +1313,21 @@ typedef struct {
   napi_env env;
   napi_ref cb;
   napi_async_context ctx;
+  /*
+   * A receiving poller (udpRecvPollStart): each readable event first takes a batch of
+   * datagrams into the slab, and the callback gets the count, so a token visit costs the
+   * daemon no JavaScript call into the addon. The references keep the slab and meta alive.
+   */
+  udp_batch_t *rx;
+  napi_ref rx_slab;
+  napi_ref rx_meta;
   int closing;
   int external_gone;
   int closed;
 } poller_t;
 
 static void poller_free(poller_t *p) {
+  free(p->rx);
   free(p);
 }
 
@@ -1284,6 +1349,14 @@ static void poller_close(poller_t *p) {
     napi_async_destroy(p->env, p->ctx);
     p->ctx = NULL;
   }
+  if (p->rx_slab) {
+    napi_delete_reference(p->env, p->rx_slab);
+    p->rx_slab = NULL;
+  }
+  if (p->rx_meta) {
+    napi_delete_reference(p->env, p->rx_meta);
+    p->rx_meta = NULL;
+  }
   uv_close((uv_handle_t *)&p->handle, p->state->tearing_down ? NULL : on_poll_closed);
 }
 
@@ -1302,13 +1375,18 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   napi_env env = p->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value cb, recv, argv[2];
+  napi_value cb, recv, argv[3];
   if (napi_get_reference_value(env, p->cb, &cb) == napi_ok && cb) {
     napi_get_global(env, &recv); // napi_make_callback wants an object
     argv[0] = make_i64(env, status);
     argv[1] = make_i64(env, ((events & UV_READABLE) ? 1 : 0) | ((events & UV_WRITABLE) ? 2 : 0));
+    size_t argc = 2;
+    if (p->rx) {
+      argv[2] = make_i64(env, status >= 0 && (events & UV_READABLE) ? recv_batch(p->rx) : -EAGAIN);
+      argc = 3;
+    }
     napi_value result;
-    napi_make_callback(env, p->ctx, recv, cb, 2, argv, &result);
+    napi_make_callback(env, p->ctx, recv, cb, argc, argv, &result);
   }
   napi_close_handle_scope(env, scope);
 }
@@ -1317,31 +1395,37 @@ static int uv_events(int64_t events) {
   return ((events & 1) ? UV_READABLE : 0) | ((events & 2) ? UV_WRITABLE : 0);
 }
 
-static napi_value poll_start(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!get_args(env, info, 3, argv)) return NULL;
-  int64_t fd, events;
-  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[1], &events)) return NULL;
-  if (fd < 0 || fd > INT32_MAX) return throw_errno(env, "pollStart", EBADF);
+/* A poller of fd calling cb; rx (owned from here on, may be NULL) makes it a receiving one. */
+static napi_value poller_new(napi_env env, int64_t fd, int64_t events, napi_value cb, udp_batch_t *rx,
+                             napi_value slab, napi_value meta) {
   uv_loop_t *loop = NULL;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return throw_errno(env, "uv loop", EINVAL);
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) {
+    free(rx);
+    return throw_errno(env, "uv loop", EINVAL);
+  }
   poller_t *p = calloc(1, sizeof(poller_t));
-  if (!p) return throw_errno(env, "pollStart", ENOMEM);
+  if (!p) {
+    free(rx);
+    return throw_errno(env, "pollStart", ENOMEM);
+  }
   p->env = env;
+  p->rx = rx;
   if (napi_get_instance_data(env, (void **)&p->state) != napi_ok || !p->state) {
-    free(p);
+    poller_free(p);
     return throw_errno(env, "pollStart", EINVAL);
   }
   p->handle.data = p;
   int rc = uv_poll_init(loop, &p->handle, (int)fd);
   if (rc != 0) {
-    free(p);
+    poller_free(p);
     return throw_errno(env, "uv_poll_init", -rc);
   }
   napi_value name;
   napi_create_string_utf8(env, "qbnative.poll", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_reference(env, argv[2], 1, &p->cb) != napi_ok ||
-      napi_async_init(env, NULL, name, &p->ctx) != napi_ok) {
+  if (napi_create_reference(env, cb, 1, &p->cb) != napi_ok ||
+      napi_async_init(env, NULL, name, &p->ctx) != napi_ok ||
+      (rx && (napi_create_reference(env, slab, 1, &p->rx_slab) != napi_ok ||
+              napi_create_reference(env, meta, 1, &p->rx_meta) != napi_ok))) {
     poller_close(p);
     p->external_gone = 1;
     return NULL;
@@ -1354,6 +1438,39 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
   }
   if (events) uv_poll_start(&p->handle, uv_events(events), on_poll);
   return ext;
+}
+
+static napi_value poll_start(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  int64_t fd, events;
+  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[1], &events)) return NULL;
+  if (fd < 0 || fd > INT32_MAX) return throw_errno(env, "pollStart", EBADF);
+  return poller_new(env, fd, events, argv[2], NULL, NULL, NULL);
+}
+
+/*
+ * udpRecvPollStart(fd, slab, slotBytes, meta, cb): a poller for readability of a UDP socket
+ * whose callback gets (status, events, count): on a readable event the addon has already taken
+ * one batch as udpRecvBatch(fd, slab, slotBytes, meta) would (count, or a negative errno;
+ * -EAGAIN when it did not read). The slab and meta must not be resized or detached while it
+ * runs (it keeps their memory).
+ */
+static napi_value udp_recv_poll_start(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return NULL;
+  int64_t fd;
+  uint8_t *slab;
+  size_t slot;
+  int32_t *meta;
+  int64_t n = recv_args(env, argv, &fd, &slab, &slot, &meta, "udpRecvPollStart slot");
+  if (n == -1) return NULL;
+  if (n == -2) return throw_errno(env, "udpRecvPollStart", EBADF);
+  if (n == 0) return throw_errno(env, "udpRecvPollStart slab", ERANGE);
+  udp_batch_t *rx = malloc(sizeof(udp_batch_t));
+  if (!rx) return throw_errno(env, "udpRecvPollStart", ENOMEM);
+  recv_prepare(rx, (int)fd, slab, slot, (size_t)n, meta);
+  return poller_new(env, fd, 1, argv[4], rx, argv[1], argv[3]);
 }
 
 static poller_t *get_poller(napi_env env, napi_value v) {
@@ -1491,6 +1608,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mallocTrim", NULL, malloc_trim_all, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lowMemoryNotification", NULL, low_memory_notification, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpRecvPollStart", NULL, udp_recv_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollSet", NULL, poll_set, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollClose", NULL, poll_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };

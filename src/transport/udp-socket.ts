@@ -3,11 +3,13 @@
  *
  * - **native** (IPv4, the addon built): the socket is opened, bound, read and written through
  *   the project's addon (native/qbnative.c `udpOpen`, `udpRecvBatch`, `udpSendTo`,
- *   `setSockOpt`). One recvmmsg(2) per readiness event fetches up to 64 datagrams into a reused
- *   slab; each is handed on as a view of the slab (the receiver copies what it keeps). Sends are one sendto(2) each; a full socket buffer
- *   queues the datagram until the socket is writable again. Node's dgram module is not loaded
- *   at all: its bind loads the cluster and child_process modules (~1.1 MiB of the daemon's
- *   RSS) and its send spends several microseconds of bookkeeping per datagram.
+ *   `setSockOpt`, `udpRecvPollStart`). One recvmmsg(2) per readiness event, made by the addon
+ *   before it calls into JavaScript, fetches up to 64 datagrams into a reused slab; each is
+ *   handed on as a view of the slab (the receiver copies what it keeps). Sends are one
+ *   sendto(2) each; a full socket buffer queues the datagram until the socket is writable
+ *   again. Node's dgram module is not loaded at all: its bind loads the cluster and
+ *   child_process modules (~1.1 MiB of the daemon's RSS) and its send spends several
+ *   microseconds of bookkeeping per datagram.
  * - **node** (IPv6, no addon, or COROSYNC_TS_NODE_UDP=1 for comparisons): Node's dgram, with
  *   sends through the addon's sendto when it is there (src/transport/native-send.ts).
  */
@@ -133,11 +135,21 @@ export class NativeUdpSocket implements UdpSocket {
     private readonly opts: UdpSocketOptions,
   ) {
     this.segmentsOff = typeof native.udpSendSegments !== 'function';
-    this.poller = native.pollStart(fd, POLL_READABLE, (status, events) => {
-      if (status < 0) opts.onError();
-      if (status < 0 || events & POLL_WRITABLE) this.flush();
-      this.drain();
-    });
+    // With udpRecvPollStart the addon reads the first batch before calling us (a token visit
+    // then makes no call back into the addon to receive); older addons: pollStart, then drain.
+    this.poller =
+      typeof native.udpRecvPollStart === 'function'
+        ? native.udpRecvPollStart(fd, this.slab, SLOT_BYTES, this.meta, (status, events, received) => {
+            if (status < 0) opts.onError();
+            if (status < 0 || events & POLL_WRITABLE) this.flush();
+            if (status < 0) this.drain();
+            else if (this.deliverBatch(received)) this.drain();
+          })
+        : native.pollStart(fd, POLL_READABLE, (status, events) => {
+            if (status < 0) opts.onError();
+            if (status < 0 || events & POLL_WRITABLE) this.flush();
+            this.drain();
+          });
   }
 
   static open(native: QbNative, opts: UdpSocketOptions): Promise<UdpSocket> {
@@ -211,30 +223,39 @@ export class NativeUdpSocket implements UdpSocket {
     if (q.length === 0 && this.poller && !this.closed) this.native.pollSet(this.poller, POLL_READABLE);
   }
 
+  /** Receive until the socket has nothing more (a batch short of BATCH). */
   private drain(): void {
-    const { native, fd, slab, meta } = this;
-    while (!this.closed) {
-      const n = native.udpRecvBatch(fd, slab, SLOT_BYTES, meta);
-      if (n <= 0) {
-        if (n < 0 && n !== -EAGAIN) this.opts.onError();
-        return;
-      }
-      for (let i = 0; i < n; i++) {
-        const m = i * META_WORDS;
-        const len = meta[m]!;
-        // a view, valid until the next recvmmsg: totemsrp copies the messages it keeps (the
-        // token, a few thousand a second on an idle ring, needs no memory of its own)
-        let view = this.views[i];
-        if (view === undefined || view.length !== len) {
-          const off = i * SLOT_BYTES;
-          view = slab.subarray(off, off + len);
-          this.views[i] = view;
-        }
-        this.opts.onDatagram(view, this.address(meta[m + 4]!), meta[m + 2]!);
-        if (this.closed) return;
-      }
-      if (n < BATCH) return;
+    while (
+      !this.closed &&
+      this.deliverBatch(this.native.udpRecvBatch(this.fd, this.slab, SLOT_BYTES, this.meta))
+    );
+  }
+
+  /**
+   * Hand on the `n` datagrams of the last batch (or count the error that `n` is). True when
+   * more may be waiting: the batch was full.
+   */
+  private deliverBatch(n: number): boolean {
+    if (n <= 0) {
+      if (n < 0 && n !== -EAGAIN) this.opts.onError();
+      return false;
     }
+    const { slab, meta } = this;
+    for (let i = 0; i < n; i++) {
+      const m = i * META_WORDS;
+      const len = meta[m]!;
+      // a view, valid until the next recvmmsg: totemsrp copies the messages it keeps (the
+      // token, a few thousand a second on an idle ring, needs no memory of its own)
+      let view = this.views[i];
+      if (view === undefined || view.length !== len) {
+        const off = i * SLOT_BYTES;
+        view = slab.subarray(off, off + len);
+        this.views[i] = view;
+      }
+      this.opts.onDatagram(view, this.address(meta[m + 4]!), meta[m + 2]!);
+      if (this.closed) return false;
+    }
+    return n === BATCH;
   }
 
   /** Dotted quad of an address word (the 4 bytes as read little-endian), cached per source. */

@@ -220,3 +220,122 @@ describe('native UDP socket: the send queue behind a full socket buffer', () => 
     await sock.close();
   });
 });
+
+/**
+ * A scripted addon with udpRecvPollStart: `readable(batches)` is a readable event whose first
+ * batch the "addon" took before calling back; further batches come from udpRecvBatch.
+ */
+class ScriptedReceiver extends ScriptedNative {
+  /** What each recvmmsg returns: datagrams (their bytes) or a negative errno. */
+  batches: Array<Buffer[] | number> = [];
+  recvBatchCalls = 0;
+  private slab: Buffer | undefined;
+  private slot = 0;
+  private meta: Int32Array | undefined;
+  private rxCb: ((status: number, events: number, received: number) => void) | undefined;
+
+  udpRecvPollStart(
+    _fd: number,
+    slab: Buffer,
+    slotBytes: number,
+    meta: Int32Array,
+    cb: (status: number, events: number, received: number) => void,
+  ): NativePoller {
+    this.slab = slab;
+    this.slot = slotBytes;
+    this.meta = meta;
+    this.rxCb = cb;
+    this.pollEvents.push(POLL_READABLE);
+    return {} as NativePoller;
+  }
+  override udpRecvBatch(): number {
+    this.recvBatchCalls++;
+    return this.take();
+  }
+  /** One recvmmsg: the next scripted batch written into the slab and meta. */
+  private take(): number {
+    const b = this.batches.shift();
+    if (b === undefined) return -EAGAIN;
+    if (typeof b === 'number') return b;
+    b.forEach((d, i) => {
+      d.copy(this.slab!, i * this.slot);
+      this.meta!.fill(0, i * 8, i * 8 + 8);
+      this.meta![i * 8] = d.length;
+      this.meta![i * 8 + 2] = 5405;
+      this.meta![i * 8 + 4] = 0x0200007f; // 127.0.0.2, read little-endian
+    });
+    return b.length;
+  }
+  readable(): void {
+    this.rxCb!(0, POLL_READABLE, this.take());
+  }
+  override writable(): void {
+    this.rxCb!(0, POLL_WRITABLE, -EAGAIN);
+  }
+}
+
+async function openReceiving(): Promise<{
+  sock: NativeUdpSocket;
+  native: ScriptedReceiver;
+  got: string[];
+  errors: () => number;
+}> {
+  const native = new ScriptedReceiver();
+  const got: string[] = [];
+  let errors = 0;
+  const opts: UdpSocketOptions = {
+    family: 4,
+    addr: '127.0.0.1',
+    port: 5405,
+    reuseAddr: false,
+    bufferSize: 0,
+    onDatagram: (msg, address, port) => got.push(`${msg.toString()} from ${address}:${port}`),
+    onError: () => errors++,
+    onSendError: () => assert.fail('no send error expected'),
+  };
+  const sock = (await NativeUdpSocket.open(native as unknown as QbNative, opts)) as NativeUdpSocket;
+  return { sock, native, got, errors: () => errors };
+}
+
+describe('native UDP socket: the batch the addon reads before calling back (udpRecvPollStart)', () => {
+  it('the first batch comes with the event; no further recvmmsg unless it was full', async () => {
+    const { sock, native, got } = await openReceiving();
+    native.batches = [[dgram(0), dgram(1)]];
+    native.readable();
+    assert.deepEqual(got, ['datagram 0 from 127.0.0.2:5405', 'datagram 1 from 127.0.0.2:5405']);
+    assert.equal(native.recvBatchCalls, 0, 'a short batch: nothing more is waiting');
+    await sock.close();
+  });
+
+  it('a full batch (64) is followed by recvmmsg calls until one comes back short', async () => {
+    const { sock, native, got } = await openReceiving();
+    const full = (from: number): Buffer[] => Array.from({ length: 64 }, (_, i) => dgram(from + i));
+    native.batches = [full(0), full(64), [dgram(128)]];
+    native.readable();
+    assert.equal(got.length, 129);
+    assert.equal(got[128], 'datagram 128 from 127.0.0.2:5405');
+    assert.equal(native.recvBatchCalls, 2);
+    await sock.close();
+  });
+
+  it('a receive error is counted, EAGAIN is not; a writable event reads nothing and flushes', async () => {
+    const { sock, native, got, errors } = await openReceiving();
+    native.batches = [-EAGAIN];
+    native.readable();
+    assert.equal(errors(), 0);
+    native.batches = [-EINVAL];
+    native.readable();
+    assert.equal(errors(), 1);
+    native.answers = [-EAGAIN];
+    assert.equal(sock.send(dgram(7), 5405, PEER), 'queued');
+    native.batches = [[dgram(8)]]; // waiting, but a writable-only event does not read
+    native.writable();
+    assert.deepEqual(
+      native.sent.map((b) => b.toString()),
+      ['datagram 7'],
+    );
+    assert.deepEqual(got, []);
+    assert.equal(native.recvBatchCalls, 0);
+    await sock.close();
+  });
+});

@@ -112,6 +112,19 @@ export interface QbNative {
    */
   lowMemoryNotification?(): number;
   pollStart(fd: number, events: number, cb: (status: number, events: number) => void): NativePoller;
+  /**
+   * A poller for a UDP socket's readability (POLL_READABLE; pollSet and pollClose as for
+   * pollStart's) whose callback gets the batch the addon took on a readable event, as
+   * udpRecvBatch(fd, slab, slotBytes, meta) returns it (-EAGAIN when it did not read): one
+   * call into JavaScript per wake-up instead of two. The poller keeps slab and meta.
+   */
+  udpRecvPollStart?(
+    fd: number,
+    slab: Buffer,
+    slotBytes: number,
+    meta: Int32Array,
+    cb: (status: number, events: number, received: number) => void,
+  ): NativePoller;
   pollSet(poller: NativePoller, events: number): void;
   pollClose(poller: NativePoller): void;
 }
