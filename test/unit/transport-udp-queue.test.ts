@@ -79,6 +79,13 @@ class ScriptedNative {
   }
 }
 
+/** The socket options of these tests (127.0.0.1:5405) with the given handlers. */
+function socketOptions(
+  handlers: Pick<UdpSocketOptions, 'onDatagram' | 'onError' | 'onSendError'>,
+): UdpSocketOptions {
+  return { family: 4, addr: '127.0.0.1', port: 5405, reuseAddr: false, bufferSize: 0, ...handlers };
+}
+
 async function openScripted(): Promise<{
   sock: NativeUdpSocket;
   native: ScriptedNative;
@@ -86,16 +93,11 @@ async function openScripted(): Promise<{
 }> {
   const native = new ScriptedNative();
   let sendErrors = 0;
-  const opts: UdpSocketOptions = {
-    family: 4,
-    addr: '127.0.0.1',
-    port: 5405,
-    reuseAddr: false,
-    bufferSize: 0,
+  const opts = socketOptions({
     onDatagram: () => assert.fail('no datagram expected'),
     onError: () => assert.fail('no socket error expected'),
     onSendError: () => sendErrors++,
-  };
+  });
   const sock = (await NativeUdpSocket.open(native as unknown as QbNative, opts)) as NativeUdpSocket;
   return { sock, native, sendErrors: () => sendErrors };
 }
@@ -283,16 +285,11 @@ async function openReceiving(): Promise<{
   const native = new ScriptedReceiver();
   const got: string[] = [];
   let errors = 0;
-  const opts: UdpSocketOptions = {
-    family: 4,
-    addr: '127.0.0.1',
-    port: 5405,
-    reuseAddr: false,
-    bufferSize: 0,
+  const opts = socketOptions({
     onDatagram: (msg, address, port) => got.push(`${msg.toString()} from ${address}:${port}`),
     onError: () => errors++,
     onSendError: () => assert.fail('no send error expected'),
-  };
+  });
   const sock = (await NativeUdpSocket.open(native as unknown as QbNative, opts)) as NativeUdpSocket;
   return { sock, native, got, errors: () => errors };
 }
