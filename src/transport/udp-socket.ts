@@ -140,10 +140,14 @@ export class NativeUdpSocket implements UdpSocket {
     this.poller =
       typeof native.udpRecvPollStart === 'function'
         ? native.udpRecvPollStart(fd, this.slab, SLOT_BYTES, this.meta, (status, events, received) => {
-            if (status < 0) opts.onError();
-            if (status < 0 || events & POLL_WRITABLE) this.flush();
-            if (status < 0) this.drain();
-            else if (this.deliverBatch(received)) this.drain();
+            if (status < 0) {
+              opts.onError();
+              this.flush();
+              this.drain();
+              return;
+            }
+            if (events & POLL_WRITABLE) this.flush();
+            if (this.deliverBatch(received)) this.drain();
           })
         : native.pollStart(fd, POLL_READABLE, (status, events) => {
             if (status < 0) opts.onError();
