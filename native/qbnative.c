@@ -48,20 +48,20 @@
  *                                          SO_REUSEADDR when asked, SO_RCVBUF/SO_SNDBUF raised
  *                                          to bufBytes (failures ignored), bound to sockaddr
  *   setSockOpt(fd, level, name, value) -> 0 | -errno   setsockopt(2) with the bytes of a Buffer
- *   udpRecvBatch(fd, slab, slotBytes, meta) -> count | -errno
- *                                          up to 64 datagrams in one recvmmsg(MSG_DONTWAIT),
- *                                          datagram i in slab[i*slotBytes ..]; meta (Int32Array)
- *                                          gets 8 words per datagram: length, truncated (0/1),
- *                                          source port, family (4/6), then the source address
- *                                          (IPv4: word 4 = the 4 address bytes as read
- *                                          little-endian; IPv6: words 4..7); -EAGAIN: none
  *   unixDgramOpen(path) -> fd | -errno     datagram socket connected to a filesystem socket (syslog)
  *   pollStart(fd, events, cb) -> poller    libuv poll watcher; cb(status, events) on readiness
  *                                          (events: 1 readable, 2 writable)
  *   udpRecvPollStart(fd, slab, slotBytes, meta, cb) -> poller
- *                                          a readable watcher of a UDP socket that takes one
- *                                          udpRecvBatch before it calls cb(status, events, count)
- *                                          (count -EAGAIN when it did not read)
+ *                                          a readable watcher of a UDP socket that, on a readable
+ *                                          event, takes up to 64 datagrams in one
+ *                                          recvmmsg(MSG_DONTWAIT) before it calls
+ *                                          cb(status, events, count | -errno; -EAGAIN: none or
+ *                                          not read): datagram i in slab[i*slotBytes ..]; meta
+ *                                          (Int32Array) gets 8 words per datagram: length,
+ *                                          truncated (0/1), source port, family (4/6), then the
+ *                                          source address (IPv4: word 4 = the 4 address bytes as
+ *                                          read little-endian; IPv6: words 4..7)
+ *   udpRecvNext(poller) -> count | -errno  the next batch of such a poller (after a full one)
  *   pollSet(poller, events)                change the watched events (0 pauses)
  *   pollClose(poller)
  *   loopTurns() -> Uint32Array(1)          a word the event loop bumps before and after polling
@@ -1101,7 +1101,8 @@ static napi_value monotonic_ms(napi_env env, napi_callback_info info) {
 /*
  * The recvmmsg(2) of a batch: datagram i into slab[i*slot..], its length, truncation, port,
  * family and address into meta[i*8..]. The headers (msgs, iovs, addrs) are set up by
- * recv_prepare once per slab; a call resets only the address lengths the last one changed.
+ * recv_prepare once per receiving poller; a call resets only the address lengths the last one
+ * changed.
  */
 typedef struct {
   int fd;
@@ -1159,58 +1160,6 @@ static int recv_batch(udp_batch_t *b) {
     }
   }
   return got;
-}
-
-/*
- * The (fd, slab, slot, meta) arguments of udpRecvBatch and udpRecvPollStart, checked: the slot
- * count, 0 when none fits; -1 with a JavaScript exception pending; -2 for a bad descriptor.
- */
-static int64_t recv_args(napi_env env, napi_value *argv, int64_t *fd, uint8_t **slab, size_t *slot,
-                         int32_t **meta, const char *what) {
-  int64_t slot64;
-  void *slab_data = NULL;
-  size_t slab_len = 0;
-  if (!get_i64(env, argv[0], fd) || !get_i64(env, argv[2], &slot64)) return -1;
-  if (napi_get_buffer_info(env, argv[1], &slab_data, &slab_len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected a Buffer");
-    return -1;
-  }
-  napi_typedarray_type type;
-  size_t meta_len = 0;
-  void *meta_data = NULL;
-  if (napi_get_typedarray_info(env, argv[3], &type, &meta_len, &meta_data, NULL, NULL) != napi_ok ||
-      type != napi_int32_array) {
-    napi_throw_type_error(env, NULL, "expected an Int32Array");
-    return -1;
-  }
-  if (*fd < 0 || *fd > INT32_MAX) return -2;
-  if (slot64 <= 0 || (size_t)slot64 > slab_len) {
-    throw_errno(env, what, ERANGE);
-    return -1;
-  }
-  size_t n = slab_len / (size_t)slot64;
-  if (n > meta_len / RECV_META_WORDS) n = meta_len / RECV_META_WORDS;
-  if (n > RECV_BATCH_MAX) n = RECV_BATCH_MAX;
-  *slab = slab_data;
-  *slot = (size_t)slot64;
-  *meta = meta_data;
-  return (int64_t)n;
-}
-
-static napi_value udp_recv_batch(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  if (!get_args(env, info, 4, argv)) return NULL;
-  int64_t fd;
-  uint8_t *slab;
-  size_t slot;
-  int32_t *meta;
-  int64_t n = recv_args(env, argv, &fd, &slab, &slot, &meta, "udpRecvBatch slot");
-  if (n == -1) return NULL;
-  if (n == -2) return make_i64(env, -EBADF);
-  if (n == 0) return make_i64(env, 0);
-  udp_batch_t b;
-  recv_prepare(&b, (int)fd, slab, slot, (size_t)n, meta);
-  return make_i64(env, recv_batch(&b));
 }
 
 static napi_value dgram_recv(napi_env env, napi_callback_info info) {
@@ -1449,30 +1398,6 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
   return poller_new(env, fd, events, argv[2], NULL, NULL, NULL);
 }
 
-/*
- * udpRecvPollStart(fd, slab, slotBytes, meta, cb): a poller for readability of a UDP socket
- * whose callback gets (status, events, count): on a readable event the addon has already taken
- * one batch as udpRecvBatch(fd, slab, slotBytes, meta) would (count, or a negative errno;
- * -EAGAIN when it did not read). The slab and meta must not be resized or detached while it
- * runs (it keeps their memory).
- */
-static napi_value udp_recv_poll_start(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!get_args(env, info, 5, argv)) return NULL;
-  int64_t fd;
-  uint8_t *slab;
-  size_t slot;
-  int32_t *meta;
-  int64_t n = recv_args(env, argv, &fd, &slab, &slot, &meta, "udpRecvPollStart slot");
-  if (n == -1) return NULL;
-  if (n == -2) return throw_errno(env, "udpRecvPollStart", EBADF);
-  if (n == 0) return throw_errno(env, "udpRecvPollStart slab", ERANGE);
-  udp_batch_t *rx = malloc(sizeof(udp_batch_t));
-  if (!rx) return throw_errno(env, "udpRecvPollStart", ENOMEM);
-  recv_prepare(rx, (int)fd, slab, slot, (size_t)n, meta);
-  return poller_new(env, fd, 1, argv[4], rx, argv[1], argv[3]);
-}
-
 static poller_t *get_poller(napi_env env, napi_value v) {
   void *p = NULL;
   if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
@@ -1480,6 +1405,57 @@ static poller_t *get_poller(napi_env env, napi_value v) {
     return NULL;
   }
   return p;
+}
+
+/*
+ * udpRecvPollStart(fd, slab, slotBytes, meta, cb): a poller for readability of a UDP socket
+ * whose callback gets (status, events, count): on a readable event the addon has already taken
+ * one batch into slab and meta (count, or a negative errno; -EAGAIN when it did not read). The
+ * receive headers are set up here once; the poller keeps the slab and meta alive, which must
+ * not be detached while it runs.
+ */
+static napi_value udp_recv_poll_start(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return NULL;
+  int64_t fd, slot;
+  void *slab = NULL;
+  size_t slab_len = 0;
+  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[2], &slot)) return NULL;
+  if (napi_get_buffer_info(env, argv[1], &slab, &slab_len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a Buffer");
+    return NULL;
+  }
+  napi_typedarray_type type;
+  size_t meta_len = 0;
+  void *meta = NULL;
+  if (napi_get_typedarray_info(env, argv[3], &type, &meta_len, &meta, NULL, NULL) != napi_ok ||
+      type != napi_int32_array) {
+    napi_throw_type_error(env, NULL, "expected an Int32Array");
+    return NULL;
+  }
+  if (fd < 0 || fd > INT32_MAX) return throw_errno(env, "udpRecvPollStart", EBADF);
+  if (slot <= 0 || (size_t)slot > slab_len) return throw_errno(env, "udpRecvPollStart slot", ERANGE);
+  size_t n = slab_len / (size_t)slot;
+  if (n > meta_len / RECV_META_WORDS) n = meta_len / RECV_META_WORDS;
+  if (n > RECV_BATCH_MAX) n = RECV_BATCH_MAX;
+  if (n == 0) return throw_errno(env, "udpRecvPollStart meta", ERANGE);
+  udp_batch_t *rx = malloc(sizeof(udp_batch_t));
+  if (!rx) return throw_errno(env, "udpRecvPollStart", ENOMEM);
+  recv_prepare(rx, (int)fd, slab, (size_t)slot, n, meta);
+  return poller_new(env, fd, 1, argv[4], rx, argv[1], argv[3]);
+}
+
+/* udpRecvNext(poller): the next batch of a receiving poller, as its callback gets one. */
+static napi_value udp_recv_next(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  poller_t *p = get_poller(env, argv[0]);
+  if (!p) return NULL;
+  if (!p->rx) {
+    napi_throw_type_error(env, NULL, "not a receiving poller");
+    return NULL;
+  }
+  return make_i64(env, p->closing ? -EBADF : recv_batch(p->rx));
 }
 
 static napi_value poll_set(napi_env env, napi_callback_info info) {
@@ -1599,7 +1575,6 @@ static napi_value init(napi_env env, napi_value exports) {
       {"udpSendSegments", NULL, udp_send_segments, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpOpen", NULL, udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setSockOpt", NULL, set_sock_opt, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"udpRecvBatch", NULL, udp_recv_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"monotonicMs", NULL, monotonic_ms, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unixDgramOpen", NULL, unix_dgram_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"schedSetRr", NULL, sched_set_rr, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1609,6 +1584,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"lowMemoryNotification", NULL, low_memory_notification, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpRecvPollStart", NULL, udp_recv_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpRecvNext", NULL, udp_recv_next, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollSet", NULL, poll_set, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollClose", NULL, poll_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };

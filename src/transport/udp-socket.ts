@@ -2,8 +2,8 @@
  * totem's UDP sockets. Two kinds behind one interface:
  *
  * - **native** (IPv4, the addon built): the socket is opened, bound, read and written through
- *   the project's addon (native/qbnative.c `udpOpen`, `udpRecvBatch`, `udpSendTo`,
- *   `setSockOpt`, `udpRecvPollStart`). One recvmmsg(2) per readiness event, made by the addon
+ *   the project's addon (native/qbnative.c `udpOpen`, `udpRecvPollStart`, `udpSendTo`,
+ *   `setSockOpt`). One recvmmsg(2) per readiness event, made by the addon
  *   before it calls into JavaScript, fetches up to 64 datagrams into a reused slab; each is
  *   handed on as a view of the slab (the receiver copies what it keeps). Sends are one
  *   sendto(2) each; a full socket buffer queues the datagram until the socket is writable
@@ -135,25 +135,24 @@ export class NativeUdpSocket implements UdpSocket {
     private readonly opts: UdpSocketOptions,
   ) {
     this.segmentsOff = typeof native.udpSendSegments !== 'function';
-    // With udpRecvPollStart the addon reads the first batch before calling us (a token visit
-    // then makes no call back into the addon to receive); older addons: pollStart, then drain.
-    this.poller =
-      typeof native.udpRecvPollStart === 'function'
-        ? native.udpRecvPollStart(fd, this.slab, SLOT_BYTES, this.meta, (status, events, received) => {
-            if (status < 0) {
-              opts.onError();
-              this.flush();
-              this.drain();
-              return;
-            }
-            if (events & POLL_WRITABLE) this.flush();
-            if (this.deliverBatch(received)) this.drain();
-          })
-        : native.pollStart(fd, POLL_READABLE, (status, events) => {
-            if (status < 0) opts.onError();
-            if (status < 0 || events & POLL_WRITABLE) this.flush();
-            this.drain();
-          });
+    // the addon reads the first batch before calling us: a token visit makes no call back into
+    // the addon to receive
+    this.poller = native.udpRecvPollStart(
+      fd,
+      this.slab,
+      SLOT_BYTES,
+      this.meta,
+      (status, events, received) => {
+        if (status < 0) {
+          opts.onError();
+          this.flush();
+          this.drain();
+          return;
+        }
+        if (events & POLL_WRITABLE) this.flush();
+        if (this.deliverBatch(received)) this.drain();
+      },
+    );
   }
 
   static open(native: QbNative, opts: UdpSocketOptions): Promise<UdpSocket> {
@@ -229,10 +228,7 @@ export class NativeUdpSocket implements UdpSocket {
 
   /** Receive until the socket has nothing more (a batch short of BATCH). */
   private drain(): void {
-    while (
-      !this.closed &&
-      this.deliverBatch(this.native.udpRecvBatch(this.fd, this.slab, SLOT_BYTES, this.meta))
-    );
+    while (this.poller && !this.closed && this.deliverBatch(this.native.udpRecvNext(this.poller)));
   }
 
   /**

@@ -20,24 +20,43 @@ const EINVAL = 22;
 const FD = 42;
 const PEER = '127.0.0.2';
 
-/** A scripted addon: sendto answers from `answers` (then the length), every call is recorded. */
+/**
+ * A scripted addon: sendto answers from `answers` (then the length), every call is recorded;
+ * recvmmsg answers from `batches`. `readable()` is a readable event whose first batch the
+ * "addon" took before calling back; further batches come from udpRecvNext.
+ */
 class ScriptedNative {
   /** What the next sendto / segmented sends return: a negative errno, or 0 / none left: taken. */
   answers: number[] = [];
   segmentAnswers: number[] = [];
+  /** What each recvmmsg returns: datagrams (their bytes) or a negative errno; none left: -EAGAIN. */
+  batches: Array<Buffer[] | number> = [];
+  recvNextCalls = 0;
   /** The bytes of every sendto that the kernel took, in order (copies). */
   readonly sent: Buffer[] = [];
   readonly sendCalls: Buffer[] = [];
   segmentCalls = 0;
   readonly pollEvents: number[] = [];
-  pollCb: ((status: number, events: number) => void) | undefined;
+  pollCb: ((status: number, events: number, received: number) => void) | undefined;
   closed = false;
+  private slab: Buffer | undefined;
+  private slot = 0;
+  private meta: Int32Array | undefined;
 
   udpOpen(): number {
     return FD;
   }
-  pollStart(_fd: number, events: number, cb: (status: number, events: number) => void): NativePoller {
-    this.pollEvents.push(events);
+  udpRecvPollStart(
+    _fd: number,
+    slab: Buffer,
+    slotBytes: number,
+    meta: Int32Array,
+    cb: (status: number, events: number, received: number) => void,
+  ): NativePoller {
+    this.slab = slab;
+    this.slot = slotBytes;
+    this.meta = meta;
+    this.pollEvents.push(POLL_READABLE);
     this.pollCb = cb;
     return {} as NativePoller;
   }
@@ -50,8 +69,23 @@ class ScriptedNative {
   closeFd(): void {
     this.closed = true;
   }
-  udpRecvBatch(): number {
-    return -EAGAIN;
+  udpRecvNext(): number {
+    this.recvNextCalls++;
+    return this.take();
+  }
+  /** One recvmmsg: the next scripted batch written into the slab and meta. */
+  private take(): number {
+    const b = this.batches.shift();
+    if (b === undefined) return -EAGAIN;
+    if (typeof b === 'number') return b;
+    b.forEach((d, i) => {
+      d.copy(this.slab!, i * this.slot);
+      this.meta!.fill(0, i * 8, i * 8 + 8);
+      this.meta![i * 8] = d.length;
+      this.meta![i * 8 + 2] = 5405;
+      this.meta![i * 8 + 4] = 0x0200007f; // 127.0.0.2, read little-endian
+    });
+    return b.length;
   }
   udpSendTo(fd: number, data: Buffer): number {
     assert.equal(fd, FD);
@@ -73,9 +107,13 @@ class ScriptedNative {
     }
     return n;
   }
-  /** The socket became writable (libuv's poll callback). */
+  /** The socket became readable (libuv's poll callback, after the addon's first recvmmsg). */
+  readable(): void {
+    this.pollCb!(0, POLL_READABLE, this.take());
+  }
+  /** The socket became writable (the addon reads nothing for this event). */
   writable(): void {
-    this.pollCb?.(0, POLL_WRITABLE);
+    this.pollCb?.(0, POLL_WRITABLE, -EAGAIN);
   }
 }
 
@@ -223,66 +261,13 @@ describe('native UDP socket: the send queue behind a full socket buffer', () => 
   });
 });
 
-/**
- * A scripted addon with udpRecvPollStart: `readable(batches)` is a readable event whose first
- * batch the "addon" took before calling back; further batches come from udpRecvBatch.
- */
-class ScriptedReceiver extends ScriptedNative {
-  /** What each recvmmsg returns: datagrams (their bytes) or a negative errno. */
-  batches: Array<Buffer[] | number> = [];
-  recvBatchCalls = 0;
-  private slab: Buffer | undefined;
-  private slot = 0;
-  private meta: Int32Array | undefined;
-  private rxCb: ((status: number, events: number, received: number) => void) | undefined;
-
-  udpRecvPollStart(
-    _fd: number,
-    slab: Buffer,
-    slotBytes: number,
-    meta: Int32Array,
-    cb: (status: number, events: number, received: number) => void,
-  ): NativePoller {
-    this.slab = slab;
-    this.slot = slotBytes;
-    this.meta = meta;
-    this.rxCb = cb;
-    this.pollEvents.push(POLL_READABLE);
-    return {} as NativePoller;
-  }
-  override udpRecvBatch(): number {
-    this.recvBatchCalls++;
-    return this.take();
-  }
-  /** One recvmmsg: the next scripted batch written into the slab and meta. */
-  private take(): number {
-    const b = this.batches.shift();
-    if (b === undefined) return -EAGAIN;
-    if (typeof b === 'number') return b;
-    b.forEach((d, i) => {
-      d.copy(this.slab!, i * this.slot);
-      this.meta!.fill(0, i * 8, i * 8 + 8);
-      this.meta![i * 8] = d.length;
-      this.meta![i * 8 + 2] = 5405;
-      this.meta![i * 8 + 4] = 0x0200007f; // 127.0.0.2, read little-endian
-    });
-    return b.length;
-  }
-  readable(): void {
-    this.rxCb!(0, POLL_READABLE, this.take());
-  }
-  override writable(): void {
-    this.rxCb!(0, POLL_WRITABLE, -EAGAIN);
-  }
-}
-
 async function openReceiving(): Promise<{
   sock: NativeUdpSocket;
-  native: ScriptedReceiver;
+  native: ScriptedNative;
   got: string[];
   errors: () => number;
 }> {
-  const native = new ScriptedReceiver();
+  const native = new ScriptedNative();
   const got: string[] = [];
   let errors = 0;
   const opts = socketOptions({
@@ -294,13 +279,13 @@ async function openReceiving(): Promise<{
   return { sock, native, got, errors: () => errors };
 }
 
-describe('native UDP socket: the batch the addon reads before calling back (udpRecvPollStart)', () => {
+describe('native UDP socket: the batch the addon reads before calling back', () => {
   it('the first batch comes with the event; no further recvmmsg unless it was full', async () => {
     const { sock, native, got } = await openReceiving();
     native.batches = [[dgram(0), dgram(1)]];
     native.readable();
     assert.deepEqual(got, ['datagram 0 from 127.0.0.2:5405', 'datagram 1 from 127.0.0.2:5405']);
-    assert.equal(native.recvBatchCalls, 0, 'a short batch: nothing more is waiting');
+    assert.equal(native.recvNextCalls, 0, 'a short batch: nothing more is waiting');
     await sock.close();
   });
 
@@ -311,7 +296,7 @@ describe('native UDP socket: the batch the addon reads before calling back (udpR
     native.readable();
     assert.equal(got.length, 129);
     assert.equal(got[128], 'datagram 128 from 127.0.0.2:5405');
-    assert.equal(native.recvBatchCalls, 2);
+    assert.equal(native.recvNextCalls, 2);
     await sock.close();
   });
 
@@ -332,7 +317,7 @@ describe('native UDP socket: the batch the addon reads before calling back (udpR
       ['datagram 7'],
     );
     assert.deepEqual(got, []);
-    assert.equal(native.recvBatchCalls, 0);
+    assert.equal(native.recvNextCalls, 0);
     await sock.close();
   });
 });

@@ -184,68 +184,85 @@ describe('UDP socket (native): segmented sends', { skip: nativeSkip }, () => {
   });
 });
 
-describe('qbnative udpRecvPollStart: the batch read before the callback', { skip: nativeSkip }, () => {
-  it('a readable event brings the count, the bytes in the slab and the sources in meta; pollClose stops it', async () => {
-    const load = loadQbNative();
-    assert.ok(load.ok);
-    const native = load.native;
-    const addr = uniqueLoopbackAddr();
-    let fd = -1;
-    let port = 0;
-    for (let attempt = 0; fd < 0 && attempt < 20; attempt++) {
-      port = 20000 + Math.floor(Math.random() * 30000);
-      fd = native.udpOpen(sockaddrOf(addr, port)!, false, 1 << 20);
-    }
-    assert.ok(fd >= 0, `udpOpen: ${fd}`);
-    const sender = await boundUdp('udp4', addr);
-    const slab = Buffer.alloc(4 * 2048);
-    const meta = new Int32Array(4 * 8);
-    const events: Array<{ status: number; events: number; received: number; first: string }> = [];
-    let wake: (() => void) | undefined;
-    const poller = native.udpRecvPollStart!(fd, slab, 2048, meta, (status, ev, received) => {
-      events.push({
-        status,
-        events: ev,
-        received,
-        first: received > 0 ? slab.toString('utf8', 0, meta[0]) : '',
+describe(
+  'qbnative udpRecvPollStart / udpRecvNext: the batch read before the callback',
+  { skip: nativeSkip },
+  () => {
+    it('a readable event brings the count, the bytes in the slab and the sources in meta; pollClose stops it', async () => {
+      const load = loadQbNative();
+      assert.ok(load.ok);
+      const native = load.native;
+      const addr = uniqueLoopbackAddr();
+      let fd = -1;
+      let port = 0;
+      for (let attempt = 0; fd < 0 && attempt < 20; attempt++) {
+        port = 20000 + Math.floor(Math.random() * 30000);
+        fd = native.udpOpen(sockaddrOf(addr, port)!, false, 1 << 20);
+      }
+      assert.ok(fd >= 0, `udpOpen: ${fd}`);
+      const sender = await boundUdp('udp4', addr);
+      const slab = Buffer.alloc(4 * 2048);
+      const meta = new Int32Array(4 * 8);
+      const events: Array<{ status: number; events: number; received: number; first: string }> = [];
+      let wake: (() => void) | undefined;
+      const poller = native.udpRecvPollStart(fd, slab, 2048, meta, (status, ev, received) => {
+        events.push({
+          status,
+          events: ev,
+          received,
+          first: received > 0 ? slab.toString('utf8', 0, meta[0]) : '',
+        });
+        wake?.();
       });
-      wake?.();
+      try {
+        sender.send('hello', port, addr);
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error('no readable event within 5 s')), 5000);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        assert.equal(events[0]!.status, 0);
+        assert.equal(events[0]!.events & POLL_READABLE, POLL_READABLE);
+        assert.equal(events[0]!.received, 1);
+        assert.equal(events[0]!.first, 'hello');
+        assert.equal(meta[2], sender.address().port, 'source port');
+        assert.equal(meta[3], 4, 'family');
+        // nothing left: the next batch finds the socket empty
+        assert.equal(native.udpRecvNext(poller), -11 /* EAGAIN */);
+      } finally {
+        native.pollClose(poller);
+        sender.close();
+        native.closeFd(fd);
+      }
     });
-    try {
-      sender.send('hello', port, addr);
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('no readable event within 5 s')), 5000);
-        wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      assert.equal(events[0]!.status, 0);
-      assert.equal(events[0]!.events & POLL_READABLE, POLL_READABLE);
-      assert.equal(events[0]!.received, 1);
-      assert.equal(events[0]!.first, 'hello');
-      assert.equal(meta[2], sender.address().port, 'source port');
-      assert.equal(meta[3], 4, 'family');
-      // nothing left: a direct batch finds the socket empty
-      assert.equal(native.udpRecvBatch(fd, slab, 2048, meta), -11 /* EAGAIN */);
-    } finally {
-      native.pollClose(poller);
-      sender.close();
-      native.closeFd(fd);
-    }
-  });
 
-  it('refuses a slab shorter than one slot and a meta that is not an Int32Array', () => {
-    const load = loadQbNative();
-    assert.ok(load.ok);
-    const start = load.native.udpRecvPollStart!.bind(load.native);
-    assert.throws(() => start(0, Buffer.alloc(100), 2048, new Int32Array(8), () => undefined), /ERANGE|slot/);
-    assert.throws(
-      () => start(0, Buffer.alloc(4096), 2048, new Uint32Array(8) as unknown as Int32Array, () => undefined),
-      /Int32Array/,
-    );
-  });
-});
+    it('refuses a slab shorter than one slot, a meta that is not an Int32Array, udpRecvNext on a plain poller', () => {
+      const load = loadQbNative();
+      assert.ok(load.ok);
+      const start = load.native.udpRecvPollStart.bind(load.native);
+      assert.throws(
+        () => start(0, Buffer.alloc(100), 2048, new Int32Array(8), () => undefined),
+        /ERANGE|slot/,
+      );
+      assert.throws(
+        () =>
+          start(0, Buffer.alloc(4096), 2048, new Uint32Array(8) as unknown as Int32Array, () => undefined),
+        /Int32Array/,
+      );
+      const fd = load.native.udpOpen(sockaddrOf(uniqueLoopbackAddr(), 0)!, false, 0);
+      assert.ok(fd >= 0, `udpOpen: ${fd}`);
+      const plain = load.native.pollStart(fd, 0, () => undefined);
+      try {
+        assert.throws(() => load.native.udpRecvNext(plain), /not a receiving poller/);
+      } finally {
+        load.native.pollClose(plain);
+        load.native.closeFd(fd);
+      }
+    });
+  },
+);
 
 describe('UDP socket (node): no segmented sends', () => {
   it('has no sendSegments (the transport sends one by one)', async () => {

@@ -73,11 +73,6 @@ export interface QbNative {
   schedSetRr(): number;
   /** setpriority(PRIO_PGRP, 0, prio): 0 or a negative errno. */
   setPriorityPgrp(prio: number): number;
-  /**
-   * Up to 64 datagrams by one recvmmsg: datagram i in slab[i*slotBytes..], 8 meta words each
-   * (length, truncated, port, family, address words). Count, or a negative errno (-EAGAIN: none).
-   */
-  udpRecvBatch(fd: number, slab: Buffer, slotBytes: number, meta: Int32Array): number;
   /** CLOCK_MONOTONIC in milliseconds, written into out[0] (no allocation, unlike process.hrtime). */
   monotonicMs?(out: Float64Array): void;
   /** One datagram by sendto(2) to a prepared sockaddr_in/_in6: bytes sent or a negative errno. */
@@ -113,18 +108,21 @@ export interface QbNative {
   lowMemoryNotification?(): number;
   pollStart(fd: number, events: number, cb: (status: number, events: number) => void): NativePoller;
   /**
-   * A poller for a UDP socket's readability (POLL_READABLE; pollSet and pollClose as for
-   * pollStart's) whose callback gets the batch the addon took on a readable event, as
-   * udpRecvBatch(fd, slab, slotBytes, meta) returns it (-EAGAIN when it did not read): one
-   * call into JavaScript per wake-up instead of two. The poller keeps slab and meta.
+   * A poller for a UDP socket's readability (pollSet and pollClose as for pollStart's). On a
+   * readable event the addon takes up to 64 datagrams by one recvmmsg before it calls back:
+   * datagram i in slab[i*slotBytes..], 8 meta words each (length, truncated, port, family,
+   * address words); `received` is the count, or a negative errno (-EAGAIN: none, or not read).
+   * One call into JavaScript per wake-up; the poller keeps slab and meta.
    */
-  udpRecvPollStart?(
+  udpRecvPollStart(
     fd: number,
     slab: Buffer,
     slotBytes: number,
     meta: Int32Array,
     cb: (status: number, events: number, received: number) => void,
   ): NativePoller;
+  /** The next batch of a udpRecvPollStart poller, as its callback gets one (after a full one). */
+  udpRecvNext(poller: NativePoller): number;
   pollSet(poller: NativePoller, events: number): void;
   pollClose(poller: NativePoller): void;
 }
