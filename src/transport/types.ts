@@ -465,7 +465,9 @@ export abstract class UdpTransportBase {
       this.sendGathered(to === TO_ALL ? 'all' : to, bufs, i, end);
       i = end;
     }
-    bufs.fill(NO_BYTES, 0, n); // drop the references (a message's bytes)
+    // drop the references (a message's bytes); a loop, not fill(): Array.prototype.fill is a
+    // call into the runtime, ~1 % of a daemon's user-space samples at one datagram a visit
+    for (let k = 0; k < n; k++) bufs[k] = NO_BYTES;
     this.gatheredCount = 0;
   }
 
