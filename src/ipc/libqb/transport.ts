@@ -55,7 +55,9 @@ import { REQUEST_HEADER_SIZE } from '../frame.js';
 import { decodeFlowControl, IPC_MIN_MSG_SIZE } from '../handshake.js';
 import type { IpcLink, IpcServer, IpcServerConnection } from '../server.js';
 import { NativeListener, socketOnFd } from '../native-listener.js';
-import { socketFd, writeDirect } from '../direct-write.js';
+import { writeDirect } from '../direct-write.js';
+import { NativeStreamReader } from '../native-reader.js';
+import { errnoName } from '../../common/errno.js';
 import { POLL_READABLE, type NativePoller, type QbNative } from './native.js';
 import {
   CONNECTION_REQUEST_SIZE,
@@ -76,6 +78,8 @@ const DRAIN_BATCH = 64;
 const RETRY_MIN_MS = 5;
 const RETRY_MAX_MS = 200;
 const ONE_BYTE = Buffer.from([1]);
+/** The setup sockets' shared read buffer: the connection request, then one byte per request. */
+const SETUP_READ_BYTES = 16 * 1024;
 
 export interface LibqbTransportOptions {
   native: QbNative;
@@ -512,6 +516,8 @@ export class LibqbTransport {
   private readonly sockets = new Set<Socket>();
   private readonly links = new Set<LibqbLink>();
   private closing = false;
+  /** Lent to every setup socket's reader (chunks are used during the call only). */
+  private readBuf: Buffer | undefined;
 
   constructor(server: IpcServer, opts: LibqbTransportOptions) {
     this.server = server;
@@ -556,10 +562,7 @@ export class LibqbTransport {
     const srv = new NativeListener(
       this.native,
       fd,
-      (fd) => {
-        const sock = socketOnFd(this.native, fd);
-        if (sock) this.accept(name, sock);
-      },
+      (fd) => this.acceptFd(name, fd),
       (errno) => this.server.logger.error(`libqb IPC ${name}: accept failed: errno ${-errno}`),
     );
     this.listeners.set(name, srv);
@@ -610,24 +613,59 @@ export class LibqbTransport {
     return removed;
   }
 
-  private accept(service: string, sock: Socket): void {
-    const log = this.server.logger;
+  /**
+   * An accepted setup socket: read through the addon on descriptor `fd` (a client's notification
+   * byte per request, read by Node's stream it cost a 64 KiB allocation, its shrinking and the
+   * stream's events on every request), written by a net.Socket on a second descriptor.
+   */
+  private acceptFd(service: string, fd: number): void {
+    const native = this.native;
     if (this.closing) {
-      sock.destroy();
+      native.closeFd(fd);
       return;
     }
+    const wfd = native.dupFd(fd);
+    const sock = wfd >= 0 ? socketOnFd(native, wfd, false) : undefined;
+    if (!sock) {
+      const why = wfd < 0 ? errnoName(wfd) : 'Node refused the descriptor';
+      this.server.logger.error(`libqb IPC ${service}: cannot use an accepted connection: ${why}`);
+      native.closeFd(fd);
+      return;
+    }
+    this.readBuf ??= Buffer.allocUnsafeSlow(SETUP_READ_BYTES);
+    // the reader's first callback comes from the poll phase, after `input` is set
+    const reader = new NativeStreamReader(
+      native,
+      fd,
+      this.readBuf,
+      (chunk) => input(chunk),
+      () => input(undefined),
+    );
+    sock.on('close', () => reader.close());
+    const input = this.accept(service, sock, fd, wfd);
+  }
+
+  /**
+   * Serve one setup socket: `sock` writes (descriptor `wfd`), `fd` is read by the caller, whose
+   * chunks (lent) and end (undefined) go to the returned function.
+   */
+  private accept(
+    service: string,
+    sock: Socket,
+    fd: number,
+    wfd: number,
+  ): (chunk: Buffer | undefined) => void {
+    const log = this.server.logger;
     this.sockets.add(sock);
     sock.on('close', () => this.sockets.delete(sock));
     sock.on('error', () => undefined);
-    const fd = socketFd(sock);
     let cred: [number, number, number];
     try {
-      if (fd < 0) throw new Error('no descriptor');
       cred = this.native.peerCred(fd);
     } catch (err) {
       log.warn(`libqb IPC ${service}: cannot read client credentials: ${errMessage(err)}`);
       sock.destroy();
-      return;
+      return () => undefined;
     }
     const chunks: Buffer[] = [];
     let got = 0;
@@ -637,12 +675,14 @@ export class LibqbTransport {
       sock.destroy();
     }, this.server.limits.setupTimeoutMs);
     timer.unref();
+    let refused = false;
     const onData = (chunk: Buffer): void => {
       if (link) {
         link.onSetupData();
         return;
       }
-      chunks.push(chunk);
+      if (refused) return;
+      chunks.push(Buffer.from(chunk)); // lent by the reader
       got += chunk.length;
       if (got < CONNECTION_REQUEST_SIZE) return;
       clearTimeout(timer);
@@ -651,28 +691,33 @@ export class LibqbTransport {
       const req = decodeConnectionRequest(all.subarray(0, CONNECTION_REQUEST_SIZE));
       if (!req.ok) {
         log.warn(`libqb IPC ${service}: ${req.reason} from pid ${cred[0]}; closing`);
-        sock.removeListener('data', onData);
+        refused = true;
         sock.destroy();
         return;
       }
-      link = this.setup(service, sock, fd!, cred, req.value.maxMsgSize);
+      link = this.setup(service, sock, wfd, cred, req.value.maxMsgSize);
       if (!link) {
-        sock.removeListener('data', onData);
+        refused = true;
         return;
       }
       // bytes that came with the request are notifications too
       if (all.length > CONNECTION_REQUEST_SIZE) link.onSetupData();
     };
-    sock.on('data', onData);
     const lost = (): void => {
       clearTimeout(timer);
       const l = link;
-      if (!l) return;
+      if (!l) {
+        sock.destroy();
+        return;
+      }
       if (l.conn && !l.conn.closed) l.conn.close('client disconnected');
       else l.destroy();
     };
-    sock.on('end', lost);
     sock.on('close', lost);
+    return (chunk) => {
+      if (chunk) onData(chunk);
+      else lost();
+    };
   }
 
   /** Authorise, open the core connection and its transport objects, and answer. Undefined on refusal. */
