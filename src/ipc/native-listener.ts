@@ -2,10 +2,13 @@
  * A unix stream listener accepted through the project's addon (accept4 on a libuv poll
  * watcher) instead of net.Server: Node's `Server.listen` loads its cluster module, which
  * loads child_process and dgram, ~1 MiB of resident memory a daemon never uses. Accepted
- * connections are handed over as descriptors; `socketOnFd` makes an ordinary net.Socket of one.
+ * connections are handed over as descriptors; `socketOnFd` makes an ordinary net.Socket of one,
+ * `splitAccepted` a reader through the addon and a socket to write with.
  */
 import { Socket } from 'node:net';
+import { errnoName } from '../common/errno.js';
 import { POLL_READABLE, type NativePoller, type QbNative } from './libqb/native.js';
+import { NativeStreamReader } from './native-reader.js';
 
 const EAGAIN = 11;
 /** accept4 failures that concern only the connection being accepted: try the next one. */
@@ -67,4 +70,39 @@ export function socketOnFd(native: QbNative, fd: number, readable = true): Socke
     native.closeFd(fd);
     return undefined;
   }
+}
+
+/** An accepted connection read through the addon and written by a net.Socket. */
+export interface SplitConnection {
+  /** Writes (Node queues what send(2) cannot take); closing it closes the reader too. */
+  sock: Socket;
+  /** The socket's descriptor, for direct writes (src/ipc/direct-write.ts). */
+  wfd: number;
+  reader: NativeStreamReader;
+}
+
+/**
+ * Serve accepted descriptor `fd` through the addon: a NativeStreamReader on `fd` (chunks lent
+ * from `buf`, `onEnd` as the reader's) and a write-only net.Socket on a duplicate descriptor.
+ * Why: at one message per wake-up Node's stream read path (an allocation per read, `Readable`
+ * push and events) is most of a read's cost. The reader's first callback comes from the poll
+ * phase, after the caller's synchronous setup. Returns why not when the descriptor cannot be
+ * used (it is closed then).
+ */
+export function splitAccepted(
+  native: QbNative,
+  fd: number,
+  buf: Buffer,
+  onChunk: (chunk: Buffer) => void,
+  onEnd: (errno: number) => void,
+): SplitConnection | string {
+  const wfd = native.dupFd(fd);
+  const sock = wfd >= 0 ? socketOnFd(native, wfd, false) : undefined;
+  if (!sock) {
+    native.closeFd(fd);
+    return wfd < 0 ? errnoName(wfd) : 'Node refused the descriptor';
+  }
+  const reader = new NativeStreamReader(native, fd, buf, onChunk, onEnd);
+  sock.on('close', () => reader.close());
+  return { sock, wfd, reader };
 }

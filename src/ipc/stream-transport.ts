@@ -28,7 +28,7 @@ import {
   encodeSetupResponse,
 } from './handshake.js';
 import type { IpcLink, IpcServer, IpcServerConnection } from './server.js';
-import { NativeListener, socketOnFd } from './native-listener.js';
+import { NativeListener, splitAccepted } from './native-listener.js';
 import { NativeStreamReader } from './native-reader.js';
 import { SOL_SOCKET, intOption, loadQbNative, type QbNative } from './libqb/native.js';
 import { writeDirect } from './direct-write.js';
@@ -282,24 +282,18 @@ export class StreamTransport {
   private acceptNative(service: string, native: QbNative, fd: number): void {
     if (native.setSockOpt(fd, SOL_SOCKET, SO_SNDBUFFORCE, SOCKET_BUFFER_OPT) < 0)
       native.setSockOpt(fd, SOL_SOCKET, SO_SNDBUF, SOCKET_BUFFER_OPT); // capped by wmem_max: best effort
-    const wfd = native.dupFd(fd);
-    const sock = wfd >= 0 ? socketOnFd(native, wfd, false) : undefined;
-    if (!sock) {
-      const why = wfd < 0 ? errnoName(wfd) : 'Node refused the descriptor';
-      this.server.logger.error(`IPC ${service}: cannot use an accepted connection: ${why}`);
-      native.closeFd(fd);
-      return;
-    }
-    // the reader's first callback comes from the poll phase, after `input` is set
-    const reader = new NativeStreamReader(
+    const split = splitAccepted(
       native,
       fd,
       this.readBuf!,
       (chunk) => input(chunk, 0),
       (errno) => input(undefined, errno),
     );
-    sock.on('close', () => reader.close());
-    const input = this.accept(service, sock, reader, wfd);
+    if (typeof split === 'string') {
+      this.server.logger.error(`IPC ${service}: cannot use an accepted connection: ${split}`);
+      return;
+    }
+    const input = this.accept(service, split.sock, split.reader, split.wfd);
   }
 
   /**

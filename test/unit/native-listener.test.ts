@@ -8,7 +8,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { loadQbNative } from '../../src/ipc/libqb/native.js';
-import { NativeListener, socketOnFd } from '../../src/ipc/native-listener.js';
+import {
+  NativeListener,
+  socketOnFd,
+  splitAccepted,
+  type SplitConnection,
+} from '../../src/ipc/native-listener.js';
 import { nativeSkip } from '../helpers/native-udp.js';
 
 const DIST_SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src');
@@ -76,6 +81,83 @@ describe('native unix listener', { skip: nativeSkip }, () => {
     for (const c of clients) c.destroy();
     for (const s of accepted) s.destroy();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('splitAccepted reads through the addon and writes through a socket on a second descriptor', async () => {
+    const native = loadQbNative();
+    assert.ok(native.ok);
+    const n = native.native;
+    const dir = mkdtempSync(path.join(tmpdir(), 'cts-split-'));
+    const sockPath = path.join(dir, 'endpoint');
+    const buf = Buffer.alloc(8);
+    const got: string[] = [];
+    const lent: boolean[] = [];
+    let split: SplitConnection | string | undefined;
+    let onGot: (() => void) | undefined;
+    let ended: ((errno: number) => void) | undefined;
+    const end = new Promise<number>((resolve) => (ended = resolve));
+    const listener = new NativeListener(
+      n,
+      n.listenPath(sockPath, 4),
+      (fd) => {
+        split = splitAccepted(
+          n,
+          fd,
+          buf,
+          (chunk) => {
+            lent.push(chunk.buffer === buf.buffer);
+            got.push(chunk.toString());
+            if (typeof split === 'object') split.sock.write(`ack:${chunk.length};`);
+            onGot?.();
+          },
+          (errno) => ended?.(errno),
+        );
+      },
+      () => undefined,
+    );
+    const client = connect(sockPath);
+    let replies = '';
+    client.on('data', (d) => (replies += d.toString()));
+    const twelve = new Promise<void>((resolve) => {
+      onGot = () => {
+        if (got.join('').length === 12) resolve();
+      };
+    });
+    client.write('hello, world'); // longer than the reader's buffer: read in pieces
+    await twelve;
+    assert.equal(got.join(''), 'hello, world');
+    assert.ok(got.length >= 2, 'an 8-byte buffer takes 12 bytes in two reads at least');
+    assert.ok(lent.every(Boolean), "chunks are views of the caller's buffer");
+    assert.ok(typeof split === 'object');
+    const s = split as SplitConnection;
+    assert.notEqual(s.wfd, s.reader.fd, 'the socket writes on its own descriptor');
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (replies.split(';').length - 1 === got.length) resolve();
+        else client.once('data', check);
+      };
+      check();
+    });
+    client.end();
+    assert.equal(await end, 0, 'the client closing ends the reader with 0');
+    assert.ok(s.reader.closed);
+    s.sock.destroy();
+    listener.close();
+    client.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('splitAccepted says why when the descriptor cannot be used', () => {
+    const native = loadQbNative();
+    assert.ok(native.ok);
+    const r = splitAccepted(
+      native.native,
+      1_000_000,
+      Buffer.alloc(8),
+      () => undefined,
+      () => undefined,
+    );
+    assert.equal(r, 'EBADF');
   });
 
   it("a daemon's sockets never load Node's cluster, child_process or dgram modules", () => {

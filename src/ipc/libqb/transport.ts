@@ -54,10 +54,8 @@ import { CsErrorCode } from '../../common/errors.js';
 import { REQUEST_HEADER_SIZE } from '../frame.js';
 import { decodeFlowControl, IPC_MIN_MSG_SIZE } from '../handshake.js';
 import type { IpcLink, IpcServer, IpcServerConnection } from '../server.js';
-import { NativeListener, socketOnFd } from '../native-listener.js';
+import { NativeListener, splitAccepted } from '../native-listener.js';
 import { writeDirect } from '../direct-write.js';
-import { NativeStreamReader } from '../native-reader.js';
-import { errnoName } from '../../common/errno.js';
 import { POLL_READABLE, type NativePoller, type QbNative } from './native.js';
 import {
   CONNECTION_REQUEST_SIZE,
@@ -614,35 +612,28 @@ export class LibqbTransport {
   }
 
   /**
-   * An accepted setup socket: read through the addon on descriptor `fd` (a client's notification
-   * byte per request, read by Node's stream it cost a 64 KiB allocation, its shrinking and the
-   * stream's events on every request), written by a net.Socket on a second descriptor.
+   * An accepted setup socket, read through the addon (`splitAccepted`): a C client writes one
+   * notification byte per request, and Node's stream read of each cost a 64 KiB allocation, its
+   * shrinking and the stream's events.
    */
   private acceptFd(service: string, fd: number): void {
-    const native = this.native;
     if (this.closing) {
-      native.closeFd(fd);
-      return;
-    }
-    const wfd = native.dupFd(fd);
-    const sock = wfd >= 0 ? socketOnFd(native, wfd, false) : undefined;
-    if (!sock) {
-      const why = wfd < 0 ? errnoName(wfd) : 'Node refused the descriptor';
-      this.server.logger.error(`libqb IPC ${service}: cannot use an accepted connection: ${why}`);
-      native.closeFd(fd);
+      this.native.closeFd(fd);
       return;
     }
     this.readBuf ??= Buffer.allocUnsafeSlow(SETUP_READ_BYTES);
-    // the reader's first callback comes from the poll phase, after `input` is set
-    const reader = new NativeStreamReader(
-      native,
+    const split = splitAccepted(
+      this.native,
       fd,
       this.readBuf,
       (chunk) => input(chunk),
       () => input(undefined),
     );
-    sock.on('close', () => reader.close());
-    const input = this.accept(service, sock, fd, wfd);
+    if (typeof split === 'string') {
+      this.server.logger.error(`libqb IPC ${service}: cannot use an accepted connection: ${split}`);
+      return;
+    }
+    const input = this.accept(service, split.sock, fd, split.wfd);
   }
 
   /**
