@@ -23,7 +23,13 @@ import {
   encodeSetupRequest,
 } from '../ipc/handshake.js';
 import { loadQbNative, type QbNative } from '../ipc/libqb/native.js';
-import { NativeEventChannel, SocketChannel, type EventChannel } from './event-channel.js';
+import {
+  NativeEventChannel,
+  NativeRequestChannel,
+  SocketChannel,
+  type EventChannel,
+  type RequestChannel,
+} from './event-channel.js';
 import { writeDirect, writeDirectPair } from '../ipc/direct-write.js';
 
 /** Options of `IpcClientConnection.connect`. */
@@ -125,7 +131,7 @@ export class IpcClientConnection {
   private lostError: CsError | undefined;
 
   private constructor(
-    req: SocketChannel,
+    req: RequestChannel,
     ev: EventChannel,
     reqAsm: FrameReassembler,
     evAsm: FrameReassembler,
@@ -144,7 +150,7 @@ export class IpcClientConnection {
     evAsm.setMaxSize(max);
 
     req.start(
-      (chunk) => this.onResponseData(chunk),
+      (chunk, lent) => this.onResponseData(chunk, lent),
       (reason) => this.lose(reason),
     );
     ev.start(
@@ -161,7 +167,10 @@ export class IpcClientConnection {
   static async connect(service: string, opts: IpcClientOptions = {}): Promise<IpcClientConnection> {
     const path = serviceSocketPath(resolveRunDir(opts.runDir), service);
     const want = opts.maxMsgSize ?? IPC_MAX_MSG_SIZE;
-    const req = new SocketChannel(await openSocket(path));
+    const native = nativeAddon(opts);
+    const req: RequestChannel = native
+      ? NativeRequestChannel.connectRequest(native, path)
+      : new SocketChannel(await openSocket(path));
     let ev: EventChannel | undefined;
     try {
       const reqAsm = new FrameReassembler({ minSize: RESPONSE_HEADER_SIZE, maxSize: SETUP_RESPONSE_SIZE });
@@ -174,7 +183,6 @@ export class IpcClientConnection {
       if (setup.error !== CsErrorCode.CS_OK) throw new CsError(setup.error, `${service} connection refused`);
       if (setup.maxMsgSize < RESPONSE_HEADER_SIZE) throw new CsError(LIBRARY, 'invalid granted message size');
 
-      const native = nativeAddon(opts);
       ev = native ? NativeEventChannel.connect(native, path) : new SocketChannel(await openSocket(path));
       const evAsm = new FrameReassembler({
         minSize: RESPONSE_HEADER_SIZE,
@@ -315,7 +323,8 @@ export class IpcClientConnection {
     await Promise.all([reqClosed, this.ev.close()]);
   }
 
-  private onResponseData(chunk: Buffer): void {
+  /** `lent`: the chunk's memory is reused after this call (replies are handed on later: copies). */
+  private onResponseData(chunk: Buffer, lent = false): void {
     if (this.state !== 'open') return;
     const err = this.reqAsm.push(chunk, (frame) => {
       const p = this.pending.shift();
@@ -323,9 +332,10 @@ export class IpcClientConnection {
         this.lose(`unexpected response (id ${frame.readInt32LE(0)}) with no request pending`);
         return false;
       }
-      this.ready.push([p, frame]);
+      this.ready.push([p, lent && frame.buffer === chunk.buffer ? Buffer.from(frame) : frame]);
       return true;
     });
+    if (lent) this.reqAsm.ownPending();
     if (err) this.lose(`malformed response: ${err.message}`);
     if (this.ready.length > 0 && !this.flushScheduled) {
       this.flushScheduled = true;

@@ -1,7 +1,7 @@
 /**
- * The byte sources under a client connection's channels: Node's net.Socket (the request
- * channel; the event channel without the addon), or the event channel's socket read directly
- * through the native addon when it is built.
+ * The byte sources under a client connection's channels: Node's net.Socket (both channels
+ * without the addon), or, when the addon is built, the sockets read directly through it (the
+ * request channel then writes through a net.Socket on a second descriptor).
  *
  * Why a second way: a dispatch message at low rates (the CPG latency bench: one every 10 ms)
  * wakes the client from idle, where Node's stream read path runs cold (measured 0.4-0.5 ms from
@@ -9,7 +9,7 @@
  * the native channel yields lie in its reused buffer and are copied out (a dispatch frame is kept
  * by the queue and the callback).
  */
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { errnoName } from '../common/errno.js';
 import type { QbNative } from '../ipc/libqb/native.js';
@@ -36,11 +36,13 @@ export interface EventChannel {
   close(): Promise<void>;
 }
 
-/**
- * A channel on a net.Socket: the request channel always, the event channel when the addon is not
- * built or turned off.
- */
-export class SocketChannel implements EventChannel {
+/** A request channel: also a net.Socket to write requests with (Node queues what send(2) cannot take). */
+export interface RequestChannel extends EventChannel {
+  readonly socket: Socket;
+}
+
+/** A channel on a net.Socket: either channel when the addon is not built or turned off. */
+export class SocketChannel implements RequestChannel {
   readonly fd: number;
   private onData: ((chunk: Buffer, lent: boolean) => void) | undefined;
   private onEnd: ((reason: string) => void) | undefined;
@@ -101,7 +103,7 @@ const READ_BYTES = 64 * 1024;
 /** The event channel read through the addon (see the file comment). */
 export class NativeEventChannel implements EventChannel {
   private readonly native: QbNative;
-  private readonly reader: NativeStreamReader;
+  protected readonly reader: NativeStreamReader;
   private onData: ((chunk: Buffer, lent: boolean) => void) | undefined;
   private onEnd: ((reason: string) => void) | undefined;
   private started = false;
@@ -113,7 +115,7 @@ export class NativeEventChannel implements EventChannel {
     return new NativeEventChannel(native, fd);
   }
 
-  private constructor(native: QbNative, fd: number) {
+  protected constructor(native: QbNative, fd: number) {
     this.native = native;
     // its own memory: frames lying in it are recognised by their buffer
     const buf = Buffer.allocUnsafeSlow(READ_BYTES);
@@ -167,11 +169,63 @@ export class NativeEventChannel implements EventChannel {
     return Promise.resolve();
   }
 
-  private ended(errno: number): void {
+  protected ended(errno: number): void {
     const onEnd = this.onEnd;
     const reason = errno === 0 ? 'the daemon closed the connection' : `connection error: ${errnoName(errno)}`;
     // after the poll phase, as Node emits a socket's 'end': a reply the daemon wrote on the
     // request socket before closing both is read in this same phase and must not be failed
     if (onEnd) setImmediate(onEnd, reason);
+  }
+}
+
+/**
+ * The request channel read through the addon: replies come one per wake-up (a cmap get loop,
+ * any awaited call) and Node's stream read cost a 64 KiB allocation, its shrinking and the
+ * stream's events on each. Requests are written by a net.Socket on a second descriptor of the
+ * same socket (direct writes first, src/ipc/direct-write.ts; Node queues what does not fit).
+ */
+export class NativeRequestChannel extends NativeEventChannel implements RequestChannel {
+  readonly socket: Socket;
+
+  /** Connect to a unix stream endpoint; throws CS_ERR_LIBRARY when it cannot be reached or used. */
+  static connectRequest(native: QbNative, path: string): NativeRequestChannel {
+    const fd = native.streamConnect(path);
+    if (fd < 0) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `cannot connect to ${path}: ${errnoName(fd)}`);
+    const wfd = native.dupFd(fd);
+    if (wfd < 0) {
+      native.closeFd(fd);
+      throw new CsError(
+        CsErrorCode.CS_ERR_LIBRARY,
+        `cannot use the connection to ${path}: ${errnoName(wfd)}`,
+      );
+    }
+    let sock: Socket;
+    try {
+      sock = new Socket({ fd: wfd, readable: false, writable: true, allowHalfOpen: false });
+    } catch (err) {
+      native.closeFd(wfd);
+      native.closeFd(fd);
+      throw new CsError(
+        CsErrorCode.CS_ERR_LIBRARY,
+        `cannot use the connection to ${path}: ${(err as Error).message}`,
+      );
+    }
+    return new NativeRequestChannel(native, fd, sock);
+  }
+
+  private constructor(native: QbNative, fd: number, sock: Socket) {
+    super(native, fd);
+    this.socket = sock;
+    sock.on('error', () => undefined); // a failed write closes the socket: reported below
+    sock.on('close', () => {
+      if (this.reader.closed) return;
+      this.reader.close();
+      this.ended(-32 /* EPIPE: our side of the socket is gone */);
+    });
+  }
+
+  override destroy(): void {
+    this.reader.close();
+    this.socket.destroy();
   }
 }

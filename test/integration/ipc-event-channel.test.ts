@@ -1,16 +1,18 @@
 /**
- * The client's event channel, read by Node's net.Socket or by the native addon (event-channel.ts):
+ * The client's channels, read by Node's net.Socket or by the native addon (event-channel.ts):
  * both hand over every dispatch frame intact and in order (also frames that span reads of the
  * native 64 KiB buffer), keep the frames they handed over unchanged by later reads, stop and
  * resume with pause/resume, report the daemon closing the connection, and expose the socket's
- * descriptor until closed.
+ * descriptor until closed; the request channel hands every reply of pipelined requests to its
+ * request, intact, and replies kept by callers stay unchanged by later reads.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fstatSync } from 'node:fs';
 import { IpcClientConnection } from '../../src/client/connection.js';
 import { allocResponse, RESPONSE_HEADER_SIZE } from '../../src/ipc/frame.js';
-import { encodeGetRequest } from '../../src/ipc/cmap-codec.js';
+import { decodeGetResponse, encodeGetRequest } from '../../src/ipc/cmap-codec.js';
+import { CmapValueType } from '../../src/cmap/types.js';
 import { loadQbNative } from '../../src/ipc/libqb/native.js';
 import type { IpcServerConnection } from '../../src/ipc/server.js';
 import { startIpcDaemon, type IpcDaemon } from '../helpers/ipc-daemon.js';
@@ -117,6 +119,43 @@ for (const [name, native, skip] of modes) {
         assert.match(lost[0]!, /closed the connection/);
         assert.equal(conn.alive, false);
         await assert.rejects(conn.request(allocRequestFrame()), /closed the connection/);
+      } finally {
+        await d.close();
+      }
+    });
+  });
+}
+
+for (const [name, native, skip] of modes) {
+  describe(`client request channel (${name})`, { skip }, () => {
+    it('pipelined replies reach their requests intact; kept replies stay unchanged by later reads', async () => {
+      const d = await startIpcDaemon();
+      try {
+        const [conn] = await open(d, native);
+        // values of many lengths (up to 3 KiB), so replies straddle the native reader's reads
+        const value = (i: number): string =>
+          `v${i}:`.padEnd(1 + ((i * 997) % 3000), String.fromCharCode(97 + (i % 26)));
+        const N = 300;
+        for (let i = 0; i < N; i++)
+          d.icmap.setValue(`test.pipe.k${i}`, { type: CmapValueType.STRING, value: value(i) });
+        const burst = (): Promise<Buffer[]> =>
+          Promise.all(
+            Array.from({ length: N }, (_, i) =>
+              conn.request(encodeGetRequest(Buffer.from(`test.pipe.k${i}`), 4096)),
+            ),
+          );
+        const check = (replies: Buffer[], what: string): void =>
+          replies.forEach((r, i) => {
+            const g = decodeGetResponse(r);
+            assert.equal(g.error, 1, `${what} ${i}: CS_OK`);
+            assert.equal(g.data.toString('latin1'), `${value(i)}\0`, `${what} ${i}: value`);
+          });
+        const first = await burst();
+        check(first, 'first burst');
+        const second = await burst();
+        check(second, 'second burst');
+        check(first, 'first burst after the second');
+        await conn.close();
       } finally {
         await d.close();
       }
