@@ -9,11 +9,12 @@
  * the native channel yields lie in its reused buffer and are copied out (a dispatch frame is kept
  * by the queue and the callback).
  */
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { errnoName } from '../common/errno.js';
 import type { QbNative } from '../ipc/libqb/native.js';
 import { NativeStreamReader } from '../ipc/native-reader.js';
+import { socketOnFd } from '../ipc/native-listener.js';
 import { socketFd } from '../ipc/direct-write.js';
 
 /** What a client connection needs from its event channel. */
@@ -192,23 +193,11 @@ export class NativeRequestChannel extends NativeEventChannel implements RequestC
     const fd = native.streamConnect(path);
     if (fd < 0) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `cannot connect to ${path}: ${errnoName(fd)}`);
     const wfd = native.dupFd(fd);
-    if (wfd < 0) {
+    const sock = wfd >= 0 ? socketOnFd(native, wfd, false) : undefined;
+    if (!sock) {
       native.closeFd(fd);
-      throw new CsError(
-        CsErrorCode.CS_ERR_LIBRARY,
-        `cannot use the connection to ${path}: ${errnoName(wfd)}`,
-      );
-    }
-    let sock: Socket;
-    try {
-      sock = new Socket({ fd: wfd, readable: false, writable: true, allowHalfOpen: false });
-    } catch (err) {
-      native.closeFd(wfd);
-      native.closeFd(fd);
-      throw new CsError(
-        CsErrorCode.CS_ERR_LIBRARY,
-        `cannot use the connection to ${path}: ${(err as Error).message}`,
-      );
+      const why = wfd < 0 ? errnoName(wfd) : 'Node refused the descriptor';
+      throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `cannot use the connection to ${path}: ${why}`);
     }
     return new NativeRequestChannel(native, fd, sock);
   }
