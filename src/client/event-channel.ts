@@ -10,11 +10,12 @@
  * by the queue and the callback).
  */
 import type { Socket } from 'node:net';
+import { constants } from 'node:os';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { errnoName } from '../common/errno.js';
 import type { QbNative } from '../ipc/libqb/native.js';
 import { NativeStreamReader } from '../ipc/native-reader.js';
-import { socketOnFd } from '../ipc/native-listener.js';
+import { writeSocketOnDup } from '../ipc/native-listener.js';
 import { socketFd } from '../ipc/direct-write.js';
 
 /** What a client connection needs from its event channel. */
@@ -100,6 +101,7 @@ export class SocketChannel implements RequestChannel {
 
 /** One read takes what a burst of dispatch messages left in the socket, like libuv's 64 KiB. */
 const READ_BYTES = 64 * 1024;
+const EPIPE = constants.errno.EPIPE;
 
 /** The event channel read through the addon (see the file comment). */
 export class NativeEventChannel implements EventChannel {
@@ -192,14 +194,10 @@ export class NativeRequestChannel extends NativeEventChannel implements RequestC
   static connectRequest(native: QbNative, path: string): NativeRequestChannel {
     const fd = native.streamConnect(path);
     if (fd < 0) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `cannot connect to ${path}: ${errnoName(fd)}`);
-    const wfd = native.dupFd(fd);
-    const sock = wfd >= 0 ? socketOnFd(native, wfd, false) : undefined;
-    if (!sock) {
-      native.closeFd(fd);
-      const why = wfd < 0 ? errnoName(wfd) : 'Node refused the descriptor';
-      throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `cannot use the connection to ${path}: ${why}`);
-    }
-    return new NativeRequestChannel(native, fd, sock);
+    const w = writeSocketOnDup(native, fd);
+    if (typeof w === 'string')
+      throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `cannot use the connection to ${path}: ${w}`);
+    return new NativeRequestChannel(native, fd, w.sock);
   }
 
   private constructor(native: QbNative, fd: number, sock: Socket) {
@@ -209,7 +207,7 @@ export class NativeRequestChannel extends NativeEventChannel implements RequestC
     sock.on('close', () => {
       if (this.reader.closed) return;
       this.reader.close();
-      this.ended(-32 /* EPIPE: our side of the socket is gone */);
+      this.ended(-EPIPE); // our side of the socket is gone
     });
   }
 

@@ -82,6 +82,18 @@ export interface SplitConnection {
 }
 
 /**
+ * A write-only net.Socket on a second descriptor of socket `fd` (`fd` itself stays for reading
+ * through the addon). Returns why not when that cannot be made (`fd` is closed then).
+ */
+export function writeSocketOnDup(native: QbNative, fd: number): { sock: Socket; wfd: number } | string {
+  const wfd = native.dupFd(fd);
+  const sock = wfd >= 0 ? socketOnFd(native, wfd, false) : undefined;
+  if (sock) return { sock, wfd };
+  native.closeFd(fd);
+  return wfd < 0 ? errnoName(wfd) : 'Node refused the descriptor';
+}
+
+/**
  * Serve accepted descriptor `fd` through the addon: a NativeStreamReader on `fd` (chunks lent
  * from `buf`, `onEnd` as the reader's) and a write-only net.Socket on a duplicate descriptor.
  * Why: at one message per wake-up Node's stream read path (an allocation per read, `Readable`
@@ -96,13 +108,9 @@ export function splitAccepted(
   onChunk: (chunk: Buffer) => void,
   onEnd: (errno: number) => void,
 ): SplitConnection | string {
-  const wfd = native.dupFd(fd);
-  const sock = wfd >= 0 ? socketOnFd(native, wfd, false) : undefined;
-  if (!sock) {
-    native.closeFd(fd);
-    return wfd < 0 ? errnoName(wfd) : 'Node refused the descriptor';
-  }
+  const w = writeSocketOnDup(native, fd);
+  if (typeof w === 'string') return w;
   const reader = new NativeStreamReader(native, fd, buf, onChunk, onEnd);
-  sock.on('close', () => reader.close());
-  return { sock, wfd, reader };
+  w.sock.on('close', () => reader.close());
+  return { ...w, reader };
 }

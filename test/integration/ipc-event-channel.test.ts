@@ -10,6 +10,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fstatSync } from 'node:fs';
 import { IpcClientConnection } from '../../src/client/connection.js';
+import { NativeRequestChannel } from '../../src/client/event-channel.js';
+import { serviceSocketPath } from '../../src/common/rundir.js';
 import { allocResponse, RESPONSE_HEADER_SIZE } from '../../src/ipc/frame.js';
 import { decodeGetResponse, encodeGetRequest } from '../../src/ipc/cmap-codec.js';
 import { CmapValueType } from '../../src/cmap/types.js';
@@ -162,6 +164,32 @@ for (const [name, native, skip] of modes) {
     });
   });
 }
+
+describe('native request channel', { skip: native.ok ? false : native.reason }, () => {
+  it('its write socket closing on our side (a failed write) ends the channel once, with the reason', async () => {
+    const d = await startIpcDaemon();
+    try {
+      assert.ok(native.ok);
+      const ch = NativeRequestChannel.connectRequest(native.native, serviceSocketPath(d.runDir, 'cmap'));
+      const ends: string[] = [];
+      ch.start(
+        () => undefined,
+        (reason) => ends.push(reason),
+      );
+      ch.socket.destroy();
+      await waitFor(() => ends.length > 0, 'channel end', 3000);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(ends, ['connection error: EPIPE']);
+      assert.equal(ch.destroyed, true, 'the reader is closed with the socket');
+      assert.throws(
+        () => NativeRequestChannel.connectRequest(native.native, `${d.runDir}/no-such-socket`),
+        /cannot connect to .*no-such-socket: ENOENT/,
+      );
+    } finally {
+      await d.close();
+    }
+  });
+});
 
 describe('daemon event socket buffer', { skip: native.ok ? false : native.reason }, () => {
   it('a client that does not read leaves 1 MiB of events in the socket before the daemon queues any', async () => {
