@@ -142,10 +142,14 @@ async function connect(): Promise<CpgHandle> {
 const handle = await connect();
 out({ ev: 'ready', nodeid: await handle.localGet(), pid: handle.localPid, t: us(nowNs()) });
 
+/** Set when this client finalizes its handle: the blocking dispatch then ends with CS_ERR_BAD_HANDLE. */
+let finalizing = false;
+
 void (async () => {
   try {
     await handle.dispatch(3 /* CS_DISPATCH_BLOCKING */);
   } catch (err) {
+    if (finalizing && CsError.is(err, CsErrorCode.CS_ERR_BAD_HANDLE)) return;
     fail('cpg_dispatch', err);
   }
 })();
@@ -205,6 +209,7 @@ createInterface({ input: process.stdin })
       });
     } else if (line.startsWith('quit')) {
       void chain.then(async () => {
+        finalizing = true;
         await handle.finalize().catch(() => undefined);
         out({ ev: 'bye' });
         process.exit(0);
@@ -212,5 +217,6 @@ createInterface({ input: process.stdin })
     } else if (line.trim() !== '') fail('unknown command', line);
   })
   .on('close', () => {
+    finalizing = true;
     void handle.finalize().finally(() => process.exit(0));
   });
