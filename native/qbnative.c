@@ -1286,26 +1286,24 @@ static void on_poll_closed(uv_handle_t *h) {
   if (p->external_gone) poller_free(p);
 }
 
+/* Release *ref if held (a poller's references are released once, at close). */
+static void drop_ref(napi_env env, napi_ref *ref) {
+  if (!*ref) return;
+  napi_delete_reference(env, *ref);
+  *ref = NULL;
+}
+
 static void poller_close(poller_t *p) {
   if (p->closing) return;
   p->closing = 1;
   uv_poll_stop(&p->handle);
-  if (p->cb) {
-    napi_delete_reference(p->env, p->cb);
-    p->cb = NULL;
-  }
+  drop_ref(p->env, &p->cb);
   if (p->ctx) {
     napi_async_destroy(p->env, p->ctx);
     p->ctx = NULL;
   }
-  if (p->rx_slab) {
-    napi_delete_reference(p->env, p->rx_slab);
-    p->rx_slab = NULL;
-  }
-  if (p->rx_meta) {
-    napi_delete_reference(p->env, p->rx_meta);
-    p->rx_meta = NULL;
-  }
+  drop_ref(p->env, &p->rx_slab);
+  drop_ref(p->env, &p->rx_meta);
   uv_close((uv_handle_t *)&p->handle, p->state->tearing_down ? NULL : on_poll_closed);
 }
 

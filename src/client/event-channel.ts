@@ -103,6 +103,13 @@ export class SocketChannel implements RequestChannel {
 const READ_BYTES = 64 * 1024;
 const EPIPE = constants.errno.EPIPE;
 
+/** A unix stream socket connected to `path` by the addon; throws CS_ERR_LIBRARY when it cannot be reached. */
+function connectStream(native: QbNative, path: string): number {
+  const fd = native.streamConnect(path);
+  if (fd < 0) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `cannot connect to ${path}: ${errnoName(fd)}`);
+  return fd;
+}
+
 /** The event channel read through the addon (see the file comment). */
 export class NativeEventChannel implements EventChannel {
   private readonly native: QbNative;
@@ -113,9 +120,7 @@ export class NativeEventChannel implements EventChannel {
 
   /** Connect to a unix stream endpoint; throws CS_ERR_LIBRARY when it cannot be reached. */
   static connect(native: QbNative, path: string): NativeEventChannel {
-    const fd = native.streamConnect(path);
-    if (fd < 0) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `cannot connect to ${path}: ${errnoName(fd)}`);
-    return new NativeEventChannel(native, fd);
+    return new NativeEventChannel(native, connectStream(native, path));
   }
 
   protected constructor(native: QbNative, fd: number) {
@@ -192,8 +197,7 @@ export class NativeRequestChannel extends NativeEventChannel implements RequestC
 
   /** Connect to a unix stream endpoint; throws CS_ERR_LIBRARY when it cannot be reached or used. */
   static connectRequest(native: QbNative, path: string): NativeRequestChannel {
-    const fd = native.streamConnect(path);
-    if (fd < 0) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `cannot connect to ${path}: ${errnoName(fd)}`);
+    const fd = connectStream(native, path);
     const w = writeSocketOnDup(native, fd);
     if (typeof w === 'string')
       throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `cannot use the connection to ${path}: ${w}`);
