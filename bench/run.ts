@@ -70,6 +70,7 @@ const KNOWN = new Set([
   'counts',
   'runs',
   'reps',
+  'lat-runs',
   'lat-count',
   'lat-interval-us',
   'lat-size',
@@ -113,6 +114,12 @@ if (QUICK && strArg('counts') === undefined)
   for (const [k, v] of COUNTS) COUNTS.set(k, Math.max(100, Math.round(v / 10)));
 const REPS = numArg('reps', 3, 1);
 const RUNS = numArg('runs', 3, 1);
+/**
+ * Latency runs per side and cluster size. More than the other workloads' runs: a run's p99 is
+ * its 15th-slowest sample of 1 500, the least stable number of the table (theirs' p99 went
+ * 0.35-1.6 ms between runs on the 2-vCPU VM), and a run takes only LAT_COUNT x LAT_INTERVAL_US.
+ */
+const LAT_RUNS = numArg('lat-runs', 7, 1);
 const LAT_COUNT = numArg('lat-count', 500, 100);
 const LAT_INTERVAL_US = numArg('lat-interval-us', 10000);
 const LAT_SIZE = numArg('lat-size', 1024);
@@ -227,6 +234,33 @@ function cpuSeconds(pid: number): number | undefined {
   }
 }
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/**
+ * CPU time of every thread of a process (schedstat, ns: /proc/<pid>/stat counts 10 ms ticks, too
+ * coarse for a client's ~20 ms over a latency run) and its involuntary context switches.
+ */
+function threadTotals(pid: number): { cpuNs: number; preemptions: number } {
+  let cpuNs = 0;
+  let preemptions = 0;
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return { cpuNs, preemptions };
+  }
+  for (const tid of tids) {
+    try {
+      cpuNs += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) || 0;
+      const m = /^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(
+        fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'),
+      );
+      preemptions += m ? Number(m[1]) : 0;
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return { cpuNs, preemptions };
+}
 
 /** Resident set size of a process in KiB (VmRSS of /proc/<pid>/status), undefined once gone. */
 function rssKb(pid: number): number | undefined {
@@ -637,7 +671,16 @@ interface LatencyResult {
   maxMs: number;
   samples: number;
   perNode: { nodeid: number; p50Ms: number; p99Ms: number }[];
+  /** Per node, over the run, per message sent: its daemon's CPU (every thread), µs. */
+  daemonCpuUsPerMsg: number[];
+  /** Per node, the same for its benchmark client (the latency sender's client included). */
+  clientCpuUsPerMsg: number[];
+  /** Per node: times its client was preempted (involuntary context switches) per message. */
+  clientPreemptionsPerMsg: number[];
 }
+
+/** Every latency sample of a run, µs (kept out of the JSON: only the pooled percentiles go there). */
+const latencySamples = new WeakMap<LatencyResult, number[]>();
 
 function latencyStats(lat: number[]): { p50Ms: number; p99Ms: number; maxMs: number } {
   const ms = lat.map((u) => u / 1000).sort((a, b) => a - b);
@@ -650,19 +693,48 @@ async function latency(c: Cluster, count = LAT_COUNT, intervalUs = LAT_INTERVAL_
   const timeoutMs = (count * intervalUs) / 1000 + 60_000;
   const sender = c.clients[LAT_SENDER - 1];
   if (!sender) throw new Error(`--lat-sender ${LAT_SENDER}: the cluster has ${c.clients.length} nodes`);
+  const daemons0 = c.nodes.map((n) => threadTotals(n.pid));
+  const clients0 = c.clients.map((x) => threadTotals(x.pid ?? -1));
   sender.command(`send ${run} ${count} ${LAT_SIZE} ${intervalUs}`);
   const dones = await Promise.all(
     c.clients.map((x, i) =>
       x.waitFor((e) => e.ev === 'done' && e.run === run, `run ${run} delivered`, timeoutMs, marks[i]),
     ),
   );
+  const daemons1 = c.nodes.map((n) => threadTotals(n.pid));
+  const clients1 = c.clients.map((x) => threadTotals(x.pid ?? -1));
   const all: number[] = [];
   const perNode = dones.map((d, i) => {
     all.push(...(d.lat as number[]));
     const { p50Ms, p99Ms } = latencyStats(d.lat as number[]);
     return { nodeid: c.clients[i]!.nodeid, p50Ms, p99Ms };
   });
-  return { ...latencyStats(all), samples: all.length, perNode };
+  const result: LatencyResult = {
+    ...latencyStats(all),
+    samples: all.length,
+    perNode,
+    daemonCpuUsPerMsg: daemons1.map((t, i) => (t.cpuNs - daemons0[i]!.cpuNs) / 1000 / count),
+    clientCpuUsPerMsg: clients1.map((t, i) => (t.cpuNs - clients0[i]!.cpuNs) / 1000 / count),
+    clientPreemptionsPerMsg: clients1.map((t, i) => (t.preemptions - clients0[i]!.preemptions) / count),
+  };
+  latencySamples.set(result, all);
+  return result;
+}
+
+/** Mean over the nodes whose client only receives in the latency runs (the sender's does more). */
+function receiversMean(perNode: number[]): number {
+  const xs = perNode.filter((_, i) => i !== LAT_SENDER - 1);
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+}
+
+/** One line on a latency run: its percentiles and what the processes spent per message. */
+function latencyLine(tag: string, l: LatencyResult): string {
+  const us = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join('/');
+  return (
+    `  ${tag} latency: p50 ${l.p50Ms.toFixed(3)} ms, p99 ${l.p99Ms.toFixed(3)} ms; per message: ` +
+    `daemon CPU ${us(l.daemonCpuUsPerMsg)} µs, client CPU ${us(l.clientCpuUsPerMsg)} µs, ` +
+    `client preemptions ${l.clientPreemptionsPerMsg.map((x) => x.toFixed(2)).join('/')}`
+  );
 }
 
 interface FailureResult {
@@ -930,7 +1002,7 @@ async function pairedLatency(nodeCount: number, ours: ImplResult, theirs: ImplRe
         await latency(c, LAT_WARM_PACED, LAT_WARM_INTERVAL_US);
       });
     }
-    for (let r = 0; r < RUNS; r++) {
+    for (let r = 0; r < LAT_RUNS; r++) {
       for (const res of r % 2 === 0 ? [ours, theirs] : [theirs, ours]) {
         const c = clusters[res.impl]!;
         if (c.broken) continue;
@@ -938,7 +1010,7 @@ async function pairedLatency(nodeCount: number, ours: ImplResult, theirs: ImplRe
         const l = await attempt(res, `${tag} latency`, () => latency(c));
         if (!l) continue;
         res.latency.push(l);
-        console.log(`  ${tag} latency: p50 ${l.p50Ms.toFixed(3)} ms, p99 ${l.p99Ms.toFixed(3)} ms`);
+        console.log(latencyLine(tag, l));
       }
     }
     // one more run per side under perf: recording costs both sides some latency (theirs' p99
@@ -1051,11 +1123,11 @@ async function benchImpl(impl: Impl, nodeCount: number): Promise<ImplResult> {
             latency(c, LAT_WARM_PACED, LAT_WARM_INTERVAL_US),
           );
         }
-        for (let r = 0; r < RUNS && !c.broken && !PAIRED_LATENCY; r++) {
+        for (let r = 0; r < LAT_RUNS && !c.broken && !PAIRED_LATENCY; r++) {
           const l = await attempt(res, `${tag} latency`, () => latency(c));
           if (!l) break;
           res.latency.push(l);
-          console.log(`  ${tag} latency: p50 ${l.p50Ms.toFixed(3)} ms, p99 ${l.p99Ms.toFixed(3)} ms`);
+          console.log(latencyLine(tag, l));
         }
         if (!c.broken) await attempt(res, `${tag} cmap warm-up`, () => cmapRun(c));
         for (let r = 0; r < RUNS && !c.broken; r++) {
@@ -1105,7 +1177,7 @@ interface Row {
   metric: string;
   better: 'higher' | 'lower';
   /** What the spread is over. */
-  over: 'runs' | 'clusters' | 'nodes';
+  over: 'runs' | 'clusters' | 'nodes' | 'pooled';
   ours: Stat | undefined;
   theirs: Stat | undefined;
   /** Some runs lost messages on that side (the value counts delivered messages only). */
@@ -1144,6 +1216,19 @@ function rows(nodeCount: number, ours: ImplResult | undefined, theirs: ImplResul
   }
   add('cpg latency p50 ms', 'lower', 'runs', (r) => r.latency.map((x) => x.p50Ms));
   add('cpg latency p99 ms', 'lower', 'runs', (r) => r.latency.map((x) => x.p99Ms));
+  add('  (p99 of all runs pooled, ms)', 'lower', 'pooled', (r) => {
+    const all = r.latency.flatMap((x) => latencySamples.get(x) ?? []);
+    return all.length ? [latencyStats(all).p99Ms] : [];
+  });
+  add('  (daemon CPU µs per latency msg)', 'lower', 'runs', (r) =>
+    r.latency.map((x) => x.daemonCpuUsPerMsg.reduce((a, b) => a + b, 0) / x.daemonCpuUsPerMsg.length),
+  );
+  add('  (receiving client CPU µs per msg)', 'lower', 'runs', (r) =>
+    r.latency.map((x) => receiversMean(x.clientCpuUsPerMsg)),
+  );
+  add('  (receiving client preemptions per msg)', 'lower', 'runs', (r) =>
+    r.latency.map((x) => receiversMean(x.clientPreemptionsPerMsg)),
+  );
   add('cmap get ops/s', 'higher', 'runs', (r) => r.cmap.map((x) => x.getOpsPerSec));
   add('cmap set ops/s', 'higher', 'runs', (r) => r.cmap.map((x) => x.setOpsPerSec));
   add('cmap track latency p50 ms', 'lower', 'runs', (r) => r.cmap.map((x) => x.track.p50Ms));
@@ -1268,7 +1353,7 @@ async function main(): Promise<void> {
   console.log(
     `${NODE_COUNTS.join(' and ')} nodes, udpu, crypto none, default totem timeouts; ${REPS} cluster start(s) ` +
       `per side and size; throughput ${SIZES.map((s) => `${COUNTS.get(s)} x ${sizeName(s)}`).join(', ')} ` +
-      `(${SENDERS.join(', ')} sending; ${RUNS} run(s)); latency ${LAT_COUNT} x ${LAT_SIZE} B every ` +
+      `(${SENDERS.join(', ')} sending; ${RUNS} run(s)); latency ${LAT_RUNS} run(s) of ${LAT_COUNT} x ${LAT_SIZE} B every ` +
       `${LAT_INTERVAL_US} us from node ${LAT_SENDER}${PAIRED_LATENCY ? ' (both clusters up, runs alternating)' : ''}; cmap gets and sets for ${CMAP_MS} ms each (after ${CMAP_WARM_MS} ms), ${TRACK_COUNT} tracked sets every ${TRACK_INTERVAL_US} us (after ${TRACK_WARM}; one cmap warm-up run per cluster)`,
   );
 
@@ -1327,6 +1412,7 @@ async function main(): Promise<void> {
       counts: Object.fromEntries(COUNTS),
       reps: REPS,
       runs: RUNS,
+      latRuns: LAT_RUNS,
       latCount: LAT_COUNT,
       latIntervalUs: LAT_INTERVAL_US,
       latSize: LAT_SIZE,
