@@ -161,8 +161,11 @@ const CPU_PROF = process.argv.includes('--cpu-prof');
  * and print the message's way step by step (bench/latency-steps.ts). */
 const STEPS = process.argv.includes('--steps');
 const ONLY = strArg('only');
-/** Both sides run: latency is measured on both clusters at once, runs alternating (pairedLatency). */
-const PAIRED_LATENCY = ONLY === undefined;
+/**
+ * Both sides run: latency and cmap are measured on a cluster of each side up at once, runs
+ * alternating (pairedRuns).
+ */
+const PAIRED = ONLY === undefined;
 /** Which client drives our daemons: our TypeScript library (default) or the same C client as
  * theirs (libcpg/libcmap over our libqb-compatible IPC), to tell the library's cost from the
  * daemon's. */
@@ -841,6 +844,13 @@ async function cmapRun(c: Cluster): Promise<CmapRun> {
   return { getOpsPerSec, setOpsPerSec, track };
 }
 
+function cmapLine(tag: string, m: CmapRun): string {
+  return (
+    `  ${tag} cmap: get ${m.getOpsPerSec.toFixed(0)}/s, set ${m.setOpsPerSec.toFixed(0)}/s, ` +
+    `track p50 ${m.track.p50Ms.toFixed(3)} ms, p99 ${m.track.p99Ms.toFixed(3)} ms`
+  );
+}
+
 // ---- one implementation, one cluster size ----
 
 interface ImplResult {
@@ -975,15 +985,16 @@ async function throughputMatrix(c: Cluster, res: ImplResult): Promise<void> {
 }
 
 /**
- * CPG latency with both sides in the run: our cluster and real corosync's are up together and
- * the runs alternate (ours, theirs, then theirs, ours, ...), so both meet the same machine.
- * Why: on the 2-vCPU VM the same cluster's p50 drifted between 0.34 and 1.05 ms over minutes
- * (bench/README.md item 14); measured one side after the other, that drift went into the ratio.
- * Each cluster first gets the same warm-up (1 KiB messages from one sender, then a short
- * latency run, both discarded): ours compiles its hot paths as it runs, as it does after the
- * throughput workloads when a side is measured alone.
+ * CPG latency, then cmap, with both sides in the run: our cluster and real corosync's are up
+ * together and the runs alternate (ours, theirs, then theirs, ours, ...), so both meet the same
+ * machine. Why: on the 2-vCPU VM the same cluster's p50 drifted between 0.34 and 1.05 ms over
+ * minutes (bench/README.md item 14), and the cmap rates by as much; measured one side after the
+ * other, minutes apart, that drift went into the ratio. Each cluster first gets the same
+ * warm-ups (1 KiB messages from one sender, then a short latency run; one whole cmap run), not
+ * reported: ours compiles its hot paths as it runs, as it does after the throughput workloads
+ * when a side is measured alone.
  */
-async function pairedLatency(nodeCount: number, ours: ImplResult, theirs: ImplResult): Promise<void> {
+async function pairedRuns(nodeCount: number, ours: ImplResult, theirs: ImplResult): Promise<void> {
   const clusters: Partial<Record<Impl, Cluster>> = {};
   const tagOf = (res: ImplResult): string => `${res.impl} ${nodeCount}n`;
   try {
@@ -1026,6 +1037,22 @@ async function pairedLatency(nodeCount: number, ours: ImplResult, theirs: ImplRe
           `  ${tag} latency steps (recorded, not counted: p50 ${l.p50Ms.toFixed(3)} ms, p99 ${l.p99Ms.toFixed(3)} ms):`,
         );
         for (const line of formatSteps(res.latencySteps ?? [])) console.log(`    ${line}`);
+      }
+    }
+    console.log(`paired cmap, ${nodeCount} nodes (both clusters up, runs alternating):`);
+    for (const res of [ours, theirs]) {
+      const c = clusters[res.impl]!;
+      if (!c.broken) await attempt(res, `${tagOf(res)} cmap warm-up`, () => cmapRun(c));
+    }
+    for (let r = 0; r < RUNS; r++) {
+      for (const res of r % 2 === 0 ? [ours, theirs] : [theirs, ours]) {
+        const c = clusters[res.impl]!;
+        if (c.broken) continue;
+        const tag = tagOf(res);
+        const m = await attempt(res, `${tag} cmap`, () => cmapRun(c));
+        if (!m) continue;
+        res.cmap.push(m);
+        console.log(cmapLine(tag, m));
       }
     }
   } finally {
@@ -1118,26 +1145,24 @@ async function benchImpl(impl: Impl, nodeCount: number): Promise<ImplResult> {
         await throughputMatrix(c, res);
         console.log(`  ${tag} peak RSS MiB: ${res.rssPeakKb.map((k) => (k / 1024).toFixed(1)).join(' ')}`);
         // with both sides in the run, latency is measured later, on both clusters at once
-        if (!PAIRED_LATENCY && !c.broken) {
+        if (!PAIRED && !c.broken) {
           await attempt(res, `${tag} latency warm-up`, () =>
             latency(c, LAT_WARM_PACED, LAT_WARM_INTERVAL_US),
           );
         }
-        for (let r = 0; r < LAT_RUNS && !c.broken && !PAIRED_LATENCY; r++) {
+        for (let r = 0; r < LAT_RUNS && !c.broken && !PAIRED; r++) {
           const l = await attempt(res, `${tag} latency`, () => latency(c));
           if (!l) break;
           res.latency.push(l);
           console.log(latencyLine(tag, l));
         }
-        if (!c.broken) await attempt(res, `${tag} cmap warm-up`, () => cmapRun(c));
-        for (let r = 0; r < RUNS && !c.broken; r++) {
+        // with both sides in the run, cmap is measured later too, on both clusters at once
+        if (!PAIRED && !c.broken) await attempt(res, `${tag} cmap warm-up`, () => cmapRun(c));
+        for (let r = 0; r < RUNS && !c.broken && !PAIRED; r++) {
           const m = await attempt(res, `${tag} cmap`, () => cmapRun(c));
           if (!m) break;
           res.cmap.push(m);
-          console.log(
-            `  ${tag} cmap: get ${m.getOpsPerSec.toFixed(0)}/s, set ${m.setOpsPerSec.toFixed(0)}/s, ` +
-              `track p50 ${m.track.p50Ms.toFixed(3)} ms, p99 ${m.track.p99Ms.toFixed(3)} ms`,
-          );
+          console.log(cmapLine(tag, m));
         }
       }
       if (c.broken) {
@@ -1354,7 +1379,7 @@ async function main(): Promise<void> {
     `${NODE_COUNTS.join(' and ')} nodes, udpu, crypto none, default totem timeouts; ${REPS} cluster start(s) ` +
       `per side and size; throughput ${SIZES.map((s) => `${COUNTS.get(s)} x ${sizeName(s)}`).join(', ')} ` +
       `(${SENDERS.join(', ')} sending; ${RUNS} run(s)); latency ${LAT_RUNS} run(s) of ${LAT_COUNT} x ${LAT_SIZE} B every ` +
-      `${LAT_INTERVAL_US} us from node ${LAT_SENDER}${PAIRED_LATENCY ? ' (both clusters up, runs alternating)' : ''}; cmap gets and sets for ${CMAP_MS} ms each (after ${CMAP_WARM_MS} ms), ${TRACK_COUNT} tracked sets every ${TRACK_INTERVAL_US} us (after ${TRACK_WARM}; one cmap warm-up run per cluster)`,
+      `${LAT_INTERVAL_US} us from node ${LAT_SENDER}${PAIRED ? ' (latency and cmap: both clusters up, runs alternating)' : ''}; cmap gets and sets for ${CMAP_MS} ms each (after ${CMAP_WARM_MS} ms), ${TRACK_COUNT} tracked sets every ${TRACK_INTERVAL_US} us (after ${TRACK_WARM}; one cmap warm-up run per cluster)`,
   );
 
   const t = Date.now();
@@ -1381,8 +1406,7 @@ async function main(): Promise<void> {
         delete process.env.CTS_BENCH_CPU_PROF_DIR;
       }
     }
-    if (PAIRED_LATENCY && byImpl.ours && byImpl.theirs)
-      await pairedLatency(nodeCount, byImpl.ours, byImpl.theirs);
+    if (PAIRED && byImpl.ours && byImpl.theirs) await pairedRuns(nodeCount, byImpl.ours, byImpl.theirs);
     rs.push(...rows(nodeCount, byImpl.ours, byImpl.theirs));
   }
   console.log('');
@@ -1419,7 +1443,8 @@ async function main(): Promise<void> {
       latWarmCount: LAT_WARM_COUNT,
       latWarmPaced: LAT_WARM_PACED,
       latWarmIntervalUs: LAT_WARM_INTERVAL_US,
-      latPaired: PAIRED_LATENCY,
+      latPaired: PAIRED,
+      cmapPaired: PAIRED,
       cmapMs: CMAP_MS,
       cmapWarmMs: CMAP_WARM_MS,
       trackCount: TRACK_COUNT,
