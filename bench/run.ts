@@ -1013,17 +1013,27 @@ async function pairedRuns(nodeCount: number, ours: ImplResult, theirs: ImplResul
         await latency(c, LAT_WARM_PACED, LAT_WARM_INTERVAL_US);
       });
     }
-    for (let r = 0; r < LAT_RUNS; r++) {
-      for (const res of r % 2 === 0 ? [ours, theirs] : [theirs, ours]) {
-        const c = clusters[res.impl]!;
-        if (c.broken) continue;
-        const tag = tagOf(res);
-        const l = await attempt(res, `${tag} latency`, () => latency(c));
-        if (!l) continue;
-        res.latency.push(l);
-        console.log(latencyLine(tag, l));
+    // runs alternate: ours, theirs, then theirs, ours, ...
+    const alternating = async <T>(
+      runs: number,
+      what: string,
+      fn: (c: Cluster) => Promise<T>,
+      keep: (res: ImplResult, value: T, tag: string) => void,
+    ): Promise<void> => {
+      for (let r = 0; r < runs; r++) {
+        for (const res of r % 2 === 0 ? [ours, theirs] : [theirs, ours]) {
+          const c = clusters[res.impl]!;
+          if (c.broken) continue;
+          const tag = tagOf(res);
+          const value = await attempt(res, `${tag} ${what}`, () => fn(c));
+          if (value !== undefined) keep(res, value, tag);
+        }
       }
-    }
+    };
+    await alternating(LAT_RUNS, 'latency', latency, (res, l, tag) => {
+      res.latency.push(l);
+      console.log(latencyLine(tag, l));
+    });
     // one more run per side under perf: recording costs both sides some latency (theirs' p99
     // 1.33 ms in a recorded run against 0.77 in the others), so it is not among the measured
     if (STEPS) {
@@ -1044,17 +1054,10 @@ async function pairedRuns(nodeCount: number, ours: ImplResult, theirs: ImplResul
       const c = clusters[res.impl]!;
       if (!c.broken) await attempt(res, `${tagOf(res)} cmap warm-up`, () => cmapRun(c));
     }
-    for (let r = 0; r < RUNS; r++) {
-      for (const res of r % 2 === 0 ? [ours, theirs] : [theirs, ours]) {
-        const c = clusters[res.impl]!;
-        if (c.broken) continue;
-        const tag = tagOf(res);
-        const m = await attempt(res, `${tag} cmap`, () => cmapRun(c));
-        if (!m) continue;
-        res.cmap.push(m);
-        console.log(cmapLine(tag, m));
-      }
-    }
+    await alternating(RUNS, 'cmap', cmapRun, (res, m, tag) => {
+      res.cmap.push(m);
+      console.log(cmapLine(tag, m));
+    });
   } finally {
     await Promise.all(Object.values(clusters).map((c) => c.stop()));
   }
