@@ -71,6 +71,9 @@
  *   schedSetRr() -> priority | -errno       SCHED_RR at sched_get_priority_max(SCHED_RR) for the
  *                                          calling (main) thread, as corosync's main thread
  *   setPriorityPgrp(prio) -> 0 | -errno     setpriority(PRIO_PGRP, 0, prio) (the kernel clamps)
+ *   memlockUnlimited() -> 0 | -errno       setrlimit(RLIMIT_MEMLOCK, unlimited), as corosync before locking
+ *   lockFileMappings() -> [count, bytes, errno]   mlock2(MLOCK_ONFAULT) of every private file
+ *                                          mapping (code and data of node, the libraries, this addon)
  *   mallocTrim() -> 0 | 1                   malloc_trim(0): give freed C heap back to the kernel
  *   lowMemoryNotification() -> 0 | 1        V8's low-memory notification (v8mem.cc): a full GC
  *                                          that also shrinks the young generation
@@ -806,6 +809,68 @@ static napi_value set_priority_pgrp(napi_env env, napi_callback_info info) {
   errno = 0;
   if (setpriority(PRIO_PGRP, 0, (int)prio) != 0) return make_i64(env, -errno);
   return make_i64(env, 0);
+}
+
+/*
+ * corosync raises RLIMIT_MEMLOCK to unlimited before it locks its memory; without that a
+ * process lacking CAP_IPC_LOCK may lock only the soft limit.
+ */
+static napi_value memlock_unlimited(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct rlimit lim = {RLIM_INFINITY, RLIM_INFINITY};
+  if (setrlimit(RLIMIT_MEMLOCK, &lim) != 0) return make_i64(env, -errno);
+  return make_i64(env, 0);
+}
+
+/*
+ * Locks the private file mappings of the process (the node binary's text, read-only data and
+ * data, the shared libraries, this addon) with MLOCK_ONFAULT: pages already resident are
+ * locked now, the others when first touched, and none is evicted afterwards. Anonymous memory
+ * is left alone: V8 changes the permissions of its heap pages and discards them with madvise,
+ * both of which fail on locked memory and make V8 abort (mlockall in a node process: "Check
+ * failed" in OS::SetPermissions). Shared mappings (/dev/shm rings) are not ours to pin.
+ * Returns [mappings locked, bytes locked, first errno or 0].
+ */
+static napi_value lock_file_mappings(napi_env env, napi_callback_info info) {
+  (void)info;
+  FILE *maps = fopen("/proc/self/maps", "re");
+  if (maps == NULL) {
+    int e = errno;
+    napi_value arr;
+    napi_create_array_with_length(env, 3, &arr);
+    napi_set_element(env, arr, 0, make_i64(env, 0));
+    napi_set_element(env, arr, 1, make_i64(env, 0));
+    napi_set_element(env, arr, 2, make_i64(env, e));
+    return arr;
+  }
+  char line[4352];
+  int64_t count = 0;
+  int64_t bytes = 0;
+  int first_errno = 0;
+  while (fgets(line, sizeof(line), maps) != NULL) {
+    unsigned long start = 0;
+    unsigned long end = 0;
+    char perms[8] = {0};
+    int path_at = 0;
+    if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &start, &end, perms, &path_at) < 3) continue;
+    if (path_at <= 0 || line[path_at] != '/') continue; /* anonymous, [heap], [stack], [vdso] */
+    if (perms[3] != 'p') continue;                       /* shared mappings */
+    if (strncmp(line + path_at, "/dev/", 5) == 0) continue;
+    if (strstr(line + path_at, " (deleted)") != NULL) continue;
+    if (mlock2((void *)start, end - start, MLOCK_ONFAULT) != 0) {
+      if (first_errno == 0) first_errno = errno;
+      continue;
+    }
+    count++;
+    bytes += (int64_t)(end - start);
+  }
+  fclose(maps);
+  napi_value arr;
+  napi_create_array_with_length(env, 3, &arr);
+  napi_set_element(env, arr, 0, make_i64(env, count));
+  napi_set_element(env, arr, 1, make_i64(env, bytes));
+  napi_set_element(env, arr, 2, make_i64(env, first_errno));
+  return arr;
 }
 
 static napi_value malloc_trim_all(napi_env env, napi_callback_info info) {
@@ -1576,6 +1641,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"monotonicMs", NULL, monotonic_ms, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unixDgramOpen", NULL, unix_dgram_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"schedSetRr", NULL, sched_set_rr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"memlockUnlimited", NULL, memlock_unlimited, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lockFileMappings", NULL, lock_file_mappings, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setPriorityPgrp", NULL, set_priority_pgrp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"execv", NULL, exec_v, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mallocTrim", NULL, malloc_trim_all, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -25,3 +25,20 @@ export function errnoException(errno: number, syscall: string, where?: string): 
   err.syscall = syscall;
   return err;
 }
+
+/** glibc's strerror text for the errnos the daemon reports in corosync's words; else the name. */
+const ERRNO_TEXT: Record<string, string> = {
+  EPERM: 'Operation not permitted',
+  EINVAL: 'Invalid argument',
+  ESRCH: 'No such process',
+  EACCES: 'Permission denied',
+  ENOSYS: 'Function not implemented',
+  ENOMEM: 'Cannot allocate memory',
+  EAGAIN: 'Resource temporarily unavailable',
+};
+
+/** What corosync's messages show for an errno (strerror), e.g. "Operation not permitted" for 1. */
+export function errnoText(errno: number): string {
+  const name = errnoName(errno);
+  return ERRNO_TEXT[name] ?? name;
+}

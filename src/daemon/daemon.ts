@@ -57,6 +57,7 @@ import { randomHandleChecks } from '../ipc/handle-check.js';
 import { loadQbNative } from '../ipc/libqb/native.js';
 import { processHeapProbe, startHeapTrimmer } from './heap-trim.js';
 import { applyScheduling, processSchedulingSystem, type SchedulingSystem } from './scheduling.js';
+import { lockDaemonMemory, processMemoryLockSystem, type MemoryLockSystem } from './memory-lock.js';
 
 export const ExitCode = {
   DONE: 0,
@@ -147,6 +148,11 @@ export interface DaemonOptions {
    * (tests) leave the process's scheduling alone.
    */
   scheduling?: SchedulingSystem;
+  /**
+   * Lock the process's code in memory after the scheduling, as corosync locks its memory
+   * (memory-lock.ts); the `corosync-ts` daemon passes the real system, tests leave it out.
+   */
+  memoryLock?: MemoryLockSystem;
 }
 
 /** A running node (in-process handle, used by runDaemon and by tests). */
@@ -205,6 +211,8 @@ export class Daemon {
         main,
       );
     }
+    // then its memory (corosync_mlockall), before the ring and the IPC start
+    if (opts.memoryLock) lockDaemonMemory(opts.memoryLock, main);
 
     const runDir = resolveDaemonRunDir(opts.runDir ?? icmap.getValue('system.run_dir')?.value?.toString());
     try {
@@ -688,6 +696,7 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
     daemon = await Daemon.start({
       ...chooseConfig(args),
       scheduling: processSchedulingSystem(),
+      memoryLock: processMemoryLockSystem(),
       ...(args.localNodeId !== undefined ? { localNodeId: args.localNodeId } : {}),
     });
   } catch (err) {

@@ -15,9 +15,7 @@
  * thread) real-time: the event loop, totem, IPC and the services all run there. V8's helper
  * threads (GC, compiler) stay SCHED_OTHER.
  *
- * Not done: corosync also locks its memory (mlockall MCL_CURRENT|MCL_FUTURE). In a Node.js
- * process that would fault in every thread stack and reserved heap page the moment it is
- * mapped (tens of MB of RSS for nothing), so we leave memory unlocked.
+ * corosync also locks its memory after this (mlockall): see memory-lock.ts.
  *
  * The decisions are a pure function of the config values and of what the system calls
  * answer (injected), so they are tested without privileges.
@@ -26,7 +24,7 @@ import { constants as osConstants } from 'node:os';
 import { existsSync, writeFileSync } from 'node:fs';
 import type { SubsysLogger } from './logging.js';
 import { loadQbNative } from '../ipc/libqb/native.js';
-import { errnoName } from '../common/errno.js';
+import { errnoText } from '../common/errno.js';
 
 /** What the policy needs from the system (the addon and /sys/fs/cgroup in the daemon). */
 export interface SchedulingSystem {
@@ -138,19 +136,6 @@ export function moveToRootCgroup(log: SubsysLogger, root = '/sys/fs/cgroup', pid
   } catch {
     log.warn("Can't write corosync pid into cgroups tasks file");
   }
-}
-
-const ERRNO_TEXT: Record<string, string> = {
-  EPERM: 'Operation not permitted',
-  EINVAL: 'Invalid argument',
-  ESRCH: 'No such process',
-  EACCES: 'Permission denied',
-  ENOSYS: 'Function not implemented',
-};
-
-function errnoText(errno: number): string {
-  const name = errnoName(errno);
-  return ERRNO_TEXT[name] ?? name;
 }
 
 /** The real system: the addon's sched_setscheduler/setpriority and /sys/fs/cgroup. */

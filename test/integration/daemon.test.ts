@@ -197,6 +197,29 @@ test('the daemon runs its main thread at SCHED_RR 99 as corosync does, or SCHED_
   }
 });
 
+test('the daemon locks its code in memory where corosync would lock its memory, else warns as corosync does', async () => {
+  // corosync raises RLIMIT_MEMLOCK first (needs CAP_SYS_RESOURCE) and locks nothing when it cannot
+  const CAP_SYS_RESOURCE = 24n;
+  const capEff = BigInt(`0x${/CapEff:\s+([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`);
+  const mayRaise = ((capEff >> CAP_SYS_RESOURCE) & 1n) === 1n;
+  const d = await startDaemonProcess();
+  try {
+    const vmLckKb = Number(/VmLck:\s+(\d+) kB/.exec(readFileSync(`/proc/${d.child.pid}/status`, 'utf8'))![1]);
+    if (mayRaise) {
+      assert.ok(vmLckKb > 10 * 1024, `VmLck ${vmLckKb} kB`);
+      assert.doesNotMatch(d.stderr(), /not locking memory|Could not lock memory/);
+    } else {
+      assert.equal(vmLckKb, 0);
+      assert.match(
+        d.stderr(),
+        /\[MAIN {2}\] Could not increase RLIMIT_MEMLOCK, not locking memory: Operation not permitted \(1\)/,
+      );
+    }
+  } finally {
+    await d.stop();
+  }
+});
+
 test('an invalid system.priority stops the daemon with exit 8 and corosync message', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cts-prio-'));
   try {

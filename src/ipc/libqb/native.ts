@@ -99,6 +99,13 @@ export interface QbNative {
   setSockOpt(fd: number, level: number, name: number, value: Buffer): number;
   /** Replace the process image (same pid); returns a negative errno only when that failed. */
   execv(path: string, argv: string[]): number;
+  /** setrlimit(RLIMIT_MEMLOCK, unlimited): 0 or a negative errno. */
+  memlockUnlimited?(): number;
+  /**
+   * mlock2(MLOCK_ONFAULT) of every private file mapping of the process (code and data of node,
+   * the libraries, the addon): [mappings locked, bytes locked, the first errno or 0].
+   */
+  lockFileMappings?(): [number, number, number];
   /** malloc_trim(0): 1 when memory was given back. */
   mallocTrim(): number;
   /**
