@@ -2,22 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { lockDaemonMemory, type MemoryLockSystem } from '../../src/daemon/memory-lock.js';
-import type { SubsysLogger } from '../../src/daemon/logging.js';
+import { recordingLog } from '../helpers/recording-log.js';
 import { loadQbNative, nativeAddonPath } from '../../src/ipc/libqb/native.js';
-
-function recordingLog(): SubsysLogger & { lines: string[] } {
-  const lines: string[] = [];
-  const at = (level: string) => (msg: string) => void lines.push(`${level} ${msg}`);
-  return {
-    lines,
-    error: at('error'),
-    warn: at('warn'),
-    notice: at('notice'),
-    info: at('info'),
-    debug: at('debug'),
-    trace: at('trace'),
-  };
-}
 
 function fakeSystem(
   limit: number,

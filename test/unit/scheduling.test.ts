@@ -10,25 +10,11 @@ import {
   parsePriority,
   type SchedulingSystem,
 } from '../../src/daemon/scheduling.js';
-import type { SubsysLogger } from '../../src/daemon/logging.js';
+import { recordingLog } from '../helpers/recording-log.js';
 
 const INT_MIN = -2147483648;
 const INT_MAX = 2147483647;
 const EPERM = 1;
-
-function recordingLog(): SubsysLogger & { lines: string[] } {
-  const lines: string[] = [];
-  const at = (level: string) => (msg: string) => void lines.push(`${level} ${msg}`);
-  return {
-    lines,
-    error: at('error'),
-    warn: at('warn'),
-    notice: at('notice'),
-    info: at('info'),
-    debug: at('debug'),
-    trace: at('trace'),
-  };
-}
 
 /** A fake system answering setRoundRobin from a script and recording every call. */
 function fakeSystem(rrAnswers: number[]): SchedulingSystem & { calls: string[] } {
