@@ -20,6 +20,7 @@
  * The same start-up order and messages as corosync: on a system where corosync does not lock
  * (no CAP_SYS_RESOURCE for the limit) neither do we.
  */
+import { constants as osConstants } from 'node:os';
 import { loadQbNative } from '../ipc/libqb/native.js';
 import { errnoText } from '../common/errno.js';
 import type { SubsysLogger } from './logging.js';
@@ -59,7 +60,7 @@ export function lockDaemonMemory(sys: MemoryLockSystem, log: SubsysLogger): Memo
 /** The real system: the addon's setrlimit and mlock2. Without the addon: ENOSYS. */
 export function processMemoryLockSystem(): MemoryLockSystem {
   const load = loadQbNative();
-  const ENOSYS = 38;
+  const ENOSYS = osConstants.errno.ENOSYS ?? 38;
   const native = load.ok ? load.native : undefined;
   return {
     raiseLimit: () => native?.memlockUnlimited?.() ?? -ENOSYS,
