@@ -833,21 +833,13 @@ static napi_value memlock_unlimited(napi_env env, napi_callback_info info) {
  */
 static napi_value lock_file_mappings(napi_env env, napi_callback_info info) {
   (void)info;
-  FILE *maps = fopen("/proc/self/maps", "re");
-  if (maps == NULL) {
-    int e = errno;
-    napi_value arr;
-    napi_create_array_with_length(env, 3, &arr);
-    napi_set_element(env, arr, 0, make_i64(env, 0));
-    napi_set_element(env, arr, 1, make_i64(env, 0));
-    napi_set_element(env, arr, 2, make_i64(env, e));
-    return arr;
-  }
   char line[4352];
   int64_t count = 0;
   int64_t bytes = 0;
   int first_errno = 0;
-  while (fgets(line, sizeof(line), maps) != NULL) {
+  FILE *maps = fopen("/proc/self/maps", "re");
+  if (maps == NULL) first_errno = errno;
+  while (maps != NULL && fgets(line, sizeof(line), maps) != NULL) {
     unsigned long start = 0;
     unsigned long end = 0;
     char perms[8] = {0};
@@ -864,7 +856,7 @@ static napi_value lock_file_mappings(napi_env env, napi_callback_info info) {
     count++;
     bytes += (int64_t)(end - start);
   }
-  fclose(maps);
+  if (maps != NULL) fclose(maps);
   napi_value arr;
   napi_create_array_with_length(env, 3, &arr);
   napi_set_element(env, arr, 0, make_i64(env, count));

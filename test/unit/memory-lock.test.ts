@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { lockDaemonMemory, type MemoryLockSystem } from '../../src/daemon/memory-lock.js';
 import { recordingLog } from '../helpers/recording-log.js';
 import { loadQbNative, nativeAddonPath } from '../../src/ipc/libqb/native.js';
@@ -64,7 +65,6 @@ const CHILD = `
 const { readFileSync } = require('node:fs');
 const addon = require(process.argv[1]);
 const [mappings, bytes, errno] = addon.lockFileMappings();
-const rssBefore = Number(/VmRSS:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
 const keep = [];
 for (let r = 0; r < 20; r++) {
   for (let i = 0; i < 50000; i++) keep.push({ i, s: 'x' + i, b: Buffer.alloc(256) });
@@ -82,7 +82,7 @@ const text = smaps
 const heapLocked = smaps.filter((m) => !/ \\//.test(m.split('\\n')[0]) && / Locked:\\s+[1-9]/.test(m)).length;
 const status = readFileSync('/proc/self/status', 'utf8');
 console.log(JSON.stringify({
-  mappings, bytes, errno, rssBefore,
+  mappings, bytes, errno,
   textRss: field(text, 'Rss'), textPss: field(text, 'Pss'), textLocked: field(text, 'Locked'),
   heapLocked,
   vmLck: Number(/VmLck:\\s+(\\d+)/.exec(status)[1]),
@@ -92,14 +92,27 @@ console.log(JSON.stringify({
 test(
   'the addon locks the private file mappings (node code included) and V8 keeps working',
   { skip: load.ok ? false : 'addon not built' },
-  () => {
+  (t) => {
     const res = spawnSync(process.execPath, ['--expose-gc', '-e', CHILD, nativeAddonPath()], {
       encoding: 'utf8',
     });
     assert.equal(res.status, 0, res.stderr);
     const r = JSON.parse(res.stdout) as Record<string, number>;
-    if (r.errno === 1 /* EPERM: no CAP_IPC_LOCK and a small limit */) {
-      assert.equal(r.mappings, 0);
+    const ENOMEM = 12;
+    const EPERM = 1;
+    if (r.errno === ENOMEM || r.errno === EPERM) {
+      // without CAP_IPC_LOCK the process may lock only RLIMIT_MEMLOCK (8 MiB here): what the
+      // kernel allows is not ours to test; V8 still had to survive (status 0 above)
+      const capEff = BigInt(
+        `0x${/CapEff:\s+([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`,
+      );
+      const CAP_IPC_LOCK = 14n;
+      assert.equal(
+        (capEff >> CAP_IPC_LOCK) & 1n,
+        0n,
+        `mlock2 failed (errno ${r.errno}) although CAP_IPC_LOCK is held`,
+      );
+      t.skip(`mlock2 refused without CAP_IPC_LOCK (errno ${r.errno})`);
       return;
     }
     assert.equal(r.errno, 0);
