@@ -1,6 +1,6 @@
 /**
  * The Node.js flags the daemon runs with, and the re-exec that adds them when the daemon was
- * started without them (`node dist/src/cli/main.js …`; the `corosync-ts` binary, the
+ * started without them (`node dist/bundle/main.js …`; the `corosync-ts` binary, the
  * background start and our test and bench launchers pass them already).
  *
  * `--single-threaded-gc`: the daemon's main thread runs at SCHED_RR 99 like corosync's

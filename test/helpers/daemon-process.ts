@@ -10,11 +10,14 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 
-/** dist/src/cli/main.js, resolved from this compiled file (dist/test/helpers). */
 /** util-linux's setpriv (always on Debian), to tie a daemon's life to the test process. */
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
-export const CLI_PATH = resolve(fileURLToPath(import.meta.url), '../../../src/cli/main.js');
+/**
+ * The `corosync-ts` binary as it ships: dist/bundle/main.js (`npm run bundle`, the package's
+ * `bin`), resolved from this compiled file (dist/test/helpers).
+ */
+export const CLI_PATH = resolve(fileURLToPath(import.meta.url), '../../../bundle/main.js');
 
 let addrCounter = 0;
 

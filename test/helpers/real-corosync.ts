@@ -244,17 +244,35 @@ function prepare(opts: RealCorosyncOptions, command: string): Prepared {
   return { ns, dir, script, cleanupSync };
 }
 
+/**
+ * Whether a process's network namespace has a listening unix socket with the abstract name
+ * `name` (libqb pads it with NULs, which /proc/net/unix shows as '@').
+ */
+function listensOnAbstract(pid: number, name: string): boolean {
+  let table: string;
+  try {
+    table = fs.readFileSync(`/proc/${pid}/net/unix`, 'utf8');
+  } catch {
+    return false;
+  }
+  const want = new RegExp(`^\\S+: \\S+ \\S+ 00010000 \\S+ \\S+ \\S+ @${name}@*$`, 'm');
+  return want.test(table);
+}
+
 /** Start real corosync (`corosync -f`) and wait until its IPC answers. */
 export async function startRealCorosync(opts: RealCorosyncOptions): Promise<RealCorosync> {
   return startInstance(opts, 'corosync -f -c /etc/corosync/corosync.conf', 'corosync', async (pid) => {
+    // cheap first: its cmap socket (abstract, "@cmap" padded) listening in its network namespace;
+    // only then a corosync-cmapctl (a process in its namespaces) to see it answer
+    if (!listensOnAbstract(pid, 'cmap')) return false;
     const r = await execIn(pid, 'corosync-cmapctl', ['-g', 'totem.version'], 2000);
     // Any answer from the daemon (value or "does not exist") means IPC is up.
     return r.code === 0 || /Can't get key/.test(r.stderr);
   });
 }
 
-/** dist/src/cli/main.js, from this compiled file (dist/test/helpers). */
-const OUR_CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/cli/main.js');
+/** The shipped binary, dist/bundle/main.js, from this compiled file (dist/test/helpers). */
+const OUR_CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../bundle/main.js');
 
 /** Where our daemon's IPC endpoints of an instance are, seen from the host. */
 export function ourRunDir(inst: RealCorosync): string {
@@ -281,6 +299,9 @@ export async function startOurDaemon(opts: RealCorosyncOptions & { args?: string
     (d) => (dir = d),
   );
 }
+
+/** How often a starting daemon's readiness is checked. */
+const READY_POLL_MS = 5;
 
 async function startInstance(
   opts: RealCorosyncOptions,
@@ -330,7 +351,9 @@ async function startInstance(
         throw new Error(`${what} exited (code ${child.exitCode}) before IPC was up:\n${out}`);
       if (await ready(pid)) break;
       if (Date.now() > deadline) throw new Error(`${what} IPC did not come up in time:\n${out}`);
-      await new Promise((res) => setTimeout(res, 100));
+      // a short poll: the bench's cold start counts from launch to the ring of all nodes, and
+      // waits for every daemon's readiness on the way
+      await new Promise((res) => setTimeout(res, READY_POLL_MS));
     }
   } catch (err) {
     await inst.stop();

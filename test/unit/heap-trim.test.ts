@@ -146,10 +146,18 @@ test('the trimmer checks on its period: trims after growth, collects then trims 
 test('the daemon flags are the same in the shebang, npm start and the re-exec list', () => {
   const shebang = readFileSync(path.join(ROOT, 'src/cli/main.ts'), 'utf8').split('\n')[0]!;
   assert.equal(shebang, `#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS.join(' ')}`);
+  // the binary that ships (package.json "bin") is the bundle: it keeps the entry's shebang
+  const bundled = readFileSync(path.join(ROOT, 'dist/bundle/main.js'), 'utf8').split('\n')[0]!;
+  assert.equal(bundled, shebang);
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
     scripts: Record<string, string>;
+    bin: Record<string, string>;
   };
-  assert.ok(pkg.scripts.start!.startsWith(`node ${DAEMON_NODE_FLAGS.join(' ')} `), pkg.scripts.start);
+  assert.equal(pkg.bin['corosync-ts'], 'dist/bundle/main.js');
+  assert.ok(
+    pkg.scripts.start!.startsWith(`node ${DAEMON_NODE_FLAGS.join(' ')} dist/bundle/main.js `),
+    pkg.scripts.start,
+  );
   assert.deepEqual(missingNodeFlags([...DAEMON_NODE_FLAGS]), []);
   assert.deepEqual(
     missingNodeFlags(['--expose-gc']),
