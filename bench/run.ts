@@ -265,14 +265,21 @@ function threadTotals(pid: number): { cpuNs: number; preemptions: number } {
   return { cpuNs, preemptions };
 }
 
-/** Resident set size of a process in KiB (VmRSS of /proc/<pid>/status), undefined once gone. */
-function rssKb(pid: number): number | undefined {
+const STATUS_KB_FIELDS = { VmRSS: /^VmRSS:\s+(\d+) kB/m, RssAnon: /^RssAnon:\s+(\d+) kB/m };
+
+/** A size field of /proc/<pid>/status in KiB, undefined once the process is gone. */
+function statusKb(pid: number, field: keyof typeof STATUS_KB_FIELDS): number | undefined {
   try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = STATUS_KB_FIELDS[field].exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Resident set size of a process in KiB (VmRSS), undefined once gone. */
+function rssKb(pid: number): number | undefined {
+  return statusKb(pid, 'VmRSS');
 }
 
 // ---- clients ----
@@ -869,6 +876,9 @@ interface ImplResult {
   /** IDLE_SETTLE_MS after it with nothing to do (idle), and the highest sample (every
    * RSS_SAMPLE_MS) during the throughput workload. */
   rssIdleKb: number[];
+  /** Of the idle RSS, the anonymous pages (RssAnon): heaps and stacks, without the pages of
+   * mapped files (our daemon's `node` binary, corosync's shared libraries). */
+  rssIdleAnonKb?: number[];
   rssPeakKb: number[];
   errors: string[];
   seconds: number;
@@ -1120,6 +1130,7 @@ async function benchImpl(impl: Impl, nodeCount: number): Promise<ImplResult> {
     cmap: [],
     rssStartKb: [],
     rssIdleKb: [],
+    rssIdleAnonKb: [],
     rssPeakKb: [],
     errors: [],
     seconds: 0,
@@ -1144,7 +1155,11 @@ async function benchImpl(impl: Impl, nodeCount: number): Promise<ImplResult> {
         // (ours collects once after 5 quiet seconds, src/daemon/heap-trim.ts); same wait for both
         await sleep(IDLE_SETTLE_MS - 1000);
         res.rssIdleKb = c.nodes.map((n) => rssKb(n.pid) ?? 0);
-        console.log(`  ${tag} idle RSS MiB: ${res.rssIdleKb.map((k) => (k / 1024).toFixed(1)).join(' ')}`);
+        res.rssIdleAnonKb = c.nodes.map((n) => statusKb(n.pid, 'RssAnon') ?? 0);
+        console.log(
+          `  ${tag} idle RSS MiB: ${res.rssIdleKb.map((k) => (k / 1024).toFixed(1)).join(' ')}` +
+            ` (anonymous ${res.rssIdleAnonKb.map((k) => (k / 1024).toFixed(1)).join(' ')})`,
+        );
         await throughputMatrix(c, res);
         console.log(`  ${tag} peak RSS MiB: ${res.rssPeakKb.map((k) => (k / 1024).toFixed(1)).join(' ')}`);
         // with both sides in the run, latency is measured later, on both clusters at once
@@ -1266,6 +1281,9 @@ function rows(nodeCount: number, ours: ImplResult | undefined, theirs: ImplResul
   );
   add('daemon RSS idle (8 s) MiB', 'lower', 'nodes', (r) =>
     r.rssIdleKb.filter((k) => k > 0).map((k) => k / 1024),
+  );
+  add('  (of it anonymous, idle MiB)', 'lower', 'nodes', (r) =>
+    (r.rssIdleAnonKb ?? []).filter((k) => k > 0).map((k) => k / 1024),
   );
   add('daemon RSS peak load MiB', 'lower', 'nodes', (r) =>
     r.rssPeakKb.filter((k) => k > 0).map((k) => k / 1024),
