@@ -6,6 +6,7 @@
  *
  * Times are process.hrtime (CLOCK_MONOTONIC) in microseconds, as in the C client.
  */
+import { Buffer } from 'node:buffer';
 import { createInterface } from 'node:readline';
 import { CsError, CsErrorCode } from '../src/common/errors.js';
 import {

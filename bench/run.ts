@@ -21,6 +21,7 @@
  *     [--track-count 1000] [--track-warm 1000] [--track-interval-us 2000]
  *     [--no-sched-rr] [--only ours|theirs] [--cpu-prof] [--steps]
  */
+import { Buffer } from 'node:buffer';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';

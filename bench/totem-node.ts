@@ -4,6 +4,7 @@
  * "bench". Talks to the driver over the IPC channel: reports when the ring has every node,
  * sends `count` messages of `size` bytes when told, reports when it delivered `expect` messages.
  */
+import { Buffer } from 'node:buffer';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

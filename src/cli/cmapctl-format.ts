@@ -18,6 +18,7 @@
  *   white space skipped, trailing garbage ignored, overflow saturates, `%lu` accepts a minus
  *   sign (negating modulo 2^64); then the range of the narrower type is checked.
  */
+import { Buffer } from 'node:buffer';
 import { CmapValueType, valueTypeFromShortName, valueTypeShortName, valueTypeSize } from '../cmap/types.js';
 
 // ---------------------------------------------------------------------------------------------

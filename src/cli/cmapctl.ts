@@ -21,6 +21,7 @@
  * The daemon is found through the client library (COROSYNC_TS_RUN_DIR or the default run
  * directory).
  */
+import { Buffer } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
 import {
   CmapHandle,

@@ -13,6 +13,7 @@
  * - Names only (`-n`): each name followed by `\n`, or by D and one final `\n` with a delimiter.
  * - The delimiter is the first BYTE of the `-d` argument (an empty argument means none).
  */
+import { Buffer } from 'node:buffer';
 
 /** One entry of a cpg iteration, as the tool uses it. */
 export interface CpgtoolEntry {

@@ -18,6 +18,7 @@
  * One difference: 3.1.7 loops forever when the random source hits end of file (it keeps
  * asking for keyboard entropy); we fail with exit 1.
  */
+import { Buffer } from 'node:buffer';
 import { closeSync, fchmodSync, openSync, readSync, writeSync } from 'node:fs';
 import { getopt } from './args.js';
 import { expandLongOptions, type LongOption } from './cfgtool-format.js';

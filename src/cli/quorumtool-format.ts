@@ -14,6 +14,7 @@
  *   Node ids print as `%10u ` or, with `-H`, `0x%08x `. The local node's name gets
  *   " (local)". With a registered qdevice a last row describes it.
  */
+import { Buffer } from 'node:buffer';
 import type { VotequorumInfo } from '../client/votequorum.js';
 
 /** VOTEQUORUM_INFO_* bits used by the tool. */

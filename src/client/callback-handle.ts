@@ -13,6 +13,7 @@
  * - An unknown or malformed dispatch message: CS_ERR_LIBRARY (as the C libraries answer an
  *   unknown id).
  */
+import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import type { CodecResult } from '../exec/codec.js';
 import type { IpcClientConnection } from './connection.js';

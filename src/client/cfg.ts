@@ -16,6 +16,7 @@
  * trackstart/stop) can fail with CS_ERR_TRY_AGAIN while a membership change is being
  * synchronised; the C tools retry them.
  */
+import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { codecFail, codecOk, type CodecResult } from '../exec/codec.js';
 import { CallbackHandle, callbackParam, u32Param, type CallbackHandleOptions } from './callback-handle.js';

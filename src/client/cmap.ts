@@ -6,6 +6,7 @@
  * (trackers) are queued when they arrive and run only from `dispatch()` (or are taken from
  * the same queue by `notifications()`), never from inside another call.
  */
+import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import {
   CmapValueType,

@@ -8,6 +8,7 @@
  * event-loop poll phase that read them, so event-channel data that was already in the
  * kernel (read in the same poll phase) is queued before the caller's `await` resumes.
  */
+import { Buffer } from 'node:buffer';
 import { connect, type Socket } from 'node:net';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { resolveRunDir, serviceSocketPath } from '../common/rundir.js';

@@ -25,6 +25,7 @@
  * `send()` waits for those conditions to clear (socket drain / level back to 0) instead of
  * sleeping.
  */
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 
 /** libcpg's libqb flow-control limit around cpg_mcast_joined (qb_ipcc_fc_enable_max_set(2)). */

@@ -10,6 +10,7 @@
  * The cmap client has its own copy of this logic (it predates this file); it can switch to
  * this class without behaviour changes.
  */
+import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import type { IpcClientConnection } from './connection.js';
 

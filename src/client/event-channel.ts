@@ -9,6 +9,7 @@
  * the native channel yields lie in its reused buffer and are copied out (a dispatch frame is kept
  * by the queue and the callback).
  */
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { CsError, CsErrorCode } from '../common/errors.js';

@@ -12,6 +12,7 @@
  * `quorumType` (QUORUM_FREE = 0 / QUORUM_SET = 1) says whether a quorum provider is
  * configured; with none the cluster is always quorate.
  */
+import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { codecFail, codecOk, type CodecResult } from '../exec/codec.js';
 import { CallbackHandle, callbackParam, u32Param, type CallbackHandleOptions } from './callback-handle.js';

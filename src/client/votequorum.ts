@@ -13,6 +13,7 @@
  * change; CHANGES_ONLY only sends changes. Every notification carries the `context` given to
  * `trackstart`.
  */
+import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { codecFail, codecOk, type CodecResult } from '../exec/codec.js';
 import { CallbackHandle, callbackParam, u32Param, type CallbackHandleOptions } from './callback-handle.js';

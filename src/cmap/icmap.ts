@@ -23,6 +23,7 @@
  * - A callback that throws does not stop delivery to the remaining trackers; the first error is
  *   rethrown after all of them ran (the map change itself has been applied).
  */
+import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { TrackFlags, type CmapMap, type IterEntry, type TrackCallback, type TrackEvent } from './map.js';
 import {

@@ -23,6 +23,7 @@
  *   notify trackers (no ADD/DELETE, no polled MODIFY), as in corosync.
  * - A source key whose value cannot be read is skipped by iteration.
  */
+import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { TrackFlags, type CmapMap, type IterEntry, type TrackCallback } from './map.js';
 import { CmapValueType, valueTypeSize, type StoredValue } from './types.js';

@@ -3,6 +3,7 @@
  * value as (type, bytes) in host byte order; corosync deployments are little-endian, and so is
  * everything we write (see spec/services-exec.md §1).
  */
+import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../common/errors.js';
 
 export const CmapValueType = {

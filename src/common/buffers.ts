@@ -9,6 +9,7 @@
  * Below Node's pool limit a slice of the pool (off-heap) is zeroed instead; larger buffers keep
  * Buffer.alloc (calloc'd memory of their own).
  */
+import { Buffer } from 'node:buffer';
 
 /** Node hands out pool slices below half of Buffer.poolSize (8 KiB by default). */
 const POOLED_BELOW = 4096;

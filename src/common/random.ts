@@ -3,6 +3,7 @@
  * needs a few random words (handle checks, connection tokens, SHM cookies), and loading Node's
  * crypto module initialises OpenSSL and ~20 internal modules, 2 MB of the idle daemon's RSS.
  */
+import { Buffer } from 'node:buffer';
 import { closeSync, openSync, readSync } from 'node:fs';
 
 const POOL_BYTES = 256;

@@ -3,6 +3,7 @@
  * without native calls: numeric addresses are parsed here, names go through a resolver the
  * caller supplies (e.g. one built from /etc/hosts).
  */
+import { Buffer } from 'node:buffer';
 
 export interface IpAddr {
   family: 4 | 6;

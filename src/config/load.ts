@@ -2,6 +2,7 @@
  * Reading corosync.conf from disk (main file + `<dir>/uidgid.d/*`), the built-in default
  * config, the host facts for startup, and `corosync -t` (checkConfig).
  */
+import { Buffer } from 'node:buffer';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

@@ -3,6 +3,7 @@
  * (spec/config.md §2–§4). Pure: the caller passes the text and a user/group database; the
  * result is written into a ConfigMap (icmap key → typed value).
  */
+import { Buffer } from 'node:buffer';
 import { csStrerror, CsErrorCode } from '../common/errors.js';
 import { type ConfigMap, strValue, u8Value, u16Value, u32Value, i32Value, u64Value } from './values.js';
 

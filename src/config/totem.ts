@@ -6,6 +6,7 @@
  * Pure: host facts (hostname, local addresses, name resolution, key file reading) come in
  * through {@link StartupEnv}.
  */
+import { Buffer } from 'node:buffer';
 import {
   formatIp,
   ipEqual,

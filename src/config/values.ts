@@ -3,6 +3,7 @@
  * them. Config text is handled as latin1 ("binary") strings so that every byte of a value is
  * stored unchanged, whatever its encoding.
  */
+import { Buffer } from 'node:buffer';
 import { CmapValueType, type StoredValue } from '../cmap/types.js';
 
 /** A config map: icmap key → typed value. Iterate with {@link sortedKeys} for icmap order. */

@@ -11,6 +11,7 @@
  * Runtime-shell code (files): the daemon injects it into the CPG service (CpgServiceOptions
  * `zeroCopy`), which stays free of I/O.
  */
+import { Buffer } from 'node:buffer';
 import { closeSync, constants, fstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { CpgSize } from '../services/cpg/codec.js';

@@ -4,6 +4,7 @@
  * sockets; the project's addon (native/qbnative.c `unixDgramOpen`) provides one. Without the
  * addon or without a syslog daemon the messages are dropped, as syslog(3) drops them.
  */
+import { Buffer } from 'node:buffer';
 import { loadQbNative } from '../ipc/libqb/native.js';
 
 /** Where syslog listens; COROSYNC_TS_SYSLOG_SOCKET overrides it (tests). */

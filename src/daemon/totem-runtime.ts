@@ -4,6 +4,7 @@
  * datagrams → srp.receive; srp effects → sends, timers, deliveries to totempg, configuration
  * changes (runtime.members.* keys, logs), ringid persistence.
  */
+import { Buffer } from 'node:buffer';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Icmap } from '../cmap/icmap.js';

@@ -28,6 +28,7 @@
  * (e.g. a service id ≥ 64) is a programming error and throws RangeError.
  */
 
+import { Buffer } from 'node:buffer';
 import { zeroedBuffer } from '../common/buffers.js';
 
 /** sizeof(struct qb_ipc_request_header): the header of every exec message. */

@@ -30,6 +30,7 @@
  * `runtime.services.<suffix>.service_id`, `runtime.services.<suffix>.<fn>.{tx,rx}` (u64,
  * fast-incremented per message sent/received). `runtime.members.*` belong to the runtime.
  */
+import { Buffer } from 'node:buffer';
 import type { FastCounter, Icmap } from '../cmap/icmap.js';
 import { CmapValueType } from '../cmap/types.js';
 import type { PgUpcall } from '../totem/pg.js';

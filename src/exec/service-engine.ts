@@ -7,6 +7,7 @@
  * through the ExecApi it is given and receives deliveries, configuration changes and sync
  * calls from the exec layer, which runs them in corosync's order.
  */
+import { Buffer } from 'node:buffer';
 import type { IpcServiceDefinition } from '../ipc/server.js';
 import type { RingId } from '../totem/wire/index.js';
 

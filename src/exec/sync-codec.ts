@@ -22,6 +22,7 @@
  * |  36 |    4 | pad |
  * |  40 |  512 | service_list: 128 × i32; entries past the count are zero |
  */
+import { Buffer } from 'node:buffer';
 import { readRingId, writeRingId } from '../totem/wire/header.js';
 import type { RingId } from '../totem/wire/seq.js';
 import {

@@ -38,6 +38,7 @@
  * construction, which must only queue the message (totempg's mcast), never deliver anything
  * synchronously; the owner (src/exec/engine.ts) runs `runPending()` as its scheduler.
  */
+import { Buffer } from 'node:buffer';
 import type { SyncHooks } from './service-engine.js';
 import { CsErrorCode } from '../common/errors.js';
 import type { RingId } from '../totem/wire/index.js';

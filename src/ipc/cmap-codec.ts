@@ -7,6 +7,7 @@
  * corosync memsets its cmap structs). Decoders never read past the frame; callers check
  * frame sizes first (`cmapRequestSizeError`, `cmapResponseSizeError`).
  */
+import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { allocRequest, allocResponse } from './frame.js';
 

@@ -6,6 +6,7 @@
  * path; one system call does not. What send(2) cannot take (a full socket buffer, an error)
  * goes through the socket's own write, which queues it, waits for room and reports errors.
  */
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { QbNative } from './libqb/native.js';
 

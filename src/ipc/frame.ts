@@ -18,6 +18,7 @@
  * where the next frame starts. Nothing else is added on the wire.
  */
 
+import { Buffer } from 'node:buffer';
 import { zeroedBuffer } from '../common/buffers.js';
 
 /** Size of `struct qb_ipc_request_header`. */

@@ -56,6 +56,7 @@
  * The granted size is min(max(wanted, IPC_MIN_MSG_SIZE), server maximum); both directions of
  * both channels use it as their frame size bound.
  */
+import { Buffer } from 'node:buffer';
 import { RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from './frame.js';
 
 /** Request id of SETUP (libqb also uses -1 for its "authenticate" request). */

@@ -5,6 +5,7 @@
  * connections are handed over as descriptors; `socketOnFd` makes an ordinary net.Socket of one,
  * `splitAccepted` a reader through the addon and a socket to write with.
  */
+import { Buffer } from 'node:buffer';
 import { Socket } from 'node:net';
 import { errnoName } from '../common/errno.js';
 import { POLL_READABLE, type NativePoller, type QbNative } from './libqb/native.js';

@@ -9,6 +9,7 @@
  * dispatch message). Used by the daemon for its clients' sockets and by the client for its
  * event channel.
  */
+import { Buffer } from 'node:buffer';
 import { POLL_READABLE, type NativePoller, type QbNative } from './libqb/native.js';
 
 const EAGAIN = 11;

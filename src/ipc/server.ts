@@ -7,6 +7,7 @@
  * Services see only the `IpcConnection` interface (respond, sendEvent, private state, close
  * hooks) and decoded frames; they never touch sockets.
  */
+import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { CsErrorCode } from '../common/errors.js';
 import { IPC_MAX_MSG_SIZE, RESPONSE_HEADER_SIZE, allocResponse } from './frame.js';

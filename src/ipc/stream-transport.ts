@@ -11,6 +11,7 @@
  * descriptor of it (libuv watches a descriptor with one watcher only); without it, Node's
  * net.Server and sockets do both.
  */
+import { Buffer } from 'node:buffer';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { serviceSocketPath } from '../common/rundir.js';

@@ -17,6 +17,7 @@
  *
  * Group message: u16 G, u16 group_len[G], the names without terminators, then the payload.
  */
+import { Buffer } from 'node:buffer';
 
 /** Bytes before the length array: version, type, fragmented, continuation, msg_count. */
 export const PG_HEADER_SIZE = 8;

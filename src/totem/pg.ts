@@ -13,6 +13,7 @@
  * delivered as zero-copy subarrays of it, partial fragments are held until the message is
  * complete) and never writes into it. Callers must not modify a packet after handing it over.
  */
+import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import {
   PG_ASSEMBLY_SIZE,

@@ -8,6 +8,7 @@
  * message of another seq that happens to share the slot (corosync's `sq` has no such guard
  * and relies on its callers' range checks; the protocol effect is the same).
  */
+import { Buffer } from 'node:buffer';
 import { seqLt } from './wire/seq.js';
 
 /** `QUEUE_RTR_ITEMS_SIZE_MAX`: slots per sort queue. */

@@ -19,6 +19,7 @@
  *
  * Written from the spec and from reading exec/totemsrp.c; no upstream code is reused.
  */
+import { Buffer } from 'node:buffer';
 import {
   MCAST_HEADER_SIZE,
   MESSAGE_ENCAPSULATED,

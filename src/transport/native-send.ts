@@ -7,6 +7,7 @@
  * packet, on the token's critical path. Without the addon (or on a Node whose dgram internals
  * differ) every send goes through Node's dgram.
  */
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:dgram';
 import { endianness } from 'node:os';
 import { parseIPv4, parseIPv6 } from '../config/addr.js';

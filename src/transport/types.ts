@@ -13,6 +13,7 @@
  *
  * One UDP datagram carries exactly one totem message, no framing (spec/totem-wire.md §2.1).
  */
+import { Buffer } from 'node:buffer';
 import { formatIp, parseIPv4, parseIPv6 } from '../config/addr.js';
 import { openUdpSocket, type UdpSocket } from './udp-socket.js';
 

@@ -13,6 +13,7 @@
  * - **node** (IPv6, no addon, or COROSYNC_TS_NODE_UDP=1 for comparisons): Node's dgram, with
  *   sends through the addon's sendto when it is there (src/transport/native-send.ts).
  */
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:dgram';
 import { errnoException } from '../common/errno.js';
 import {

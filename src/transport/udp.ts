@@ -21,6 +21,7 @@
  * IP_MULTICAST_LOOP off (the loopback device itself loops it), so corosync's settings work
  * unchanged; each daemon then sees its own multicast, which is dropped by source.
  */
+import { Buffer } from 'node:buffer';
 import { networkInterfaces } from 'node:os';
 import type { UdpSocket } from './udp-socket.js';
 import {

@@ -10,6 +10,7 @@
  * as ring0_addr; each binds `<its addr>:5405`. On IPv6 there is only ::1, so members on one
  * address need distinct ports (`TransportMember.port`).
  */
+import { Buffer } from 'node:buffer';
 import { UdpTransportBase, byteLength, type TotemTransport, type UdpCommonOptions } from './types.js';
 import type { UdpSocket } from './udp-socket.js';
 

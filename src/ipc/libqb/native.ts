@@ -2,6 +2,7 @@
  * Loader of the native addon (native/qbnative.c, built by node-gyp into build/Release). The
  * addon is optional: without it the daemon serves only its own IPC transport.
  */
+import { Buffer } from 'node:buffer';
 import { existsSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { dirname, resolve } from 'node:path';

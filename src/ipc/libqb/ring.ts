@@ -27,6 +27,7 @@
  * Nothing read from shared memory is trusted: pointers, lengths and magics are checked
  * against what we created before they are used.
  */
+import { Buffer } from 'node:buffer';
 
 export const RING_HDR = {
   WRITE_PT: 0,

@@ -24,6 +24,7 @@
  * | 4136 | 4096 | "response" name |
  * | 8232 | 4096 | "event" name |
  */
+import { Buffer } from 'node:buffer';
 import { constants } from 'node:os';
 import { CsErrorCode } from '../../common/errors.js';
 

@@ -2,6 +2,7 @@
  * The native side of a SHM ring: a RingMemory over the addon's fault-guarded accessors, and
  * creation/destruction of the files.
  */
+import { Buffer } from 'node:buffer';
 import type { NativeRing, QbNative } from './native.js';
 import { RING_HDR_BYTES, Ring, ringDataBytes, type RingMemory } from './ring.js';
 

@@ -34,6 +34,7 @@
  * Our directories carry a marker file so that a start-up sweep can remove the ones a dead
  * daemon of ours left behind (and never anybody else's).
  */
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import {
   chmodSync,

@@ -41,6 +41,7 @@
  *
  * Decoders never throw; encoders throw RangeError for values they cannot represent.
  */
+import { Buffer } from 'node:buffer';
 import {
   type CodecResult,
   type MessageSource,

@@ -42,6 +42,7 @@
  * - TRYSHUTDOWN with no trackers ends the session (3.1.7 keeps it, so later TRYSHUTDOWNs
  *   answer CS_ERR_EXIST until the node is gone).
  */
+import { Buffer } from 'node:buffer';
 import type { Icmap } from '../../cmap/icmap.js';
 import { CmapValueType, type StoredValue } from '../../cmap/types.js';
 import { CsErrorCode } from '../../common/errors.js';

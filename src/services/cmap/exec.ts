@@ -42,6 +42,7 @@
  * Byte order: the exec layer refuses messages from nodes of the other byte order (see
  * src/exec/codec.ts), so no swap routine is needed here.
  */
+import { Buffer } from 'node:buffer';
 import type { Icmap } from '../../cmap/icmap.js';
 import { TrackFlags } from '../../cmap/map.js';
 import { CmapValueType, type StoredValue } from '../../cmap/types.js';

@@ -7,6 +7,7 @@
  *
  * Pure of sockets: it sees frames and the transport-independent `IpcConnection`.
  */
+import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../../common/errors.js';
 import type { CmapMap, TrackEvent } from '../../cmap/map.js';
 import {

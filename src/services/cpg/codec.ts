@@ -18,6 +18,7 @@
  * (clients may leave garbage after `length`; corosync forwards it unchanged); message
  * payloads are views of the received buffer, not copies.
  */
+import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../../common/errors.js';
 import {
   type CodecFailure,

@@ -4,6 +4,7 @@
  *
  * Pure data structure; the service decides when to change it and which callbacks follow.
  */
+import { Buffer } from 'node:buffer';
 import { type CpgName, cpgNameBytes, cpgNameEquals } from './codec.js';
 
 /** One member of one group: (nodeid, pid, group). */

@@ -18,6 +18,7 @@
  * well-behaved client, this engine does what the API documents; each place is marked
  * "Deviation from 3.1.7" below.
  */
+import { Buffer } from 'node:buffer';
 import { sequentialHandleChecks, type HandleCheckSource } from '../../ipc/handle-check.js';
 import { CsErrorCode } from '../../common/errors.js';
 import { PROCESSOR_COUNT_MAX, TotemGuarantee, type CodecResult } from '../../exec/codec.js';

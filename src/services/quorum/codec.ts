@@ -31,6 +31,7 @@
  *
  * Decoders never throw: they check sizes and counts and return a CodecFailure.
  */
+import { Buffer } from 'node:buffer';
 import { type CodecResult, PROCESSOR_COUNT_MAX, codecFail, codecOk } from '../../exec/codec.js';
 import { REQUEST_HEADER_SIZE, RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from '../../ipc/frame.js';
 

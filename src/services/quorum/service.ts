@@ -22,6 +22,7 @@
  *
  * Pure: no sockets, timers or clocks; callbacks go out through `IpcConnection.sendEvent`.
  */
+import { Buffer } from 'node:buffer';
 import { CsErrorCode } from '../../common/errors.js';
 import type { ExecApi, ServiceEngine, SyncHooks } from '../../exec/service-engine.js';
 import type { ExecLogger } from '../../exec/engine.js';

@@ -17,6 +17,7 @@
  * array counts; they never throw. Exec decoders take totem's endian flag and refuse the other
  * byte order (policy of src/exec/codec.ts).
  */
+import { Buffer } from 'node:buffer';
 import {
   type CodecResult,
   ServiceId,

@@ -26,6 +26,7 @@
  * loaded" line come first), register `engine.ipc` with the IPC server, and hand `engine` (a
  * QuorumProvider) to the quorum service. Its `init` multicasts the first NODEINFO.
  */
+import { Buffer } from 'node:buffer';
 import { readFileSync, writeFileSync, openSync, closeSync, fdatasyncSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Icmap } from '../../cmap/icmap.js';

@@ -12,6 +12,7 @@
  * |   5 |    4 | nodeid (sender / MCAST originator; 0 in a JOIN = LEAVE) |
  * |   9 |    4 | target_nodeid (knet only; uninitialised memory on udp/udpu) |
  */
+import { Buffer } from 'node:buffer';
 import { HEADER_SIZE, MESSAGE_TYPE_NAMES, MessageType, TOTEM_VERSION, messageTypeName } from './constants.js';
 import type { RingId } from './seq.js';
 

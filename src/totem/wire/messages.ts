@@ -10,6 +10,7 @@
  * must not reuse that buffer's memory afterwards. Node's `dgram` hands out a fresh Buffer per
  * datagram, which is what the design relies on.
  */
+import { Buffer } from 'node:buffer';
 import {
   COMMIT_MEMB_ENTRY_SIZE,
   FRAME_SIZE_MAX,
