@@ -879,7 +879,7 @@ interface ImplResult {
   rssIdleKb: number[];
   /** Of the idle RSS, the anonymous pages (RssAnon): heaps and stacks, without the pages of
    * mapped files (our daemon's `node` binary, corosync's shared libraries). */
-  rssIdleAnonKb?: number[];
+  rssIdleAnonKb: number[];
   rssPeakKb: number[];
   errors: string[];
   seconds: number;
@@ -1278,13 +1278,13 @@ function rows(nodeCount: number, ours: ImplResult | undefined, theirs: ImplResul
   add('cmap track latency p50 ms', 'lower', 'runs', (r) => r.cmap.map((x) => x.track.p50Ms));
   add('cmap track latency p99 ms', 'lower', 'runs', (r) => r.cmap.map((x) => x.track.p99Ms));
   add('daemon RSS 1 s after start MiB', 'lower', 'nodes', (r) =>
-    (r.rssStartKb ?? []).filter((k) => k > 0).map((k) => k / 1024),
+    r.rssStartKb.filter((k) => k > 0).map((k) => k / 1024),
   );
   add('daemon RSS idle (8 s) MiB', 'lower', 'nodes', (r) =>
     r.rssIdleKb.filter((k) => k > 0).map((k) => k / 1024),
   );
   add('  (of it anonymous, idle MiB)', 'lower', 'nodes', (r) =>
-    (r.rssIdleAnonKb ?? []).filter((k) => k > 0).map((k) => k / 1024),
+    r.rssIdleAnonKb.filter((k) => k > 0).map((k) => k / 1024),
   );
   add('daemon RSS peak load MiB', 'lower', 'nodes', (r) =>
     r.rssPeakKb.filter((k) => k > 0).map((k) => k / 1024),
