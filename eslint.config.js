@@ -22,6 +22,17 @@ export default tseslint.config(
         'error',
         { name: 'Buffer', message: "import { Buffer } from 'node:buffer' (the global is a getter)" },
       ],
+      // V8 does not inline a method load from a typed array in optimised code: `buf.readUInt32LE(o)`
+      // is an inline-cache call and a generic call each time. src/common/bytes.ts has them as
+      // functions that V8 inlines.
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'CallExpression > MemberExpression.callee[property.name=/^(read|write)(U?Int(8|16|32)(LE|BE)?|BigU?Int64(LE|BE)|Double(LE|BE)|Float(LE|BE))$/]',
+          message: 'use the function of src/common/bytes.ts (e.g. readUInt32LE(buf, off)): V8 inlines it',
+        },
+      ],
     },
   },
 );

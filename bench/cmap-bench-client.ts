@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CmapHandle, CmapTrack, CsDispatchFlags, type CmapNotifyValue } from '../src/client/cmap.js';
 import { CsError, CsErrorCode } from '../src/common/errors.js';
 import { CmapValueType } from '../src/cmap/types.js';
+import { readBigUInt64LE } from '../src/common/bytes.js';
 
 const args = process.argv.slice(2);
 const op = args[0];
@@ -78,7 +79,7 @@ if ((op === 'get' || op === 'set') && args.length >= 3) {
       skip--; // a warm-up notification, not recorded
       return;
     }
-    if (lat.length < want) lat.push(Math.round(us(t - nv.data.readBigUInt64LE(0)) * 1000) / 1000);
+    if (lat.length < want) lat.push(Math.round(us(t - readBigUInt64LE(nv.data, 0)) * 1000) / 1000);
     if (lat.length >= want) resolveDone();
   };
   await call('cmap_track_add', () => h.trackAdd(key, CmapTrack.ADD | CmapTrack.MODIFY, notify));

@@ -15,6 +15,7 @@ import {
   CpgHandle,
   CpgModel,
 } from '../src/client/cpg.js';
+import { readBigUInt64LE, readUInt32LE, writeBigUInt64LE, writeUInt32LE } from '../src/common/bytes.js';
 
 const MAGIC = 0x43424e43;
 const FLAG_LATENCY = 1;
@@ -49,11 +50,11 @@ let latRun = false;
 
 function onDeliver(msg: Buffer): void {
   const t = nowNs();
-  if (msg.length < HDR || msg.readUInt32LE(0) !== MAGIC) return;
-  const run = msg.readUInt32LE(4);
-  const total = msg.readUInt32LE(12);
-  const flags = msg.readUInt32LE(16);
-  const sendNs = msg.readBigUInt64LE(24);
+  if (msg.length < HDR || readUInt32LE(msg, 0) !== MAGIC) return;
+  const run = readUInt32LE(msg, 4);
+  const total = readUInt32LE(msg, 12);
+  const flags = readUInt32LE(msg, 16);
+  const sendNs = readBigUInt64LE(msg, 24);
   if (run !== curRun) {
     curRun = run;
     got = 0;
@@ -163,11 +164,11 @@ async function sendRun(
   total: number,
 ): Promise<void> {
   const buf = Buffer.alloc(Math.max(size, HDR), 'x');
-  buf.writeUInt32LE(MAGIC, 0);
-  buf.writeUInt32LE(run, 4);
-  buf.writeUInt32LE(total, 12);
-  buf.writeUInt32LE(intervalUs ? FLAG_LATENCY : 0, 16);
-  buf.writeUInt32LE(0, 20);
+  writeUInt32LE(buf, MAGIC, 0);
+  writeUInt32LE(buf, run, 4);
+  writeUInt32LE(buf, total, 12);
+  writeUInt32LE(buf, intervalUs ? FLAG_LATENCY : 0, 16);
+  writeUInt32LE(buf, 0, 20);
   const t0 = nowNs();
   for (let i = 0; i < count; i++) {
     if (intervalUs) {
@@ -177,8 +178,8 @@ async function sendRun(
     }
     // a fresh buffer per message: the library may still hold the previous one unsent
     const msg = Buffer.from(buf);
-    msg.writeUInt32LE(i + 1, 8);
-    msg.writeBigUInt64LE(nowNs(), 24);
+    writeUInt32LE(msg, i + 1, 8);
+    writeBigUInt64LE(msg, nowNs(), 24);
     try {
       await handle.send(CpgGuarantee.AGREED, msg);
     } catch (err) {

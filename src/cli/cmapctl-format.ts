@@ -20,6 +20,28 @@
  */
 import { Buffer } from 'node:buffer';
 import { CmapValueType, valueTypeFromShortName, valueTypeShortName, valueTypeSize } from '../cmap/types.js';
+import {
+  readBigInt64LE,
+  readBigUInt64LE,
+  readDoubleLE,
+  readFloatLE,
+  readInt16LE,
+  readInt32LE,
+  readInt8,
+  readUInt16LE,
+  readUInt32LE,
+  readUInt8,
+  writeBigInt64LE,
+  writeBigUInt64LE,
+  writeDoubleLE,
+  writeFloatLE,
+  writeInt16LE,
+  writeInt32LE,
+  writeInt8,
+  writeUInt16LE,
+  writeUInt32LE,
+  writeUInt8,
+} from '../common/bytes.js';
 
 // ---------------------------------------------------------------------------------------------
 // Number formatting (C "%f")
@@ -65,13 +87,13 @@ export function formatCFixed(x: number, precision = 6, negative?: boolean): stri
 /** `%f` of the 4 bytes of a float (little-endian), honouring the sign bit of NaN. */
 export function formatFloatBytes(data: Uint8Array): string {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return formatCFixed(buf.readFloatLE(0), 6, (buf[3]! & 0x80) !== 0);
+  return formatCFixed(readFloatLE(buf, 0), 6, (buf[3]! & 0x80) !== 0);
 }
 
 /** `%f` of the 8 bytes of a double (little-endian), honouring the sign bit of NaN. */
 export function formatDoubleBytes(data: Uint8Array): string {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return formatCFixed(buf.readDoubleLE(0), 6, (buf[7]! & 0x80) !== 0);
+  return formatCFixed(readDoubleLE(buf, 0), 6, (buf[7]! & 0x80) !== 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -121,21 +143,21 @@ export function formatNumber(type: number, data: Uint8Array): string {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   switch (type) {
     case CmapValueType.INT8:
-      return String(buf.readInt8(0));
+      return String(readInt8(buf, 0));
     case CmapValueType.UINT8:
-      return String(buf.readUInt8(0));
+      return String(readUInt8(buf, 0));
     case CmapValueType.INT16:
-      return String(buf.readInt16LE(0));
+      return String(readInt16LE(buf, 0));
     case CmapValueType.UINT16:
-      return String(buf.readUInt16LE(0));
+      return String(readUInt16LE(buf, 0));
     case CmapValueType.INT32:
-      return String(buf.readInt32LE(0));
+      return String(readInt32LE(buf, 0));
     case CmapValueType.UINT32:
-      return String(buf.readUInt32LE(0));
+      return String(readUInt32LE(buf, 0));
     case CmapValueType.INT64:
-      return buf.readBigInt64LE(0).toString();
+      return readBigInt64LE(buf, 0).toString();
     case CmapValueType.UINT64:
-      return buf.readBigUInt64LE(0).toString();
+      return readBigUInt64LE(buf, 0).toString();
     case CmapValueType.FLOAT:
       return formatFloatBytes(buf);
     default:
@@ -213,7 +235,7 @@ export function jsonValueText(type: number, data: Uint8Array, showBinary: boolea
       const need = valueTypeSize(type);
       if (data.byteLength < need) throw new ValueSizeError(type, data.byteLength);
       const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      const x = type === CmapValueType.FLOAT ? buf.readFloatLE(0) : buf.readDoubleLE(0);
+      const x = type === CmapValueType.FLOAT ? readFloatLE(buf, 0) : readDoubleLE(buf, 0);
       if (!Number.isFinite(x)) {
         return JSON.stringify(type === CmapValueType.FLOAT ? formatFloatBytes(buf) : formatDoubleBytes(buf));
       }
@@ -479,8 +501,8 @@ export function scanFloatBytes(s: string, single: boolean): Buffer | undefined {
   if (!r) return undefined;
   const out = Buffer.alloc(single ? 4 : 8);
   if (r.kind === 'nan') {
-    if (single) out.writeUInt32LE((r.neg ? 0xffc00000 : 0x7fc00000) >>> 0);
-    else out.writeBigUInt64LE(r.neg ? 0xfff8000000000000n : 0x7ff8000000000000n);
+    if (single) writeUInt32LE(out, (r.neg ? 0xffc00000 : 0x7fc00000) >>> 0);
+    else writeBigUInt64LE(out, r.neg ? 0xfff8000000000000n : 0x7ff8000000000000n);
     return out;
   }
   let mag: number;
@@ -490,8 +512,8 @@ export function scanFloatBytes(s: string, single: boolean): Buffer | undefined {
   else if (single) mag = decimalToFloat(r.digits, r.exp10);
   else mag = Number(`${r.digits}e${r.exp10}`);
   const v = r.neg ? -mag : mag;
-  if (single) out.writeFloatLE(v);
-  else out.writeDoubleLE(v);
+  if (single) writeFloatLE(out, v);
+  else writeDoubleLE(out, v);
   return out;
 }
 
@@ -520,10 +542,10 @@ export function parseSetValue(typeName: string, valueText: string): SetValuePars
       const lim = 2n ** BigInt(bits - 1);
       if (v >= lim || v < -lim) return outOfRange;
       const bytes = Buffer.alloc(bits / 8);
-      if (bits === 8) bytes.writeInt8(Number(v));
-      else if (bits === 16) bytes.writeInt16LE(Number(v));
-      else if (bits === 32) bytes.writeInt32LE(Number(v));
-      else bytes.writeBigInt64LE(v);
+      if (bits === 8) writeInt8(bytes, Number(v));
+      else if (bits === 16) writeInt16LE(bytes, Number(v));
+      else if (bits === 32) writeInt32LE(bytes, Number(v));
+      else writeBigInt64LE(bytes, v);
       return { ok: true, type, bytes };
     }
     case CmapValueType.UINT8:
@@ -535,10 +557,10 @@ export function parseSetValue(typeName: string, valueText: string): SetValuePars
       const bits = { 2: 8, 4: 16, 6: 32, 8: 64 }[type];
       if (v >= 2n ** BigInt(bits)) return outOfRange;
       const bytes = Buffer.alloc(bits / 8);
-      if (bits === 8) bytes.writeUInt8(Number(v));
-      else if (bits === 16) bytes.writeUInt16LE(Number(v));
-      else if (bits === 32) bytes.writeUInt32LE(Number(v));
-      else bytes.writeBigUInt64LE(v);
+      if (bits === 8) writeUInt8(bytes, Number(v));
+      else if (bits === 16) writeUInt16LE(bytes, Number(v));
+      else if (bits === 32) writeUInt32LE(bytes, Number(v));
+      else writeBigUInt64LE(bytes, v);
       return { ok: true, type, bytes };
     }
     case CmapValueType.FLOAT:

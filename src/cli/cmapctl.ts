@@ -43,6 +43,7 @@ import {
   trackEventPrefix,
   ValueSizeError,
 } from './cmapctl-format.js';
+import { writeUInt32LE } from '../common/bytes.js';
 
 /** Something output can be written to (process.stdout, a test collector, …). */
 export interface OutputSink {
@@ -456,7 +457,7 @@ class Session {
 
   async clearStats(what: string): Promise<void> {
     const one = Buffer.alloc(4);
-    one.writeUInt32LE(1);
+    writeUInt32LE(one, 1);
     await this.handle.setRaw(`stats.clear.${what}`, CmapValueType.UINT32, one).catch(() => undefined);
   }
 

@@ -19,6 +19,7 @@ import type { CodecResult } from '../exec/codec.js';
 import type { IpcClientConnection } from './connection.js';
 import { DispatchQueue, QueueDispatcher } from './dispatch-queue.js';
 import { RESPONSE_HEADER_SIZE, frameSize } from '../ipc/frame.js';
+import { readInt32LE } from '../common/bytes.js';
 
 /** cs_dispatch_flags_t values. */
 
@@ -171,10 +172,10 @@ export abstract class CallbackHandle<E> {
    */
   protected async call(frame: Buffer, replyId: number, what: string): Promise<Buffer> {
     const res = await this.request(frame);
-    const error = res.readInt32LE(16);
+    const error = readInt32LE(res, 16);
     if (error !== CsErrorCode.CS_OK) throw new CsError(error, what);
-    if (res.readInt32LE(0) !== replyId) {
-      throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `${what}: unexpected reply id ${res.readInt32LE(0)}`);
+    if (readInt32LE(res, 0) !== replyId) {
+      throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `${what}: unexpected reply id ${readInt32LE(res, 0)}`);
     }
     return res;
   }

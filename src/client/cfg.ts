@@ -30,6 +30,7 @@ import {
   type CfgResponse,
 } from '../services/cfg/codec.js';
 import { IpcClientConnection } from './connection.js';
+import { readUInt16BE } from '../common/bytes.js';
 
 export { CFG_MAX_LINKS, CFG_MAX_HOST_LEN } from '../services/cfg/codec.js';
 /** One entry of `ringStatusGet`: "<link> <ip>" and its status string. */
@@ -121,7 +122,7 @@ export type CfgInitializeOptions = CallbackHandleOptions;
 function formatAddress(family: number, raw: Buffer): string {
   if (family === AddressFamily.INET) return `${raw[0]}.${raw[1]}.${raw[2]}.${raw[3]}`;
   const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(raw.readUInt16BE(i).toString(16));
+  for (let i = 0; i < 16; i += 2) groups.push(readUInt16BE(raw, i).toString(16));
   // RFC 5952: compress the longest run (≥ 2) of zero groups.
   let best = -1;
   let bestLen = 1;

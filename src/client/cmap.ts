@@ -35,6 +35,7 @@ import {
 } from '../ipc/cmap-codec.js';
 import { IpcClientConnection } from './connection.js';
 import { iterateHandle } from './handle-iterator.js';
+import { readBigInt64LE, readBigUInt64LE, readInt32LE } from '../common/bytes.js';
 
 /** Which map a handle works on: CMAP_MAP_DEFAULT / CMAP_MAP_ICMAP (0) or CMAP_MAP_STATS (1). */
 export const CmapMapKind = { ICMAP: 0, STATS: 1 } as const;
@@ -394,11 +395,11 @@ export class CmapHandle {
   }
   /** `cmap_get_int64`. */
   async getInt64(key: string): Promise<bigint> {
-    return (await this.getTyped(key, CmapValueType.INT64)).readBigInt64LE(0);
+    return readBigInt64LE(await this.getTyped(key, CmapValueType.INT64), 0);
   }
   /** `cmap_get_uint64`. */
   async getUint64(key: string): Promise<bigint> {
-    return (await this.getTyped(key, CmapValueType.UINT64)).readBigUInt64LE(0);
+    return readBigUInt64LE(await this.getTyped(key, CmapValueType.UINT64), 0);
   }
   /** `cmap_get_float`. */
   getFloat(key: string): Promise<number> {
@@ -523,7 +524,7 @@ export class CmapHandle {
   async iterNext(iter: bigint): Promise<CmapIterEntry | null> {
     const frame = encodeHandleRequest(CmapReqId.ITER_NEXT, handleArg(iter, 'iterator handle'));
     const res = await this.send(frame);
-    const error = res.readInt32LE(16);
+    const error = readInt32LE(res, 16);
     if (error === CsErrorCode.CS_ERR_NO_SECTIONS) return null;
     if (error !== OK) throw new CsError(error, 'cmap_iter_next');
     if (res.length < CmapSize.ITER_NEXT_RES) {
@@ -612,7 +613,7 @@ export class CmapHandle {
   /** Send a request, throw the reply's error, check the OK reply's size. */
   private async call(frame: Buffer, okSize: number, what: string): Promise<Buffer> {
     const res = await this.send(frame);
-    const error = res.readInt32LE(16);
+    const error = readInt32LE(res, 16);
     if (error !== OK) throw new CsError(error, what);
     if (res.length < okSize) {
       throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `${what}: short response (${res.length} < ${okSize})`);
@@ -692,7 +693,7 @@ export class CmapHandle {
     newValue: CmapNotifyValue;
     oldValue: CmapNotifyValue;
   } {
-    const id = frame.readInt32LE(0);
+    const id = readInt32LE(frame, 0);
     if (id !== CmapResId.NOTIFY_CALLBACK) {
       throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `unexpected dispatch message id ${id}`);
     }

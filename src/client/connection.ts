@@ -32,6 +32,7 @@ import {
   type RequestChannel,
 } from './event-channel.js';
 import { writeDirect, writeDirectPair } from '../ipc/direct-write.js';
+import { readInt32LE } from '../common/bytes.js';
 
 /** Options of `IpcClientConnection.connect`. */
 export interface IpcClientOptions {
@@ -177,7 +178,7 @@ export class IpcClientConnection {
       const reqAsm = new FrameReassembler({ minSize: RESPONSE_HEADER_SIZE, maxSize: SETUP_RESPONSE_SIZE });
       req.write(encodeSetupRequest({ maxMsgSize: want, pid: process.pid }));
       const setupFrame = await readChannelFrame(req, reqAsm, 'setup');
-      if (setupFrame.readInt32LE(0) !== IPC_SETUP_ID || setupFrame.length !== SETUP_RESPONSE_SIZE) {
+      if (readInt32LE(setupFrame, 0) !== IPC_SETUP_ID || setupFrame.length !== SETUP_RESPONSE_SIZE) {
         throw new CsError(LIBRARY, 'unexpected setup response');
       }
       const setup = decodeSetupResponse(setupFrame);
@@ -191,10 +192,10 @@ export class IpcClientConnection {
       });
       ev.write(encodeEventAttachRequest(setup.cookie));
       const ack = await readChannelFrame(ev, evAsm, 'event channel setup');
-      if (ack.readInt32LE(0) !== IPC_EVENT_ATTACH_ID || ack.length !== EVENT_ATTACH_RESPONSE_SIZE) {
+      if (readInt32LE(ack, 0) !== IPC_EVENT_ATTACH_ID || ack.length !== EVENT_ATTACH_RESPONSE_SIZE) {
         throw new CsError(LIBRARY, 'unexpected event channel response');
       }
-      const ackError = ack.readInt32LE(16);
+      const ackError = readInt32LE(ack, 16);
       if (ackError !== CsErrorCode.CS_OK) throw new CsError(ackError, `${service} event channel refused`);
 
       const conn = new IpcClientConnection(req, ev, reqAsm, evAsm, setup.maxMsgSize, native);
@@ -330,7 +331,7 @@ export class IpcClientConnection {
     const err = this.reqAsm.push(chunk, (frame) => {
       const p = this.pending.shift();
       if (!p) {
-        this.lose(`unexpected response (id ${frame.readInt32LE(0)}) with no request pending`);
+        this.lose(`unexpected response (id ${readInt32LE(frame, 0)}) with no request pending`);
         return false;
       }
       this.ready.push([p, lent && frame.buffer === chunk.buffer ? Buffer.from(frame) : frame]);
@@ -358,7 +359,7 @@ export class IpcClientConnection {
       lent &&
       this.evAsm.pendingBytes === 0 &&
       chunk.length >= 12 &&
-      chunk.readInt32LE(8) === chunk.length
+      readInt32LE(chunk, 8) === chunk.length
     ) {
       // one whole frame (the usual read at low rates): its one copy is made here and handed on
       // as it is, not a view of the chunk copied again per frame

@@ -53,6 +53,7 @@ import {
 } from '../services/cpg/codec.js';
 import { IpcClientConnection } from './connection.js';
 import { DispatchQueue, QueueDispatcher } from './dispatch-queue.js';
+import { readInt32LE, readUInt32LE } from '../common/bytes.js';
 
 export { CpgFlowControlState, CpgIterationType, CpgReason, CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF };
 
@@ -964,9 +965,9 @@ export class CpgHandle {
   private deliverInPlace(frame: Buffer): boolean {
     const size = frame.length;
     const HEADER = CpgSize.DELIVER_HEADER;
-    if (size < HEADER || frame.readInt32LE(0) !== CpgResId.DELIVER_CALLBACK) return false;
-    if (frame.readInt32LE(8) !== size || frame.readUInt32LE(160) !== size - HEADER) return false;
-    const nameLength = frame.readUInt32LE(24);
+    if (size < HEADER || readInt32LE(frame, 0) !== CpgResId.DELIVER_CALLBACK) return false;
+    if (readInt32LE(frame, 8) !== size || readUInt32LE(frame, 160) !== size - HEADER) return false;
+    const nameLength = readUInt32LE(frame, 24);
     if (nameLength > CPG_MAX_NAME_LENGTH) return false;
     let group = this.lastDeliverGroup?.group;
     if (group === undefined || !sameNameAt(frame, DELIVER_NAME_VALUE, nameLength, group.bytes)) {
@@ -978,8 +979,8 @@ export class CpgHandle {
     this.model.deliver?.(
       this,
       group,
-      frame.readUInt32LE(168),
-      frame.readUInt32LE(176),
+      readUInt32LE(frame, 168),
+      readUInt32LE(frame, 176),
       frame.subarray(HEADER),
     );
     return true;

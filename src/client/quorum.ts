@@ -27,6 +27,7 @@ import {
   type QuorumResponse,
   type QuorumRingId,
 } from '../services/quorum/codec.js';
+import { readInt32LE } from '../common/bytes.js';
 
 export { CsTrack };
 
@@ -195,7 +196,7 @@ export class QuorumHandle extends CallbackHandle<QuorumEvent> {
       const replyKind = model === QuorumModel.V0 ? 'gettype' : 'model_gettype';
       const res = await conn.request(frame);
       if (res.length < 24) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, 'malformed quorum reply');
-      const error = res.readInt32LE(16);
+      const error = readInt32LE(res, 16);
       if (error !== CsErrorCode.CS_OK) throw new CsError(error, 'quorum_model_initialize');
       const t = decodeU32Reply(res, replyKind);
       if (!t.ok) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `quorum_model_initialize: ${t.error}`);

@@ -28,6 +28,7 @@ import {
   type VqGetinfo,
   type VqResponse,
 } from '../services/votequorum/codec.js';
+import { readInt32LE } from '../common/bytes.js';
 
 /** `struct votequorum_info` (GETINFO reply). */
 export interface VotequorumInfo {
@@ -235,7 +236,7 @@ export class VotequorumHandle extends CallbackHandle<VotequorumEvent> {
   async getinfo(nodeid = 0): Promise<VotequorumInfo> {
     const id = u32Param(nodeid, 'nodeid');
     const res = await this.request(encodeVqRequest({ kind: 'getinfo', nodeId: id }));
-    const error = res.readInt32LE(16);
+    const error = readInt32LE(res, 16);
     if (error !== CsErrorCode.CS_OK) throw new CsError(error, 'votequorum_getinfo');
     const d = this.unwrap(decodeVqResponse(res), 'votequorum_getinfo');
     if (d.kind !== 'getinfo' || !d.info) {

@@ -39,6 +39,7 @@ import {
   type CmapValue,
   type StoredValue,
 } from './types.js';
+import { readUInt16LE, readUInt32LE, writeUInt16LE, writeUInt32LE } from '../common/bytes.js';
 
 /** All valid track mask bits (DELETE | MODIFY | ADD | PREFIX). */
 export const TRACK_FLAGS_ALL = TrackFlags.DELETE | TrackFlags.MODIFY | TrackFlags.ADD | TrackFlags.PREFIX;
@@ -84,16 +85,16 @@ export function addWrapped(bytes: Uint8Array, width: number, step: number, inPla
       out[0] = (src[0]! + step) & 0xff;
       break;
     case 2:
-      out.writeUInt16LE((src.readUInt16LE(0) + step) & 0xffff, 0);
+      writeUInt16LE(out, (readUInt16LE(src, 0) + step) & 0xffff, 0);
       break;
     case 4:
-      out.writeUInt32LE((src.readUInt32LE(0) + step) >>> 0, 0);
+      writeUInt32LE(out, (readUInt32LE(src, 0) + step) >>> 0, 0);
       break;
     case 8: {
-      const sum = src.readUInt32LE(0) + step;
+      const sum = readUInt32LE(src, 0) + step;
       const carry = Math.floor(sum / TWO_POW_32);
-      out.writeUInt32LE(sum - carry * TWO_POW_32, 0);
-      out.writeUInt32LE((src.readUInt32LE(4) + carry) >>> 0, 4);
+      writeUInt32LE(out, sum - carry * TWO_POW_32, 0);
+      writeUInt32LE(out, (readUInt32LE(src, 4) + carry) >>> 0, 4);
       break;
     }
     default:

@@ -28,6 +28,7 @@ import { CsError, CsErrorCode } from '../common/errors.js';
 import { TrackFlags, type CmapMap, type IterEntry, type TrackCallback } from './map.js';
 import { CmapValueType, valueTypeSize, type StoredValue } from './types.js';
 import { SortedKeys, TrackerRegistry, checkTrackFlags, type Tracker } from './icmap.js';
+import { writeBigUInt64LE, writeFloatLE, writeInt32LE, writeUInt32LE } from '../common/bytes.js';
 
 /**
  * Live counters of one IPC connection, owned and updated by the IPC server (plain mutable
@@ -171,19 +172,19 @@ function encodeStat(type: number, v: number | string): StoredValue {
       bytes[0] = n & 0xff;
       break;
     case CmapValueType.INT32:
-      bytes.writeInt32LE(n | 0, 0);
+      writeInt32LE(bytes, n | 0, 0);
       break;
     case CmapValueType.UINT32:
-      bytes.writeUInt32LE(n >>> 0, 0);
+      writeUInt32LE(bytes, n >>> 0, 0);
       break;
     case CmapValueType.UINT64:
     case CmapValueType.INT64:
       if (n >= 0 && n <= Number.MAX_SAFE_INTEGER) {
         const hi = Math.floor(n / TWO_POW_32);
-        bytes.writeUInt32LE(n - hi * TWO_POW_32, 0);
-        bytes.writeUInt32LE(hi, 4);
+        writeUInt32LE(bytes, n - hi * TWO_POW_32, 0);
+        writeUInt32LE(bytes, hi, 4);
       } else {
-        bytes.writeBigUInt64LE(BigInt.asUintN(64, BigInt(n)), 0);
+        writeBigUInt64LE(bytes, BigInt.asUintN(64, BigInt(n)), 0);
       }
       break;
     default:
@@ -554,7 +555,7 @@ export class StatsMap implements CmapMap {
     if (!ev) return undefined;
     if (field === 'timestamp') return encodeStat(CmapValueType.UINT64, ev.timestamp);
     const bytes = Buffer.alloc(4);
-    bytes.writeFloatLE(ev.delay, 0);
+    writeFloatLE(bytes, ev.delay, 0);
     return { type: CmapValueType.FLOAT, bytes };
   }
 

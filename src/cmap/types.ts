@@ -5,6 +5,28 @@
  */
 import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../common/errors.js';
+import {
+  readBigInt64LE,
+  readBigUInt64LE,
+  readDoubleLE,
+  readFloatLE,
+  readInt16LE,
+  readInt32LE,
+  readInt8,
+  readUInt16LE,
+  readUInt32LE,
+  readUInt8,
+  writeBigInt64LE,
+  writeBigUInt64LE,
+  writeDoubleLE,
+  writeFloatLE,
+  writeInt16LE,
+  writeInt32LE,
+  writeInt8,
+  writeUInt16LE,
+  writeUInt32LE,
+  writeUInt8,
+} from '../common/bytes.js';
 
 export const CmapValueType = {
   INT8: 1,
@@ -143,15 +165,15 @@ export function encodeValue(v: CmapValue): StoredValue {
     case CmapValueType.UINT64: {
       checkIntegerRange(v.type, v.value);
       const bytes = Buffer.alloc(8);
-      if (v.type === CmapValueType.INT64) bytes.writeBigInt64LE(v.value);
-      else bytes.writeBigUInt64LE(v.value);
+      if (v.type === CmapValueType.INT64) writeBigInt64LE(bytes, v.value);
+      else writeBigUInt64LE(bytes, v.value);
       return { type: v.type, bytes };
     }
     default: {
       const bytes = Buffer.alloc(size);
       const n = v.value;
-      if (v.type === CmapValueType.FLOAT) bytes.writeFloatLE(n);
-      else if (v.type === CmapValueType.DOUBLE) bytes.writeDoubleLE(n);
+      if (v.type === CmapValueType.FLOAT) writeFloatLE(bytes, n);
+      else if (v.type === CmapValueType.DOUBLE) writeDoubleLE(bytes, n);
       else {
         if (!Number.isInteger(n)) {
           throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, `value ${n} is not an integer`);
@@ -159,22 +181,22 @@ export function encodeValue(v: CmapValue): StoredValue {
         checkIntegerRange(v.type, BigInt(n));
         switch (v.type) {
           case CmapValueType.INT8:
-            bytes.writeInt8(n);
+            writeInt8(bytes, n);
             break;
           case CmapValueType.UINT8:
-            bytes.writeUInt8(n);
+            writeUInt8(bytes, n);
             break;
           case CmapValueType.INT16:
-            bytes.writeInt16LE(n);
+            writeInt16LE(bytes, n);
             break;
           case CmapValueType.UINT16:
-            bytes.writeUInt16LE(n);
+            writeUInt16LE(bytes, n);
             break;
           case CmapValueType.INT32:
-            bytes.writeInt32LE(n);
+            writeInt32LE(bytes, n);
             break;
           case CmapValueType.UINT32:
-            bytes.writeUInt32LE(n);
+            writeUInt32LE(bytes, n);
             break;
         }
       }
@@ -208,25 +230,25 @@ export function decodeValue(type: number, bytes: Uint8Array): CmapValue {
   }
   switch (type) {
     case CmapValueType.INT8:
-      return { type, value: buf.readInt8(0) };
+      return { type, value: readInt8(buf, 0) };
     case CmapValueType.UINT8:
-      return { type, value: buf.readUInt8(0) };
+      return { type, value: readUInt8(buf, 0) };
     case CmapValueType.INT16:
-      return { type, value: buf.readInt16LE(0) };
+      return { type, value: readInt16LE(buf, 0) };
     case CmapValueType.UINT16:
-      return { type, value: buf.readUInt16LE(0) };
+      return { type, value: readUInt16LE(buf, 0) };
     case CmapValueType.INT32:
-      return { type, value: buf.readInt32LE(0) };
+      return { type, value: readInt32LE(buf, 0) };
     case CmapValueType.UINT32:
-      return { type, value: buf.readUInt32LE(0) };
+      return { type, value: readUInt32LE(buf, 0) };
     case CmapValueType.INT64:
-      return { type, value: buf.readBigInt64LE(0) };
+      return { type, value: readBigInt64LE(buf, 0) };
     case CmapValueType.UINT64:
-      return { type, value: buf.readBigUInt64LE(0) };
+      return { type, value: readBigUInt64LE(buf, 0) };
     case CmapValueType.FLOAT:
-      return { type, value: buf.readFloatLE(0) };
+      return { type, value: readFloatLE(buf, 0) };
     case CmapValueType.DOUBLE:
-      return { type, value: buf.readDoubleLE(0) };
+      return { type, value: readDoubleLE(buf, 0) };
     case CmapValueType.STRING: {
       const nul = buf.indexOf(0);
       return { type, value: buf.toString('utf8', 0, nul >= 0 ? nul : buf.length) };

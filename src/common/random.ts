@@ -4,6 +4,7 @@
  * crypto module initialises OpenSSL and ~20 internal modules, 2 MB of the idle daemon's RSS.
  */
 import { Buffer } from 'node:buffer';
+import { readUInt32LE } from './bytes.js';
 import { closeSync, openSync, readSync } from 'node:fs';
 
 const POOL_BYTES = 256;
@@ -40,7 +41,7 @@ export function randomInt(min: number, max: number): number {
   }
   const limit = 0x1_0000_0000 - (0x1_0000_0000 % range);
   for (;;) {
-    const v = randomBytes(4).readUInt32LE(0);
+    const v = readUInt32LE(randomBytes(4), 0);
     if (v < limit) return min + (v % range);
   }
 }

@@ -4,6 +4,7 @@
  * caller supplies (e.g. one built from /etc/hosts).
  */
 import { Buffer } from 'node:buffer';
+import { readUInt16BE, writeUInt16BE, writeUInt32BE } from '../common/bytes.js';
 
 export interface IpAddr {
   family: 4 | 6;
@@ -44,7 +45,7 @@ export function parseIPv4(text: string): Buffer | undefined {
     value =
       (lead[0] as number) * 2 ** 24 + (lead[1] as number) * 2 ** 16 + (lead[2] as number) * 2 ** 8 + last;
   const b = Buffer.alloc(4);
-  b.writeUInt32BE(value >>> 0);
+  writeUInt32BE(b, value >>> 0);
   return b;
 }
 
@@ -73,7 +74,7 @@ export function parseIPv6(text: string): Buffer | undefined {
       if (i === items.length - 1 && it.includes('.')) {
         const v4 = parseDottedQuad(it);
         if (!v4) return undefined;
-        out.push(v4.readUInt16BE(0), v4.readUInt16BE(2));
+        out.push(readUInt16BE(v4, 0), readUInt16BE(v4, 2));
       } else {
         if (!/^[0-9a-fA-F]{1,4}$/.test(it)) return undefined;
         out.push(parseInt(it, 16));
@@ -94,7 +95,7 @@ export function parseIPv6(text: string): Buffer | undefined {
   }
   if (groups.length !== 8) return undefined;
   const b = Buffer.alloc(16);
-  groups.forEach((g, i) => b.writeUInt16BE(g, i * 2));
+  groups.forEach((g, i) => writeUInt16BE(b, g, i * 2));
   return b;
 }
 
@@ -102,7 +103,7 @@ export function parseIPv6(text: string): Buffer | undefined {
 export function formatIp(addr: IpAddr): string {
   if (addr.family === 4) return Array.from(addr.bytes).join('.');
   const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push(addr.bytes.readUInt16BE(i * 2));
+  for (let i = 0; i < 8; i++) groups.push(readUInt16BE(addr.bytes, i * 2));
   // IPv4-compatible / mapped forms as glibc prints them.
   const zeros5 = groups.slice(0, 5).every((g) => g === 0);
   if (zeros5 && (groups[5] === 0xffff || (groups[5] === 0 && (groups[6] as number) !== 0))) {

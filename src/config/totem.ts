@@ -36,6 +36,7 @@ import {
   u16Value,
   u32Value,
 } from './values.js';
+import { readUInt32BE } from '../common/bytes.js';
 
 /** Linux HZ = 100 → MINIMUM_TIMEOUT 30 ms, MINIMUM_TIMEOUT_HOLD 14 ms. */
 const HZ = 100;
@@ -481,7 +482,7 @@ function findLocalNode(map: ConfigMap, env: StartupEnv, useCache: boolean): numb
 function generateNodeId(addr: string, clearHighBit: boolean, resolve?: NameResolver): number {
   const ip = totemipParse(addr, 'ipv4', resolve);
   if (!ip) return -1;
-  let id = ip.bytes.readUInt32BE(0);
+  let id = readUInt32BE(ip.bytes, 0);
   if (clearHighBit) id = (id & 0x7fffffff) >>> 0;
   return id;
 }

@@ -5,6 +5,18 @@
  */
 import { Buffer } from 'node:buffer';
 import { CmapValueType, type StoredValue } from '../cmap/types.js';
+import {
+  readBigUInt64LE,
+  readInt32LE,
+  readUInt16LE,
+  readUInt32LE,
+  readUInt8,
+  writeBigUInt64LE,
+  writeInt32LE,
+  writeUInt16LE,
+  writeUInt32LE,
+  writeUInt8,
+} from '../common/bytes.js';
 
 /** A config map: icmap key → typed value. Iterate with {@link sortedKeys} for icmap order. */
 export type ConfigMap = Map<string, StoredValue>;
@@ -20,31 +32,31 @@ export function strValue(text: string): StoredValue {
 
 export function u8Value(n: number): StoredValue {
   const bytes = Buffer.alloc(1);
-  bytes.writeUInt8(n & 0xff);
+  writeUInt8(bytes, n & 0xff);
   return { type: CmapValueType.UINT8, bytes };
 }
 
 export function u16Value(n: number): StoredValue {
   const bytes = Buffer.alloc(2);
-  bytes.writeUInt16LE(n & 0xffff);
+  writeUInt16LE(bytes, n & 0xffff);
   return { type: CmapValueType.UINT16, bytes };
 }
 
 export function u32Value(n: number): StoredValue {
   const bytes = Buffer.alloc(4);
-  bytes.writeUInt32LE(n >>> 0);
+  writeUInt32LE(bytes, n >>> 0);
   return { type: CmapValueType.UINT32, bytes };
 }
 
 export function i32Value(n: number): StoredValue {
   const bytes = Buffer.alloc(4);
-  bytes.writeInt32LE(n | 0);
+  writeInt32LE(bytes, n | 0);
   return { type: CmapValueType.INT32, bytes };
 }
 
 export function u64Value(n: bigint): StoredValue {
   const bytes = Buffer.alloc(8);
-  bytes.writeBigUInt64LE(BigInt.asUintN(64, n));
+  writeBigUInt64LE(bytes, BigInt.asUintN(64, n));
   return { type: CmapValueType.UINT64, bytes };
 }
 
@@ -58,28 +70,28 @@ export function getStr(map: ConfigMap, key: string): string | undefined {
 
 export function getU8(map: ConfigMap, key: string): number | undefined {
   const v = map.get(key);
-  return v && v.type === CmapValueType.UINT8 && v.bytes.length === 1 ? v.bytes.readUInt8(0) : undefined;
+  return v && v.type === CmapValueType.UINT8 && v.bytes.length === 1 ? readUInt8(v.bytes, 0) : undefined;
 }
 
 export function getU16(map: ConfigMap, key: string): number | undefined {
   const v = map.get(key);
-  return v && v.type === CmapValueType.UINT16 && v.bytes.length === 2 ? v.bytes.readUInt16LE(0) : undefined;
+  return v && v.type === CmapValueType.UINT16 && v.bytes.length === 2 ? readUInt16LE(v.bytes, 0) : undefined;
 }
 
 export function getU32(map: ConfigMap, key: string): number | undefined {
   const v = map.get(key);
-  return v && v.type === CmapValueType.UINT32 && v.bytes.length === 4 ? v.bytes.readUInt32LE(0) : undefined;
+  return v && v.type === CmapValueType.UINT32 && v.bytes.length === 4 ? readUInt32LE(v.bytes, 0) : undefined;
 }
 
 export function getI32(map: ConfigMap, key: string): number | undefined {
   const v = map.get(key);
-  return v && v.type === CmapValueType.INT32 && v.bytes.length === 4 ? v.bytes.readInt32LE(0) : undefined;
+  return v && v.type === CmapValueType.INT32 && v.bytes.length === 4 ? readInt32LE(v.bytes, 0) : undefined;
 }
 
 export function getU64(map: ConfigMap, key: string): bigint | undefined {
   const v = map.get(key);
   return v && v.type === CmapValueType.UINT64 && v.bytes.length === 8
-    ? v.bytes.readBigUInt64LE(0)
+    ? readBigUInt64LE(v.bytes, 0)
     : undefined;
 }
 

@@ -16,6 +16,7 @@ import { closeSync, constants, fstatSync, openSync, readSync, unlinkSync, writeS
 import { basename, dirname } from 'node:path';
 import { CpgSize } from '../services/cpg/codec.js';
 import type { ZeroCopyTable } from '../services/cpg/service.js';
+import { readUInt32LE, writeBigUInt64LE, writeInt32LE } from '../common/bytes.js';
 
 /** Directories libcpg creates its zero-copy files in (corosync's coroipcc: /dev/shm, else the run dir). */
 const ZC_DIRS = new Set(['/dev/shm', '/var/run', '/run']);
@@ -61,7 +62,7 @@ export class ZeroCopyBuffers implements ZeroCopyTable {
       const token = this.next;
       this.next += TOKEN_STEP;
       const addr = Buffer.alloc(8);
-      addr.writeBigUInt64LE(token, 0);
+      writeBigUInt64LE(addr, token, 0);
       writeSync(fd, addr, 0, 8, 8); // coroipcs_zc_header.server_address
       this.buffers.set(token, { fd, size: Number(mapSize) });
       return { token };
@@ -82,7 +83,7 @@ export class ZeroCopyBuffers implements ZeroCopyTable {
     if (readSync(b.fd, head, 0, head.length, CpgSize.ZC_HEADER) !== head.length) {
       return { error: 'zero-copy buffer truncated by the client' };
     }
-    const msglen = head.readUInt32LE(32);
+    const msglen = readUInt32LE(head, 32);
     const total = CpgSize.REQ_MCAST_HEADER + msglen;
     if (total > b.size - CpgSize.ZC_HEADER) {
       return { error: `zero-copy message of ${msglen} bytes does not fit its ${b.size}-byte buffer` };
@@ -92,7 +93,7 @@ export class ZeroCopyBuffers implements ZeroCopyTable {
       return { error: 'zero-copy buffer truncated by the client' };
     }
     // libcpg leaves the request header's size as the mapping wrote it; the frame is what counts
-    frame.writeInt32LE(total, 4);
+    writeInt32LE(frame, total, 4);
     return { frame };
   }
 

@@ -27,6 +27,7 @@ import type { RingId } from '../totem/wire/index.js';
 import type { TotemTransport } from '../transport/types.js';
 import { loadQbNative } from '../ipc/libqb/native.js';
 import type { SubsysLogger } from './logging.js';
+import { readBigUInt64LE, writeBigUInt64LE } from '../common/bytes.js';
 
 /** Name of the ring id file in the state directory, as corosync names it. */
 export function ringIdFileName(nodeId: number): string {
@@ -37,7 +38,7 @@ export function ringIdFileName(nodeId: number): string {
 export function readRingSeq(stateDir: string, nodeId: number): bigint {
   try {
     const buf = readFileSync(join(stateDir, ringIdFileName(nodeId)));
-    return buf.length >= 8 ? buf.readBigUInt64LE(0) : 0n;
+    return buf.length >= 8 ? readBigUInt64LE(buf, 0) : 0n;
   } catch {
     return 0n;
   }
@@ -46,7 +47,7 @@ export function readRingSeq(stateDir: string, nodeId: number): bigint {
 /** Write the ring seq atomically (temp file + rename) so a crash never leaves half a file. */
 export function writeRingSeq(stateDir: string, nodeId: number, seq: bigint): void {
   const buf = Buffer.alloc(8);
-  buf.writeBigUInt64LE(seq);
+  writeBigUInt64LE(buf, seq);
   const path = join(stateDir, ringIdFileName(nodeId));
   writeFileSync(`${path}.tmp`, buf, { mode: 0o600 });
   renameSync(`${path}.tmp`, path);

@@ -30,6 +30,14 @@
 
 import { Buffer } from 'node:buffer';
 import { zeroedBuffer } from '../common/buffers.js';
+import {
+  readBigUInt64LE,
+  readInt32LE,
+  readUInt32LE,
+  writeBigUInt64LE,
+  writeInt32LE,
+  writeUInt32LE,
+} from '../common/bytes.js';
 
 /** sizeof(struct qb_ipc_request_header): the header of every exec message. */
 export const EXEC_HEADER_SIZE = 16;
@@ -306,8 +314,8 @@ export function decodeExecHeader(msg: Buffer, endianConvert = false): CodecResul
   if (msg.length < EXEC_HEADER_SIZE) {
     return codecFail('truncated', `exec message of ${msg.length} bytes is shorter than its 16-byte header`);
   }
-  const id = msg.readInt32LE(0);
-  const size = msg.readInt32LE(8);
+  const id = readInt32LE(msg, 0);
+  const size = readInt32LE(msg, 8);
   if (size !== msg.length) {
     return codecFail('size-mismatch', `exec header size ${size} but ${msg.length} bytes received`);
   }
@@ -323,17 +331,17 @@ export function decodeExecHeader(msg: Buffer, endianConvert = false): CodecResul
 
 /** Write a 16-byte request header at `off` (pads zero). */
 export function writeExecHeader(buf: Buffer, id: number, size: number, off = 0): void {
-  buf.writeInt32LE(id | 0, off);
-  buf.writeInt32LE(0, off + 4);
-  buf.writeInt32LE(size, off + 8);
-  buf.writeInt32LE(0, off + 12);
+  writeInt32LE(buf, id | 0, off);
+  writeInt32LE(buf, 0, off + 4);
+  writeInt32LE(buf, size, off + 8);
+  writeInt32LE(buf, 0, off + 12);
 }
 
 /** Write a 24-byte response-style header at `off` (pads zero). */
 export function writeExecResponseHeader(buf: Buffer, id: number, size: number, error: number, off = 0): void {
   writeExecHeader(buf, id, size, off);
-  buf.writeInt32LE(error | 0, off + 16);
-  buf.writeInt32LE(0, off + 20);
+  writeInt32LE(buf, error | 0, off + 16);
+  writeInt32LE(buf, 0, off + 20);
 }
 
 /** A zero-filled exec message of `size` bytes with its 16-byte header written. */
@@ -367,14 +375,14 @@ export function checkMessage(
   if (msg.length < EXEC_HEADER_SIZE) {
     return codecFail('truncated', `${what} of ${msg.length} bytes is shorter than its 16-byte header`);
   }
-  const gotId = msg.readInt32LE(0);
+  const gotId = readInt32LE(msg, 0);
   if (gotId !== id) {
     return codecFail(
       'bad-id',
       `${what}: header id 0x${(gotId >>> 0).toString(16)}, expected 0x${id.toString(16)}`,
     );
   }
-  const size = msg.readInt32LE(8);
+  const size = readInt32LE(msg, 8);
   if (size !== msg.length) {
     return codecFail('size-mismatch', `${what}: header size ${size} but ${msg.length} bytes`);
   }
@@ -404,12 +412,12 @@ export interface MessageSource {
 }
 
 export function writeMessageSource(buf: Buffer, off: number, src: MessageSource): void {
-  buf.writeUInt32LE(src.nodeid >>> 0, off);
-  buf.writeUInt32LE(0, off + 4);
-  buf.writeBigUInt64LE(BigInt.asUintN(64, src.conn), off + 8);
+  writeUInt32LE(buf, src.nodeid >>> 0, off);
+  writeUInt32LE(buf, 0, off + 4);
+  writeBigUInt64LE(buf, BigInt.asUintN(64, src.conn), off + 8);
 }
 
 /** Read a source (the caller has checked that 16 bytes are there). */
 export function readMessageSource(buf: Buffer, off: number): MessageSource {
-  return { nodeid: buf.readUInt32LE(off), conn: buf.readBigUInt64LE(off + 8) };
+  return { nodeid: readUInt32LE(buf, off), conn: readBigUInt64LE(buf, off + 8) };
 }

@@ -33,6 +33,7 @@ import {
   codecOk,
   writeExecHeader,
 } from './codec.js';
+import { readInt32LE, writeInt32LE } from '../common/bytes.js';
 
 /** Header ids of the sync messages. */
 export const SyncMessageId = { BARRIER: 0, SERVICE_BUILD: 1 } as const;
@@ -79,12 +80,12 @@ export function encodeSyncServiceBuild(ringId: RingId, services: readonly number
   const buf = Buffer.alloc(SYNC_SERVICE_BUILD_SIZE);
   writeExecHeader(buf, SyncMessageId.SERVICE_BUILD, SYNC_SERVICE_BUILD_SIZE);
   writeRingId(buf, RING_ID_OFF, ringId);
-  buf.writeInt32LE(services.length, ENTRIES_OFF);
+  writeInt32LE(buf, services.length, ENTRIES_OFF);
   services.forEach((s, i) => {
     if (!Number.isInteger(s) || s < 0 || s >= SERVICES_COUNT_MAX) {
       throw new RangeError(`sync service id ${s} is not in 0..${SERVICES_COUNT_MAX - 1}`);
     }
-    buf.writeInt32LE(s, LIST_OFF + 4 * i);
+    writeInt32LE(buf, s, LIST_OFF + 4 * i);
   });
   return buf;
 }
@@ -109,8 +110,8 @@ export function decodeSyncMessage(msg: Buffer, endianConvert = false): CodecResu
   if (msg.length < EXEC_HEADER_SIZE) {
     return codecFail('truncated', `sync message of ${msg.length} bytes is shorter than its 16-byte header`);
   }
-  const id = msg.readInt32LE(0);
-  const size = msg.readInt32LE(8);
+  const id = readInt32LE(msg, 0);
+  const size = readInt32LE(msg, 8);
   if (size !== msg.length) {
     return codecFail('size-mismatch', `sync message: header size ${size} but ${msg.length} bytes`);
   }
@@ -130,13 +131,13 @@ export function decodeSyncMessage(msg: Buffer, endianConvert = false): CodecResu
         `sync service_build of ${size} bytes, expected ${SYNC_SERVICE_BUILD_SIZE}`,
       );
     }
-    const n = msg.readInt32LE(ENTRIES_OFF);
+    const n = readInt32LE(msg, ENTRIES_OFF);
     if (n < 0 || n > SYNC_SERVICE_LIST_MAX) {
       return codecFail('bad-count', `sync service_build lists ${n} services (0..${SYNC_SERVICE_LIST_MAX})`);
     }
     const services: number[] = new Array<number>(n);
     for (let i = 0; i < n; i++) {
-      const s = msg.readInt32LE(LIST_OFF + 4 * i);
+      const s = readInt32LE(msg, LIST_OFF + 4 * i);
       if (s < 0 || s >= SERVICES_COUNT_MAX) {
         return codecFail(
           'bad-value',

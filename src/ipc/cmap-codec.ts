@@ -10,6 +10,16 @@
 import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../common/errors.js';
 import { allocRequest, allocResponse } from './frame.js';
+import {
+  readBigUInt64LE,
+  readInt32LE,
+  readUInt16LE,
+  readUInt8,
+  writeBigUInt64LE,
+  writeInt32LE,
+  writeUInt16LE,
+  writeUInt8,
+} from '../common/bytes.js';
 
 /** MESSAGE_REQ_CMAP_* */
 export const CmapReqId = {
@@ -92,13 +102,13 @@ export function writeMarName(buf: Buffer, offset: number, name: Buffer): void {
       `name of ${name.length} bytes does not fit mar_name_t`,
     );
   }
-  buf.writeUInt16LE(name.length, offset);
+  writeUInt16LE(buf, name.length, offset);
   name.copy(buf, offset + 8);
 }
 
 /** The `length` field of a mar_name_t. */
 export function readMarNameLength(buf: Buffer, offset: number): number {
-  return buf.readUInt16LE(offset);
+  return readUInt16LE(buf, offset);
 }
 
 /**
@@ -115,7 +125,7 @@ export function readMarNameCString(buf: Buffer, offset: number): string {
 
 /** A mar_name_t's value read by its `length` field (bounded by 256), as libcmap's iter_next does. */
 export function readMarNameByLength(buf: Buffer, offset: number): string {
-  const len = Math.min(buf.readUInt16LE(offset), MAR_NAME_VALUE_SIZE);
+  const len = Math.min(readUInt16LE(buf, offset), MAR_NAME_VALUE_SIZE);
   return buf.toString('utf8', offset + 8, offset + 8 + len);
 }
 
@@ -138,8 +148,8 @@ function checkU64(v: bigint): bigint {
 export function encodeSetRequest(key: Buffer, type: number, value: Uint8Array): Buffer {
   const buf = allocRequest(CmapReqId.SET, CmapSize.SET_REQ + value.length);
   writeMarName(buf, 16, key);
-  buf.writeBigUInt64LE(BigInt(value.length), 280);
-  buf.writeUInt8(type & 0xff, 288);
+  writeBigUInt64LE(buf, BigInt(value.length), 280);
+  writeUInt8(buf, type & 0xff, 288);
   buf.set(value, CmapSize.SET_REQ);
   return buf;
 }
@@ -152,10 +162,10 @@ export interface SetRequest {
 }
 
 export function decodeSetRequest(frame: Buffer): SetRequest {
-  const len = Number(frame.readBigUInt64LE(280));
+  const len = Number(readBigUInt64LE(frame, 280));
   return {
     key: readMarNameCString(frame, 16),
-    type: frame.readUInt8(288),
+    type: readUInt8(frame, 288),
     value: frame.subarray(CmapSize.SET_REQ, CmapSize.SET_REQ + len),
   };
 }
@@ -176,7 +186,7 @@ export function decodeKeyRequest(frame: Buffer): string {
 export function encodeGetRequest(key: Buffer, capacity: number): Buffer {
   const buf = allocRequest(CmapReqId.GET, CmapSize.GET_REQ);
   writeMarName(buf, 16, key);
-  buf.writeBigUInt64LE(BigInt(capacity), 280);
+  writeBigUInt64LE(buf, BigInt(capacity), 280);
   return buf;
 }
 
@@ -186,19 +196,19 @@ export interface GetRequest {
 }
 
 export function decodeGetRequest(frame: Buffer): GetRequest {
-  return { key: readMarNameCString(frame, 16), capacity: frame.readBigUInt64LE(280) };
+  return { key: readMarNameCString(frame, 16), capacity: readBigUInt64LE(frame, 280) };
 }
 
 /** ADJUST_INT: header(16) key_name@16 step i32@280 pad. */
 export function encodeAdjustIntRequest(key: Buffer, step: number): Buffer {
   const buf = allocRequest(CmapReqId.ADJUST_INT, CmapSize.ADJUST_INT_REQ);
   writeMarName(buf, 16, key);
-  buf.writeInt32LE(step, 280);
+  writeInt32LE(buf, step, 280);
   return buf;
 }
 
 export function decodeAdjustIntRequest(frame: Buffer): { key: string; step: number } {
-  return { key: readMarNameCString(frame, 16), step: frame.readInt32LE(280) };
+  return { key: readMarNameCString(frame, 16), step: readInt32LE(frame, 280) };
 }
 
 /** ITER_INIT: header(16) prefix@16 (length 0 = whole map). */
@@ -216,12 +226,12 @@ export function decodeIterInitRequest(frame: Buffer): string | undefined {
 /** ITER_NEXT / ITER_FINALIZE / TRACK_DELETE: header(16) handle u64@16. */
 export function encodeHandleRequest(id: number, handle: bigint): Buffer {
   const buf = allocRequest(id, 24);
-  buf.writeBigUInt64LE(checkU64(handle), 16);
+  writeBigUInt64LE(buf, checkU64(handle), 16);
   return buf;
 }
 
 export function decodeHandleRequest(frame: Buffer): bigint {
-  return frame.readBigUInt64LE(16);
+  return readBigUInt64LE(frame, 16);
 }
 
 /** TRACK_ADD: header(16) key_name@16 track_type i32@280 pad track_inst_handle u64@288. */
@@ -232,8 +242,8 @@ export function encodeTrackAddRequest(
 ): Buffer {
   const buf = allocRequest(CmapReqId.TRACK_ADD, CmapSize.TRACK_ADD_REQ);
   if (key) writeMarName(buf, 16, key);
-  buf.writeInt32LE(trackType | 0, 280);
-  buf.writeBigUInt64LE(checkU64(instHandle), 288);
+  writeInt32LE(buf, trackType | 0, 280);
+  writeBigUInt64LE(buf, checkU64(instHandle), 288);
   return buf;
 }
 
@@ -247,20 +257,20 @@ export interface TrackAddRequest {
 export function decodeTrackAddRequest(frame: Buffer): TrackAddRequest {
   return {
     key: readMarNameLength(frame, 16) > 0 ? readMarNameCString(frame, 16) : undefined,
-    trackType: frame.readInt32LE(280),
-    instHandle: frame.readBigUInt64LE(288),
+    trackType: readInt32LE(frame, 280),
+    instHandle: readBigUInt64LE(frame, 288),
   };
 }
 
 /** SET_CURRENT_MAP: header(16) map i32@16 pad. */
 export function encodeSetCurrentMapRequest(map: number): Buffer {
   const buf = allocRequest(CmapReqId.SET_CURRENT_MAP, CmapSize.SET_CURRENT_MAP_REQ);
-  buf.writeInt32LE(map | 0, 16);
+  writeInt32LE(buf, map | 0, 16);
   return buf;
 }
 
 export function decodeSetCurrentMapRequest(frame: Buffer): number {
-  return frame.readInt32LE(16);
+  return readInt32LE(frame, 16);
 }
 
 /**
@@ -268,13 +278,13 @@ export function decodeSetCurrentMapRequest(frame: Buffer): number {
  * (unknown id, wrong size), or undefined when the frame may be decoded.
  */
 export function cmapRequestSizeError(frame: Buffer): string | undefined {
-  const id = frame.readInt32LE(0);
+  const id = readInt32LE(frame, 0);
   const size = frame.length;
   let want: number;
   switch (id) {
     case CmapReqId.SET: {
       if (size < CmapSize.SET_REQ) return `SET request of ${size} bytes is shorter than ${CmapSize.SET_REQ}`;
-      const len = frame.readBigUInt64LE(280);
+      const len = readBigUInt64LE(frame, 280);
       if (BigInt(size) !== BigInt(CmapSize.SET_REQ) + len) {
         return `SET request of ${size} bytes announces a ${len}-byte value (expected ${CmapSize.SET_REQ} + value_len)`;
       }
@@ -328,8 +338,8 @@ export function encodeBareResponse(id: number, error: number): Buffer {
 export function encodeGetResponse(error: number, capacity: number, type: number, value: Uint8Array): Buffer {
   if (error !== CsErrorCode.CS_OK) return allocResponse(CmapResId.GET, CmapSize.GET_RES, error);
   const buf = allocResponse(CmapResId.GET, CmapSize.GET_RES + capacity, error);
-  buf.writeBigUInt64LE(BigInt(value.length), 24);
-  buf.writeUInt8(type & 0xff, 32);
+  writeBigUInt64LE(buf, BigInt(value.length), 24);
+  writeUInt8(buf, type & 0xff, 32);
   if (capacity > 0) buf.set(value, CmapSize.GET_RES);
   return buf;
 }
@@ -344,13 +354,13 @@ export interface GetResponse {
 }
 
 export function decodeGetResponse(frame: Buffer): GetResponse {
-  const error = frame.readInt32LE(16);
-  const length = u64ToNumber(frame.readBigUInt64LE(24), 'value_len');
+  const error = readInt32LE(frame, 16);
+  const length = u64ToNumber(readBigUInt64LE(frame, 24), 'value_len');
   const avail = Math.max(0, frame.length - CmapSize.GET_RES);
   return {
     error,
     length,
-    type: frame.readUInt8(32),
+    type: readUInt8(frame, 32),
     data: frame.subarray(CmapSize.GET_RES, CmapSize.GET_RES + Math.min(length, avail)),
   };
 }
@@ -358,13 +368,13 @@ export function decodeGetResponse(frame: Buffer): GetResponse {
 /** ITER_INIT response (32): header id 4, iter_handle u64@24. */
 export function encodeIterInitResponse(error: number, handle: bigint): Buffer {
   const buf = allocResponse(CmapResId.ITER_INIT, CmapSize.ITER_INIT_RES, error);
-  buf.writeBigUInt64LE(handle, 24);
+  writeBigUInt64LE(buf, handle, 24);
   return buf;
 }
 
 /** A u64 at offset 24 of a response (iter_handle, track_handle, track_inst_handle). */
 export function decodeHandleResponse(frame: Buffer): bigint {
-  return frame.readBigUInt64LE(24);
+  return readBigUInt64LE(frame, 24);
 }
 
 /** ITER_NEXT response (304): key_name@24, value_len u64@288, type u8@296. */
@@ -375,8 +385,8 @@ export function encodeIterNextResponse(
   const buf = allocResponse(CmapResId.ITER_NEXT, CmapSize.ITER_NEXT_RES, error);
   if (entry) {
     writeMarName(buf, 24, keyBytes(entry.key));
-    buf.writeBigUInt64LE(BigInt(entry.length), 288);
-    buf.writeUInt8(entry.type & 0xff, 296);
+    writeBigUInt64LE(buf, BigInt(entry.length), 288);
+    writeUInt8(buf, entry.type & 0xff, 296);
   }
   return buf;
 }
@@ -390,24 +400,24 @@ export interface IterNextResponse {
 
 export function decodeIterNextResponse(frame: Buffer): IterNextResponse {
   return {
-    error: frame.readInt32LE(16),
+    error: readInt32LE(frame, 16),
     key: readMarNameByLength(frame, 24),
-    length: u64ToNumber(frame.readBigUInt64LE(288), 'value_len'),
-    type: frame.readUInt8(296),
+    length: u64ToNumber(readBigUInt64LE(frame, 288), 'value_len'),
+    type: readUInt8(frame, 296),
   };
 }
 
 /** TRACK_ADD response (32): track_handle u64@24. */
 export function encodeTrackAddResponse(error: number, trackHandle: bigint): Buffer {
   const buf = allocResponse(CmapResId.TRACK_ADD, CmapSize.TRACK_ADD_RES, error);
-  buf.writeBigUInt64LE(trackHandle, 24);
+  writeBigUInt64LE(buf, trackHandle, 24);
   return buf;
 }
 
 /** TRACK_DELETE response (32): track_inst_handle u64@24 (0 on error). */
 export function encodeTrackDeleteResponse(error: number, instHandle: bigint): Buffer {
   const buf = allocResponse(CmapResId.TRACK_DELETE, CmapSize.TRACK_DELETE_RES, error);
-  buf.writeBigUInt64LE(instHandle, 24);
+  writeBigUInt64LE(buf, instHandle, 24);
   return buf;
 }
 
@@ -464,13 +474,13 @@ export function encodeNotify(
   const ov = oldValue ?? NONE;
   const size = CmapSize.NOTIFY + nv.bytes.length + ov.bytes.length;
   const buf = allocResponse(CmapResId.NOTIFY_CALLBACK, size, CsErrorCode.CS_OK);
-  buf.writeBigUInt64LE(instHandle, 24);
+  writeBigUInt64LE(buf, instHandle, 24);
   writeMarName(buf, 32, keyBytes(key));
-  buf.writeInt32LE(event, 296);
-  buf.writeUInt8(nv.type & 0xff, 304);
-  buf.writeUInt8(ov.type & 0xff, 312);
-  buf.writeBigUInt64LE(BigInt(nv.bytes.length), 320);
-  buf.writeBigUInt64LE(BigInt(ov.bytes.length), 328);
+  writeInt32LE(buf, event, 296);
+  writeUInt8(buf, nv.type & 0xff, 304);
+  writeUInt8(buf, ov.type & 0xff, 312);
+  writeBigUInt64LE(buf, BigInt(nv.bytes.length), 320);
+  writeBigUInt64LE(buf, BigInt(ov.bytes.length), 328);
   buf.set(nv.bytes, CmapSize.NOTIFY);
   buf.set(ov.bytes, CmapSize.NOTIFY + nv.bytes.length);
   return buf;
@@ -482,20 +492,20 @@ export function encodeNotify(
  */
 export function decodeNotify(frame: Buffer): Notify | string {
   if (frame.length < CmapSize.NOTIFY) return `notification of ${frame.length} bytes is shorter than 336`;
-  const newLen = frame.readBigUInt64LE(320);
-  const oldLen = frame.readBigUInt64LE(328);
+  const newLen = readBigUInt64LE(frame, 320);
+  const oldLen = readBigUInt64LE(frame, 328);
   if (BigInt(CmapSize.NOTIFY) + newLen + oldLen !== BigInt(frame.length)) {
     return `notification of ${frame.length} bytes carries ${newLen} + ${oldLen} value bytes`;
   }
   const n = Number(newLen);
   const o = Number(oldLen);
   return {
-    instHandle: frame.readBigUInt64LE(24),
+    instHandle: readBigUInt64LE(frame, 24),
     key: readMarNameCString(frame, 32),
-    event: frame.readInt32LE(296),
-    newValue: { type: frame.readUInt8(304), bytes: frame.subarray(CmapSize.NOTIFY, CmapSize.NOTIFY + n) },
+    event: readInt32LE(frame, 296),
+    newValue: { type: readUInt8(frame, 304), bytes: frame.subarray(CmapSize.NOTIFY, CmapSize.NOTIFY + n) },
     oldValue: {
-      type: frame.readUInt8(312),
+      type: readUInt8(frame, 312),
       bytes: frame.subarray(CmapSize.NOTIFY + n, CmapSize.NOTIFY + n + o),
     },
   };

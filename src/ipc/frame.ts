@@ -20,6 +20,7 @@
 
 import { Buffer } from 'node:buffer';
 import { zeroedBuffer } from '../common/buffers.js';
+import { readInt32LE, writeInt32LE } from '../common/bytes.js';
 
 /** Size of `struct qb_ipc_request_header`. */
 export const REQUEST_HEADER_SIZE = 16;
@@ -36,49 +37,49 @@ export interface FrameHeader {
 
 /** Write a request header at `offset` (pads zero). */
 export function writeRequestHeader(buf: Buffer, id: number, size: number, offset = 0): void {
-  buf.writeInt32LE(id, offset);
-  buf.writeInt32LE(0, offset + 4);
-  buf.writeInt32LE(size, offset + 8);
-  buf.writeInt32LE(0, offset + 12);
+  writeInt32LE(buf, id, offset);
+  writeInt32LE(buf, 0, offset + 4);
+  writeInt32LE(buf, size, offset + 8);
+  writeInt32LE(buf, 0, offset + 12);
 }
 
 /** Write a response header at `offset` (pads zero). */
 export function writeResponseHeader(buf: Buffer, id: number, size: number, error: number, offset = 0): void {
   writeRequestHeader(buf, id, size, offset);
-  buf.writeInt32LE(error, offset + 16);
-  buf.writeInt32LE(0, offset + 20);
+  writeInt32LE(buf, error, offset + 16);
+  writeInt32LE(buf, 0, offset + 20);
 }
 
 /** A zero-filled request frame of `size` bytes with its header written. */
 export function allocRequest(id: number, size: number): Buffer {
   const buf = zeroedBuffer(size);
-  buf.writeInt32LE(id, 0);
-  buf.writeInt32LE(size, 8);
+  writeInt32LE(buf, id, 0);
+  writeInt32LE(buf, size, 8);
   return buf;
 }
 
 /** A zero-filled response/dispatch frame of `size` bytes with its header written. */
 export function allocResponse(id: number, size: number, error: number): Buffer {
   const buf = zeroedBuffer(size);
-  buf.writeInt32LE(id, 0);
-  buf.writeInt32LE(size, 8);
-  buf.writeInt32LE(error, 16);
+  writeInt32LE(buf, id, 0);
+  writeInt32LE(buf, size, 8);
+  writeInt32LE(buf, error, 16);
   return buf;
 }
 
 /** The id (i32 @0) of a frame. */
 export function frameId(frame: Buffer): number {
-  return frame.readInt32LE(0);
+  return readInt32LE(frame, 0);
 }
 
 /** The size (i32 @8) of a frame. */
 export function frameSize(frame: Buffer): number {
-  return frame.readInt32LE(8);
+  return readInt32LE(frame, 8);
 }
 
 /** The error (i32 @16) of a response/dispatch frame. */
 export function frameError(frame: Buffer): number {
-  return frame.readInt32LE(16);
+  return readInt32LE(frame, 16);
 }
 
 /** Why a byte stream could not be cut into frames. */
@@ -199,7 +200,7 @@ export class FrameReassembler {
     let off = 0;
     let size = 0;
     while (n - off >= 12) {
-      size = chunk.readInt32LE(off + 8);
+      size = readInt32LE(chunk, off + 8);
       const err = this.check(size);
       if (err) {
         this.failed = err;
@@ -271,7 +272,7 @@ export class FrameReassembler {
   /** Read the i32 size at stream offset 8 without consuming anything. */
   private peekSize(): number {
     const first = this.chunks[0]!;
-    if (first.length >= 12) return first.readInt32LE(8);
+    if (first.length >= 12) return readInt32LE(first, 8);
     const head = Buffer.allocUnsafe(12);
     let filled = 0;
     for (const c of this.chunks) {
@@ -280,7 +281,7 @@ export class FrameReassembler {
       filled += n;
       if (filled === 12) break;
     }
-    return head.readInt32LE(8);
+    return readInt32LE(head, 8);
   }
 
   /** Consume exactly `n` buffered bytes (n <= buffered). */

@@ -58,6 +58,13 @@
  */
 import { Buffer } from 'node:buffer';
 import { RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from './frame.js';
+import {
+  readBigUInt64LE,
+  readInt32LE,
+  readUInt32LE,
+  writeBigUInt64LE,
+  writeUInt32LE,
+} from '../common/bytes.js';
 
 /** Request id of SETUP (libqb also uses -1 for its "authenticate" request). */
 export const IPC_SETUP_ID = -1;
@@ -85,39 +92,39 @@ export interface SetupResponse {
 
 export function encodeSetupRequest(req: SetupRequest): Buffer {
   const buf = allocRequest(IPC_SETUP_ID, SETUP_REQUEST_SIZE);
-  buf.writeUInt32LE(req.maxMsgSize >>> 0, 16);
-  buf.writeUInt32LE(req.pid >>> 0, 24);
+  writeUInt32LE(buf, req.maxMsgSize >>> 0, 16);
+  writeUInt32LE(buf, req.pid >>> 0, 24);
   return buf;
 }
 
 /** Decode a SETUP request frame (the caller checked id and size). */
 export function decodeSetupRequest(frame: Buffer): SetupRequest {
-  return { maxMsgSize: frame.readUInt32LE(16), pid: frame.readUInt32LE(24) };
+  return { maxMsgSize: readUInt32LE(frame, 16), pid: readUInt32LE(frame, 24) };
 }
 
 export function encodeSetupResponse(res: SetupResponse): Buffer {
   const buf = allocResponse(IPC_SETUP_ID, SETUP_RESPONSE_SIZE, res.error);
-  buf.writeBigUInt64LE(res.cookie, 24);
-  buf.writeUInt32LE(res.maxMsgSize >>> 0, 32);
+  writeBigUInt64LE(buf, res.cookie, 24);
+  writeUInt32LE(buf, res.maxMsgSize >>> 0, 32);
   return buf;
 }
 
 export function decodeSetupResponse(frame: Buffer): SetupResponse {
   return {
-    error: frame.readInt32LE(16),
-    cookie: frame.readBigUInt64LE(24),
-    maxMsgSize: frame.readUInt32LE(32),
+    error: readInt32LE(frame, 16),
+    cookie: readBigUInt64LE(frame, 24),
+    maxMsgSize: readUInt32LE(frame, 32),
   };
 }
 
 export function encodeEventAttachRequest(cookie: bigint): Buffer {
   const buf = allocRequest(IPC_EVENT_ATTACH_ID, EVENT_ATTACH_REQUEST_SIZE);
-  buf.writeBigUInt64LE(cookie, 16);
+  writeBigUInt64LE(buf, cookie, 16);
   return buf;
 }
 
 export function decodeEventAttachRequest(frame: Buffer): bigint {
-  return frame.readBigUInt64LE(16);
+  return readBigUInt64LE(frame, 16);
 }
 
 export function encodeEventAttachResponse(error: number): Buffer {
@@ -140,6 +147,6 @@ export function encodeFlowControl(level: number): Buffer {
 
 /** The level of a flow-control frame, or undefined when `frame` is not one. */
 export function decodeFlowControl(frame: Buffer): number | undefined {
-  if (frame.length !== RESPONSE_HEADER_SIZE || frame.readInt32LE(0) !== FLOW_CONTROL_ID) return undefined;
-  return frame.readInt32LE(16);
+  if (frame.length !== RESPONSE_HEADER_SIZE || readInt32LE(frame, 0) !== FLOW_CONTROL_ID) return undefined;
+  return readInt32LE(frame, 16);
 }

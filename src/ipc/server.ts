@@ -14,6 +14,7 @@ import { IPC_MAX_MSG_SIZE, RESPONSE_HEADER_SIZE, allocResponse } from './frame.j
 import { encodeFlowControl } from './handshake.js';
 import { StreamTransport } from './stream-transport.js';
 import { createIpcConnectionStats, type IpcConnectionStats } from '../cmap/stats.js';
+import { readInt32LE } from '../common/bytes.js';
 
 /** The minimal logger the IPC layer writes to (the daemon adapts its logger to it). */
 export interface IpcLogger {
@@ -332,7 +333,7 @@ export class IpcServerConnection implements IpcConnection {
     // everything behind them; the others (cpg local_get, membership, ...) are still answered.
     if (
       this.held.length > 0 ||
-      (this.stats.flowControl > 0 && this.service.flowControlRequired?.(frame.readInt32LE(0)))
+      (this.stats.flowControl > 0 && this.service.flowControlRequired?.(readInt32LE(frame, 0)))
     ) {
       if (this.heldBytes + frame.length > this.server.limits.maxEventQueueBytes) {
         this.stats.overload++;
@@ -351,7 +352,7 @@ export class IpcServerConnection implements IpcConnection {
   }
 
   private process(frame: Buffer): void {
-    const id = frame.readInt32LE(0);
+    const id = readInt32LE(frame, 0);
     if (id < 0 || id >= this.service.requestCount) {
       this.stats.invalidRequest++;
       this.server.logger.debug(

@@ -36,6 +36,7 @@ import { writeDirect } from './direct-write.js';
 import { errnoException, errnoName } from '../common/errno.js';
 import { randomBytes } from '../common/random.js';
 import { runAfterCurrent } from '../common/microtask.js';
+import { readBigUInt64LE, readInt32LE } from '../common/bytes.js';
 
 /** One read of a client socket: what a burst of pipelined requests left, like libuv's 64 KiB. */
 const READ_BYTES = 64 * 1024;
@@ -60,7 +61,7 @@ const HANDSHAKE_MAX = 64;
 
 function randomCookie(): bigint {
   for (;;) {
-    const v = randomBytes(8).readBigUInt64LE(0);
+    const v = readBigUInt64LE(randomBytes(8), 0);
     if (v !== 0n) return v;
   }
 }
@@ -341,7 +342,7 @@ export class StreamTransport {
           link!.conn!.deliver(lentBuf !== undefined && frame.buffer === lentBuf ? Buffer.from(frame) : frame);
           return !link!.conn!.closed;
         case 'handshake': {
-          const id = frame.readInt32LE(0);
+          const id = readInt32LE(frame, 0);
           if (id === IPC_SETUP_ID && frame.length === SETUP_REQUEST_SIZE) {
             clearTimeout(timer);
             link = this.setup(service, accepted, frame);
@@ -363,7 +364,7 @@ export class StreamTransport {
           return false;
         }
         case 'events':
-          fail(`unexpected frame (id ${frame.readInt32LE(0)}, size ${frame.length}) on the event channel`);
+          fail(`unexpected frame (id ${readInt32LE(frame, 0)}, size ${frame.length}) on the event channel`);
           return false;
         default:
           return false;

@@ -18,6 +18,7 @@
  * Group message: u16 G, u16 group_len[G], the names without terminators, then the payload.
  */
 import { Buffer } from 'node:buffer';
+import { readUInt16BE, readUInt16LE, writeUInt16LE, writeUInt32LE } from '../common/bytes.js';
 
 /** Bytes before the length array: version, type, fragmented, continuation, msg_count. */
 export const PG_HEADER_SIZE = 8;
@@ -130,11 +131,11 @@ export function writePgPacket(
 ): Buffer {
   const dataOffset = headroom + PG_HEADER_SIZE + 2 * count;
   const out = Buffer.allocUnsafe(dataOffset + data.length);
-  out.writeUInt32LE(0, headroom); // version, type
+  writeUInt32LE(out, 0, headroom); // version, type
   out[headroom + 4] = fragmented & 0xff;
   out[headroom + 5] = continuation & 0xff;
-  out.writeUInt16LE(count, headroom + 6);
-  for (let i = 0; i < count; i++) out.writeUInt16LE(lens[i]!, headroom + PG_HEADER_SIZE + 2 * i);
+  writeUInt16LE(out, count, headroom + 6);
+  for (let i = 0; i < count; i++) writeUInt16LE(out, lens[i]!, headroom + PG_HEADER_SIZE + 2 * i);
   out.set(data, dataOffset);
   return out;
 }
@@ -145,8 +146,8 @@ export function writePgPacket(
  */
 export function groupHeaderLens(groups: readonly Uint8Array[]): Buffer {
   const out = Buffer.allocUnsafe(2 + 2 * groups.length);
-  out.writeUInt16LE(groups.length, 0);
-  for (let i = 0; i < groups.length; i++) out.writeUInt16LE(groups[i]!.length, 2 + 2 * i);
+  writeUInt16LE(out, groups.length, 0);
+  for (let i = 0; i < groups.length; i++) writeUInt16LE(out, groups[i]!.length, 2 + 2 * i);
   return out;
 }
 
@@ -182,11 +183,11 @@ export function groupHeaderLength(msg: Uint8Array, bigEndian: boolean): number |
 
 /** The group names of a message whose header was checked by {@link groupHeaderLength}. */
 export function groupNames(msg: Buffer, bigEndian: boolean): Buffer[] {
-  const g = bigEndian ? msg.readUInt16BE(0) : msg.readUInt16LE(0);
+  const g = bigEndian ? readUInt16BE(msg, 0) : readUInt16LE(msg, 0);
   const names: Buffer[] = [];
   let name = 2 + 2 * g;
   for (let i = 0; i < g; i++) {
-    const l = bigEndian ? msg.readUInt16BE(2 + 2 * i) : msg.readUInt16LE(2 + 2 * i);
+    const l = bigEndian ? readUInt16BE(msg, 2 + 2 * i) : readUInt16LE(msg, 2 + 2 * i);
     names.push(msg.subarray(name, name + l));
     name += l;
   }

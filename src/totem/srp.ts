@@ -63,6 +63,7 @@ import type { SrpConfig } from './srp-config.js';
 import { QUEUE_RTR_ITEMS_SIZE_MAX, SortQueue } from './srp-sortqueue.js';
 import { setEqual, setHas, setMerge, setSubset, setSubtract, sortedIds } from './srp-sets.js';
 import { TokenStatsRing } from './token-stats.js';
+import { readUInt32LE, writeInt32LE, writeUInt32LE } from '../common/bytes.js';
 
 export { srpConfig, srpConfigFromTotem, type SrpConfig, type SrpConfigInput } from './srp-config.js';
 
@@ -1426,7 +1427,7 @@ export class TotemSrp {
       if (inner.length < MCAST_HEADER_SIZE) continue;
       // corosync compares the inner ring id raw and reads the inner seq without conversion
       if (!ringIdEquals(readRingId(inner, 25, false, this.myOldRingId), this.myOldRingId)) continue;
-      const seq = inner.readUInt32LE(17);
+      const seq = readUInt32LE(inner, 17);
       if (this.regular.inRange(seq) && !this.regular.inuse(seq)) {
         this.regular.add(seq, inner);
         if (seqLt(this.oldHighSeqReceived, seq)) this.oldHighSeqReceived = seq;
@@ -1727,8 +1728,8 @@ export class TotemSrp {
       const m = q.peek();
       if (m === undefined) break;
       t.seq = (t.seq + 1) >>> 0;
-      m.writeUInt32LE(t.seq, 17);
-      m.writeInt32LE(this.globalSeqno | 0, 21);
+      writeUInt32LE(m, t.seq, 17);
+      writeInt32LE(m, this.globalSeqno | 0, 21);
       this.globalSeqno = (this.globalSeqno + 1) | 0;
       writeRingId(m, 25, this.myRingId);
       if (sq.inuse(t.seq)) {

@@ -12,6 +12,7 @@ import type { Socket } from 'node:dgram';
 import { endianness } from 'node:os';
 import { parseIPv4, parseIPv6 } from '../config/addr.js';
 import { loadQbNative, type QbNative } from '../ipc/libqb/native.js';
+import { writeUInt16BE, writeUInt16LE } from '../common/bytes.js';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -103,9 +104,9 @@ export function sockaddrOf(addr: string, port: number): Buffer | undefined {
 /** sa_family (host order), the port (network order) and the address bytes at `addrOffset`. */
 function sockaddr(family: number, size: number, port: number, ip: Buffer, addrOffset: number): Buffer {
   const sa = Buffer.alloc(size);
-  if (LE) sa.writeUInt16LE(family, 0);
-  else sa.writeUInt16BE(family, 0);
-  sa.writeUInt16BE(port, 2);
+  if (LE) writeUInt16LE(sa, family, 0);
+  else writeUInt16BE(sa, family, 0);
+  writeUInt16BE(sa, port, 2);
   ip.copy(sa, addrOffset);
   return sa;
 }

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeInt32BE, writeInt32LE } from '../../common/bytes.js';
 
 /** An opaque handle of a mapped ring (a napi external). */
 export type NativeRing = { readonly __nativeRing: unique symbol };
@@ -19,8 +20,8 @@ export const SOL_SOCKET = 1;
 /** An int socket option's value (setSockOpt takes the bytes as the kernel reads them: host order). */
 export function intOption(v: number): Buffer {
   const b = Buffer.alloc(4);
-  if (endianness() === 'LE') b.writeInt32LE(v, 0);
-  else b.writeInt32BE(v, 0);
+  if (endianness() === 'LE') writeInt32LE(b, v, 0);
+  else writeInt32BE(b, v, 0);
   return b;
 }
 

@@ -28,6 +28,7 @@
  * against what we created before they are used.
  */
 import { Buffer } from 'node:buffer';
+import { readInt32LE, readUInt32LE, writeInt32LE, writeUInt32LE } from '../../common/bytes.js';
 
 export const RING_HDR = {
   WRITE_PT: 0,
@@ -186,9 +187,9 @@ export class HeapRingMemory implements RingMemory {
   constructor(dataBytes: number, headerBytes = RING_HDR_BYTES) {
     this.header = Buffer.alloc(headerBytes);
     this.data = Buffer.alloc(dataBytes);
-    this.header.writeUInt32LE(dataBytes / 4, RING_HDR.WORD_SIZE);
-    this.header.writeInt32LE(1, RING_HDR.REF_COUNT);
-    this.data.writeUInt32LE(5, 0);
+    writeUInt32LE(this.header, dataBytes / 4, RING_HDR.WORD_SIZE);
+    writeInt32LE(this.header, 1, RING_HDR.REF_COUNT);
+    writeUInt32LE(this.data, 5, 0);
   }
 
   private words(): number {
@@ -201,21 +202,21 @@ export class HeapRingMemory implements RingMemory {
   }
 
   hdrGet(off: number): number {
-    return this.header.readInt32LE(off);
+    return readInt32LE(this.header, off);
   }
 
   hdrSet(off: number, value: number): void {
-    this.header.writeInt32LE(value | 0, off);
+    writeInt32LE(this.header, value | 0, off);
   }
 
   wordGet(idx: number): number {
     this.checkWord(idx);
-    return this.data.readUInt32LE((idx % this.words()) * 4);
+    return readUInt32LE(this.data, (idx % this.words()) * 4);
   }
 
   wordSet(idx: number, value: number): void {
     this.checkWord(idx);
-    this.data.writeUInt32LE(value >>> 0, (idx % this.words()) * 4);
+    writeUInt32LE(this.data, value >>> 0, (idx % this.words()) * 4);
   }
 
   read(idx: number, len: number): Buffer {

@@ -27,6 +27,14 @@
 import { Buffer } from 'node:buffer';
 import { constants } from 'node:os';
 import { CsErrorCode } from '../../common/errors.js';
+import {
+  readBigUInt64LE,
+  readInt32LE,
+  readUInt32LE,
+  writeBigUInt64LE,
+  writeInt32LE,
+  writeUInt32LE,
+} from '../../common/bytes.js';
 
 export const QB_IPC_MSG_AUTHENTICATE = -1;
 export const QB_IPC_MSG_DISCONNECT = -3;
@@ -54,19 +62,19 @@ export function decodeConnectionRequest(buf: Buffer): DecodeResult<ConnectionReq
       reason: `connection request of ${buf.length} bytes (want ${CONNECTION_REQUEST_SIZE})`,
     };
   }
-  const id = buf.readInt32LE(0);
-  const size = buf.readInt32LE(8);
+  const id = readInt32LE(buf, 0);
+  const size = readInt32LE(buf, 8);
   if (id !== QB_IPC_MSG_AUTHENTICATE || size !== CONNECTION_REQUEST_SIZE) {
     return { ok: false, reason: `not a libqb connection request (id ${id}, size ${size})` };
   }
-  return { ok: true, value: { maxMsgSize: buf.readUInt32LE(16) } };
+  return { ok: true, value: { maxMsgSize: readUInt32LE(buf, 16) } };
 }
 
 export function encodeConnectionRequest(maxMsgSize: number): Buffer {
   const buf = Buffer.alloc(CONNECTION_REQUEST_SIZE);
-  buf.writeInt32LE(QB_IPC_MSG_AUTHENTICATE, 0);
-  buf.writeInt32LE(CONNECTION_REQUEST_SIZE, 8);
-  buf.writeUInt32LE(maxMsgSize >>> 0, 16);
+  writeInt32LE(buf, QB_IPC_MSG_AUTHENTICATE, 0);
+  writeInt32LE(buf, CONNECTION_REQUEST_SIZE, 8);
+  writeUInt32LE(buf, maxMsgSize >>> 0, 16);
   return buf;
 }
 
@@ -83,13 +91,13 @@ export interface ConnectionResponse {
 
 export function encodeConnectionResponse(res: ConnectionResponse): Buffer {
   const buf = Buffer.alloc(CONNECTION_RESPONSE_SIZE);
-  buf.writeInt32LE(QB_IPC_MSG_AUTHENTICATE, 0);
-  buf.writeInt32LE(CONNECTION_RESPONSE_SIZE, 8);
-  buf.writeInt32LE(res.error, 16);
+  writeInt32LE(buf, QB_IPC_MSG_AUTHENTICATE, 0);
+  writeInt32LE(buf, CONNECTION_RESPONSE_SIZE, 8);
+  writeInt32LE(buf, res.error, 16);
   if (res.error === 0) {
-    buf.writeInt32LE(res.type, 24);
-    buf.writeUInt32LE(res.maxMsgSize >>> 0, 28);
-    buf.writeBigUInt64LE(res.cookie, 32);
+    writeInt32LE(buf, res.type, 24);
+    writeUInt32LE(buf, res.maxMsgSize >>> 0, 28);
+    writeBigUInt64LE(buf, res.cookie, 32);
     for (const k of ['request', 'response', 'event'] as const) {
       const bytes = Buffer.from(res[k], 'utf8');
       if (bytes.length >= QB_PATH_MAX) throw new RangeError(`${k} name too long (${bytes.length} bytes)`);
@@ -107,15 +115,15 @@ function readName(buf: Buffer, off: number): string {
 export function decodeConnectionResponse(buf: Buffer): DecodeResult<ConnectionResponse> {
   if (buf.length !== CONNECTION_RESPONSE_SIZE)
     return { ok: false, reason: `response of ${buf.length} bytes` };
-  const type = buf.readInt32LE(24);
+  const type = readInt32LE(buf, 24);
   if (type !== QbIpcType.SOCKET && type !== QbIpcType.SHM) return { ok: false, reason: `type ${type}` };
   return {
     ok: true,
     value: {
-      error: buf.readInt32LE(16),
+      error: readInt32LE(buf, 16),
       type,
-      maxMsgSize: buf.readUInt32LE(28),
-      cookie: buf.readBigUInt64LE(32),
+      maxMsgSize: readUInt32LE(buf, 28),
+      cookie: readBigUInt64LE(buf, 32),
       request: readName(buf, RESPONSE_NAME_OFFSETS.request),
       response: readName(buf, RESPONSE_NAME_OFFSETS.response),
       event: readName(buf, RESPONSE_NAME_OFFSETS.event),

@@ -68,6 +68,7 @@ import {
   grantMaxMsgSize,
 } from './setup.js';
 import { ShmRing } from './shm.js';
+import { readBigUInt64LE, readInt32LE, writeInt32LE } from '../../common/bytes.js';
 
 /** Name of the marker file in the per-connection directories we create. */
 export const OWNER_MARKER = 'corosync-ts.owner';
@@ -134,7 +135,7 @@ class Retry {
  * when a request was delivered (the caller then flushes what it produced).
  */
 function passRequest(conn: IpcServerConnection, chunk: Buffer): boolean {
-  const id = chunk.length >= 4 ? chunk.readInt32LE(0) : undefined;
+  const id = chunk.length >= 4 ? readInt32LE(chunk, 0) : undefined;
   if (chunk.length === 0 || (chunk.length >= REQUEST_HEADER_SIZE && id === QB_IPC_MSG_DISCONNECT)) {
     conn.close('client requested disconnect');
     return false;
@@ -143,7 +144,7 @@ function passRequest(conn: IpcServerConnection, chunk: Buffer): boolean {
     conn.invalid(`request of ${chunk.length} bytes`);
     return false;
   }
-  const size = chunk.readInt32LE(8);
+  const size = readInt32LE(chunk, 8);
   if (size < REQUEST_HEADER_SIZE || size > chunk.length) {
     conn.invalid(`request header size ${size} in ${chunk.length} bytes`);
     return false;
@@ -380,7 +381,7 @@ class SocketLink implements LibqbLink {
     if (level !== undefined) {
       // the request record's flow_control word of the control file (the client maps it)
       const word = Buffer.alloc(4);
-      word.writeInt32LE(level, 0);
+      writeInt32LE(word, level, 0);
       try {
         writeSync(this.controlFd, word, 0, 4, 4);
       } catch (err) {
@@ -839,7 +840,7 @@ export class LibqbTransport {
         error: 0,
         type: this.type === 'shm' ? QbIpcType.SHM : QbIpcType.SOCKET,
         maxMsgSize: granted,
-        cookie: randomBytes(8).readBigUInt64LE(0) | 1n,
+        cookie: readBigUInt64LE(randomBytes(8), 0) | 1n,
         ...names,
       }),
     );

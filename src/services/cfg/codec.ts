@@ -56,6 +56,15 @@ import {
 } from '../../exec/codec.js';
 import { REQUEST_HEADER_SIZE, RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from '../../ipc/frame.js';
 import { zeroedBuffer } from '../../common/buffers.js';
+import {
+  readInt32LE,
+  readUInt16LE,
+  readUInt32LE,
+  readUInt8,
+  writeUInt16LE,
+  writeUInt32LE,
+  writeUInt8,
+} from '../../common/bytes.js';
 
 /** corosync service id of cfg (CFG_SERVICE). */
 export const CFG_SERVICE_ID = ServiceId.CFG;
@@ -192,14 +201,14 @@ export function encodeCfgExec(msg: CfgExecMessage): Buffer {
       writeMessageSource(buf, 16, msg.source);
       break;
     case 'killnode':
-      buf.writeUInt32LE(msg.nodeid >>> 0, 16);
-      buf.writeUInt16LE(msg.reasonLength & 0xffff, 24);
+      writeUInt32LE(buf, msg.nodeid >>> 0, 16);
+      writeUInt16LE(buf, msg.reasonLength & 0xffff, 24);
       putCString(buf, 32, CS_MAX_NAME_LENGTH + 1, msg.reason, 'kill reason');
       break;
     case 'shutdown':
       break;
     case 'crypto_reconfig':
-      buf.writeUInt32LE(msg.phase >>> 0, 16);
+      writeUInt32LE(buf, msg.phase >>> 0, 16);
       break;
   }
   return buf;
@@ -223,8 +232,8 @@ export function decodeCfgExec(fn: number, msg: Buffer, endianConvert = false): C
     case CfgExecFn.KILLNODE:
       return codecOk({
         kind: 'killnode',
-        nodeid: msg.readUInt32LE(16),
-        reasonLength: msg.readUInt16LE(24),
+        nodeid: readUInt32LE(msg, 16),
+        reasonLength: readUInt16LE(msg, 24),
         reason: cString(msg, 32, CS_MAX_NAME_LENGTH),
       });
     case CfgExecFn.SHUTDOWN:
@@ -232,7 +241,7 @@ export function decodeCfgExec(fn: number, msg: Buffer, endianConvert = false): C
     case CfgExecFn.RELOAD_CONFIG:
       return codecOk({ kind: 'reload_config', source: readMessageSource(msg, 16) });
     default:
-      return codecOk({ kind: 'crypto_reconfig', phase: msg.readUInt32LE(16) });
+      return codecOk({ kind: 'crypto_reconfig', phase: readUInt32LE(msg, 16) });
   }
 }
 
@@ -279,25 +288,25 @@ export function encodeCfgRequest(req: CfgRequest): Buffer {
   const buf = allocRequest(id, CFG_REQUEST_SIZES[id]!);
   switch (req.kind) {
     case 'killnode':
-      buf.writeUInt32LE(req.nodeid >>> 0, 16);
-      buf.writeUInt16LE(req.reasonLength & 0xffff, 24);
+      writeUInt32LE(buf, req.nodeid >>> 0, 16);
+      writeUInt16LE(buf, req.reasonLength & 0xffff, 24);
       putCString(buf, 26, CS_MAX_NAME_LENGTH + 1, req.reason, 'kill reason');
       break;
     case 'tryshutdown':
-      buf.writeUInt32LE(req.flags >>> 0, 16);
+      writeUInt32LE(buf, req.flags >>> 0, 16);
       break;
     case 'replytoshutdown':
-      buf.writeUInt32LE(req.response >>> 0, 16);
+      writeUInt32LE(buf, req.response >>> 0, 16);
       break;
     case 'get_node_addrs':
-      buf.writeUInt32LE(req.nodeid >>> 0, 16);
+      writeUInt32LE(buf, req.nodeid >>> 0, 16);
       break;
     case 'nodestatusget':
-      buf.writeUInt32LE(req.nodeid >>> 0, 16);
-      buf.writeUInt32LE(req.version >>> 0, 24);
+      writeUInt32LE(buf, req.nodeid >>> 0, 16);
+      writeUInt32LE(buf, req.version >>> 0, 24);
       break;
     case 'trackstart':
-      buf.writeUInt8(req.flags & 0xff, 16);
+      writeUInt8(buf, req.flags & 0xff, 16);
       break;
     default:
       break;
@@ -310,8 +319,8 @@ export function decodeCfgRequest(frame: Buffer): CodecResult<CfgRequest> {
   if (frame.length < REQUEST_HEADER_SIZE) {
     return codecFail('truncated', `cfg request of ${frame.length} bytes is shorter than its header`);
   }
-  const id = frame.readInt32LE(0);
-  const size = frame.readInt32LE(8);
+  const id = readInt32LE(frame, 0);
+  const size = readInt32LE(frame, 8);
   if (size !== frame.length) {
     return codecFail('size-mismatch', `cfg request: header size ${size} but ${frame.length} bytes`);
   }
@@ -328,16 +337,16 @@ export function decodeCfgRequest(frame: Buffer): CodecResult<CfgRequest> {
     case CfgReqId.KILLNODE:
       return codecOk({
         kind: 'killnode',
-        nodeid: frame.readUInt32LE(16),
-        reasonLength: frame.readUInt16LE(24),
+        nodeid: readUInt32LE(frame, 16),
+        reasonLength: readUInt16LE(frame, 24),
         reason: cString(frame, 26, CS_MAX_NAME_LENGTH),
       });
     case CfgReqId.TRYSHUTDOWN:
-      return codecOk({ kind: 'tryshutdown', flags: frame.readUInt32LE(16) });
+      return codecOk({ kind: 'tryshutdown', flags: readUInt32LE(frame, 16) });
     case CfgReqId.REPLYTOSHUTDOWN:
-      return codecOk({ kind: 'replytoshutdown', response: frame.readUInt32LE(16) });
+      return codecOk({ kind: 'replytoshutdown', response: readUInt32LE(frame, 16) });
     case CfgReqId.GET_NODE_ADDRS:
-      return codecOk({ kind: 'get_node_addrs', nodeid: frame.readUInt32LE(16) });
+      return codecOk({ kind: 'get_node_addrs', nodeid: readUInt32LE(frame, 16) });
     case CfgReqId.LOCAL_GET:
       return codecOk({ kind: 'local_get' });
     case CfgReqId.RELOAD_CONFIG:
@@ -347,11 +356,11 @@ export function decodeCfgRequest(frame: Buffer): CodecResult<CfgRequest> {
     case CfgReqId.NODESTATUSGET:
       return codecOk({
         kind: 'nodestatusget',
-        nodeid: frame.readUInt32LE(16),
-        version: frame.readUInt32LE(24),
+        nodeid: readUInt32LE(frame, 16),
+        version: readUInt32LE(frame, 24),
       });
     case CfgReqId.TRACKSTART:
-      return codecOk({ kind: 'trackstart', flags: frame.readUInt8(16) });
+      return codecOk({ kind: 'trackstart', flags: readUInt8(frame, 16) });
     default:
       return codecOk({ kind: 'trackstop' });
   }
@@ -437,7 +446,7 @@ export function encodeCfgResponse(res: CfgResponse): Buffer {
         throw new RangeError(`${res.interfaces.length} interfaces exceed ${CFG_MAX_INTERFACES}`);
       }
       const b = allocResponse(CfgResId.RINGSTATUSGET, CFG_RINGSTATUSGET_SIZE, res.error);
-      b.writeUInt32LE(res.interfaceCount >>> 0, 24);
+      writeUInt32LE(b, res.interfaceCount >>> 0, 24);
       res.interfaces.forEach((iface, i) => {
         putCString(
           b,
@@ -458,7 +467,7 @@ export function encodeCfgResponse(res: CfgResponse): Buffer {
     }
     case 'testshutdown': {
       const b = allocResponse(CfgResId.TESTSHUTDOWN, 32, res.error);
-      b.writeUInt32LE(res.flags >>> 0, 24);
+      writeUInt32LE(b, res.flags >>> 0, 24);
       return b;
     }
     case 'get_node_addrs': {
@@ -469,8 +478,8 @@ export function encodeCfgResponse(res: CfgResponse): Buffer {
         CFG_GET_NODE_ADDRS_BASE + TOTEMIP_ADDRLEN * slots,
         res.error,
       );
-      b.writeUInt32LE(res.family >>> 0, 24);
-      b.writeUInt32LE(res.addrs.length, 28);
+      writeUInt32LE(b, res.family >>> 0, 24);
+      writeUInt32LE(b, res.addrs.length, 28);
       res.addrs.forEach((a, i) => {
         if (a.length > TOTEMIP_ADDRLEN) throw new RangeError(`address of ${a.length} bytes`);
         a.copy(b, CFG_GET_NODE_ADDRS_BASE + i * TOTEMIP_ADDRLEN);
@@ -479,7 +488,7 @@ export function encodeCfgResponse(res: CfgResponse): Buffer {
     }
     case 'local_get': {
       const b = allocResponse(CfgResId.LOCAL_GET, 32, res.error);
-      b.writeUInt32LE(res.nodeid >>> 0, 24);
+      writeUInt32LE(b, res.nodeid >>> 0, 24);
       return b;
     }
     case 'nodestatusget': {
@@ -487,20 +496,20 @@ export function encodeCfgResponse(res: CfgResponse): Buffer {
       if (s.links.length > CFG_MAX_LINKS)
         throw new RangeError(`${s.links.length} links exceed ${CFG_MAX_LINKS}`);
       const b = allocResponse(CfgResId.NODESTATUSGET, CFG_NODESTATUSGET_V1_SIZE, res.error);
-      b.writeUInt32LE(CFG_NODE_STATUS_V1, 24);
-      b.writeUInt32LE(s.nodeid >>> 0, 28);
-      b.writeUInt8(s.reachable & 0xff, 32);
-      b.writeUInt8(s.remote & 0xff, 33);
-      b.writeUInt8(s.external & 0xff, 34);
-      b.writeUInt8(s.onwireMin & 0xff, 35);
-      b.writeUInt8(s.onwireMax & 0xff, 36);
-      b.writeUInt8(s.onwireVer & 0xff, 37);
+      writeUInt32LE(b, CFG_NODE_STATUS_V1, 24);
+      writeUInt32LE(b, s.nodeid >>> 0, 28);
+      writeUInt8(b, s.reachable & 0xff, 32);
+      writeUInt8(b, s.remote & 0xff, 33);
+      writeUInt8(b, s.external & 0xff, 34);
+      writeUInt8(b, s.onwireMin & 0xff, 35);
+      writeUInt8(b, s.onwireMax & 0xff, 36);
+      writeUInt8(b, s.onwireVer & 0xff, 37);
       s.links.forEach((l, i) => {
         const off = LINK_STATUS_OFF + i * CFG_LINK_STATUS_SIZE;
-        b.writeUInt8(l.enabled & 0xff, off);
-        b.writeUInt8(l.connected & 0xff, off + 1);
-        b.writeUInt8(l.dynconnected & 0xff, off + 2);
-        b.writeUInt32LE(l.mtu >>> 0, off + 4);
+        writeUInt8(b, l.enabled & 0xff, off);
+        writeUInt8(b, l.connected & 0xff, off + 1);
+        writeUInt8(b, l.dynconnected & 0xff, off + 2);
+        writeUInt32LE(b, l.mtu >>> 0, off + 4);
         putCString(b, off + 8, CFG_MAX_HOST_LEN, l.srcIpaddr, 'src_ipaddr');
         putCString(b, off + 8 + CFG_MAX_HOST_LEN, CFG_MAX_HOST_LEN, l.dstIpaddr, 'dst_ipaddr');
       });
@@ -508,7 +517,7 @@ export function encodeCfgResponse(res: CfgResponse): Buffer {
     }
     case 'nodestatusget_version': {
       const b = allocResponse(CfgResId.NODESTATUSGET, CFG_NODESTATUSGET_VERSION_SIZE, res.error);
-      b.writeUInt32LE(res.version >>> 0, 24);
+      writeUInt32LE(b, res.version >>> 0, 24);
       return b;
     }
     default:
@@ -525,9 +534,9 @@ export function decodeCfgResponse(frame: Buffer): CodecResult<CfgResponse> {
   if (frame.length < RESPONSE_HEADER_SIZE) {
     return codecFail('truncated', `cfg response of ${frame.length} bytes is shorter than its header`);
   }
-  const id = frame.readInt32LE(0);
-  const size = frame.readInt32LE(8);
-  const error = frame.readInt32LE(16);
+  const id = readInt32LE(frame, 0);
+  const size = readInt32LE(frame, 8);
+  const error = readInt32LE(frame, 16);
   if (size !== frame.length) {
     return codecFail('size-mismatch', `cfg response: header size ${size} but ${frame.length} bytes`);
   }
@@ -541,7 +550,7 @@ export function decodeCfgResponse(frame: Buffer): CodecResult<CfgResponse> {
     case CfgResId.RINGSTATUSGET: {
       const bad = need(CFG_RINGSTATUSGET_SIZE);
       if (bad) return bad;
-      const count = frame.readUInt32LE(24);
+      const count = readUInt32LE(frame, 24);
       if (count > CFG_MAX_INTERFACES) return codecFail('bad-count', `ring status with ${count} interfaces`);
       const interfaces: CfgInterfaceStatus[] = [];
       for (let i = 0; i < count; i++) {
@@ -557,25 +566,25 @@ export function decodeCfgResponse(frame: Buffer): CodecResult<CfgResponse> {
       return codecOk({ kind: 'ringstatusget', error, interfaceCount: count, interfaces });
     }
     case CfgResId.TESTSHUTDOWN:
-      return need(32) ?? codecOk({ kind: 'testshutdown', error, flags: frame.readUInt32LE(24) });
+      return need(32) ?? codecOk({ kind: 'testshutdown', error, flags: readUInt32LE(frame, 24) });
     case CfgResId.GET_NODE_ADDRS: {
       const bad = need(CFG_GET_NODE_ADDRS_BASE);
       if (bad) return bad;
       const slots = Math.floor((frame.length - CFG_GET_NODE_ADDRS_BASE) / TOTEMIP_ADDRLEN);
-      const n = frame.readUInt32LE(28);
+      const n = readUInt32LE(frame, 28);
       if (n > slots) return codecFail('bad-count', `get_node_addrs: ${n} addresses in ${slots} slots`);
       const addrs: Buffer[] = [];
       for (let i = 0; i < n; i++) {
         const off = CFG_GET_NODE_ADDRS_BASE + i * TOTEMIP_ADDRLEN;
         addrs.push(Buffer.from(frame.subarray(off, off + TOTEMIP_ADDRLEN)));
       }
-      return codecOk({ kind: 'get_node_addrs', error, family: frame.readUInt32LE(24), addrs, slots });
+      return codecOk({ kind: 'get_node_addrs', error, family: readUInt32LE(frame, 24), addrs, slots });
     }
     case CfgResId.LOCAL_GET:
-      return need(32) ?? codecOk({ kind: 'local_get', error, nodeid: frame.readUInt32LE(24) });
+      return need(32) ?? codecOk({ kind: 'local_get', error, nodeid: readUInt32LE(frame, 24) });
     case CfgResId.NODESTATUSGET: {
       if (frame.length === CFG_NODESTATUSGET_VERSION_SIZE) {
-        return codecOk({ kind: 'nodestatusget_version', error, version: frame.readUInt32LE(24) });
+        return codecOk({ kind: 'nodestatusget_version', error, version: readUInt32LE(frame, 24) });
       }
       const bad = need(CFG_NODESTATUSGET_V1_SIZE);
       if (bad) return bad;
@@ -583,10 +592,10 @@ export function decodeCfgResponse(frame: Buffer): CodecResult<CfgResponse> {
       for (let i = 0; i < CFG_MAX_LINKS; i++) {
         const off = LINK_STATUS_OFF + i * CFG_LINK_STATUS_SIZE;
         links.push({
-          enabled: frame.readUInt8(off),
-          connected: frame.readUInt8(off + 1),
-          dynconnected: frame.readUInt8(off + 2),
-          mtu: frame.readUInt32LE(off + 4),
+          enabled: readUInt8(frame, off),
+          connected: readUInt8(frame, off + 1),
+          dynconnected: readUInt8(frame, off + 2),
+          mtu: readUInt32LE(frame, off + 4),
           srcIpaddr: cString(frame, off + 8, CFG_MAX_HOST_LEN),
           dstIpaddr: cString(frame, off + 8 + CFG_MAX_HOST_LEN, CFG_MAX_HOST_LEN),
         });
@@ -595,13 +604,13 @@ export function decodeCfgResponse(frame: Buffer): CodecResult<CfgResponse> {
         kind: 'nodestatusget',
         error,
         status: {
-          nodeid: frame.readUInt32LE(28),
-          reachable: frame.readUInt8(32),
-          remote: frame.readUInt8(33),
-          external: frame.readUInt8(34),
-          onwireMin: frame.readUInt8(35),
-          onwireMax: frame.readUInt8(36),
-          onwireVer: frame.readUInt8(37),
+          nodeid: readUInt32LE(frame, 28),
+          reachable: readUInt8(frame, 32),
+          remote: readUInt8(frame, 33),
+          external: readUInt8(frame, 34),
+          onwireMin: readUInt8(frame, 35),
+          onwireMax: readUInt8(frame, 36),
+          onwireVer: readUInt8(frame, 37),
           links,
         },
       });

@@ -86,6 +86,7 @@ import {
   encodeCfgExec,
   encodeCfgResponse,
 } from './codec.js';
+import { readInt32LE } from '../../common/bytes.js';
 
 const OK = CsErrorCode.CS_OK;
 
@@ -778,7 +779,7 @@ export class CfgService implements ServiceEngine {
       },
       init: (conn) => new CfgConnState(conn, this.nextSource++),
       handle: (conn, st, frame) => {
-        const id = frame.readInt32LE(0);
+        const id = readInt32LE(frame, 0);
         if (cfgFlowControlRequired(id) && (!this.api || this.api.syncInProgress())) {
           // corosync_sending_allowed: -EINPROGRESS → bare {id 0, TRY_AGAIN}
           conn.respond(encodeCfgBareResponse(0, CsErrorCode.CS_ERR_TRY_AGAIN));

@@ -60,6 +60,14 @@ import {
 import type { ExecApi, ServiceEngine, SyncHooks } from '../../exec/service-engine.js';
 import type { IpcServiceDefinition } from '../../ipc/server.js';
 import type { RingId } from '../../totem/wire/index.js';
+import {
+  readBigUInt64LE,
+  readUInt16LE,
+  readUInt8,
+  writeBigUInt64LE,
+  writeUInt16LE,
+  writeUInt8,
+} from '../../common/bytes.js';
 
 /** Exec function ids of cmap. */
 export const CmapExecFn = { MCAST: 0 } as const;
@@ -115,16 +123,16 @@ export function encodeCmapMcast(reason: number, items: readonly CmapMcastItem[])
   const size = CMAP_MCAST_HEADER_SIZE + lens.reduce((a, b) => a + b, 0);
   const buf = Buffer.alloc(size);
   writeExecHeader(buf, execId(ServiceId.CMAP, CmapExecFn.MCAST), size);
-  buf.writeUInt8(reason, 16);
-  buf.writeUInt8(items.length, 24);
+  writeUInt8(buf, reason, 16);
+  writeUInt8(buf, items.length, 24);
   let off = CMAP_MCAST_HEADER_SIZE;
   items.forEach((it, i) => {
     const key = Buffer.from(it.key, 'latin1');
     if (key.length >= KEY_NAME_CAPACITY) throw new RangeError(`cmap mcast key of ${key.length} bytes`);
-    buf.writeUInt16LE(key.length, off);
+    writeUInt16LE(buf, key.length, off);
     key.copy(buf, off + KEY_VALUE_OFF);
-    buf.writeUInt8(it.type, off + ITEM_TYPE_OFF);
-    buf.writeBigUInt64LE(BigInt(it.value.length), off + ITEM_LEN_OFF);
+    writeUInt8(buf, it.type, off + ITEM_TYPE_OFF);
+    writeBigUInt64LE(buf, BigInt(it.value.length), off + ITEM_LEN_OFF);
     it.value.copy(buf, off + CMAP_MCAST_ITEM_SIZE);
     off += lens[i]!;
   });
@@ -144,8 +152,8 @@ export function decodeCmapMcast(msg: Buffer, endianConvert = false): CodecResult
     endianConvert,
   );
   if (bad) return bad;
-  const reason = msg.readUInt8(16);
-  const n = msg.readUInt8(24);
+  const reason = readUInt8(msg, 16);
+  const n = readUInt8(msg, 24);
   if (n > CMAP_MCAST_ITEMS_MAX)
     return codecFail('bad-count', `cmap mcast with ${n} items (max ${CMAP_MCAST_ITEMS_MAX})`);
   const items: CmapMcastItem[] = [];
@@ -157,10 +165,10 @@ export function decodeCmapMcast(msg: Buffer, endianConvert = false): CodecResult
         `cmap mcast item ${i} at ${off} runs past the ${msg.length}-byte message`,
       );
     }
-    const keyLen = msg.readUInt16LE(off);
+    const keyLen = readUInt16LE(msg, off);
     if (keyLen >= KEY_NAME_CAPACITY)
       return codecFail('name-too-long', `cmap mcast item ${i}: key length ${keyLen}`);
-    const valueLen = msg.readBigUInt64LE(off + ITEM_LEN_OFF);
+    const valueLen = readBigUInt64LE(msg, off + ITEM_LEN_OFF);
     if (valueLen > BigInt(msg.length - off - CMAP_MCAST_ITEM_SIZE)) {
       return codecFail('bad-count', `cmap mcast item ${i}: value of ${valueLen} bytes runs past the message`);
     }
@@ -168,7 +176,7 @@ export function decodeCmapMcast(msg: Buffer, endianConvert = false): CodecResult
     const valueOff = off + CMAP_MCAST_ITEM_SIZE;
     items.push({
       key: msg.toString('latin1', off + KEY_VALUE_OFF, off + KEY_VALUE_OFF + keyLen),
-      type: msg.readUInt8(off + ITEM_TYPE_OFF),
+      type: readUInt8(msg, off + ITEM_TYPE_OFF),
       value: msg.subarray(valueOff, valueOff + len),
     });
     off += align8(CMAP_MCAST_ITEM_SIZE + len);
@@ -201,7 +209,7 @@ const NO_LOG: CmapExecLogger = { debug: () => {}, warn: () => {}, error: () => {
 /** The u64 value of `totem.config_version`, 0 when absent or of another type (icmap_get_uint64). */
 function readConfigVersion(icmap: Icmap): bigint {
   const v = icmap.get(CONFIG_VERSION_KEY);
-  return v && v.type === CmapValueType.UINT64 && v.bytes.length === 8 ? v.bytes.readBigUInt64LE(0) : 0n;
+  return v && v.type === CmapValueType.UINT64 && v.bytes.length === 8 ? readBigUInt64LE(v.bytes, 0) : 0n;
 }
 
 /** cmap's service engine (id 0): exec fn 0 MCAST and the config_version sync. */
@@ -295,7 +303,7 @@ export class CmapExecEngine implements ServiceEngine {
         );
         return;
       }
-      version = item.value.readBigUInt64LE(0);
+      version = readBigUInt64LE(item.value, 0);
     }
     this.log.debug(`Received config version ${version} from node ${fromNodeid}`);
     if (fromNodeid !== this.api?.nodeId && version > this.highestReceived) this.highestReceived = version;

@@ -35,6 +35,7 @@ import {
 } from '../../ipc/cmap-codec.js';
 import type { IpcConnection, IpcLogger, IpcServiceDefinition } from '../../ipc/server.js';
 import { sequentialHandleChecks, type HandleCheckSource } from '../../ipc/handle-check.js';
+import { readInt32LE, writeBigUInt64LE } from '../../common/bytes.js';
 
 /** corosync service id of cmap (CMAP_SERVICE). */
 export const CMAP_SERVICE_ID = 0;
@@ -159,7 +160,7 @@ export function createCmapService(opts: CmapServiceOptions): IpcServiceDefinitio
       }
       // Success: 40 + requested capacity bytes; value_len is the actual length.
       const res = encodeGetResponse(OK, capacity, type, capacity > 0 ? bytes : Buffer.alloc(0));
-      if (capacity === 0) res.writeBigUInt64LE(BigInt(bytes.length), 24);
+      if (capacity === 0) writeBigUInt64LE(res, BigInt(bytes.length), 24);
       conn.respond(res);
     },
 
@@ -269,7 +270,7 @@ export function createCmapService(opts: CmapServiceOptions): IpcServiceDefinitio
       return new CmapConnState(opts.icmap, handleChecks);
     },
     handle(conn, st, frame) {
-      handlers[frame.readInt32LE(0)]!(conn, st, frame);
+      handlers[readInt32LE(frame, 0)]!(conn, st, frame);
     },
     exit(conn, st) {
       logger?.debug(`cmap: exit_fn for conn=${conn.token}`);

@@ -39,6 +39,14 @@ import {
 } from '../../exec/codec.js';
 import { RESPONSE_HEADER_SIZE, writeRequestHeader, writeResponseHeader } from '../../ipc/frame.js';
 import { zeroedBuffer } from '../../common/buffers.js';
+import {
+  readBigUInt64LE,
+  readInt32LE,
+  readUInt32LE,
+  writeBigUInt64LE,
+  writeInt32LE,
+  writeUInt32LE,
+} from '../../common/bytes.js';
 
 // ========================================================================================
 // Constants
@@ -253,8 +261,8 @@ export function writeCpgName(buf: Buffer, off: number, n: CpgName): void {
   if (n.length < 0 || n.length > CPG_MAX_NAME_LENGTH || n.value.length > CPG_MAX_NAME_LENGTH) {
     throw new RangeError(`group name length ${n.length} is not in 0..${CPG_MAX_NAME_LENGTH}`);
   }
-  buf.writeUInt32LE(n.length, off);
-  buf.writeUInt32LE(0, off + 4);
+  writeUInt32LE(buf, n.length, off);
+  writeUInt32LE(buf, 0, off + 4);
   buf.fill(0, off + 8, off + CPG_NAME_SIZE);
   n.value.copy(buf, off + 8);
 }
@@ -264,7 +272,7 @@ export function writeCpgName(buf: Buffer, off: number, n: CpgName): void {
  * value unless `view` (the name then shares `buf`'s memory: for names used only while `buf` is).
  */
 export function readCpgName(buf: Buffer, off: number, what: string, view = false): CpgName | CodecFailure {
-  const length = buf.readUInt32LE(off);
+  const length = readUInt32LE(buf, off);
   if (length > CPG_MAX_NAME_LENGTH) {
     return codecFail('name-too-long', `${what}: group name length ${length} exceeds ${CPG_MAX_NAME_LENGTH}`);
   }
@@ -282,16 +290,16 @@ export interface CpgAddress {
 }
 
 function writeAddress(buf: Buffer, off: number, a: CpgAddress): void {
-  buf.writeUInt32LE(a.nodeid >>> 0, off);
-  buf.writeUInt32LE(a.pid >>> 0, off + 8);
-  buf.writeUInt32LE(a.reason >>> 0, off + 16);
+  writeUInt32LE(buf, a.nodeid >>> 0, off);
+  writeUInt32LE(buf, a.pid >>> 0, off + 8);
+  writeUInt32LE(buf, a.reason >>> 0, off + 16);
 }
 
 function readAddress(buf: Buffer, off: number): CpgAddress {
   return {
-    nodeid: buf.readUInt32LE(off),
-    pid: buf.readUInt32LE(off + 8),
-    reason: buf.readUInt32LE(off + 16),
+    nodeid: readUInt32LE(buf, off),
+    pid: readUInt32LE(buf, off + 8),
+    reason: readUInt32LE(buf, off + 16),
   };
 }
 
@@ -393,8 +401,8 @@ function encodeProc(id: number, group: CpgName, pid: number, reason: number): Bu
   const buf = zeroedBuffer(CpgSize.PROCJOIN);
   writeExecHeader(buf, id, CpgSize.PROCJOIN);
   writeCpgName(buf, 16, group);
-  buf.writeUInt32LE(pid >>> 0, 152);
-  buf.writeUInt32LE(reason >>> 0, 160);
+  writeUInt32LE(buf, pid >>> 0, 152);
+  writeUInt32LE(buf, reason >>> 0, 160);
   return buf;
 }
 
@@ -413,7 +421,7 @@ export function encodeCpgJoinList(entries: readonly CpgJoinListEntry[]): Buffer 
   writeExecResponseHeader(buf, CpgExecId.JOINLIST, size, 0);
   entries.forEach((e, i) => {
     const off = CpgSize.JOINLIST_HEADER + CPG_JOIN_LIST_ENTRY_SIZE * i;
-    buf.writeUInt32LE(e.pid >>> 0, off);
+    writeUInt32LE(buf, e.pid >>> 0, off);
     writeCpgName(buf, off + 8, e.group);
   });
   return buf;
@@ -427,16 +435,16 @@ export function encodeCpgMcastHeader(
   const buf = zeroedBuffer(CpgSize.MCAST_HEADER);
   writeExecHeader(buf, CpgExecId.MCAST, CpgSize.MCAST_HEADER + msglen);
   writeCpgName(buf, 16, m.group);
-  buf.writeUInt32LE(msglen >>> 0, 152);
-  buf.writeUInt32LE(m.pid >>> 0, 160);
+  writeUInt32LE(buf, msglen >>> 0, 152);
+  writeUInt32LE(buf, m.pid >>> 0, 160);
   writeMessageSource(buf, 168, m.source);
   return buf;
 }
 
 /** Set the size fields of an MCAST header from {@link encodeCpgMcastHeader} for a new `msglen`. */
 export function patchCpgMcastHeader(buf: Buffer, msglen: number): void {
-  buf.writeInt32LE(CpgSize.MCAST_HEADER + msglen, 8);
-  buf.writeUInt32LE(msglen >>> 0, 152);
+  writeInt32LE(buf, CpgSize.MCAST_HEADER + msglen, 8);
+  writeUInt32LE(buf, msglen >>> 0, 152);
 }
 
 /** MCAST: header, group @16, msglen @152, pid @160, source @168, message @184. */
@@ -449,8 +457,8 @@ export function encodeCpgDownlistOld(leftNodes: readonly number[]): Buffer {
   checkNodeCount(leftNodes.length);
   const buf = zeroedBuffer(CpgSize.DOWNLIST_OLD);
   writeExecHeader(buf, CpgExecId.DOWNLIST_OLD, CpgSize.DOWNLIST_OLD);
-  buf.writeUInt32LE(leftNodes.length, 16);
-  leftNodes.forEach((n, i) => buf.writeUInt32LE(n >>> 0, 24 + 4 * i));
+  writeUInt32LE(buf, leftNodes.length, 16);
+  leftNodes.forEach((n, i) => writeUInt32LE(buf, n >>> 0, 24 + 4 * i));
   return buf;
 }
 
@@ -459,9 +467,9 @@ export function encodeCpgDownlist(oldMembers: number, leftNodes: readonly number
   checkNodeCount(leftNodes.length);
   const buf = zeroedBuffer(CpgSize.DOWNLIST);
   writeExecHeader(buf, CpgExecId.DOWNLIST, CpgSize.DOWNLIST);
-  buf.writeUInt32LE(oldMembers >>> 0, 16);
-  buf.writeUInt32LE(leftNodes.length, 24);
-  leftNodes.forEach((n, i) => buf.writeUInt32LE(n >>> 0, 32 + 4 * i));
+  writeUInt32LE(buf, oldMembers >>> 0, 16);
+  writeUInt32LE(buf, leftNodes.length, 24);
+  leftNodes.forEach((n, i) => writeUInt32LE(buf, n >>> 0, 32 + 4 * i));
   return buf;
 }
 
@@ -483,10 +491,10 @@ export function encodeCpgPartialMcastHeader(
   const buf = zeroedBuffer(CpgSize.PARTIAL_MCAST_HEADER);
   writeExecHeader(buf, CpgExecId.PARTIAL_MCAST, CpgSize.PARTIAL_MCAST_HEADER + fraglen);
   writeCpgName(buf, 16, m.group);
-  buf.writeUInt32LE(m.msglen >>> 0, 152);
-  buf.writeUInt32LE(fraglen >>> 0, 160);
-  buf.writeUInt32LE(m.pid >>> 0, 168);
-  buf.writeUInt32LE(m.type >>> 0, 176);
+  writeUInt32LE(buf, m.msglen >>> 0, 152);
+  writeUInt32LE(buf, fraglen >>> 0, 160);
+  writeUInt32LE(buf, m.pid >>> 0, 168);
+  writeUInt32LE(buf, m.type >>> 0, 176);
   writeMessageSource(buf, 184, m.source);
   return buf;
 }
@@ -518,7 +526,7 @@ export function encodeCpgExec(m: CpgExecMessage): Buffer {
 
 function readNodeids(buf: Buffer, off: number, n: number): number[] {
   const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) out[i] = buf.readUInt32LE(off + 4 * i);
+  for (let i = 0; i < n; i++) out[i] = readUInt32LE(buf, off + 4 * i);
   return out;
 }
 
@@ -539,7 +547,7 @@ export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<C
       `cpg exec message of ${msg.length} bytes is shorter than its 16-byte header`,
     );
   }
-  const id = msg.readInt32LE(0);
+  const id = readInt32LE(msg, 0);
   switch (id) {
     case CpgExecId.PROCJOIN:
     case CpgExecId.PROCLEAVE: {
@@ -554,8 +562,8 @@ export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<C
       return codecOk({
         kind: id === CpgExecId.PROCJOIN ? 'procjoin' : 'procleave',
         group,
-        pid: msg.readUInt32LE(152),
-        reason: msg.readUInt32LE(160),
+        pid: readUInt32LE(msg, 152),
+        reason: readUInt32LE(msg, 160),
       });
     }
     case CpgExecId.JOINLIST: {
@@ -575,7 +583,7 @@ export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<C
         const off = CpgSize.JOINLIST_HEADER + CPG_JOIN_LIST_ENTRY_SIZE * i;
         const group = readCpgName(msg, off + 8, `${what} entry ${i}`);
         if (isCodecFailure(group)) return group;
-        entries.push({ pid: msg.readUInt32LE(off), group });
+        entries.push({ pid: readUInt32LE(msg, off), group });
       }
       return codecOk({ kind: 'joinlist', entries });
     }
@@ -583,7 +591,7 @@ export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<C
       const what = 'cpg mcast';
       const bad = checkMessage(msg, id, CpgSize.MCAST_HEADER, what);
       if (bad) return bad;
-      const msglen = msg.readUInt32LE(152);
+      const msglen = readUInt32LE(msg, 152);
       if (msglen !== msg.length - CpgSize.MCAST_HEADER) {
         return codecFail(
           'bad-count',
@@ -596,7 +604,7 @@ export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<C
       return codecOk({
         kind: 'mcast',
         group,
-        pid: msg.readUInt32LE(160),
+        pid: readUInt32LE(msg, 160),
         source: readMessageSource(msg, 168),
         message: msg.subarray(CpgSize.MCAST_HEADER),
       });
@@ -608,7 +616,7 @@ export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<C
       if (msg.length !== CpgSize.DOWNLIST_OLD) {
         return codecFail('size-mismatch', `${what} of ${msg.length} bytes, expected ${CpgSize.DOWNLIST_OLD}`);
       }
-      const n = msg.readUInt32LE(16);
+      const n = readUInt32LE(msg, 16);
       if (n > CPG_MEMBERSHIP_MAX)
         return codecFail('bad-count', `${what}: left_nodes ${n} > ${CPG_MEMBERSHIP_MAX}`);
       return codecOk({ kind: 'downlist_old', leftNodes: readNodeids(msg, 24, n) });
@@ -620,12 +628,12 @@ export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<C
       if (msg.length !== CpgSize.DOWNLIST) {
         return codecFail('size-mismatch', `${what} of ${msg.length} bytes, expected ${CpgSize.DOWNLIST}`);
       }
-      const n = msg.readUInt32LE(24);
+      const n = readUInt32LE(msg, 24);
       if (n > CPG_MEMBERSHIP_MAX)
         return codecFail('bad-count', `${what}: left_nodes ${n} > ${CPG_MEMBERSHIP_MAX}`);
       return codecOk({
         kind: 'downlist',
-        oldMembers: msg.readUInt32LE(16),
+        oldMembers: readUInt32LE(msg, 16),
         leftNodes: readNodeids(msg, 32, n),
       });
     }
@@ -633,9 +641,9 @@ export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<C
       const what = 'cpg partial_mcast';
       const bad = checkMessage(msg, id, CpgSize.PARTIAL_MCAST_HEADER, what);
       if (bad) return bad;
-      const msglen = msg.readUInt32LE(152);
-      const fraglen = msg.readUInt32LE(160);
-      const type = msg.readUInt32LE(176);
+      const msglen = readUInt32LE(msg, 152);
+      const fraglen = readUInt32LE(msg, 160);
+      const type = readUInt32LE(msg, 176);
       if (fraglen !== msg.length - CpgSize.PARTIAL_MCAST_HEADER) {
         return codecFail(
           'bad-count',
@@ -650,7 +658,7 @@ export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<C
         kind: 'partial_mcast',
         group,
         msglen,
-        pid: msg.readUInt32LE(168),
+        pid: readUInt32LE(msg, 168),
         type,
         source: readMessageSource(msg, 184),
         fragment: msg.subarray(CpgSize.PARTIAL_MCAST_HEADER),
@@ -758,8 +766,8 @@ function requestBuf(id: number, size: number): Buffer {
 export function encodeCpgMcastRequestHeader(guarantee: number, msglen: number): Buffer {
   const buf = zeroedBuffer(CpgSize.REQ_MCAST_HEADER);
   writeResponseHeader(buf, CpgReqId.MCAST, CpgSize.REQ_MCAST_HEADER + msglen, 0);
-  buf.writeUInt32LE(guarantee >>> 0, 24);
-  buf.writeUInt32LE(msglen >>> 0, 32);
+  writeUInt32LE(buf, guarantee >>> 0, 24);
+  writeUInt32LE(buf, msglen >>> 0, 32);
   return buf;
 }
 
@@ -772,10 +780,10 @@ export function encodeCpgPartialMcastRequestHeader(
 ): Buffer {
   const buf = zeroedBuffer(CpgSize.REQ_PARTIAL_MCAST_HEADER);
   writeResponseHeader(buf, CpgReqId.PARTIAL_MCAST, CpgSize.REQ_PARTIAL_MCAST_HEADER + fraglen, 0);
-  buf.writeUInt32LE(guarantee >>> 0, 24);
-  buf.writeUInt32LE(msglen >>> 0, 32);
-  buf.writeUInt32LE(fraglen >>> 0, 40);
-  buf.writeUInt32LE(type >>> 0, 48);
+  writeUInt32LE(buf, guarantee >>> 0, 24);
+  writeUInt32LE(buf, msglen >>> 0, 32);
+  writeUInt32LE(buf, fraglen >>> 0, 40);
+  writeUInt32LE(buf, type >>> 0, 48);
   return buf;
 }
 
@@ -795,14 +803,14 @@ export function encodeCpgRequest(r: CpgRequest): Buffer {
     case 'join': {
       const buf = requestBuf(CpgReqId.JOIN, CpgSize.REQ_JOIN);
       writeCpgName(buf, 16, r.group);
-      buf.writeUInt32LE(r.pid >>> 0, 152);
-      buf.writeUInt32LE(r.flags >>> 0, 160);
+      writeUInt32LE(buf, r.pid >>> 0, 152);
+      writeUInt32LE(buf, r.flags >>> 0, 160);
       return buf;
     }
     case 'leave': {
       const buf = requestBuf(CpgReqId.LEAVE, CpgSize.REQ_LEAVE);
       writeCpgName(buf, 16, r.group);
-      buf.writeUInt32LE(r.pid >>> 0, 152);
+      writeUInt32LE(buf, r.pid >>> 0, 152);
       return buf;
     }
     case 'mcast':
@@ -817,33 +825,33 @@ export function encodeCpgRequest(r: CpgRequest): Buffer {
     case 'iteration_initialize': {
       const buf = requestBuf(CpgReqId.ITERATIONINITIALIZE, CpgSize.REQ_ITERATIONINITIALIZE);
       if (r.group) writeCpgName(buf, 16, r.group);
-      buf.writeUInt32LE(r.iterationType >>> 0, 152);
+      writeUInt32LE(buf, r.iterationType >>> 0, 152);
       return buf;
     }
     case 'iteration_next':
     case 'iteration_finalize': {
       const id = r.kind === 'iteration_next' ? CpgReqId.ITERATIONNEXT : CpgReqId.ITERATIONFINALIZE;
       const buf = requestBuf(id, CpgSize.REQ_ITERATIONNEXT);
-      buf.writeBigUInt64LE(BigInt.asUintN(64, r.handle), 16);
+      writeBigUInt64LE(buf, BigInt.asUintN(64, r.handle), 16);
       return buf;
     }
     case 'finalize':
       return requestBuf(CpgReqId.FINALIZE, CpgSize.REQ_FINALIZE);
     case 'zc_alloc': {
       const buf = requestBuf(CpgReqId.ZC_ALLOC, CpgSize.REQ_ZC_ALLOC);
-      buf.writeBigUInt64LE(BigInt.asUintN(64, r.mapSize), 16);
+      writeBigUInt64LE(buf, BigInt.asUintN(64, r.mapSize), 16);
       writeZcPath(buf, 24, r.path);
       return buf;
     }
     case 'zc_free': {
       const buf = requestBuf(CpgReqId.ZC_FREE, CpgSize.REQ_ZC_FREE);
-      buf.writeBigUInt64LE(BigInt.asUintN(64, r.mapSize), 16);
-      buf.writeBigUInt64LE(BigInt.asUintN(64, r.serverAddress), 24);
+      writeBigUInt64LE(buf, BigInt.asUintN(64, r.mapSize), 16);
+      writeBigUInt64LE(buf, BigInt.asUintN(64, r.serverAddress), 24);
       return buf;
     }
     case 'zc_execute': {
       const buf = requestBuf(CpgReqId.ZC_EXECUTE, CpgSize.REQ_ZC_EXECUTE);
-      buf.writeBigUInt64LE(BigInt.asUintN(64, r.serverAddress), 16);
+      writeBigUInt64LE(buf, BigInt.asUintN(64, r.serverAddress), 16);
       return buf;
     }
     case 'partial_mcast':
@@ -887,8 +895,8 @@ export function decodeCpgRequest(frame: Buffer): CodecResult<CpgRequest> {
   if (frame.length < 16) {
     return codecFail('truncated', `cpg request of ${frame.length} bytes is shorter than its 16-byte header`);
   }
-  const id = frame.readInt32LE(0);
-  const size = frame.readInt32LE(8);
+  const id = readInt32LE(frame, 0);
+  const size = readInt32LE(frame, 8);
   if (size !== frame.length) {
     return codecFail('size-mismatch', `cpg request: header size ${size} but ${frame.length} bytes`);
   }
@@ -910,9 +918,14 @@ export function decodeCpgRequest(frame: Buffer): CodecResult<CpgRequest> {
       const group = readCpgName(frame, 16, what);
       if (isCodecFailure(group)) return group;
       if (id === CpgReqId.JOIN) {
-        return codecOk({ kind: 'join', group, pid: frame.readUInt32LE(152), flags: frame.readUInt32LE(160) });
+        return codecOk({
+          kind: 'join',
+          group,
+          pid: readUInt32LE(frame, 152),
+          flags: readUInt32LE(frame, 160),
+        });
       }
-      if (id === CpgReqId.LEAVE) return codecOk({ kind: 'leave', group, pid: frame.readUInt32LE(152) });
+      if (id === CpgReqId.LEAVE) return codecOk({ kind: 'leave', group, pid: readUInt32LE(frame, 152) });
       return codecOk({ kind: 'membership_get', group });
     }
     case CpgReqId.MCAST: {
@@ -922,7 +935,7 @@ export function decodeCpgRequest(frame: Buffer): CodecResult<CpgRequest> {
           `cpg mcast request of ${size} bytes is shorter than ${CpgSize.REQ_MCAST_HEADER}`,
         );
       }
-      const msglen = frame.readUInt32LE(32);
+      const msglen = readUInt32LE(frame, 32);
       if (msglen !== size - CpgSize.REQ_MCAST_HEADER) {
         return codecFail(
           'bad-count',
@@ -931,14 +944,14 @@ export function decodeCpgRequest(frame: Buffer): CodecResult<CpgRequest> {
       }
       return codecOk({
         kind: 'mcast',
-        guarantee: frame.readUInt32LE(24),
+        guarantee: readUInt32LE(frame, 24),
         message: frame.subarray(CpgSize.REQ_MCAST_HEADER),
       });
     }
     case CpgReqId.LOCAL_GET:
       return codecOk({ kind: 'local_get' });
     case CpgReqId.ITERATIONINITIALIZE: {
-      const iterationType = frame.readUInt32LE(152);
+      const iterationType = readUInt32LE(frame, 152);
       let group: CpgName | undefined;
       if (iterationType === CpgIterationType.ONE_GROUP) {
         const g = readCpgName(frame, 16, what);
@@ -948,9 +961,9 @@ export function decodeCpgRequest(frame: Buffer): CodecResult<CpgRequest> {
       return codecOk({ kind: 'iteration_initialize', iterationType, group });
     }
     case CpgReqId.ITERATIONNEXT:
-      return codecOk({ kind: 'iteration_next', handle: frame.readBigUInt64LE(16) });
+      return codecOk({ kind: 'iteration_next', handle: readBigUInt64LE(frame, 16) });
     case CpgReqId.ITERATIONFINALIZE:
-      return codecOk({ kind: 'iteration_finalize', handle: frame.readBigUInt64LE(16) });
+      return codecOk({ kind: 'iteration_finalize', handle: readBigUInt64LE(frame, 16) });
     case CpgReqId.FINALIZE:
       return codecOk({ kind: 'finalize' });
     case CpgReqId.ZC_ALLOC: {
@@ -959,18 +972,18 @@ export function decodeCpgRequest(frame: Buffer): CodecResult<CpgRequest> {
       if (end < 0 || end > start + CPG_ZC_PATH_LEN) end = start + CPG_ZC_PATH_LEN;
       return codecOk({
         kind: 'zc_alloc',
-        mapSize: frame.readBigUInt64LE(16),
+        mapSize: readBigUInt64LE(frame, 16),
         path: frame.toString('utf8', start, end),
       });
     }
     case CpgReqId.ZC_FREE:
       return codecOk({
         kind: 'zc_free',
-        mapSize: frame.readBigUInt64LE(16),
-        serverAddress: frame.readBigUInt64LE(24),
+        mapSize: readBigUInt64LE(frame, 16),
+        serverAddress: readBigUInt64LE(frame, 24),
       });
     case CpgReqId.ZC_EXECUTE:
-      return codecOk({ kind: 'zc_execute', serverAddress: frame.readBigUInt64LE(16) });
+      return codecOk({ kind: 'zc_execute', serverAddress: readBigUInt64LE(frame, 16) });
     default: {
       // PARTIAL_MCAST (12)
       if (size < CpgSize.REQ_PARTIAL_MCAST_HEADER) {
@@ -979,9 +992,9 @@ export function decodeCpgRequest(frame: Buffer): CodecResult<CpgRequest> {
           `cpg partial_mcast request of ${size} bytes is shorter than ${CpgSize.REQ_PARTIAL_MCAST_HEADER}`,
         );
       }
-      const msglen = frame.readUInt32LE(32);
-      const fraglen = frame.readUInt32LE(40);
-      const type = frame.readUInt32LE(48);
+      const msglen = readUInt32LE(frame, 32);
+      const fraglen = readUInt32LE(frame, 40);
+      const type = readUInt32LE(frame, 48);
       const rwhat = 'cpg partial_mcast request';
       if (fraglen !== size - CpgSize.REQ_PARTIAL_MCAST_HEADER) {
         return codecFail(
@@ -993,7 +1006,7 @@ export function decodeCpgRequest(frame: Buffer): CodecResult<CpgRequest> {
       if (bad) return bad;
       return codecOk({
         kind: 'partial_mcast',
-        guarantee: frame.readUInt32LE(24),
+        guarantee: readUInt32LE(frame, 24),
         msglen,
         type,
         fragment: frame.subarray(CpgSize.REQ_PARTIAL_MCAST_HEADER),
@@ -1155,9 +1168,9 @@ function writeCpgDeliverHeader(
 ): void {
   writeResponseHeader(buf, CpgResId.DELIVER_CALLBACK, CpgSize.DELIVER_HEADER + msglen, CsErrorCode.CS_OK);
   writeCpgName(buf, 24, d.group);
-  buf.writeUInt32LE(msglen >>> 0, 160);
-  buf.writeUInt32LE(d.nodeid >>> 0, 168);
-  buf.writeUInt32LE(d.pid >>> 0, 176);
+  writeUInt32LE(buf, msglen >>> 0, 160);
+  writeUInt32LE(buf, d.nodeid >>> 0, 168);
+  writeUInt32LE(buf, d.pid >>> 0, 176);
 }
 
 /** The 200 bytes of a PARTIAL_DELIVER callback before its `fraglen`-byte fragment (error CS_OK). */
@@ -1179,11 +1192,11 @@ export function encodeCpgPartialDeliverCallbackHeader(
     CsErrorCode.CS_OK,
   );
   writeCpgName(buf, 24, d.group);
-  buf.writeUInt32LE(d.msglen >>> 0, 160);
-  buf.writeUInt32LE(fraglen >>> 0, 168);
-  buf.writeUInt32LE(d.nodeid >>> 0, 176);
-  buf.writeUInt32LE(d.pid >>> 0, 184);
-  buf.writeUInt32LE(d.type >>> 0, 192);
+  writeUInt32LE(buf, d.msglen >>> 0, 160);
+  writeUInt32LE(buf, fraglen >>> 0, 168);
+  writeUInt32LE(buf, d.nodeid >>> 0, 176);
+  writeUInt32LE(buf, d.pid >>> 0, 184);
+  writeUInt32LE(buf, d.type >>> 0, 192);
   return buf;
 }
 
@@ -1199,30 +1212,30 @@ export function encodeCpgResponse(r: CpgResponse): Buffer {
     case 'membership': {
       checkNodeCount(r.members.length);
       const buf = responseBuf(CpgResId.MEMBERSHIP, CpgSize.RES_MEMBERSHIP, r.error);
-      buf.writeUInt32LE(r.members.length, 24);
+      writeUInt32LE(buf, r.members.length, 24);
       r.members.forEach((a, i) => writeAddress(buf, 32 + CPG_ADDRESS_SIZE * i, a));
       return buf;
     }
     case 'local_get': {
       const buf = responseBuf(CpgResId.LOCAL_GET, CpgSize.RES_LOCAL_GET, r.error);
-      buf.writeUInt32LE(r.localNodeid >>> 0, 24);
+      writeUInt32LE(buf, r.localNodeid >>> 0, 24);
       return buf;
     }
     case 'iteration_initialize': {
       const buf = responseBuf(CpgResId.ITERATIONINITIALIZE, CpgSize.RES_ITERATIONINITIALIZE, r.error);
-      buf.writeBigUInt64LE(BigInt.asUintN(64, r.handle), 24);
+      writeBigUInt64LE(buf, BigInt.asUintN(64, r.handle), 24);
       return buf;
     }
     case 'iteration_next': {
       const buf = responseBuf(CpgResId.ITERATIONNEXT, CpgSize.RES_ITERATIONNEXT, r.error);
       writeCpgName(buf, 24, r.description.group);
-      buf.writeUInt32LE(r.description.nodeid >>> 0, 160);
-      buf.writeUInt32LE(r.description.pid >>> 0, 164);
+      writeUInt32LE(buf, r.description.nodeid >>> 0, 160);
+      writeUInt32LE(buf, r.description.pid >>> 0, 164);
       return buf;
     }
     case 'flowcontrol': {
       const buf = responseBuf(CpgResId.FLOWCONTROL_CALLBACK, CpgSize.FLOWCONTROL_CALLBACK, r.error);
-      buf.writeUInt32LE(r.state >>> 0, 24);
+      writeUInt32LE(buf, r.state >>> 0, 24);
       return buf;
     }
     case 'confchg': {
@@ -1232,9 +1245,9 @@ export function encodeCpgResponse(r: CpgResponse): Buffer {
       const size = CpgSize.CONFCHG_HEADER + CPG_ADDRESS_SIZE * (m + l + j);
       const buf = responseBuf(CpgResId.CONFCHG_CALLBACK, size, r.error);
       writeCpgName(buf, 24, r.group);
-      buf.writeUInt32LE(m, 160);
-      buf.writeUInt32LE(j, 168);
-      buf.writeUInt32LE(l, 176);
+      writeUInt32LE(buf, m, 160);
+      writeUInt32LE(buf, j, 168);
+      writeUInt32LE(buf, l, 176);
       let off = CpgSize.CONFCHG_HEADER;
       for (const list of [r.members, r.left, r.joined]) {
         for (const a of list) {
@@ -1246,22 +1259,22 @@ export function encodeCpgResponse(r: CpgResponse): Buffer {
     }
     case 'deliver': {
       const head = encodeCpgDeliverCallbackHeader(r, r.message.length);
-      head.writeInt32LE(r.error | 0, 16);
+      writeInt32LE(head, r.error | 0, 16);
       return Buffer.concat([head, r.message]);
     }
     case 'totem_confchg': {
       const n = r.members.length;
       const size = CpgSize.TOTEM_CONFCHG_HEADER + 4 * n;
       const buf = responseBuf(CpgResId.TOTEM_CONFCHG_CALLBACK, size, r.error);
-      buf.writeUInt32LE(r.ringId.nodeid >>> 0, 24);
-      buf.writeBigUInt64LE(BigInt.asUintN(64, r.ringId.seq), 32);
-      buf.writeUInt32LE(n, 40);
-      r.members.forEach((id, i) => buf.writeUInt32LE(id >>> 0, TOTEM_CONFCHG_LIST_OFF + 4 * i));
+      writeUInt32LE(buf, r.ringId.nodeid >>> 0, 24);
+      writeBigUInt64LE(buf, BigInt.asUintN(64, r.ringId.seq), 32);
+      writeUInt32LE(buf, n, 40);
+      r.members.forEach((id, i) => writeUInt32LE(buf, id >>> 0, TOTEM_CONFCHG_LIST_OFF + 4 * i));
       return buf;
     }
     case 'partial_deliver': {
       const head = encodeCpgPartialDeliverCallbackHeader(r, r.fragment.length);
-      head.writeInt32LE(r.error | 0, 16);
+      writeInt32LE(head, r.error | 0, 16);
       return Buffer.concat([head, r.fragment]);
     }
   }
@@ -1289,9 +1302,9 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
   if (frame.length < RESPONSE_HEADER_SIZE) {
     return codecFail('truncated', `cpg response of ${frame.length} bytes is shorter than its 24-byte header`);
   }
-  const id = frame.readInt32LE(0);
-  const size = frame.readInt32LE(8);
-  const error = frame.readInt32LE(16);
+  const id = readInt32LE(frame, 0);
+  const size = readInt32LE(frame, 8);
+  const error = readInt32LE(frame, 16);
   if (size !== frame.length) {
     return codecFail('size-mismatch', `cpg response: header size ${size} but ${frame.length} bytes`);
   }
@@ -1302,7 +1315,7 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
     case CpgResId.MEMBERSHIP: {
       const bad = exactSize(size, CpgSize.RES_MEMBERSHIP, 'cpg membership response');
       if (bad) return bad;
-      const n = frame.readUInt32LE(24);
+      const n = readUInt32LE(frame, 24);
       if (n > CPG_MEMBERSHIP_MAX) {
         return codecFail('bad-count', `cpg membership response: member_count ${n} > ${CPG_MEMBERSHIP_MAX}`);
       }
@@ -1311,12 +1324,12 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
     case CpgResId.LOCAL_GET:
       return (
         exactSize(size, CpgSize.RES_LOCAL_GET, 'cpg local_get response') ??
-        codecOk({ kind: 'local_get', error, localNodeid: frame.readUInt32LE(24) })
+        codecOk({ kind: 'local_get', error, localNodeid: readUInt32LE(frame, 24) })
       );
     case CpgResId.ITERATIONINITIALIZE:
       return (
         exactSize(size, CpgSize.RES_ITERATIONINITIALIZE, 'cpg iteration_initialize response') ??
-        codecOk({ kind: 'iteration_initialize', error, handle: frame.readBigUInt64LE(24) })
+        codecOk({ kind: 'iteration_initialize', error, handle: readBigUInt64LE(frame, 24) })
       );
     case CpgResId.ITERATIONNEXT: {
       const what = 'cpg iteration_next response';
@@ -1327,21 +1340,21 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
       return codecOk({
         kind: 'iteration_next',
         error,
-        description: { group, nodeid: frame.readUInt32LE(160), pid: frame.readUInt32LE(164) },
+        description: { group, nodeid: readUInt32LE(frame, 160), pid: readUInt32LE(frame, 164) },
       });
     }
     case CpgResId.FLOWCONTROL_CALLBACK:
       return (
         exactSize(size, CpgSize.FLOWCONTROL_CALLBACK, 'cpg flowcontrol callback') ??
-        codecOk({ kind: 'flowcontrol', error, state: frame.readUInt32LE(24) })
+        codecOk({ kind: 'flowcontrol', error, state: readUInt32LE(frame, 24) })
       );
     case CpgResId.CONFCHG_CALLBACK: {
       const what = 'cpg confchg callback';
       const bad = atLeast(size, CpgSize.CONFCHG_HEADER, what);
       if (bad) return bad;
-      const m = frame.readUInt32LE(160);
-      const j = frame.readUInt32LE(168);
-      const l = frame.readUInt32LE(176);
+      const m = readUInt32LE(frame, 160);
+      const j = readUInt32LE(frame, 168);
+      const l = readUInt32LE(frame, 176);
       const expected = CpgSize.CONFCHG_HEADER + CPG_ADDRESS_SIZE * (m + j + l);
       if (expected !== size) {
         return codecFail(
@@ -1365,7 +1378,7 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
       const what = 'cpg deliver callback';
       const bad = atLeast(size, CpgSize.DELIVER_HEADER, what);
       if (bad) return bad;
-      const msglen = frame.readUInt32LE(160);
+      const msglen = readUInt32LE(frame, 160);
       if (msglen !== size - CpgSize.DELIVER_HEADER) {
         return codecFail(
           'bad-count',
@@ -1379,8 +1392,8 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
         kind: 'deliver',
         error,
         group,
-        nodeid: frame.readUInt32LE(168),
-        pid: frame.readUInt32LE(176),
+        nodeid: readUInt32LE(frame, 168),
+        pid: readUInt32LE(frame, 176),
         message: frame.subarray(CpgSize.DELIVER_HEADER),
       });
     }
@@ -1388,17 +1401,17 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
       const what = 'cpg totem confchg callback';
       const bad = atLeast(size, CpgSize.TOTEM_CONFCHG_HEADER, what);
       if (bad) return bad;
-      const n = frame.readUInt32LE(40);
+      const n = readUInt32LE(frame, 40);
       const expected = CpgSize.TOTEM_CONFCHG_HEADER + 4 * n;
       if (expected !== size) {
         return codecFail('bad-count', `${what}: ${n} members need ${expected} bytes, frame has ${size}`);
       }
       const members = new Array<number>(n);
-      for (let i = 0; i < n; i++) members[i] = frame.readUInt32LE(TOTEM_CONFCHG_LIST_OFF + 4 * i);
+      for (let i = 0; i < n; i++) members[i] = readUInt32LE(frame, TOTEM_CONFCHG_LIST_OFF + 4 * i);
       return codecOk({
         kind: 'totem_confchg',
         error,
-        ringId: { nodeid: frame.readUInt32LE(24), seq: frame.readBigUInt64LE(32) },
+        ringId: { nodeid: readUInt32LE(frame, 24), seq: readBigUInt64LE(frame, 32) },
         members,
       });
     }
@@ -1406,9 +1419,9 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
       const what = 'cpg partial deliver callback';
       const bad = atLeast(size, CpgSize.PARTIAL_DELIVER_HEADER, what);
       if (bad) return bad;
-      const msglen = frame.readUInt32LE(160);
-      const fraglen = frame.readUInt32LE(168);
-      const type = frame.readUInt32LE(192);
+      const msglen = readUInt32LE(frame, 160);
+      const fraglen = readUInt32LE(frame, 168);
+      const type = readUInt32LE(frame, 192);
       if (fraglen !== size - CpgSize.PARTIAL_DELIVER_HEADER) {
         return codecFail(
           'bad-count',
@@ -1424,8 +1437,8 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
         error,
         group,
         msglen,
-        nodeid: frame.readUInt32LE(176),
-        pid: frame.readUInt32LE(184),
+        nodeid: readUInt32LE(frame, 176),
+        pid: readUInt32LE(frame, 184),
         type,
         fragment: frame.subarray(CpgSize.PARTIAL_DELIVER_HEADER),
       });
@@ -1446,8 +1459,8 @@ export interface CpgZcHeader {
 /** i32 map_size @0, pad, u64 server_address @8. */
 export function encodeCpgZcHeader(h: CpgZcHeader): Buffer {
   const buf = zeroedBuffer(CpgSize.ZC_HEADER);
-  buf.writeInt32LE(h.mapSize | 0, 0);
-  buf.writeBigUInt64LE(BigInt.asUintN(64, h.serverAddress), 8);
+  writeInt32LE(buf, h.mapSize | 0, 0);
+  writeBigUInt64LE(buf, BigInt.asUintN(64, h.serverAddress), 8);
   return buf;
 }
 
@@ -1458,5 +1471,5 @@ export function decodeCpgZcHeader(buf: Buffer): CodecResult<CpgZcHeader> {
       `zero-copy header of ${buf.length} bytes is shorter than ${CpgSize.ZC_HEADER}`,
     );
   }
-  return codecOk({ mapSize: buf.readInt32LE(0), serverAddress: buf.readBigUInt64LE(8) });
+  return codecOk({ mapSize: readInt32LE(buf, 0), serverAddress: readBigUInt64LE(buf, 8) });
 }

@@ -65,6 +65,7 @@ import {
   nodedownGroupKey,
   nodeupGroupKey,
 } from './groups.js';
+import { readInt32LE } from '../../common/bytes.js';
 
 /** corosync service id of cpg (CPG_SERVICE). */
 export const CPG_SERVICE_ID = 2;
@@ -712,7 +713,7 @@ export class CpgService implements ServiceEngine {
     this.checkedFrame = undefined;
     this.checkedRequest = undefined;
     this.flushPendingLeaves();
-    const id = frame.readInt32LE(0);
+    const id = readInt32LE(frame, 0);
     if (cpgFlowControlRequired(id) && (!this.api || this.api.syncInProgress())) {
       // corosync_sending_allowed: -EINPROGRESS → TRY_AGAIN; MCAST gets no answer at all.
       if (id === CpgReqId.MCAST) {

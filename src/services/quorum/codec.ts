@@ -34,6 +34,14 @@
 import { Buffer } from 'node:buffer';
 import { type CodecResult, PROCESSOR_COUNT_MAX, codecFail, codecOk } from '../../exec/codec.js';
 import { REQUEST_HEADER_SIZE, RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from '../../ipc/frame.js';
+import {
+  readBigUInt64LE,
+  readInt32LE,
+  readUInt32LE,
+  writeBigUInt64LE,
+  writeInt32LE,
+  writeUInt32LE,
+} from '../../common/bytes.js';
 
 /** corosync service id of quorum (QUORUM_SERVICE). */
 export const QUORUM_SERVICE_ID = 3;
@@ -108,7 +116,7 @@ export function encodeQuorumRequest(req: QuorumRequest): Buffer {
       return allocRequest(QuorumReqId.GETQUORATE, REQUEST_HEADER_SIZE);
     case 'trackstart': {
       const b = allocRequest(QuorumReqId.TRACKSTART, 24);
-      b.writeUInt32LE(req.flags >>> 0, 16);
+      writeUInt32LE(b, req.flags >>> 0, 16);
       return b;
     }
     case 'trackstop':
@@ -117,7 +125,7 @@ export function encodeQuorumRequest(req: QuorumRequest): Buffer {
       return allocRequest(QuorumReqId.GETTYPE, REQUEST_HEADER_SIZE);
     case 'model_gettype': {
       const b = allocRequest(QuorumReqId.MODEL_GETTYPE, 24);
-      b.writeUInt32LE(req.model >>> 0, 16);
+      writeUInt32LE(b, req.model >>> 0, 16);
       return b;
     }
   }
@@ -128,8 +136,8 @@ export function decodeQuorumRequest(frame: Buffer): CodecResult<QuorumRequest> {
   if (frame.length < REQUEST_HEADER_SIZE) {
     return codecFail('truncated', `quorum request of ${frame.length} bytes is shorter than its header`);
   }
-  const id = frame.readInt32LE(0);
-  const size = frame.readInt32LE(8);
+  const id = readInt32LE(frame, 0);
+  const size = readInt32LE(frame, 8);
   if (size !== frame.length) {
     return codecFail('size-mismatch', `quorum request: header size ${size} but ${frame.length} bytes`);
   }
@@ -142,13 +150,13 @@ export function decodeQuorumRequest(frame: Buffer): CodecResult<QuorumRequest> {
     case QuorumReqId.GETQUORATE:
       return codecOk({ kind: 'getquorate' });
     case QuorumReqId.TRACKSTART:
-      return codecOk({ kind: 'trackstart', flags: frame.readUInt32LE(16) });
+      return codecOk({ kind: 'trackstart', flags: readUInt32LE(frame, 16) });
     case QuorumReqId.TRACKSTOP:
       return codecOk({ kind: 'trackstop' });
     case QuorumReqId.GETTYPE:
       return codecOk({ kind: 'gettype' });
     default:
-      return codecOk({ kind: 'model_gettype', model: frame.readUInt32LE(16) });
+      return codecOk({ kind: 'model_gettype', model: readUInt32LE(frame, 16) });
   }
 }
 
@@ -192,7 +200,7 @@ function checkList(list: readonly number[], what: string): void {
 
 function writeList(buf: Buffer, off: number, list: readonly number[]): number {
   for (const id of list) {
-    buf.writeUInt32LE(id >>> 0, off);
+    writeUInt32LE(buf, id >>> 0, off);
     off += 4;
   }
   return off;
@@ -203,7 +211,7 @@ export function encodeQuorumResponse(res: QuorumResponse): Buffer {
   switch (res.kind) {
     case 'getquorate': {
       const b = allocResponse(QuorumResId.GETQUORATE, 32, res.error);
-      b.writeUInt32LE(res.quorate >>> 0, 24);
+      writeUInt32LE(b, res.quorate >>> 0, 24);
       return b;
     }
     case 'trackstart':
@@ -214,7 +222,7 @@ export function encodeQuorumResponse(res: QuorumResponse): Buffer {
     case 'model_gettype': {
       const id = res.kind === 'gettype' ? QuorumResId.GETTYPE : QuorumResId.MODEL_GETTYPE;
       const b = allocResponse(id, 32, res.error);
-      b.writeUInt32LE(res.quorumType >>> 0, 24);
+      writeUInt32LE(b, res.quorumType >>> 0, 24);
       return b;
     }
     case 'notification': {
@@ -224,9 +232,9 @@ export function encodeQuorumResponse(res: QuorumResponse): Buffer {
         QUORUM_NOTIFICATION_V0_BASE + 4 * res.viewList.length,
         res.error,
       );
-      b.writeInt32LE(res.quorate | 0, 24);
-      b.writeBigUInt64LE(BigInt.asUintN(64, res.ringSeq), 32);
-      b.writeUInt32LE(res.viewList.length, 40);
+      writeInt32LE(b, res.quorate | 0, 24);
+      writeBigUInt64LE(b, BigInt.asUintN(64, res.ringSeq), 32);
+      writeUInt32LE(b, res.viewList.length, 40);
       writeList(b, V0_LIST_OFF, res.viewList);
       return b;
     }
@@ -237,10 +245,10 @@ export function encodeQuorumResponse(res: QuorumResponse): Buffer {
         QUORUM_NOTIFICATION_V1_BASE + 4 * res.viewList.length,
         res.error,
       );
-      b.writeInt32LE(res.quorate | 0, 24);
-      b.writeUInt32LE(res.ringId.nodeid >>> 0, 32);
-      b.writeBigUInt64LE(BigInt.asUintN(64, res.ringId.seq), 40);
-      b.writeUInt32LE(res.viewList.length, 48);
+      writeInt32LE(b, res.quorate | 0, 24);
+      writeUInt32LE(b, res.ringId.nodeid >>> 0, 32);
+      writeBigUInt64LE(b, BigInt.asUintN(64, res.ringId.seq), 40);
+      writeUInt32LE(b, res.viewList.length, 48);
       writeList(b, V1_LIST_OFF, res.viewList);
       return b;
     }
@@ -254,11 +262,11 @@ export function encodeQuorumResponse(res: QuorumResponse): Buffer {
         QUORUM_NODELIST_V1_BASE + 4 * n,
         res.error,
       );
-      b.writeUInt32LE(res.ringId.nodeid >>> 0, 24);
-      b.writeBigUInt64LE(BigInt.asUintN(64, res.ringId.seq), 32);
-      b.writeUInt32LE(res.members.length, 40);
-      b.writeUInt32LE(res.joined.length, 48);
-      b.writeUInt32LE(res.left.length, 56);
+      writeUInt32LE(b, res.ringId.nodeid >>> 0, 24);
+      writeBigUInt64LE(b, BigInt.asUintN(64, res.ringId.seq), 32);
+      writeUInt32LE(b, res.members.length, 40);
+      writeUInt32LE(b, res.joined.length, 48);
+      writeUInt32LE(b, res.left.length, 56);
       let off = writeList(b, NODELIST_LIST_OFF, res.members);
       off = writeList(b, off, res.joined);
       writeList(b, off, res.left);
@@ -269,7 +277,7 @@ export function encodeQuorumResponse(res: QuorumResponse): Buffer {
 
 function readList(buf: Buffer, off: number, n: number): number[] {
   const out: number[] = [];
-  for (let i = 0; i < n; i++) out.push(buf.readUInt32LE(off + 4 * i));
+  for (let i = 0; i < n; i++) out.push(readUInt32LE(buf, off + 4 * i));
   return out;
 }
 
@@ -278,9 +286,9 @@ export function decodeQuorumResponse(frame: Buffer): CodecResult<QuorumResponse>
   if (frame.length < RESPONSE_HEADER_SIZE) {
     return codecFail('truncated', `quorum response of ${frame.length} bytes is shorter than its header`);
   }
-  const id = frame.readInt32LE(0);
-  const size = frame.readInt32LE(8);
-  const error = frame.readInt32LE(16);
+  const id = readInt32LE(frame, 0);
+  const size = readInt32LE(frame, 8);
+  const error = readInt32LE(frame, 16);
   if (size !== frame.length) {
     return codecFail('size-mismatch', `quorum response: header size ${size} but ${frame.length} bytes`);
   }
@@ -290,51 +298,51 @@ export function decodeQuorumResponse(frame: Buffer): CodecResult<QuorumResponse>
       : undefined;
   switch (id) {
     case QuorumResId.GETQUORATE:
-      return need(32) ?? codecOk({ kind: 'getquorate', error, quorate: frame.readUInt32LE(24) });
+      return need(32) ?? codecOk({ kind: 'getquorate', error, quorate: readUInt32LE(frame, 24) });
     case QuorumResId.TRACKSTART:
       return codecOk({ kind: 'trackstart', error });
     case QuorumResId.TRACKSTOP:
       return codecOk({ kind: 'trackstop', error });
     case QuorumResId.GETTYPE:
-      return need(32) ?? codecOk({ kind: 'gettype', error, quorumType: frame.readUInt32LE(24) });
+      return need(32) ?? codecOk({ kind: 'gettype', error, quorumType: readUInt32LE(frame, 24) });
     case QuorumResId.MODEL_GETTYPE:
-      return need(32) ?? codecOk({ kind: 'model_gettype', error, quorumType: frame.readUInt32LE(24) });
+      return need(32) ?? codecOk({ kind: 'model_gettype', error, quorumType: readUInt32LE(frame, 24) });
     case QuorumResId.NOTIFICATION: {
       const bad = need(QUORUM_NOTIFICATION_V0_BASE);
       if (bad) return bad;
-      const n = frame.readUInt32LE(40);
+      const n = readUInt32LE(frame, 40);
       if (n > PROCESSOR_COUNT_MAX || frame.length < QUORUM_NOTIFICATION_V0_BASE + 4 * n) {
         return codecFail('bad-count', `quorum notification with ${n} entries in ${frame.length} bytes`);
       }
       return codecOk({
         kind: 'notification',
         error,
-        quorate: frame.readInt32LE(24),
-        ringSeq: frame.readBigUInt64LE(32),
+        quorate: readInt32LE(frame, 24),
+        ringSeq: readBigUInt64LE(frame, 32),
         viewList: readList(frame, V0_LIST_OFF, n),
       });
     }
     case QuorumResId.V1_QUORUM_NOTIFICATION: {
       const bad = need(QUORUM_NOTIFICATION_V1_BASE);
       if (bad) return bad;
-      const n = frame.readUInt32LE(48);
+      const n = readUInt32LE(frame, 48);
       if (n > PROCESSOR_COUNT_MAX || frame.length < QUORUM_NOTIFICATION_V1_BASE + 4 * n) {
         return codecFail('bad-count', `quorum v1 notification with ${n} entries in ${frame.length} bytes`);
       }
       return codecOk({
         kind: 'v1_quorum_notification',
         error,
-        quorate: frame.readInt32LE(24),
-        ringId: { nodeid: frame.readUInt32LE(32), seq: frame.readBigUInt64LE(40) },
+        quorate: readInt32LE(frame, 24),
+        ringId: { nodeid: readUInt32LE(frame, 32), seq: readBigUInt64LE(frame, 40) },
         viewList: readList(frame, V1_LIST_OFF, n),
       });
     }
     case QuorumResId.V1_NODELIST_NOTIFICATION: {
       const bad = need(QUORUM_NODELIST_V1_BASE);
       if (bad) return bad;
-      const m = frame.readUInt32LE(40);
-      const j = frame.readUInt32LE(48);
-      const l = frame.readUInt32LE(56);
+      const m = readUInt32LE(frame, 40);
+      const j = readUInt32LE(frame, 48);
+      const l = readUInt32LE(frame, 56);
       if (
         m > PROCESSOR_COUNT_MAX ||
         j > PROCESSOR_COUNT_MAX ||
@@ -349,7 +357,7 @@ export function decodeQuorumResponse(frame: Buffer): CodecResult<QuorumResponse>
       return codecOk({
         kind: 'v1_nodelist_notification',
         error,
-        ringId: { nodeid: frame.readUInt32LE(24), seq: frame.readBigUInt64LE(32) },
+        ringId: { nodeid: readUInt32LE(frame, 24), seq: readBigUInt64LE(frame, 32) },
         members: readList(frame, NODELIST_LIST_OFF, m),
         joined: readList(frame, NODELIST_LIST_OFF + 4 * m, j),
         left: readList(frame, NODELIST_LIST_OFF + 4 * (m + j), l),

@@ -35,6 +35,16 @@ import {
 } from '../../ipc/frame.js';
 import type { RingId } from '../../totem/wire/index.js';
 import { zeroedBuffer } from '../../common/buffers.js';
+import {
+  readBigUInt64LE,
+  readInt32LE,
+  readUInt32LE,
+  readUInt8,
+  writeBigUInt64LE,
+  writeInt32LE,
+  writeUInt32LE,
+  writeUInt8,
+} from '../../common/bytes.js';
 
 // ========================================================================================
 // Constants
@@ -206,24 +216,24 @@ export function encodeVqNodeinfo(
   flags: number,
 ): Buffer {
   const buf = execBuffer(VqExecId.NODEINFO, VqExecSize.NODEINFO);
-  buf.writeUInt32LE(nodeId >>> 0, 16);
-  buf.writeUInt32LE(votes >>> 0, 20);
-  buf.writeUInt32LE(expectedVotes >>> 0, 24);
-  buf.writeUInt32LE(flags >>> 0, 28);
+  writeUInt32LE(buf, nodeId >>> 0, 16);
+  writeUInt32LE(buf, votes >>> 0, 20);
+  writeUInt32LE(buf, expectedVotes >>> 0, 24);
+  writeUInt32LE(buf, flags >>> 0, 28);
   return buf;
 }
 
 export function encodeVqReconfigure(param: number, nodeId: number, value: number): Buffer {
   const buf = execBuffer(VqExecId.RECONFIGURE, VqExecSize.RECONFIGURE);
-  buf.writeUInt32LE(nodeId >>> 0, 16);
-  buf.writeUInt32LE(value >>> 0, 20);
-  buf.writeUInt8(param & 0xff, 24);
+  writeUInt32LE(buf, nodeId >>> 0, 16);
+  writeUInt32LE(buf, value >>> 0, 20);
+  writeUInt8(buf, param & 0xff, 24);
   return buf;
 }
 
 export function encodeVqQdeviceReg(operation: number, name: string): Buffer {
   const buf = execBuffer(VqExecId.QDEVICE_REG, VqExecSize.QDEVICE_REG);
-  buf.writeUInt32LE(operation >>> 0, 16);
+  writeUInt32LE(buf, operation >>> 0, 16);
   writeName(buf, 20, name);
   return buf;
 }
@@ -253,7 +263,7 @@ export function encodeVqExec(m: VqExecMessage): Buffer {
  * sends sizeof(struct).
  */
 export function decodeVqExec(msg: Buffer, endianConvert = false): CodecResult<VqExecMessage> {
-  const id = msg.length >= 4 ? msg.readInt32LE(0) : -1;
+  const id = msg.length >= 4 ? readInt32LE(msg, 0) : -1;
   const exact = (size: number, what: string) => {
     const bad = checkMessage(msg, id, size, what, endianConvert);
     if (bad) return bad;
@@ -267,10 +277,10 @@ export function decodeVqExec(msg: Buffer, endianConvert = false): CodecResult<Vq
       if (bad) return bad;
       return codecOk({
         kind: 'nodeinfo',
-        nodeId: msg.readUInt32LE(16),
-        votes: msg.readUInt32LE(20),
-        expectedVotes: msg.readUInt32LE(24),
-        flags: msg.readUInt32LE(28),
+        nodeId: readUInt32LE(msg, 16),
+        votes: readUInt32LE(msg, 20),
+        expectedVotes: readUInt32LE(msg, 24),
+        flags: readUInt32LE(msg, 28),
       });
     }
     case VqExecId.RECONFIGURE: {
@@ -278,9 +288,9 @@ export function decodeVqExec(msg: Buffer, endianConvert = false): CodecResult<Vq
       if (bad) return bad;
       return codecOk({
         kind: 'reconfigure',
-        nodeId: msg.readUInt32LE(16),
-        value: msg.readUInt32LE(20),
-        param: msg.readUInt8(24),
+        nodeId: readUInt32LE(msg, 16),
+        value: readUInt32LE(msg, 20),
+        param: readUInt8(msg, 24),
       });
     }
     case VqExecId.QDEVICE_REG: {
@@ -289,7 +299,7 @@ export function decodeVqExec(msg: Buffer, endianConvert = false): CodecResult<Vq
       const n = readName(msg, 20);
       return codecOk({
         kind: 'qdevice_reg',
-        operation: msg.readUInt32LE(16),
+        operation: readUInt32LE(msg, 16),
         name: n.name,
         terminated: n.terminated,
       });
@@ -339,8 +349,8 @@ export function decodeVqRequest(frame: Buffer): CodecResult<VqRequest> {
   if (frame.length < REQUEST_HEADER_SIZE) {
     return codecFail('truncated', `votequorum request of ${frame.length} bytes is shorter than its header`);
   }
-  const id = frame.readInt32LE(0);
-  const size = frame.readInt32LE(8);
+  const id = readInt32LE(frame, 0);
+  const size = readInt32LE(frame, 8);
   if (size !== frame.length)
     return codecFail('size-mismatch', `request header size ${size} but ${frame.length} bytes`);
   const need = VQ_REQUEST_SIZE[id];
@@ -350,16 +360,16 @@ export function decodeVqRequest(frame: Buffer): CodecResult<VqRequest> {
   }
   switch (id) {
     case VqReqId.GETINFO:
-      return codecOk({ kind: 'getinfo', nodeId: frame.readUInt32LE(16) });
+      return codecOk({ kind: 'getinfo', nodeId: readUInt32LE(frame, 16) });
     case VqReqId.SETEXPECTED:
-      return codecOk({ kind: 'setexpected', expectedVotes: frame.readUInt32LE(16) });
+      return codecOk({ kind: 'setexpected', expectedVotes: readUInt32LE(frame, 16) });
     case VqReqId.SETVOTES:
-      return codecOk({ kind: 'setvotes', votes: frame.readUInt32LE(16), nodeId: frame.readUInt32LE(20) });
+      return codecOk({ kind: 'setvotes', votes: readUInt32LE(frame, 16), nodeId: readUInt32LE(frame, 20) });
     case VqReqId.TRACKSTART:
       return codecOk({
         kind: 'trackstart',
-        context: frame.readBigUInt64LE(16),
-        trackFlags: frame.readUInt32LE(24),
+        context: readBigUInt64LE(frame, 16),
+        trackFlags: readUInt32LE(frame, 24),
       });
     case VqReqId.TRACKSTOP:
       return codecOk({ kind: 'trackstop' });
@@ -377,14 +387,14 @@ export function decodeVqRequest(frame: Buffer): CodecResult<VqRequest> {
       return codecOk({
         kind: 'qdevice_poll',
         name: readName(frame, 16),
-        castVote: frame.readInt32LE(272),
-        ringId: { rep: frame.readUInt32LE(280), seq: frame.readBigUInt64LE(288) },
+        castVote: readInt32LE(frame, 272),
+        ringId: { rep: readUInt32LE(frame, 280), seq: readBigUInt64LE(frame, 288) },
       });
     default:
       return codecOk({
         kind: 'qdevice_master_wins',
         name: readName(frame, 16),
-        allow: frame.readUInt32LE(272),
+        allow: readUInt32LE(frame, 272),
       });
   }
 }
@@ -409,18 +419,18 @@ export function encodeVqRequest(r: VqRequest): Buffer {
   writeRequestHeader(buf, id, size);
   switch (r.kind) {
     case 'getinfo':
-      buf.writeUInt32LE(r.nodeId >>> 0, 16);
+      writeUInt32LE(buf, r.nodeId >>> 0, 16);
       break;
     case 'setexpected':
-      buf.writeUInt32LE(r.expectedVotes >>> 0, 16);
+      writeUInt32LE(buf, r.expectedVotes >>> 0, 16);
       break;
     case 'setvotes':
-      buf.writeUInt32LE(r.votes >>> 0, 16);
-      buf.writeUInt32LE(r.nodeId >>> 0, 20);
+      writeUInt32LE(buf, r.votes >>> 0, 16);
+      writeUInt32LE(buf, r.nodeId >>> 0, 20);
       break;
     case 'trackstart':
-      buf.writeBigUInt64LE(BigInt.asUintN(64, r.context), 16);
-      buf.writeUInt32LE(r.trackFlags >>> 0, 24);
+      writeBigUInt64LE(buf, BigInt.asUintN(64, r.context), 16);
+      writeUInt32LE(buf, r.trackFlags >>> 0, 24);
       break;
     case 'trackstop':
       break;
@@ -434,13 +444,13 @@ export function encodeVqRequest(r: VqRequest): Buffer {
       break;
     case 'qdevice_poll':
       writeName(buf, 16, r.name.name);
-      buf.writeInt32LE(r.castVote | 0, 272);
-      buf.writeUInt32LE(r.ringId.rep >>> 0, 280);
-      buf.writeBigUInt64LE(BigInt.asUintN(64, r.ringId.seq), 288);
+      writeInt32LE(buf, r.castVote | 0, 272);
+      writeUInt32LE(buf, r.ringId.rep >>> 0, 280);
+      writeBigUInt64LE(buf, BigInt.asUintN(64, r.ringId.seq), 288);
       break;
     case 'qdevice_master_wins':
       writeName(buf, 16, r.name.name);
-      buf.writeUInt32LE(r.allow >>> 0, 272);
+      writeUInt32LE(buf, r.allow >>> 0, 272);
       break;
   }
   return buf;
@@ -507,7 +517,7 @@ export function encodeVqGetinfo(error: number, info: VqGetinfo | undefined): Buf
       info.flags,
       info.qdeviceVotes,
     ];
-    vals.forEach((v, i) => buf.writeUInt32LE(v >>> 0, 24 + 4 * i));
+    vals.forEach((v, i) => writeUInt32LE(buf, v >>> 0, 24 + 4 * i));
     writeName(buf, 60, info.qdeviceName);
   }
   return buf;
@@ -521,12 +531,12 @@ export function encodeVqQuorumNotification(
   const size = VqResSize.QUORUM_NOTIFICATION_BASE + 8 * nodes.length;
   const buf = zeroedBuffer(size);
   writeResponseHeader(buf, VqResId.QUORUM_NOTIFICATION, size, 1 /* CS_OK */);
-  buf.writeUInt32LE(quorate ? 1 : 0, 24);
-  buf.writeBigUInt64LE(BigInt.asUintN(64, context), 32);
-  buf.writeUInt32LE(nodes.length, 40);
+  writeUInt32LE(buf, quorate ? 1 : 0, 24);
+  writeBigUInt64LE(buf, BigInt.asUintN(64, context), 32);
+  writeUInt32LE(buf, nodes.length, 40);
   nodes.forEach((n, i) => {
-    buf.writeUInt32LE(n.nodeId >>> 0, 48 + 8 * i);
-    buf.writeUInt32LE(n.state >>> 0, 52 + 8 * i);
+    writeUInt32LE(buf, n.nodeId >>> 0, 48 + 8 * i);
+    writeUInt32LE(buf, n.state >>> 0, 52 + 8 * i);
   });
   return buf;
 }
@@ -539,11 +549,11 @@ export function encodeVqNodelistNotification(
   const size = VqResSize.NODELIST_NOTIFICATION_BASE + 4 * nodes.length;
   const buf = zeroedBuffer(size);
   writeResponseHeader(buf, VqResId.NODELIST_NOTIFICATION, size, 1 /* CS_OK */);
-  buf.writeBigUInt64LE(BigInt.asUintN(64, context), 24);
-  buf.writeUInt32LE(ringId.rep >>> 0, 32);
-  buf.writeBigUInt64LE(BigInt.asUintN(64, ringId.seq), 40);
-  buf.writeUInt32LE(nodes.length, 48);
-  nodes.forEach((id, i) => buf.writeUInt32LE(id >>> 0, 56 + 4 * i));
+  writeBigUInt64LE(buf, BigInt.asUintN(64, context), 24);
+  writeUInt32LE(buf, ringId.rep >>> 0, 32);
+  writeBigUInt64LE(buf, BigInt.asUintN(64, ringId.seq), 40);
+  writeUInt32LE(buf, nodes.length, 48);
+  nodes.forEach((id, i) => writeUInt32LE(buf, id >>> 0, 56 + 4 * i));
   return buf;
 }
 
@@ -551,8 +561,8 @@ export function encodeVqExpectedVotesNotification(context: bigint, expectedVotes
   const size = VqResSize.EXPECTEDVOTES_NOTIFICATION;
   const buf = zeroedBuffer(size);
   writeResponseHeader(buf, VqResId.EXPECTEDVOTES_NOTIFICATION, size, 1 /* CS_OK */);
-  buf.writeBigUInt64LE(BigInt.asUintN(64, context), 24);
-  buf.writeUInt32LE(expectedVotes >>> 0, 32);
+  writeBigUInt64LE(buf, BigInt.asUintN(64, context), 24);
+  writeUInt32LE(buf, expectedVotes >>> 0, 32);
   return buf;
 }
 
@@ -561,9 +571,9 @@ export function decodeVqResponse(frame: Buffer): CodecResult<VqResponse> {
   if (frame.length < RESPONSE_HEADER_SIZE) {
     return codecFail('truncated', `votequorum response of ${frame.length} bytes is shorter than its header`);
   }
-  const id = frame.readInt32LE(0);
-  const size = frame.readInt32LE(8);
-  const error = frame.readInt32LE(16);
+  const id = readInt32LE(frame, 0);
+  const size = readInt32LE(frame, 8);
+  const error = readInt32LE(frame, 16);
   if (size !== frame.length)
     return codecFail('size-mismatch', `response header size ${size} but ${frame.length} bytes`);
   const atLeast = (n: number, what: string) =>
@@ -574,7 +584,7 @@ export function decodeVqResponse(frame: Buffer): CodecResult<VqResponse> {
     case VqResId.GETINFO: {
       const bad = atLeast(VqResSize.GETINFO, 'GETINFO response');
       if (bad) return bad;
-      const u = (i: number) => frame.readUInt32LE(24 + 4 * i);
+      const u = (i: number) => readUInt32LE(frame, 24 + 4 * i);
       return codecOk({
         kind: 'getinfo',
         error,
@@ -595,18 +605,18 @@ export function decodeVqResponse(frame: Buffer): CodecResult<VqResponse> {
     case VqResId.QUORUM_NOTIFICATION: {
       const bad = atLeast(VqResSize.QUORUM_NOTIFICATION_BASE, 'QUORUM notification');
       if (bad) return bad;
-      const n = frame.readUInt32LE(40);
+      const n = readUInt32LE(frame, 40);
       if (n > VQ_NOTIFICATION_MAX_NODES || frame.length !== VqResSize.QUORUM_NOTIFICATION_BASE + 8 * n) {
         return codecFail('bad-count', `QUORUM notification with ${n} entries in ${frame.length} bytes`);
       }
       const nodes: VqNodeEntry[] = [];
       for (let i = 0; i < n; i++) {
-        nodes.push({ nodeId: frame.readUInt32LE(48 + 8 * i), state: frame.readUInt32LE(52 + 8 * i) });
+        nodes.push({ nodeId: readUInt32LE(frame, 48 + 8 * i), state: readUInt32LE(frame, 52 + 8 * i) });
       }
       return codecOk({
         kind: 'quorum_notification',
-        quorate: frame.readUInt32LE(24),
-        context: frame.readBigUInt64LE(32),
+        quorate: readUInt32LE(frame, 24),
+        context: readBigUInt64LE(frame, 32),
         nodes,
       });
     }
@@ -615,23 +625,23 @@ export function decodeVqResponse(frame: Buffer): CodecResult<VqResponse> {
       if (bad) return bad;
       return codecOk({
         kind: 'expectedvotes_notification',
-        context: frame.readBigUInt64LE(24),
-        expectedVotes: frame.readUInt32LE(32),
+        context: readBigUInt64LE(frame, 24),
+        expectedVotes: readUInt32LE(frame, 32),
       });
     }
     case VqResId.NODELIST_NOTIFICATION: {
       const bad = atLeast(VqResSize.NODELIST_NOTIFICATION_BASE, 'NODELIST notification');
       if (bad) return bad;
-      const n = frame.readUInt32LE(48);
+      const n = readUInt32LE(frame, 48);
       if (frame.length !== VqResSize.NODELIST_NOTIFICATION_BASE + 4 * n) {
         return codecFail('bad-count', `NODELIST notification with ${n} entries in ${frame.length} bytes`);
       }
       const nodes: number[] = [];
-      for (let i = 0; i < n; i++) nodes.push(frame.readUInt32LE(56 + 4 * i));
+      for (let i = 0; i < n; i++) nodes.push(readUInt32LE(frame, 56 + 4 * i));
       return codecOk({
         kind: 'nodelist_notification',
-        context: frame.readBigUInt64LE(24),
-        ringId: { rep: frame.readUInt32LE(32), seq: frame.readBigUInt64LE(40) },
+        context: readBigUInt64LE(frame, 24),
+        ringId: { rep: readUInt32LE(frame, 32), seq: readBigUInt64LE(frame, 40) },
         nodes,
       });
     }

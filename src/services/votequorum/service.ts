@@ -72,6 +72,7 @@ import {
   ReconfigParam,
   parseAtbString,
 } from './quorum-math.js';
+import { readInt32LE, readUInt32LE, writeUInt32LE } from '../../common/bytes.js';
 
 export const VOTEQUORUM_SERVICE_ID = ServiceId.VOTEQUORUM;
 export const VOTEQUORUM_SERVICE_NAME = 'votequorum';
@@ -137,7 +138,7 @@ export function fileEvTrackingStore(stateDir: string): EvTrackingStore {
     load: () => {
       try {
         const b = readFileSync(file);
-        if (b.length >= 4) return b.readUInt32LE(0);
+        if (b.length >= 4) return readUInt32LE(b, 0);
       } catch {
         // missing or unreadable: (re)create below
       }
@@ -146,7 +147,7 @@ export function fileEvTrackingStore(stateDir: string): EvTrackingStore {
     },
     save: (value) => {
       const b = Buffer.alloc(4);
-      b.writeUInt32LE(value >>> 0, 0);
+      writeUInt32LE(b, value >>> 0, 0);
       const fd = openSync(file, 'w', 0o700);
       try {
         writeSync(fd, b, 0, 4, 0);
@@ -706,7 +707,7 @@ export class VotequorumService implements ServiceEngine, QuorumProvider {
 
   private mcast(msg: Buffer): boolean {
     if (!this.api) return false;
-    const fn = msg.readInt32LE(0) & 0xffff;
+    const fn = readInt32LE(msg, 0) & 0xffff;
     const ok = this.api.mcast(VOTEQUORUM_SERVICE_ID, fn, msg, TotemGuarantee.AGREED) === OK;
     if (!ok) this.stats.sendFailures++;
     return ok;

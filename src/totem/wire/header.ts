@@ -15,6 +15,18 @@
 import { Buffer } from 'node:buffer';
 import { HEADER_SIZE, MESSAGE_TYPE_NAMES, MessageType, TOTEM_VERSION, messageTypeName } from './constants.js';
 import type { RingId } from './seq.js';
+import {
+  readBigUInt64BE,
+  readBigUInt64LE,
+  readInt32BE,
+  readInt32LE,
+  readUInt16BE,
+  readUInt16LE,
+  readUInt32BE,
+  readUInt32LE,
+  writeBigUInt64LE,
+  writeUInt32LE,
+} from '../../common/bytes.js';
 
 /** Why a datagram was refused. Stable strings: the daemon counts drops per code. */
 export type DecodeErrorCode =
@@ -133,7 +145,7 @@ export function decodeHeader(buf: Buffer): DecodeResult<TotemHeader> {
   if (bad) return bad;
   const be = isBigEndian(buf);
   return ok({
-    magic: be ? buf.readUInt16BE(0) : buf.readUInt16LE(0),
+    magic: be ? readUInt16BE(buf, 0) : readUInt16LE(buf, 0),
     version: buf[2]!,
     type: buf[3]! as MessageType,
     encapsulated: buf[4]!,
@@ -169,25 +181,25 @@ export function writeHeader(
   buf[off + 2] = TOTEM_VERSION;
   buf[off + 3] = type;
   buf[off + 4] = encapsulated & 0xff;
-  buf.writeUInt32LE(nodeid >>> 0, off + 5);
-  buf.writeUInt32LE(0, off + 9);
+  writeUInt32LE(buf, nodeid >>> 0, off + 5);
+  writeUInt32LE(buf, 0, off + 9);
 }
 
 // ---- primitive readers in either byte order (callers have checked the bounds) ----
 
 /** u32 at `off`. */
 export function u32(buf: Buffer, off: number, be: boolean): number {
-  return be ? buf.readUInt32BE(off) : buf.readUInt32LE(off);
+  return be ? readUInt32BE(buf, off) : readUInt32LE(buf, off);
 }
 
 /** i32 at `off`. */
 export function i32(buf: Buffer, off: number, be: boolean): number {
-  return be ? buf.readInt32BE(off) : buf.readInt32LE(off);
+  return be ? readInt32BE(buf, off) : readInt32LE(buf, off);
 }
 
 /** u64 at `off`. */
 export function u64(buf: Buffer, off: number, be: boolean): bigint {
-  return be ? buf.readBigUInt64BE(off) : buf.readBigUInt64LE(off);
+  return be ? readBigUInt64BE(buf, off) : readBigUInt64LE(buf, off);
 }
 
 /**
@@ -197,8 +209,8 @@ export function u64(buf: Buffer, off: number, be: boolean): bigint {
  */
 export function readRingId(buf: Buffer, off: number, be: boolean, prev?: RingId): RingId {
   const rep = u32(buf, off, be);
-  const lo = be ? buf.readUInt32BE(off + 8) : buf.readUInt32LE(off + 4);
-  const hi = be ? buf.readUInt32BE(off + 4) : buf.readUInt32LE(off + 8);
+  const lo = be ? readUInt32BE(buf, off + 8) : readUInt32LE(buf, off + 4);
+  const hi = be ? readUInt32BE(buf, off + 4) : readUInt32LE(buf, off + 8);
   if (prev !== undefined && prev.rep === rep && hi < 0x200000 && Number(prev.seq) === hi * 0x100000000 + lo) {
     return prev;
   }
@@ -210,14 +222,14 @@ export function readRingId(buf: Buffer, off: number, be: boolean, prev?: RingId)
  * plain numbers, so no BigInt is created; `seq` must be a u64 (RangeError otherwise).
  */
 export function writeRingId(buf: Buffer, off: number, r: RingId): void {
-  buf.writeUInt32LE(r.rep >>> 0, off);
+  writeUInt32LE(buf, r.rep >>> 0, off);
   const seq = r.seq;
   if (seq >= 0n && seq <= 0x1fffffffffffffn) {
     const n = Number(seq);
     const lo = n % 0x100000000;
-    buf.writeUInt32LE(lo, off + 4);
-    buf.writeUInt32LE((n - lo) / 0x100000000, off + 8);
+    writeUInt32LE(buf, lo, off + 4);
+    writeUInt32LE(buf, (n - lo) / 0x100000000, off + 8);
   } else {
-    buf.writeBigUInt64LE(seq, off + 4);
+    writeBigUInt64LE(buf, seq, off + 4);
   }
 }

@@ -45,6 +45,7 @@ import {
   writeRingId,
 } from './header.js';
 import { type RingId, ZERO_RING_ID } from './seq.js';
+import { writeBigUInt64LE, writeInt32LE, writeUInt32LE } from '../../common/bytes.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types. `*Fields` is what an encoder needs; the message types add what only a received
@@ -485,20 +486,20 @@ export function encodeOrfTokenInto(tok: OrfTokenFields, buf: Buffer, off = 0): n
   const size = ORF_TOKEN_SIZE + RTR_ITEM_SIZE * n;
   room(buf, off, size, 'ORF_TOKEN');
   writeHeader(buf, off, MessageType.OrfToken, 0, tok.nodeid);
-  buf.writeUInt32LE(tok.seq >>> 0, off + 13);
-  buf.writeUInt32LE(tok.tokenSeq >>> 0, off + 17);
-  buf.writeUInt32LE(tok.aru >>> 0, off + 21);
-  buf.writeUInt32LE(tok.aruAddr >>> 0, off + 25);
+  writeUInt32LE(buf, tok.seq >>> 0, off + 13);
+  writeUInt32LE(buf, tok.tokenSeq >>> 0, off + 17);
+  writeUInt32LE(buf, tok.aru >>> 0, off + 21);
+  writeUInt32LE(buf, tok.aruAddr >>> 0, off + 25);
   writeRingId(buf, off + 29, tok.ringId);
-  buf.writeUInt32LE(tok.backlog >>> 0, off + 41);
-  buf.writeUInt32LE(tok.fcc >>> 0, off + 45);
-  buf.writeInt32LE(tok.retransFlg | 0, off + 49);
-  buf.writeInt32LE(n, off + 53);
+  writeUInt32LE(buf, tok.backlog >>> 0, off + 41);
+  writeUInt32LE(buf, tok.fcc >>> 0, off + 45);
+  writeInt32LE(buf, tok.retransFlg | 0, off + 49);
+  writeInt32LE(buf, n, off + 53);
   for (let i = 0; i < n; i++) {
     const item = tok.rtrList[i]!;
     const o = off + ORF_TOKEN_SIZE + RTR_ITEM_SIZE * i;
     writeRingId(buf, o, item.ringId);
-    buf.writeUInt32LE(item.seq >>> 0, o + 12);
+    writeUInt32LE(buf, item.seq >>> 0, o + 12);
   }
   return size;
 }
@@ -514,12 +515,12 @@ export function encodeOrfToken(tok: OrfTokenFields): Buffer {
 export function encodeMcastHeaderInto(m: McastFields, buf: Buffer, off = 0): number {
   room(buf, off, MCAST_HEADER_SIZE, 'MCAST header');
   writeHeader(buf, off, MessageType.Mcast, m.encapsulated, m.nodeid);
-  buf.writeUInt32LE(m.systemFrom >>> 0, off + 13);
-  buf.writeUInt32LE(m.seq >>> 0, off + 17);
-  buf.writeInt32LE(m.thisSeqno | 0, off + 21);
+  writeUInt32LE(buf, m.systemFrom >>> 0, off + 13);
+  writeUInt32LE(buf, m.seq >>> 0, off + 17);
+  writeInt32LE(buf, m.thisSeqno | 0, off + 21);
   writeRingId(buf, off + 25, m.ringId);
-  buf.writeUInt32LE(m.nodeId >>> 0, off + 37);
-  buf.writeInt32LE(m.guarantee | 0, off + 41);
+  writeUInt32LE(buf, m.nodeId >>> 0, off + 37);
+  writeInt32LE(buf, m.guarantee | 0, off + 41);
   return MCAST_HEADER_SIZE;
 }
 
@@ -567,13 +568,13 @@ export function encodeMembJoinInto(j: MembJoinFields, buf: Buffer, off = 0): num
   const size = membJoinSize(j);
   room(buf, off, size, 'MEMB_JOIN');
   writeHeader(buf, off, MessageType.MembJoin, 0, j.nodeid);
-  buf.writeUInt32LE(j.systemFrom >>> 0, off + 13);
-  buf.writeUInt32LE(p, off + 17);
-  buf.writeUInt32LE(f, off + 21);
-  buf.writeBigUInt64LE(j.ringSeq, off + 25);
+  writeUInt32LE(buf, j.systemFrom >>> 0, off + 13);
+  writeUInt32LE(buf, p, off + 17);
+  writeUInt32LE(buf, f, off + 21);
+  writeBigUInt64LE(buf, j.ringSeq, off + 25);
   let o = off + MEMB_JOIN_SIZE;
-  for (let i = 0; i < p; i++, o += SRP_ADDR_SIZE) buf.writeUInt32LE(j.procList[i]! >>> 0, o);
-  for (let i = 0; i < f; i++, o += SRP_ADDR_SIZE) buf.writeUInt32LE(j.failedList[i]! >>> 0, o);
+  for (let i = 0; i < p; i++, o += SRP_ADDR_SIZE) writeUInt32LE(buf, j.procList[i]! >>> 0, o);
+  for (let i = 0; i < f; i++, o += SRP_ADDR_SIZE) writeUInt32LE(buf, j.failedList[i]! >>> 0, o);
   return size;
 }
 
@@ -588,7 +589,7 @@ export function encodeMembJoin(j: MembJoinFields): Buffer {
 export function encodeMembMergeDetectInto(m: MembMergeDetectFields, buf: Buffer, off = 0): number {
   room(buf, off, MEMB_MERGE_DETECT_SIZE, 'MEMB_MERGE_DETECT');
   writeHeader(buf, off, MessageType.MembMergeDetect, 0, m.nodeid);
-  buf.writeUInt32LE(m.systemFrom >>> 0, off + 13);
+  writeUInt32LE(buf, m.systemFrom >>> 0, off + 13);
   writeRingId(buf, off + 17, m.ringId);
   return MEMB_MERGE_DETECT_SIZE;
 }
@@ -617,19 +618,19 @@ export function encodeMembCommitTokenInto(c: MembCommitTokenFields, buf: Buffer,
   const size = membCommitTokenSize(c);
   room(buf, off, size, 'MEMB_COMMIT_TOKEN');
   writeHeader(buf, off, MessageType.MembCommitToken, 0, c.nodeid);
-  buf.writeUInt32LE(c.tokenSeq >>> 0, off + 13);
+  writeUInt32LE(buf, c.tokenSeq >>> 0, off + 13);
   writeRingId(buf, off + 17, c.ringId);
-  buf.writeUInt32LE(c.retransFlg >>> 0, off + 29);
-  buf.writeInt32LE(c.membIndex | 0, off + 33);
-  buf.writeInt32LE(n, off + 37);
+  writeUInt32LE(buf, c.retransFlg >>> 0, off + 29);
+  writeInt32LE(buf, c.membIndex | 0, off + 33);
+  writeInt32LE(buf, n, off + 37);
   let o = off + MEMB_COMMIT_TOKEN_SIZE;
-  for (let i = 0; i < n; i++, o += SRP_ADDR_SIZE) buf.writeUInt32LE(c.addr[i]! >>> 0, o);
+  for (let i = 0; i < n; i++, o += SRP_ADDR_SIZE) writeUInt32LE(buf, c.addr[i]! >>> 0, o);
   for (let i = 0; i < n; i++, o += COMMIT_MEMB_ENTRY_SIZE) {
     const e = c.membList[i]!;
     writeRingId(buf, o, e.ringId);
-    buf.writeUInt32LE(e.aru >>> 0, o + 12);
-    buf.writeUInt32LE(e.highDelivered >>> 0, o + 16);
-    buf.writeUInt32LE(e.receivedFlg >>> 0, o + 20);
+    writeUInt32LE(buf, e.aru >>> 0, o + 12);
+    writeUInt32LE(buf, e.highDelivered >>> 0, o + 16);
+    writeUInt32LE(buf, e.receivedFlg >>> 0, o + 20);
   }
   return size;
 }
