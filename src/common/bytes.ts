@@ -7,10 +7,10 @@
  * `buf.readUInt32LE(off)` is then, on every call, an inline-cache call (`LoadIC`) that finds the
  * method and a generic call of what it found; a constant function called with `call` is inlined
  * instead. Micro-benchmark (optimised code, warm): 9–10 ns per read against 3–3.5. On a resting
- * ring a token visit made ~15 such reads and writes and a receiving client ~25 per message; their
- * inline-cache and call builtins were ~10 % of the daemon's and ~15 % of a client's user time,
- * more in code woken cold (bench/README.md item 31). A lint rule (eslint.config.js) keeps the
- * method form out of src/ and bench/.
+ * ring a token visit made ~12 such reads and writes and a receiving client ~13 per message, and
+ * the inline-cache calls, mostly theirs, were 6–10 % of a daemon's user time and 12–14 % of a
+ * client's (bench/README.md item 31). A lint rule (eslint.config.js) keeps the method form out of
+ * src/ and bench/.
  */
 import { Buffer } from 'node:buffer';
 
