@@ -19,28 +19,22 @@
  *   sign (negating modulo 2^64); then the range of the narrower type is checked.
  */
 import { Buffer } from 'node:buffer';
-import { CmapValueType, valueTypeFromShortName, valueTypeShortName, valueTypeSize } from '../cmap/types.js';
 import {
-  readBigInt64LE,
-  readBigUInt64LE,
+  CmapValueType,
+  decodeValue,
+  encodeValue,
+  integerTypeRange,
+  valueTypeFromShortName,
+  valueTypeShortName,
+  valueTypeSize,
+} from '../cmap/types.js';
+import {
   readDoubleLE,
   readFloatLE,
-  readInt16LE,
-  readInt32LE,
-  readInt8,
-  readUInt16LE,
-  readUInt32LE,
-  readUInt8,
-  writeBigInt64LE,
   writeBigUInt64LE,
   writeDoubleLE,
   writeFloatLE,
-  writeInt16LE,
-  writeInt32LE,
-  writeInt8,
-  writeUInt16LE,
   writeUInt32LE,
-  writeUInt8,
 } from '../common/bytes.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -140,29 +134,11 @@ export class ValueSizeError extends Error {
 export function formatNumber(type: number, data: Uint8Array): string {
   const need = valueTypeSize(type);
   if (need === 0 || data.byteLength < need) throw new ValueSizeError(type, data.byteLength);
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  switch (type) {
-    case CmapValueType.INT8:
-      return String(readInt8(buf, 0));
-    case CmapValueType.UINT8:
-      return String(readUInt8(buf, 0));
-    case CmapValueType.INT16:
-      return String(readInt16LE(buf, 0));
-    case CmapValueType.UINT16:
-      return String(readUInt16LE(buf, 0));
-    case CmapValueType.INT32:
-      return String(readInt32LE(buf, 0));
-    case CmapValueType.UINT32:
-      return String(readUInt32LE(buf, 0));
-    case CmapValueType.INT64:
-      return readBigInt64LE(buf, 0).toString();
-    case CmapValueType.UINT64:
-      return readBigUInt64LE(buf, 0).toString();
-    case CmapValueType.FLOAT:
-      return formatFloatBytes(buf);
-    default:
-      return formatDoubleBytes(buf);
-  }
+  const bytes = data.subarray(0, need);
+  if (type === CmapValueType.FLOAT) return formatFloatBytes(bytes);
+  if (type === CmapValueType.DOUBLE) return formatDoubleBytes(bytes);
+  // the integers: the map's own decoder (a bigint for the 64-bit ones prints the same way)
+  return String(decodeValue(type, bytes).value);
 }
 
 /**
@@ -535,33 +511,20 @@ export function parseSetValue(typeName: string, valueText: string): SetValuePars
     case CmapValueType.INT8:
     case CmapValueType.INT16:
     case CmapValueType.INT32:
-    case CmapValueType.INT64: {
-      const v = scanInt64(valueText);
-      if (v === undefined) return invalid;
-      const bits = { 1: 8, 3: 16, 5: 32, 7: 64 }[type];
-      const lim = 2n ** BigInt(bits - 1);
-      if (v >= lim || v < -lim) return outOfRange;
-      const bytes = Buffer.alloc(bits / 8);
-      if (bits === 8) writeInt8(bytes, Number(v));
-      else if (bits === 16) writeInt16LE(bytes, Number(v));
-      else if (bits === 32) writeInt32LE(bytes, Number(v));
-      else writeBigInt64LE(bytes, v);
-      return { ok: true, type, bytes };
-    }
+    case CmapValueType.INT64:
     case CmapValueType.UINT8:
     case CmapValueType.UINT16:
     case CmapValueType.UINT32:
     case CmapValueType.UINT64: {
-      const v = scanUint64(valueText);
+      const [min, max] = integerTypeRange(type)!;
+      const v = min < 0n ? scanInt64(valueText) : scanUint64(valueText);
       if (v === undefined) return invalid;
-      const bits = { 2: 8, 4: 16, 6: 32, 8: 64 }[type];
-      if (v >= 2n ** BigInt(bits)) return outOfRange;
-      const bytes = Buffer.alloc(bits / 8);
-      if (bits === 8) writeUInt8(bytes, Number(v));
-      else if (bits === 16) writeUInt16LE(bytes, Number(v));
-      else if (bits === 32) writeUInt32LE(bytes, Number(v));
-      else writeBigUInt64LE(bytes, v);
-      return { ok: true, type, bytes };
+      if (v < min || v > max) return outOfRange;
+      const value =
+        type === CmapValueType.INT64 || type === CmapValueType.UINT64
+          ? { type, value: v }
+          : { type, value: Number(v) };
+      return { ok: true, type, bytes: encodeValue(value).bytes };
     }
     case CmapValueType.FLOAT:
     case CmapValueType.DOUBLE: {
@@ -569,12 +532,9 @@ export function parseSetValue(typeName: string, valueText: string): SetValuePars
       if (!bytes) return invalid;
       return { ok: true, type, bytes };
     }
-    case CmapValueType.STRING: {
-      const text = Buffer.from(valueText, 'utf8');
-      const nul = text.indexOf(0);
-      const body = nul >= 0 ? text.subarray(0, nul) : text;
-      return { ok: true, type, bytes: Buffer.concat([body, Buffer.alloc(1)]) };
-    }
+    case CmapValueType.STRING:
+      // cut at a NUL and NUL-terminated, as the map stores strings
+      return { ok: true, type, bytes: encodeValue({ type, value: valueText }).bytes };
     default:
       return { ok: true, type: CmapValueType.BINARY, file: valueText };
   }
