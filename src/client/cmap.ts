@@ -142,6 +142,24 @@ function keyArg(key: string, what = 'key name'): Buffer {
   return bytes;
 }
 
+/** Throw a reply's error, or CS_ERR_LIBRARY when an OK reply is shorter than `okSize`. */
+function checkReply(res: Buffer, okSize: number, op: string, key: string | undefined): void {
+  const error = readInt32LE(res, 16);
+  if (error === OK && res.length >= okSize) return;
+  const what = key === undefined ? op : `${op} ${key}`;
+  if (error !== OK) throw new CsError(error, what);
+  throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `${what}: short response (${res.length} < ${okSize})`);
+}
+
+/** The value bytes of a typed getter's GET reply (a view of it), after checking its type. */
+function typedValue(res: Buffer, key: string, type: number): Buffer {
+  const r = decodeGetResponse(res);
+  if (r.type !== type) {
+    throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, `${key} has type ${r.type}, not ${type}`);
+  }
+  return r.data;
+}
+
 function handleArg(h: bigint, what: string): bigint {
   if (typeof h !== 'bigint' || h < 0n || h > 0xffff_ffff_ffff_ffffn) {
     throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, `${what} must be a u64 bigint`);
@@ -436,7 +454,7 @@ export class CmapHandle {
     if (!Number.isInteger(type)) throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, `invalid type ${type}`);
     if (!(data instanceof Uint8Array))
       throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, 'value must be bytes');
-    await this.call(encodeSetRequest(name, type, data), CmapSize.BARE_RES, `cmap_set ${key}`);
+    await this.callVoid(encodeSetRequest(name, type, data), CmapSize.BARE_RES, 'cmap_set', key);
   }
 
   /** `cmap_set_int8` (out-of-range numbers: CS_ERR_INVALID_PARAM). */
@@ -495,17 +513,17 @@ export class CmapHandle {
   /** `cmap_delete`: CS_ERR_NOT_EXIST if missing, CS_ERR_ACCESS for read-only keys. */
   async delete(key: string): Promise<void> {
     const name = keyArg(key);
-    await this.call(encodeDeleteRequest(name), CmapSize.BARE_RES, `cmap_delete ${key}`);
+    await this.callVoid(encodeDeleteRequest(name), CmapSize.BARE_RES, 'cmap_delete', key);
   }
 
   /** `cmap_inc`: add 1 (integer types only, wrapping). */
   async inc(key: string): Promise<void> {
-    await this.call(encodeAdjustIntRequest(keyArg(key), 1), CmapSize.BARE_RES, `cmap_inc ${key}`);
+    await this.callVoid(encodeAdjustIntRequest(keyArg(key), 1), CmapSize.BARE_RES, 'cmap_inc', key);
   }
 
   /** `cmap_dec`: subtract 1 (integer types only, wrapping). */
   async dec(key: string): Promise<void> {
-    await this.call(encodeAdjustIntRequest(keyArg(key), -1), CmapSize.BARE_RES, `cmap_dec ${key}`);
+    await this.callVoid(encodeAdjustIntRequest(keyArg(key), -1), CmapSize.BARE_RES, 'cmap_dec', key);
   }
 
   // ---- iteration ----
@@ -610,15 +628,25 @@ export class CmapHandle {
     return this.conn.request(frame);
   }
 
-  /** Send a request, throw the reply's error, check the OK reply's size. */
-  private async call(frame: Buffer, okSize: number, what: string): Promise<Buffer> {
-    const res = await this.send(frame);
-    const error = readInt32LE(res, 16);
-    if (error !== OK) throw new CsError(error, what);
-    if (res.length < okSize) {
-      throw new CsError(CsErrorCode.CS_ERR_LIBRARY, `${what}: short response (${res.length} < ${okSize})`);
-    }
+  /**
+   * Send a request, throw the reply's error, check the OK reply's size. `op` (and `key`, when
+   * given) name the call in errors; the name is put together only then.
+   */
+  private async call(frame: Buffer, okSize: number, op: string, key?: string): Promise<Buffer> {
+    this.checkHandle();
+    const res = await this.conn.request(frame);
+    checkReply(res, okSize, op, key);
     return res;
+  }
+
+  /**
+   * `call` for the requests whose reply carries nothing more: the setters, delete, inc and
+   * dec. One async function between the caller and the connection: each further one was a
+   * promise and a microtask more per call (a cmap set loop runs one call at a time).
+   */
+  private async callVoid(frame: Buffer, okSize: number, op: string, key?: string): Promise<void> {
+    this.checkHandle();
+    checkReply(await this.conn.request(frame), okSize, op, key);
   }
 
   private async getOnce(name: Buffer, capacity: number, key: string): Promise<CmapRawValue> {
@@ -628,23 +656,41 @@ export class CmapHandle {
     const res = await this.call(
       encodeGetRequest(name, capacity),
       CmapSize.GET_RES + capacity,
-      `cmap_get ${key}`,
+      'cmap_get',
+      key,
     );
     const r = decodeGetResponse(res);
     return { type: r.type, length: r.length, data: Buffer.from(r.data) };
   }
 
-  private async getTyped(key: string, type: number): Promise<Buffer> {
-    const raw = await this.getRaw(key, TYPED_GET_CAPACITY);
-    if (raw.type !== type) {
-      throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, `${key} has type ${raw.type}, not ${type}`);
+  /**
+   * The GET of a typed getter (`cmap_get_int32` and the others: capacity TYPED_GET_CAPACITY),
+   * sent; `typedValue` checks its reply. Not async itself (a bad key throws here, inside the
+   * async getter that calls it): a typed get runs two async functions (the getter and `call`),
+   * not the five of `getRaw`'s way.
+   */
+  private typedGet(key: string): Promise<Buffer> {
+    const name = keyArg(key);
+    if (TYPED_GET_CAPACITY > this.conn.maxMsgSize - CmapSize.GET_RES) {
+      throw new CsError(
+        CsErrorCode.CS_ERR_TOO_BIG,
+        `capacity ${TYPED_GET_CAPACITY} exceeds the message size`,
+      );
     }
-    return raw.data;
+    return this.call(
+      encodeGetRequest(name, TYPED_GET_CAPACITY),
+      CmapSize.GET_RES + TYPED_GET_CAPACITY,
+      'cmap_get',
+      key,
+    );
+  }
+
+  private async getTyped(key: string, type: number): Promise<Buffer> {
+    return typedValue(await this.typedGet(key), key, type);
   }
 
   private async getNumber(key: string, type: CmapNumberType): Promise<number> {
-    const data = await this.getTyped(key, type);
-    return decodeValue(type, data).value as number;
+    return decodeValue(type, typedValue(await this.typedGet(key), key, type)).value as number;
   }
 
   private setNumber(key: string, type: CmapNumberType, n: number): Promise<void> {
@@ -652,7 +698,8 @@ export class CmapHandle {
       return Promise.reject(new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, 'value must be a number'));
     }
     try {
-      return this.set(key, { type, value: n });
+      const { bytes } = encodeValue({ type, value: n });
+      return this.callVoid(encodeSetRequest(keyArg(key), type, bytes), CmapSize.BARE_RES, 'cmap_set', key);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -33,6 +33,11 @@ export interface EventChannel {
   write(frame: Buffer): void;
   pause(): void;
   resume(): void;
+  /**
+   * Hand what the socket holds now to the data handler before returning (nothing while
+   * paused). false: this channel cannot read outside Node's poll phase (the net.Socket one).
+   */
+  readPending(): boolean;
   /** Close at once. */
   destroy(): void;
   /** Close after what is queued for writing (resolves when closed). */
@@ -84,6 +89,10 @@ export class SocketChannel implements RequestChannel {
 
   resume(): void {
     this.sock.resume();
+  }
+
+  readPending(): boolean {
+    return false;
   }
 
   destroy(): void {
@@ -167,6 +176,11 @@ export class NativeEventChannel implements EventChannel {
 
   resume(): void {
     if (this.started) this.reader.resume();
+  }
+
+  readPending(): boolean {
+    if (this.started) this.reader.readNow();
+    return true;
   }
 
   destroy(): void {

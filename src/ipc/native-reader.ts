@@ -58,6 +58,14 @@ export class NativeStreamReader {
     this.native.pollSet(this.poller, POLL_READABLE);
   }
 
+  /**
+   * Read what the socket holds now, at once, as a readiness event would (nothing while paused
+   * or closed): the chunks reach `onChunk` before this returns.
+   */
+  readNow(): void {
+    this.onReadable(0);
+  }
+
   /** Stop reading and close the descriptor (idempotent; onEnd is not called). */
   close(): void {
     if (this.closedFlag) return;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CmapHandle, CsError, CsErrorCode } from '../../src/client/index.js';
+import { CmapHandle, CmapTrack, CsDispatchFlags, CsError, CsErrorCode } from '../../src/client/index.js';
 import { spawn } from 'node:child_process';
 import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 import {
@@ -28,6 +28,43 @@ test('the daemon starts on the built-in config and serves its keys', async () =>
   } finally {
     const res = await d.stop();
     assert.equal(res.code, 0);
+  }
+});
+
+/** Block this thread (no event-loop turn) while the daemon, another process, goes on. */
+function blockThread(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+test('a notification written before a reply is queued when the reply resolves, behind an earlier reply', async () => {
+  // The GET's reply lands while this process does not read (blocked); then the SET leaves and
+  // its notification and reply land, again unread. The request socket turned readable first,
+  // so the next poll phase reads both replies before the event socket: the SET's await must
+  // still find its notification queued (the library reads the event socket before handing
+  // replies over). The blocks only make that order likely; a slow daemon makes the round pass
+  // without testing it, never fail.
+  const d = await startDaemonProcess();
+  try {
+    const h = await CmapHandle.initialize(0, { runDir: d.runDir });
+    const got: number[] = [];
+    await h.setUint32('order.other', 7);
+    await h.trackAdd('order.a', CmapTrack.ADD | CmapTrack.MODIFY, (_h, _t, _ev, _key, nv) =>
+      got.push(nv.data.readUInt32LE(0)),
+    );
+    for (let i = 1; i <= 10; i++) {
+      const get = h.getUint32('order.other');
+      blockThread(20);
+      const set = h.setUint32('order.a', i);
+      process.nextTick(blockThread, 20); // after the tick's flush of the SET
+      await set;
+      assert.equal(h.pendingNotifications, 1, `round ${i}: the SET's notification is queued`);
+      await h.dispatch(CsDispatchFlags.ALL);
+      assert.equal(await get, 7);
+    }
+    assert.deepEqual(got, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    await h.finalize();
+  } finally {
+    await d.stop();
   }
 });
 
