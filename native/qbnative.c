@@ -1589,28 +1589,6 @@ static napi_value loop_turns(napi_env env, napi_callback_info info) {
   return view;
 }
 
-/*
- * Node configures its main loop with UV_METRICS_IDLE_TIME (for performance.eventLoopUtilization),
- * and libuv then polls twice for every wait: epoll_pwait with no timeout first, to tell whether
- * the wait will be idle, then again with the real timeout; and it takes the metrics' mutex and the
- * clock around each. A daemon woken for every token visit pays that system call on each visit.
- * This clears the flag on this thread's loop: the flags word is the first member of the loop's
- * internal fields (libuv 1.39 and later 1.x) and the option's value is the bit libuv stores.
- * Returns 1 when the flag was set and is now clear, 0 when it was not set, -1 for a libuv whose
- * layout is not known (nothing done).
- */
-static napi_value loop_idle_metrics_off(napi_env env, napi_callback_info info) {
-  (void)info;
-  uv_loop_t *loop = NULL;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return throw_errno(env, "uv loop", EINVAL);
-  unsigned int v = uv_version();
-  if (v < ((1u << 16) | (39u << 8)) || v >= (2u << 16) || !loop->internal_fields) return make_i64(env, -1);
-  unsigned int *flags = loop->internal_fields;
-  int was = (*flags & (unsigned int)UV_METRICS_IDLE_TIME) != 0;
-  *flags &= ~(unsigned int)UV_METRICS_IDLE_TIME;
-  return make_i64(env, was);
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   install_sigbus();
   env_state_t *state = calloc(1, sizeof(env_state_t));
@@ -1645,7 +1623,6 @@ static napi_value init(napi_env env, napi_value exports) {
       {"dgramSend", NULL, dgram_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dgramSend2", NULL, dgram_send2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"loopTurns", NULL, loop_turns, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"loopIdleMetricsOff", NULL, loop_idle_metrics_off, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dgramRecv", NULL, dgram_recv, NULL, NULL, NULL, napi_enumerable, NULL},
       {"streamConnect", NULL, stream_connect, NULL, NULL, NULL, napi_enumerable, NULL},
       {"streamRecv", NULL, stream_recv, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -58,7 +58,6 @@ import { loadQbNative } from '../ipc/libqb/native.js';
 import { processHeapProbe, startHeapTrimmer } from './heap-trim.js';
 import { applyScheduling, processSchedulingSystem, type SchedulingSystem } from './scheduling.js';
 import { lockDaemonMemory, processMemoryLockSystem, type MemoryLockSystem } from './memory-lock.js';
-import { stopLoopIdleMetrics } from './node-flags.js';
 
 export const ExitCode = {
   DONE: 0,
@@ -692,8 +691,6 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
   if (!args.foreground && !isDaemonizedChild()) {
     return startInBackground(process.argv[1]!, process.argv.slice(2));
   }
-  // the process's own loop only: in-process nodes (tests) leave their host's loop alone
-  stopLoopIdleMetrics();
   let daemon: Daemon;
   try {
     daemon = await Daemon.start({

@@ -60,16 +60,3 @@ export function reexecWithDaemonFlags(scriptPath: string, argv: readonly string[
   ]);
   return `cannot re-execute ${process.execPath} with ${missing.join(' ')}: errno ${-res}`;
 }
-
-/**
- * Turn off libuv's idle-time metrics on the daemon's event loop (through the addon; nothing
- * without it). Node turns them on for `performance.eventLoopUtilization()`, which the daemon
- * does not use, and with them libuv makes every wait two epoll_pwait calls, the first with no
- * timeout, plus a mutex and clock reads around them: one system call more per token visit.
- * Returns the addon's answer (1 turned off, 0 already off, -1 unknown libuv) or undefined
- * without the addon.
- */
-export function stopLoopIdleMetrics(): number | undefined {
-  const load = loadQbNative();
-  return load.ok ? load.native.loopIdleMetricsOff?.() : undefined;
-}

@@ -10,8 +10,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import v8 from 'node:v8';
-import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import { loadQbNative } from '../../src/ipc/libqb/native.js';
 import { CHUNK_MAGIC, RING_HDR, RING_HDR_BYTES, ringDataBytes } from '../../src/ipc/libqb/ring.js';
 import { ShmRing } from '../../src/ipc/libqb/shm.js';
@@ -169,47 +167,5 @@ describe('qbnative V8 memory', { skip: load.ok ? false : load.reason }, () => {
     assert.equal(native!.lowMemoryNotification!(), 1);
     const shrunk = newSpace();
     assert.ok(shrunk < grown, `new space ${grown} → ${shrunk} bytes`);
-  });
-});
-
-describe('qbnative event loop', { skip: load.ok ? false : load.reason }, () => {
-  test("loopIdleMetricsOff stops the idle-time metrics of its own thread's loop only", async () => {
-    // in a worker, whose loop Node configures like the main one: the test runner's loop stays as it is
-    const code = `
-      const { parentPort, workerData } = require('node:worker_threads');
-      const { performance } = require('node:perf_hooks');
-      const m = { exports: {} };
-      process.dlopen(m, workerData);
-      const idle = () => performance.eventLoopUtilization().idle;
-      const idleOver = (ms) => {
-        const from = idle();
-        return new Promise((resolve) => setTimeout(() => resolve(idle() - from), ms));
-      };
-      (async () => {
-        const before = await idleOver(40);
-        const first = m.exports.loopIdleMetricsOff();
-        const second = m.exports.loopIdleMetricsOff();
-        const after = await idleOver(40);
-        parentPort.postMessage({ before, first, second, after });
-      })();
-    `;
-    const worker = new Worker(code, { eval: true, workerData: load.ok ? load.path : '' });
-    try {
-      const res = await new Promise<{ before: number; first: number; second: number; after: number }>(
-        (resolve, reject) => {
-          worker.once('message', resolve);
-          worker.once('error', reject);
-        },
-      );
-      assert.ok(res.before > 10, `idle time counted before: ${res.before} ms`);
-      assert.equal(res.first, 1);
-      assert.equal(res.second, 0);
-      assert.equal(res.after, 0, 'no idle time counted after');
-      const mainIdle = performance.eventLoopUtilization().idle;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      assert.ok(performance.eventLoopUtilization().idle > mainIdle, "this thread's loop still counts");
-    } finally {
-      await worker.terminate();
-    }
   });
 });

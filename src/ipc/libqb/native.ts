@@ -108,12 +108,6 @@ export interface QbNative {
    * the libraries, the addon): [mappings locked, bytes locked, the first errno or 0].
    */
   lockFileMappings?(): [number, number, number];
-  /**
-   * Stop libuv's idle-time metrics on this thread's loop (Node turns them on; with them every
-   * wait is a zero-timeout epoll_pwait and then the waiting one): 1 when turned off, 0 when they
-   * were off, -1 for a libuv whose layout the addon does not know (nothing done).
-   */
-  loopIdleMetricsOff?(): number;
   /** malloc_trim(0): 1 when memory was given back. */
   mallocTrim(): number;
   /**
