@@ -344,7 +344,7 @@ export class IpcClientConnection {
     if (this.ready.length > 0 && !this.flushScheduled) {
       // With the addon the event channel is read here and the replies resolved now: their
       // callers resume at the end of this callback. The setImmediate batch was a second entry
-      // into JavaScript per reply, a sixth of a cmap get loop's round trip.
+      // into JavaScript per reply (CheckImmediate, processImmediate, an Immediate object).
       if (this.state === 'open' && this.ev.readPending()) this.flushReady();
       else {
         this.flushScheduled = true;
