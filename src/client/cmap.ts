@@ -623,7 +623,11 @@ export class CmapHandle {
     if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
   }
 
-  private async send(frame: Buffer): Promise<Buffer> {
+  /**
+   * Send a request; its reply. Not async itself (one promise per call, the connection's): a
+   * finalized handle throws here, inside the async method that called it.
+   */
+  private send(frame: Buffer): Promise<Buffer> {
     this.checkHandle();
     return this.conn.request(frame);
   }
@@ -633,8 +637,7 @@ export class CmapHandle {
    * given) name the call in errors; the name is put together only then.
    */
   private async call(frame: Buffer, okSize: number, op: string, key?: string): Promise<Buffer> {
-    this.checkHandle();
-    const res = await this.conn.request(frame);
+    const res = await this.send(frame);
     checkReply(res, okSize, op, key);
     return res;
   }
@@ -645,8 +648,7 @@ export class CmapHandle {
    * promise and a microtask more per call (a cmap set loop runs one call at a time).
    */
   private async callVoid(frame: Buffer, okSize: number, op: string, key?: string): Promise<void> {
-    this.checkHandle();
-    checkReply(await this.conn.request(frame), okSize, op, key);
+    checkReply(await this.send(frame), okSize, op, key);
   }
 
   private async getOnce(name: Buffer, capacity: number, key: string): Promise<CmapRawValue> {
