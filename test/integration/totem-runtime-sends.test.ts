@@ -3,7 +3,8 @@
  * loopback, each transport wrapped to log what the runtime does with it. The sends of a core
  * step are gathered (corked) and handed on together before anything else happens: before a
  * delivery up-call runs, and before the step ends. On a resting ring the hold-cancel of a new
- * message leaves at once (not at the request's end), or already when the request is read.
+ * message leaves at once (not at the request's end), or already when the request is read; the
+ * rep's message sent from the idle hook (the sync worker's place) leaves in the same pump.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -65,7 +66,7 @@ interface Pair {
 }
 
 /** Two runtimes on udpu over loopback (nodes 1 and 2), started, with a ring of both. */
-async function startPair(label: string): Promise<Pair> {
+async function startPair(label: string, idle?: (nodeid: number) => void): Promise<Pair> {
   const addrs = [uniqueLoopbackAddr(), uniqueLoopbackAddr()];
   const port = 40000 + Math.floor(Math.random() * 20000);
   const conf = `totem {
@@ -113,6 +114,7 @@ ${addrs.map((a, i) => `  node {\n    ring0_addr: ${a}\n    nodeid: ${i + 1}\n  }
           log.push('upcall');
           if (u.kind === 'deliver') pair.delivered[id - 1]!.push(u.message.toString());
         },
+        ...(idle ? { idle: () => idle(id) } : {}),
       });
       const inst = rt.pg.createInstance({ label: 'test' });
       rt.pg.joinGroup('g', inst);
@@ -241,6 +243,36 @@ test('runtime: the rep holding the token sends its own message with it at the pu
     );
     assert.ok(delivered[0]!.includes('from the rep'), 'delivered at the rep in the same pump');
     await waitFor(() => delivered.every((d) => d.includes('from the rep')), 'the message delivered', 10_000);
+  } finally {
+    await pair.stop();
+  }
+});
+
+test('runtime: a message the idle hook sends while the rep holds the token leaves in the same pump', async () => {
+  // the daemon's sync worker runs in the idle hook and sends its barrier messages from there;
+  // on a one-node ring every sync step found the token held and waited for the next timer
+  let sendFromIdle = false;
+  const pair: Pair = await startPair('idle', (nodeid) => {
+    if (nodeid !== 1 || !sendFromIdle) return;
+    sendFromIdle = false;
+    pair.runtimes[0]!.pg.mcastGroups(['g'], Buffer.from('from idle'));
+  });
+  const { runtimes, logs, delivered } = pair;
+  const rep = runtimes[0]!;
+  try {
+    const cancels = await whenResting(pair, 0);
+    sendFromIdle = true;
+    rep.pump();
+    assert.equal(sendFromIdle, false, 'the idle hook ran and sent');
+    assert.ok(!rep.srp.tokenHeld && !rep.srp.wantsHeldToken, 'the token left');
+    assert.equal(rep.srp.stats.token_hold_cancel_tx, cancels, 'no hold-cancel');
+    assert.equal(
+      logs[0]!.filter((e) => e === 'send').length,
+      2,
+      `the message and the token (${logs[0]!.join(' ')})`,
+    );
+    assert.ok(delivered[0]!.includes('from idle'), 'delivered at the rep in the same pump');
+    await waitFor(() => delivered.every((d) => d.includes('from idle')), 'the message delivered', 10_000);
   } finally {
     await pair.stop();
   }
