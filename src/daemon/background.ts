@@ -6,6 +6,7 @@
  * startup error is still printed on the terminal that started it.
  */
 import { missingNodeFlags } from './node-flags.js';
+import { loadBuiltin } from '../common/builtin.js';
 
 /** Set in the child's environment; the child then reports its startup outcome to the parent. */
 export const DAEMONIZED_ENV = 'COROSYNC_TS_DAEMONIZED';
@@ -29,7 +30,7 @@ export function reportStartup(report: StartupReport): void {
 /** In the parent: start the detached child and wait for its report. Resolves to an exit code. */
 export async function startInBackground(scriptPath: string, argv: string[]): Promise<number> {
   // imported here: the running daemon never needs child_process (2 MB of idle RSS)
-  const { spawn } = await import('node:child_process');
+  const { spawn } = await loadBuiltin<typeof import('node:child_process')>('node:child_process');
   return new Promise((resolve) => {
     const execArgv = [...process.execArgv, ...missingNodeFlags(process.execArgv)];
     const child = spawn(process.execPath, [...execArgv, scriptPath, ...argv, '-f'], {

@@ -26,6 +26,7 @@ import {
   type QbNative,
 } from '../ipc/libqb/native.js';
 import { NativeUdpSender, SockaddrCache, sockaddrOf } from './native-send.js';
+import { loadBuiltin } from '../common/builtin.js';
 
 export type UdpDatagramHandler = (msg: Buffer, address: string, port: number) => void;
 
@@ -335,7 +336,7 @@ class NodeUdpSocket implements UdpSocket {
   ) {}
 
   static async open(opts: UdpSocketOptions): Promise<UdpSocket> {
-    const { createSocket } = await import('node:dgram');
+    const { createSocket } = await loadBuiltin<typeof import('node:dgram')>('node:dgram');
     const sock = createSocket({
       type: opts.family === 4 ? 'udp4' : 'udp6',
       reuseAddr: opts.reuseAddr,

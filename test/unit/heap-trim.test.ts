@@ -146,9 +146,15 @@ test('the trimmer checks on its period: trims after growth, collects then trims 
 test('the daemon flags are the same in the shebang, npm start and the re-exec list', () => {
   const shebang = readFileSync(path.join(ROOT, 'src/cli/main.ts'), 'utf8').split('\n')[0]!;
   assert.equal(shebang, `#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS.join(' ')}`);
-  // the binary that ships (package.json "bin") is the bundle: it keeps the entry's shebang
+  // the binary that ships (package.json "bin") is the launcher's bundle, which runs the bundle of
+  // main.ts (src/cli/bin.ts): both keep the same shebang
+  assert.equal(readFileSync(path.join(ROOT, 'src/cli/bin.ts'), 'utf8').split('\n')[0]!, shebang);
   const bundled = readFileSync(path.join(ROOT, 'dist/bundle/main.js'), 'utf8').split('\n')[0]!;
   assert.equal(bundled, shebang);
+  // CommonJS: no ES module loader at start (bench/README.md item 33)
+  assert.deepEqual(JSON.parse(readFileSync(path.join(ROOT, 'dist/bundle/package.json'), 'utf8')), {
+    type: 'commonjs',
+  });
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
     scripts: Record<string, string>;
     bin: Record<string, string>;

@@ -142,8 +142,10 @@ let cached: NativeLoad | undefined;
 
 /** Where the addon is looked for: <package root>/build/Release/qbnative.node. */
 export function nativeAddonPath(): string {
-  // this file is <root>/dist/src/ipc/libqb/native.js (or <root>/src/ipc/libqb/native.ts)
-  let dir = dirname(fileURLToPath(import.meta.url));
+  // this file is <root>/dist/src/ipc/libqb/native.js (or <root>/src/ipc/libqb/native.ts), or
+  // part of the binary's CommonJS bundle <root>/dist/bundle/corosync-ts.js, where __filename is
+  // the bundle's path (and import.meta is empty)
+  let dir = dirname(typeof __filename === 'string' ? __filename : fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
     if (existsSync(resolve(dir, 'package.json')) && existsSync(resolve(dir, 'binding.gyp'))) break;
     dir = dirname(dir);

@@ -1,0 +1,167 @@
+/**
+ * The binary's code cache (src/cli/code-cache.ts): a bundle runs with or without it, a cache is
+ * used only when it was made from the same file by this Node with these flags and only its owner
+ * (or root) could have written it, and a rejected or missing one is written again.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  chmodSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const CODE_CACHE_JS = fileURLToPath(new URL('../../src/cli/code-cache.js', import.meta.url));
+
+interface Outcome {
+  used: boolean;
+  file?: string;
+  reason?: string;
+  runs: string[];
+}
+
+/**
+ * Run the bundle in a fresh Node process (V8 keeps compiled scripts per process, so a second
+ * compile in this one would not read the cache at all); `write` writes the cache at once (else the exit handler writes it when none was used).
+ */
+function run(bundle: string, opts: { cacheDir: string; env?: NodeJS.ProcessEnv; write?: boolean }): Outcome {
+  // one script for every run, the options as an argument: the cache's key has the command line
+  // (process.execArgv, where `-e` puts the script)
+  const args = JSON.stringify({ bundle, ...opts });
+  return JSON.parse(
+    execFileSync(process.execPath, ['--input-type=module', '-e', RUN_SCRIPT, args], { encoding: 'utf8' }),
+  ) as Outcome;
+}
+
+const RUN_SCRIPT = `
+  import { createRequire } from 'node:module';
+  import { runWithCodeCache } from ${JSON.stringify(CODE_CACHE_JS)};
+  const o = JSON.parse(process.argv[process.argv.length - 1]);
+  const out = runWithCodeCache(o.bundle, createRequire(import.meta.url), { cacheDir: o.cacheDir, writeAfterMs: 1e9, env: o.env ?? {} });
+  if (o.write) out.writeNow();
+  process.stdout.write(JSON.stringify({ used: out.used, file: out.file, reason: out.reason, runs: globalThis.codeCacheRuns }));
+`;
+
+/** A temporary bundle that records each run (its __filename and a computed value) on globalThis. */
+function setup(): { dir: string; bundle: string; cacheDir: string; cleanup(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cts-code-cache-'));
+  const bundle = path.join(dir, 'bundle.js');
+  writeFileSync(
+    bundle,
+    [
+      '#!/usr/bin/env node',
+      "'use strict';",
+      'function sum(n) { let s = 0; for (let i = 0; i < n; i++) s += i; return s; }',
+      'const runs = (globalThis.codeCacheRuns ??= []);',
+      "runs.push(require('node:path').basename(__filename) + ':' + sum(10) + ':' + (module.exports === exports));",
+      '',
+    ].join('\n'),
+  );
+  return {
+    dir,
+    bundle,
+    cacheDir: path.join(dir, 'cache'),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+const RAN = 'bundle.js:45:true';
+
+test('code cache: the first run has none and writes it; the next one compiles from it', () => {
+  const t = setup();
+  try {
+    const first = run(t.bundle, { cacheDir: t.cacheDir, write: true });
+    assert.equal(first.used, false);
+    assert.match(first.reason ?? '', /ENOENT/);
+    assert.deepEqual(first.runs, [RAN], 'the bundle ran as a CommonJS module');
+    assert.equal(readFileSync(first.file!).toString('latin1', 0, 5), 'CTSC1');
+    const second = run(t.bundle, { cacheDir: t.cacheDir });
+    assert.equal(second.used, true, second.reason);
+    assert.equal(second.file, first.file);
+    assert.deepEqual(second.runs, [RAN]);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('code cache: a process that used none writes it at its exit', () => {
+  const t = setup();
+  try {
+    // no explicit write: the exit handler does it (the timer is far off)
+    const first = run(t.bundle, { cacheDir: t.cacheDir });
+    assert.equal(first.used, false);
+    assert.match(first.reason ?? '', /ENOENT/);
+    assert.equal(run(t.bundle, { cacheDir: t.cacheDir }).used, true, 'written at the exit before');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('code cache: a rebuilt bundle, a truncated file or one others can write is not used', () => {
+  const t = setup();
+  try {
+    const file = run(t.bundle, { cacheDir: t.cacheDir, write: true }).file!;
+    assert.equal(run(t.bundle, { cacheDir: t.cacheDir }).used, true);
+
+    // the bundle rebuilt (the same bytes, a new mtime): made from another build, written again
+    utimesSync(t.bundle, new Date(), new Date(Date.now() + 5000));
+    const rebuilt = run(t.bundle, { cacheDir: t.cacheDir, write: true });
+    assert.equal(rebuilt.used, false);
+    assert.match(rebuilt.reason ?? '', /another build/);
+    assert.equal(run(t.bundle, { cacheDir: t.cacheDir }).used, true, 'the new cache is used');
+
+    // V8's part cut short: V8 refuses it, and a fresh one is written
+    const fresh = readFileSync(file);
+    writeFileSync(file, fresh.subarray(0, fresh.length - 64), { mode: 0o644 });
+    const truncated = run(t.bundle, { cacheDir: t.cacheDir, write: true });
+    assert.equal(truncated.used, false);
+    assert.match(truncated.reason ?? '', /rejected by V8/);
+    assert.deepEqual(truncated.runs, [RAN]);
+    assert.equal(run(t.bundle, { cacheDir: t.cacheDir }).used, true, 'written again');
+
+    // writable by the group or others (the file or its directory): never read
+    chmodSync(file, 0o666);
+    const open = run(t.bundle, { cacheDir: t.cacheDir });
+    assert.equal(open.used, false);
+    assert.match(open.reason ?? '', /writable by others/);
+    chmodSync(file, 0o644);
+    chmodSync(t.cacheDir, 0o777);
+    const openDir = run(t.bundle, { cacheDir: t.cacheDir });
+    assert.equal(openDir.used, false);
+    assert.match(openDir.reason ?? '', /writable by others/);
+    chmodSync(t.cacheDir, 0o755);
+
+    // a symbolic link in place of the directory
+    const linked = path.join(t.dir, 'linked');
+    symlinkSync(t.cacheDir, linked);
+    const viaLink = run(t.bundle, { cacheDir: linked });
+    assert.equal(viaLink.used, false);
+    assert.match(viaLink.reason ?? '', /writable by others/);
+    assert.deepEqual(viaLink.runs, [RAN], 'the bundle ran anyway');
+    assert.equal(run(t.bundle, { cacheDir: t.cacheDir }).used, true, 'the cache itself is untouched');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('code cache: COROSYNC_TS_CODE_CACHE=0 turns it off', () => {
+  const t = setup();
+  try {
+    run(t.bundle, { cacheDir: t.cacheDir, write: true });
+    const off = run(t.bundle, { cacheDir: t.cacheDir, env: { COROSYNC_TS_CODE_CACHE: '0' }, write: true });
+    assert.equal(off.used, false);
+    assert.equal(off.file, undefined);
+    assert.match(off.reason ?? '', /turned off/);
+    assert.deepEqual(off.runs, [RAN]);
+  } finally {
+    t.cleanup();
+  }
+});
