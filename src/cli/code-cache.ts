@@ -99,7 +99,8 @@ export function runWithCodeCache(
     file = join(dir, `${fnv1a(`${process.version} ${process.arch} ${process.execArgv.join(' ')}`)}.cache`);
     header = JSON.stringify({ node: process.version, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
     try {
-      if (!safeOwner(dir, true) || !safeOwner(file, false)) reason = `${file}: writable by others, not used`;
+      if (!safeOwner(dir, true) || !safeOwner(file, false))
+        reason = `${file}: a link, not owned by this user or root, or writable by others; not used`;
       else {
         const data = readFileSync(file);
         const magicEnd = MAGIC.length;

@@ -54,21 +54,19 @@ export function openSyslogSink(path = syslogSocketPath()): ((datagram: string) =
     }
     return true;
   };
+  const armFlush = (): void => {
+    flushTimer ??= setTimeout(flush, BACKLOG_RETRY_MS);
+    flushTimer.unref();
+  };
   const flush = (): void => {
     flushTimer = undefined;
     while (backlog.length > 0 && sendOne(backlog[0]!)) backlog.shift();
-    if (backlog.length > 0) {
-      flushTimer = setTimeout(flush, BACKLOG_RETRY_MS);
-      flushTimer.unref();
-    }
+    if (backlog.length > 0) armFlush();
   };
   return (datagram) => {
     if (backlog.length === 0 && sendOne(datagram)) return;
     if (backlog.length >= BACKLOG_MAX) backlog.shift();
     backlog.push(datagram);
-    if (!flushTimer) {
-      flushTimer = setTimeout(flush, BACKLOG_RETRY_MS);
-      flushTimer.unref();
-    }
+    armFlush();
   };
 }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
+import { openSyslogSink } from '../../src/daemon/syslog.js';
 import { loadQbNative } from '../../src/ipc/libqb/native.js';
 import { singleNodeConfig, startDaemonProcess, waitFor } from '../helpers/daemon-process.js';
 
@@ -20,6 +21,17 @@ print("listening", flush=True)
 while True:
     data = s.recv(65536)
     print(data.decode("utf-8", "replace").replace("\\n", "\\\\n"), flush=True)
+`;
+
+/** A receiver that reads nothing until a line arrives on its standard input. */
+const LATE_RECEIVER = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print("listening", flush=True)
+sys.stdin.readline()
+while True:
+    print(s.recv(65536).decode(), flush=True)
 `;
 
 const python = spawnSync('python3', ['-c', 'pass']).status === 0;
@@ -57,6 +69,29 @@ describe('syslog output', { skip, timeout: 60_000 }, () => {
       } finally {
         await d.stop();
       }
+    } finally {
+      receiver.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('lines syslog cannot take yet (EAGAIN) are kept and arrive later, in order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cts-syslog-'));
+    const sockPath = join(dir, 'log');
+    const receiver = spawn('python3', ['-c', LATE_RECEIVER, sockPath], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const lines: string[] = [];
+    createInterface({ input: receiver.stdout! }).on('line', (l) => lines.push(l));
+    try {
+      await waitFor(() => lines.includes('listening'), 'the syslog stand-in', 10_000);
+      const sink = openSyslogSink(sockPath)!;
+      // the socket's queue (net.unix.max_dgram_qlen, 10 by default) fills up: the rest waits
+      const sent = Array.from({ length: 40 }, (_, i) => `line ${i}`);
+      for (const l of sent) sink(l);
+      receiver.stdin!.write('read\n');
+      await waitFor(() => lines.length > sent.length, 'every line at the receiver', 10_000);
+      assert.deepEqual(lines.slice(1), sent, 'all of them, in the order sent');
     } finally {
       receiver.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

@@ -220,9 +220,23 @@ test('runtime: messageComing on a non-rep releases a held token before the messa
   }
 });
 
+/**
+ * After the rep's pump: its message `text` left with the token (two sends, no hold-cancel beyond
+ * `cancels`), was delivered at the rep in that pump, and then at every node.
+ */
+async function assertLeftWithToken(pair: Pair, cancels: number, text: string): Promise<void> {
+  const rep = pair.runtimes[0]!;
+  const log = pair.logs[0]!;
+  assert.ok(!rep.srp.tokenHeld && !rep.srp.wantsHeldToken, 'the token left');
+  assert.equal(rep.srp.stats.token_hold_cancel_tx, cancels, 'no hold-cancel');
+  assert.equal(log.filter((e) => e === 'send').length, 2, `the message and the token (${log.join(' ')})`);
+  assert.ok(pair.delivered[0]!.includes(text), 'delivered at the rep in the same pump');
+  await waitFor(() => pair.delivered.every((d) => d.includes(text)), 'the message delivered', 10_000);
+}
+
 test('runtime: the rep holding the token sends its own message with it at the pump after the request', async () => {
   const pair = await startPair('retake');
-  const { runtimes, logs, delivered } = pair;
+  const { runtimes, logs } = pair;
   try {
     const rep = runtimes[0]!;
     const cancels = await whenResting(pair, 0);
@@ -234,15 +248,7 @@ test('runtime: the rep holding the token sends its own message with it at the pu
     rep.pg.mcastGroups(['g'], Buffer.from('from the rep'));
     assert.ok(!logs[0]!.includes('send'), `still nothing sent (${logs[0]!.join(' ')})`);
     rep.pump();
-    assert.ok(!rep.srp.tokenHeld && !rep.srp.wantsHeldToken, 'the token left');
-    assert.equal(rep.srp.stats.token_hold_cancel_tx, cancels, 'no hold-cancel');
-    assert.equal(
-      logs[0]!.filter((e) => e === 'send').length,
-      2,
-      `the message and the token (${logs[0]!.join(' ')})`,
-    );
-    assert.ok(delivered[0]!.includes('from the rep'), 'delivered at the rep in the same pump');
-    await waitFor(() => delivered.every((d) => d.includes('from the rep')), 'the message delivered', 10_000);
+    await assertLeftWithToken(pair, cancels, 'from the rep');
   } finally {
     await pair.stop();
   }
@@ -257,22 +263,13 @@ test('runtime: a message the idle hook sends while the rep holds the token leave
     sendFromIdle = false;
     pair.runtimes[0]!.pg.mcastGroups(['g'], Buffer.from('from idle'));
   });
-  const { runtimes, logs, delivered } = pair;
-  const rep = runtimes[0]!;
+  const rep = pair.runtimes[0]!;
   try {
     const cancels = await whenResting(pair, 0);
     sendFromIdle = true;
     rep.pump();
     assert.equal(sendFromIdle, false, 'the idle hook ran and sent');
-    assert.ok(!rep.srp.tokenHeld && !rep.srp.wantsHeldToken, 'the token left');
-    assert.equal(rep.srp.stats.token_hold_cancel_tx, cancels, 'no hold-cancel');
-    assert.equal(
-      logs[0]!.filter((e) => e === 'send').length,
-      2,
-      `the message and the token (${logs[0]!.join(' ')})`,
-    );
-    assert.ok(delivered[0]!.includes('from idle'), 'delivered at the rep in the same pump');
-    await waitFor(() => delivered.every((d) => d.includes('from idle')), 'the message delivered', 10_000);
+    await assertLeftWithToken(pair, cancels, 'from idle');
   } finally {
     await pair.stop();
   }

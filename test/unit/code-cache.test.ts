@@ -73,11 +73,20 @@ function setup(): { dir: string; bundle: string; cacheDir: string; cleanup(): vo
   };
 }
 
-const RAN = 'bundle.js:45:true';
-
-test('code cache: the first run has none and writes it; the next one compiles from it', () => {
+/** Run `fn` with a fresh temporary bundle, removed afterwards. */
+function withBundle(fn: (t: ReturnType<typeof setup>) => void): void {
   const t = setup();
   try {
+    fn(t);
+  } finally {
+    t.cleanup();
+  }
+}
+
+const RAN = 'bundle.js:45:true';
+
+test('code cache: the first run has none and writes it; the next one compiles from it', () =>
+  withBundle((t) => {
     const first = run(t.bundle, { cacheDir: t.cacheDir, write: true });
     assert.equal(first.used, false);
     assert.match(first.reason ?? '', /ENOENT/);
@@ -87,27 +96,19 @@ test('code cache: the first run has none and writes it; the next one compiles fr
     assert.equal(second.used, true, second.reason);
     assert.equal(second.file, first.file);
     assert.deepEqual(second.runs, [RAN]);
-  } finally {
-    t.cleanup();
-  }
-});
+  }));
 
-test('code cache: a process that used none writes it at its exit', () => {
-  const t = setup();
-  try {
+test('code cache: a process that used none writes it at its exit', () =>
+  withBundle((t) => {
     // no explicit write: the exit handler does it (the timer is far off)
     const first = run(t.bundle, { cacheDir: t.cacheDir });
     assert.equal(first.used, false);
     assert.match(first.reason ?? '', /ENOENT/);
     assert.equal(run(t.bundle, { cacheDir: t.cacheDir }).used, true, 'written at the exit before');
-  } finally {
-    t.cleanup();
-  }
-});
+  }));
 
-test('code cache: a rebuilt bundle, a truncated file or one others can write is not used', () => {
-  const t = setup();
-  try {
+test('code cache: a rebuilt bundle, a truncated file or one others can write is not used', () =>
+  withBundle((t) => {
     const file = run(t.bundle, { cacheDir: t.cacheDir, write: true }).file!;
     assert.equal(run(t.bundle, { cacheDir: t.cacheDir }).used, true);
 
@@ -147,21 +148,14 @@ test('code cache: a rebuilt bundle, a truncated file or one others can write is 
     assert.match(viaLink.reason ?? '', /writable by others/);
     assert.deepEqual(viaLink.runs, [RAN], 'the bundle ran anyway');
     assert.equal(run(t.bundle, { cacheDir: t.cacheDir }).used, true, 'the cache itself is untouched');
-  } finally {
-    t.cleanup();
-  }
-});
+  }));
 
-test('code cache: COROSYNC_TS_CODE_CACHE=0 turns it off', () => {
-  const t = setup();
-  try {
+test('code cache: COROSYNC_TS_CODE_CACHE=0 turns it off', () =>
+  withBundle((t) => {
     run(t.bundle, { cacheDir: t.cacheDir, write: true });
     const off = run(t.bundle, { cacheDir: t.cacheDir, env: { COROSYNC_TS_CODE_CACHE: '0' }, write: true });
     assert.equal(off.used, false);
     assert.equal(off.file, undefined);
     assert.match(off.reason ?? '', /turned off/);
     assert.deepEqual(off.runs, [RAN]);
-  } finally {
-    t.cleanup();
-  }
-});
+  }));
