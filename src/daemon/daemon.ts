@@ -396,16 +396,10 @@ export class Daemon {
       for (const service of exec.services()) if (service.ipc) ipc.registerService(service.ipc);
       d.trackLoggingChanges();
       d.trackTotemChanges();
-      main.info(`IPC endpoints in ${runDir}, state in ${stateDir}`);
-      totemLog.notice(`Initializing transport (${transportName(startup.totem.transport)}).`);
-      try {
-        await runtime.start();
-      } catch (err) {
-        throw new StartupError(
-          ExitCode.FATAL_ERR,
-          `Unable to start the totem transport: ${(err as Error).message}`,
-        );
-      }
+      // the IPC endpoints exist before the ring starts, as corosync's do (it starts IPC when
+      // totem reports its transport up, before the first membership): a one-node ring finishes
+      // its first sync within milliseconds, and "ready to provide service" must not come
+      // before a client can connect
       await ipc.listen();
       // --- libqb IPC transport (issue 7) ---
       d.libqb = await startLibqbTransport(
@@ -423,6 +417,16 @@ export class Daemon {
         { debug: ipcLog.debug, info: ipcLog.info, warn: ipcLog.warn, error: ipcLog.error },
       );
       // --- end libqb ---
+      main.info(`IPC endpoints in ${runDir}, state in ${stateDir}`);
+      totemLog.notice(`Initializing transport (${transportName(startup.totem.transport)}).`);
+      try {
+        await runtime.start();
+      } catch (err) {
+        throw new StartupError(
+          ExitCode.FATAL_ERR,
+          `Unable to start the totem transport: ${(err as Error).message}`,
+        );
+      }
       d.statsTimer = setInterval(() => {
         d.totem.updateDerivedStats();
         stats.poll();
@@ -691,7 +695,32 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
   if (!args.foreground && !isDaemonizedChild()) {
     return startInBackground(process.argv[1]!, process.argv.slice(2));
   }
-  let daemon: Daemon;
+  // signals are handled from here on, as corosync adds its handlers before totem starts: one
+  // that comes while the node starts stops it as soon as it is up (a one-node ring can be ready
+  // before Daemon.start returns)
+  let daemon: Daemon | undefined;
+  let signalled = false;
+  let resolveStopped: (code: number) => void = () => undefined;
+  const stopped = new Promise<number>((resolve) => (resolveStopped = resolve));
+  const stopNode = (node: Daemon): void => {
+    for (const s of SIGNALS) process.off(s, onSignal);
+    void node.stop().then(
+      () => resolveStopped(ExitCode.DONE),
+      () => resolveStopped(ExitCode.DONE),
+    );
+  };
+  const onSignal = (): void => {
+    if (signalled) return;
+    signalled = true;
+    if (daemon) {
+      daemon.logger.subsys('MAIN').notice('Node was shut down by a signal');
+      stopNode(daemon);
+    }
+  };
+  for (const s of SIGNALS) process.on(s, onSignal);
+  process.on('SIGHUP', () => {
+    // corosync ignores SIGHUP; so do we (a closed terminal must not stop the node).
+  });
   try {
     daemon = await Daemon.start({
       ...chooseConfig(args),
@@ -700,6 +729,7 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
       ...(args.localNodeId !== undefined ? { localNodeId: args.localNodeId } : {}),
     });
   } catch (err) {
+    for (const s of SIGNALS) process.off(s, onSignal);
     if (err instanceof StartupError) {
       if (err.stderrText !== undefined) process.stderr.write(err.stderrText);
       reportStartup({ ready: false, exitCode: err.exitCode, message: err.stderrText ?? `${err.message}\n` });
@@ -707,27 +737,13 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
     }
     throw err;
   }
-  // signals are handled from here on (corosync adds its handlers before totem starts): a
-  // SIGINT right after the endpoints appeared must stop the node cleanly, not kill it
-  const stopped = new Promise<number>((resolve) => {
-    const onSignal = () => {
-      for (const s of SIGNALS) process.off(s, onSignal);
-      daemon.logger.subsys('MAIN').notice('Node was shut down by a signal');
-      daemon.stop().then(
-        () => resolve(ExitCode.DONE),
-        () => resolve(ExitCode.DONE),
-      );
-    };
-    for (const s of SIGNALS) process.on(s, onSignal);
-    void daemon.shutdownRequested.then(() => {
-      for (const s of SIGNALS) process.off(s, onSignal);
-      void daemon.stop().then(() => resolve(ExitCode.DONE));
-    });
-    process.on('SIGHUP', () => {
-      // corosync ignores SIGHUP; so do we (a closed terminal must not stop the node).
-    });
-  });
-  const first = await Promise.race([daemon.firstSync.then(() => 'up'), stopped.then(() => 'stopped')]);
+  const node = daemon;
+  if (signalled) {
+    node.logger.subsys('MAIN').notice('Node was shut down by a signal');
+    stopNode(node);
+  }
+  void node.shutdownRequested.then(() => stopNode(node));
+  const first = await Promise.race([node.firstSync.then(() => 'up'), stopped.then(() => 'stopped')]);
   if (first === 'up') {
     reportStartup({ ready: true, pid: process.pid });
     const stopUpkeep = startMemoryUpkeep();

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CmapHandle, CmapTrack, CsDispatchFlags, CsError, CsErrorCode } from '../../src/client/index.js';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 import {
   CLI_PATH,
@@ -298,5 +298,76 @@ test('started without its Node flags, the daemon re-executes itself with them (s
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Start a one-node daemon (with its Node flags) and call `onStderr` with everything it wrote so
+ * far on each write, synchronously: what a test does there happens at that point of the start.
+ */
+function spawnWatched(onStderr: (all: string, runDir: string, child: ChildProcess) => void): {
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr: () => string;
+  cleanup: () => void;
+} {
+  const dir = mkdtempSync(join(tmpdir(), 'cts-signal-'));
+  const conf = join(dir, 'corosync.conf');
+  writeFileSync(conf, singleNodeConfig());
+  const runDir = join(dir, 'run');
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, CLI_PATH, '-f', '-c', conf, '--nodeid', '1'], {
+    env: { ...process.env, COROSYNC_TS_RUN_DIR: runDir, COROSYNC_TS_STATE_DIR: join(dir, 'state') },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    onStderr(stderr, runDir, child);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.on('exit', (code, signal) => r({ code, signal })),
+  );
+  // a daemon a failed assertion left running dies with SIGKILL 10 s on
+  const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  void exited.then(() => clearTimeout(killer));
+  return { exited, stderr: () => stderr, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+test('the moment it reports ready, the daemon has its IPC endpoints and a SIGTERM stops it cleanly', async () => {
+  // a one-node ring is ready within milliseconds of its start: before the fix the first sync
+  // completed while the IPC endpoints were still being made, and the signal handlers came
+  // later still (a SIGTERM then killed the process, 9 starts in 10)
+  for (let round = 1; round <= 3; round++) {
+    let sockAtReady: boolean | undefined;
+    const d = spawnWatched((all, runDir, child) => {
+      if (sockAtReady === undefined && all.includes('ready to provide service')) {
+        sockAtReady = existsSync(join(runDir, 'cmap.sock'));
+        child.kill('SIGTERM');
+      }
+    });
+    try {
+      const res = await d.exited;
+      assert.deepEqual(res, { code: 0, signal: null }, d.stderr());
+      assert.equal(sockAtReady, true, 'cmap.sock exists when ready is reported');
+      assert.match(d.stderr(), /Node was shut down by a signal[\s\S]*exiting normally/);
+    } finally {
+      d.cleanup();
+    }
+  }
+});
+
+test('a SIGTERM while the daemon starts stops it once it is up, with exit 0', async () => {
+  let sent = false;
+  const d = spawnWatched((all, _runDir, child) => {
+    if (!sent && all.includes('starting up')) {
+      sent = true;
+      child.kill('SIGTERM');
+    }
+  });
+  try {
+    const res = await d.exited;
+    assert.deepEqual(res, { code: 0, signal: null }, d.stderr());
+    assert.match(d.stderr(), /Node was shut down by a signal[\s\S]*exiting normally/);
+  } finally {
+    d.cleanup();
   }
 });
