@@ -77,6 +77,13 @@
  *   mallocTrim() -> 0 | 1                   malloc_trim(0): give freed C heap back to the kernel
  *   lowMemoryNotification() -> 0 | 1        V8's low-memory notification (v8mem.cc): a full GC
  *                                          that also shrinks the young generation
+ *   mapFileLatin1(path) -> string | -errno   the file as a JavaScript string whose characters
+ *                                          stay in a private read-only mapping of it (an
+ *                                          external string, freed with it): a large source
+ *                                          kept by V8 costs file pages touched on demand, not
+ *                                          a copy in the JavaScript heap. The bytes are taken
+ *                                          as Latin-1 (pure ASCII is the same text). -ENOSYS
+ *                                          where Node lacks external strings.
  *   execv(path, argv[]) -> -errno           replace the process image (same pid); returns only
  *                                          on failure (the daemon re-executes Node with its flags)
  *
@@ -96,6 +103,7 @@
  * overwrote with garbage may fail (EINVAL), which we report; glibc's sem_post never blocks.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -877,6 +885,60 @@ static napi_value low_memory_notification(napi_env env, napi_callback_info info)
   return make_i64(env, qb_v8_low_memory_notification());
 }
 
+/* ---- a file as an external string ---- */
+
+/* node_api_create_external_string_latin1 (Node >= 20.12), looked up at run time: declaring it
+ * through NAPI_EXPERIMENTAL would put the whole module on the experimental Node-API version. */
+typedef napi_status (*create_external_latin1_fn)(napi_env, char *, size_t,
+                                                 void (*)(napi_env, void *, void *), void *,
+                                                 napi_value *, bool *);
+
+static void unmap_external(napi_env env, void *data, void *hint) {
+  (void)env;
+  munmap(data, (size_t)(uintptr_t)hint);
+}
+
+static napi_value map_file_latin1(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  char path[4096];
+  size_t plen = 0;
+  if (napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &plen) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a path");
+    return NULL;
+  }
+  if (plen + 1 >= sizeof(path)) return make_i64(env, -ENAMETOOLONG);
+  static create_external_latin1_fn create;
+  static int looked_up;
+  if (!looked_up) {
+    create = (create_external_latin1_fn)dlsym(RTLD_DEFAULT, "node_api_create_external_string_latin1");
+    looked_up = 1;
+  }
+  if (!create) return make_i64(env, -ENOSYS);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_i64(env, -errno);
+  struct stat st;
+  if (fstat(fd, &st) != 0) return make_i64(env, close_errno(fd));
+  if (!S_ISREG(st.st_mode) || st.st_size <= 0) {
+    close(fd);
+    return make_i64(env, -EINVAL);
+  }
+  size_t len = (size_t)st.st_size;
+  void *data = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (data == MAP_FAILED) return make_i64(env, close_errno(fd));
+  close(fd);
+  napi_value out;
+  bool copied = false;
+  if (create(env, data, len, unmap_external, (void *)(uintptr_t)len, &out, &copied) != napi_ok) {
+    munmap(data, len);
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+    return make_i64(env, -ENOMEM);
+  }
+  /* copied: V8 made its own string and Node has already called the finaliser (unmapped) */
+  return out;
+}
+
 static napi_value exec_v(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
@@ -1637,6 +1699,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"lockFileMappings", NULL, lock_file_mappings, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setPriorityPgrp", NULL, set_priority_pgrp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"execv", NULL, exec_v, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mapFileLatin1", NULL, map_file_latin1, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mallocTrim", NULL, malloc_trim_all, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lowMemoryNotification", NULL, low_memory_notification, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},

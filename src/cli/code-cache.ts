@@ -11,6 +11,14 @@
  * (or root) could have written, is not used, and a fresh one is written once this process has
  * run a while (`writeAfterMs`) or at its exit. Anything that goes wrong only costs the cache:
  * the bundle runs either way. COROSYNC_TS_CODE_CACHE=0 turns it off.
+ *
+ * The bundle is built inside the CommonJS function wrapper (WRAPPED_BUNDLE_HEAD, esbuild's
+ * banner), so that its file, mapped as an external string (`readSource`, the addon's
+ * mapFileLatin1), is the very source V8 compiles and keeps: V8 holds a script's source for the
+ * functions it compiles later, and a wrapper added here would make a copy of the 0.8 MB bundle
+ * in the JavaScript heap for the process's lifetime, where the mapping costs only the pages V8
+ * reads (none when every function came from the cache). A bundle without the wrapper is wrapped
+ * here.
  */
 import { Buffer } from 'node:buffer';
 import {
@@ -31,6 +39,12 @@ import { readUInt32LE, writeUInt32LE } from '../common/bytes.js';
 
 const MAGIC = 'CTSC1';
 
+/**
+ * How the bundle's file begins (package.json's `bundle` script puts it there); the file ends
+ * with the closing `})` and the source-map comment.
+ */
+export const WRAPPED_BUNDLE_HEAD = '(function (exports, require, module, __filename, __dirname) {';
+
 /** What {@link runWithCodeCache} did with the cache. */
 export interface CodeCacheOutcome {
   /** The cache file of this Node version and flag set (undefined when caching is off). */
@@ -41,6 +55,8 @@ export interface CodeCacheOutcome {
   reason?: string;
   /** Write the cache now (what the timer and the exit handler do; a no-op once done or when used). */
   writeNow(): void;
+  /** True when the source compiled is the string `readSource` gave, as it is (a wrapped bundle). */
+  sourceKept: boolean;
 }
 
 export interface CodeCacheOptions {
@@ -50,6 +66,11 @@ export interface CodeCacheOptions {
   writeAfterMs?: number;
   /** Environment (default process.env): COROSYNC_TS_CODE_CACHE=0 disables the cache. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The bundle's text without copying it (the addon's mapping), or undefined to read the file.
+   * Used as it is when the bundle is a wrapped one; taken as Latin-1 (the bundle is ASCII).
+   */
+  readSource?: (path: string) => string | undefined;
 }
 
 /** 32-bit FNV-1a of a string, as 8 hex digits (names the cache file; not a security measure). */
@@ -83,10 +104,13 @@ export function runWithCodeCache(
   opts: CodeCacheOptions = {},
 ): CodeCacheOutcome {
   const env = opts.env ?? process.env;
-  const source = readFileSync(bundlePath, 'utf8');
-  // the bundle keeps the entry's shebang line; a comment of the same length keeps the columns
-  const body = source.startsWith('#!') ? `//${source.slice(2)}` : source;
-  const wrapped = `(function (exports, require, module, __filename, __dirname) { ${body}\n})`;
+  const given = opts.readSource?.(bundlePath);
+  const source = given ?? readFileSync(bundlePath, 'utf8');
+  // an unwrapped bundle's `#!` line: a comment of the same length keeps the columns
+  const wrapped = source.startsWith(WRAPPED_BUNDLE_HEAD)
+    ? source
+    : `${WRAPPED_BUNDLE_HEAD} ${source.startsWith('#!') ? `//${source.slice(2)}` : source}\n})`;
+  const sourceKept = given !== undefined && wrapped === source;
 
   let file: string | undefined;
   let cachedData: Buffer | undefined;
@@ -154,6 +178,7 @@ export function runWithCodeCache(
     used,
     ...(reason !== undefined ? { reason } : {}),
     writeNow,
+    sourceKept,
   };
 }
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CmapHandle, CmapTrack, CsDispatchFlags, CsError, CsErrorCode } from '../../src/client/index.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
@@ -369,5 +369,21 @@ test('a SIGTERM while the daemon starts stops it once it is up, with exit 0', as
     assert.match(d.stderr(), /Node was shut down by a signal[\s\S]*exiting normally/);
   } finally {
     d.cleanup();
+  }
+});
+
+test('the daemon keeps its bundle as a mapping of the file, not a copy in its heap', async () => {
+  // the launcher maps dist/bundle/corosync-ts.js through the addon and V8 compiles that string
+  // as it is (src/cli/code-cache.ts); a copy would leave no mapping of the file
+  const d = await startDaemonProcess();
+  try {
+    const maps = readFileSync(`/proc/${d.child.pid}/maps`, 'utf8').split('\n');
+    const bundle = join(dirname(CLI_PATH), 'corosync-ts.js');
+    assert.ok(
+      maps.some((l) => l.endsWith(` ${bundle}`) && / r--p /.test(l)),
+      `a read-only private mapping of ${bundle}`,
+    );
+  } finally {
+    await d.stop();
   }
 });

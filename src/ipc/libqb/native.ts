@@ -101,6 +101,12 @@ export interface QbNative {
   setSockOpt(fd: number, level: number, name: number, value: Buffer): number;
   /** Replace the process image (same pid); returns a negative errno only when that failed. */
   execv(path: string, argv: string[]): number;
+  /**
+   * The file as a string whose characters stay in a private read-only mapping of it (V8 may
+   * still copy it), taken as Latin-1; a negative errno on failure (-ENOSYS: Node lacks external
+   * strings). Absent from an addon built before it.
+   */
+  mapFileLatin1?(path: string): string | number;
   /** setrlimit(RLIMIT_MEMLOCK, unlimited): 0 or a negative errno. */
   memlockUnlimited?(): number;
   /**
@@ -138,7 +144,13 @@ export interface QbNative {
 
 export type NativeLoad = { ok: true; native: QbNative; path: string } | { ok: false; reason: string };
 
-let cached: NativeLoad | undefined;
+/**
+ * Where the load's outcome is kept: on the global object, so that the binary's launcher and its
+ * bundle (two copies of this module in one process, dist/bundle/main.js and corosync-ts.js) load
+ * the addon once between them (a second process.dlopen would initialise it again).
+ */
+const CACHE_KEY = Symbol.for('corosync-ts.qbnative');
+type CacheHolder = { [CACHE_KEY]?: NativeLoad };
 
 /** Where the addon is looked for: <package root>/build/Release/qbnative.node. */
 export function nativeAddonPath(): string {
@@ -155,22 +167,26 @@ export function nativeAddonPath(): string {
 
 /** Load the addon once; never throws. */
 export function loadQbNative(): NativeLoad {
-  if (cached) return cached;
-  if (process.platform !== 'linux') return (cached = { ok: false, reason: 'libqb IPC needs Linux' });
+  const holder = globalThis as CacheHolder;
+  return (holder[CACHE_KEY] ??= loadOnce());
+}
+
+function loadOnce(): NativeLoad {
+  if (process.platform !== 'linux') return { ok: false, reason: 'libqb IPC needs Linux' };
   const path = nativeAddonPath();
   if (!existsSync(path)) {
-    return (cached = {
+    return {
       ok: false,
       reason: `native addon ${path} not built (run npm ci or npx node-gyp rebuild)`,
-    });
+    };
   }
   try {
     // process.dlopen rather than createRequire: node:module is not needed for one addon
     const mod = { exports: {} as unknown };
     process.dlopen(mod, path);
     const native = mod.exports as QbNative;
-    return (cached = { ok: true, native, path });
+    return { ok: true, native, path };
   } catch (err) {
-    return (cached = { ok: false, reason: `cannot load ${path}: ${(err as Error).message}` });
+    return { ok: false, reason: `cannot load ${path}: ${(err as Error).message}` };
   }
 }
