@@ -77,6 +77,7 @@ const KNOWN = new Set([
   'lat-size',
   'lat-warm-count',
   'lat-warm-paced',
+  'lat-warm-runs',
   'lat-sender',
   'cmap-ms',
   'cmap-warm-ms',
