@@ -709,13 +709,14 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
       () => resolveStopped(ExitCode.DONE),
     );
   };
+  const shutDownBySignal = (node: Daemon): void => {
+    node.logger.subsys('MAIN').notice('Node was shut down by a signal');
+    stopNode(node);
+  };
   const onSignal = (): void => {
     if (signalled) return;
     signalled = true;
-    if (daemon) {
-      daemon.logger.subsys('MAIN').notice('Node was shut down by a signal');
-      stopNode(daemon);
-    }
+    if (daemon) shutDownBySignal(daemon);
   };
   for (const s of SIGNALS) process.on(s, onSignal);
   process.on('SIGHUP', () => {
@@ -738,10 +739,7 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
     throw err;
   }
   const node = daemon;
-  if (signalled) {
-    node.logger.subsys('MAIN').notice('Node was shut down by a signal');
-    stopNode(node);
-  }
+  if (signalled) shutDownBySignal(node);
   void node.shutdownRequested.then(() => stopNode(node));
   const first = await Promise.race([node.firstSync.then(() => 'up'), stopped.then(() => 'stopped')]);
   if (first === 'up') {

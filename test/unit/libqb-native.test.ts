@@ -169,3 +169,16 @@ describe('qbnative V8 memory', { skip: load.ok ? false : load.reason }, () => {
     assert.ok(shrunk < grown, `new space ${grown} → ${shrunk} bytes`);
   });
 });
+
+describe('qbnative load', { skip: load.ok ? false : load.reason }, () => {
+  test('two copies of the loader in one process share one load of the addon file', async () => {
+    // a query string makes a second instance of the module, as the binary's launcher and its
+    // bundle each have their own copy: the second must not dlopen (and initialise) it again
+    const url = new URL('../../src/ipc/libqb/native.js', import.meta.url);
+    url.search = '?second-copy';
+    const copy = (await import(url.href)) as typeof import('../../src/ipc/libqb/native.js');
+    const again = copy.loadQbNative();
+    assert.ok(again.ok);
+    assert.equal(again.native, load.ok ? load.native : undefined);
+  });
+});

@@ -144,13 +144,7 @@ export interface QbNative {
 
 export type NativeLoad = { ok: true; native: QbNative; path: string } | { ok: false; reason: string };
 
-/**
- * Where the load's outcome is kept: on the global object, so that the binary's launcher and its
- * bundle (two copies of this module in one process, dist/bundle/main.js and corosync-ts.js) load
- * the addon once between them (a second process.dlopen would initialise it again).
- */
-const CACHE_KEY = Symbol.for('corosync-ts.qbnative');
-type CacheHolder = { [CACHE_KEY]?: NativeLoad };
+let cached: NativeLoad | undefined;
 
 /** Where the addon is looked for: <package root>/build/Release/qbnative.node. */
 export function nativeAddonPath(): string {
@@ -167,13 +161,19 @@ export function nativeAddonPath(): string {
 
 /** Load the addon once; never throws. */
 export function loadQbNative(): NativeLoad {
-  const holder = globalThis as CacheHolder;
-  return (holder[CACHE_KEY] ??= loadOnce());
+  if (cached) return cached;
+  if (process.platform !== 'linux') return (cached = { ok: false, reason: 'libqb IPC needs Linux' });
+  // kept on the global object too, per addon file: the binary's launcher and its bundle (two
+  // copies of this module in one process, dist/bundle/main.js and corosync-ts.js) load the same
+  // file once between them (a second process.dlopen would initialise it again), while another
+  // copy of the package in the same process keeps its own addon
+  const path = nativeAddonPath();
+  const holder = globalThis as Record<symbol, NativeLoad | undefined>;
+  const key = Symbol.for(`corosync-ts.qbnative ${path}`);
+  return (cached = holder[key] ??= loadFile(path));
 }
 
-function loadOnce(): NativeLoad {
-  if (process.platform !== 'linux') return { ok: false, reason: 'libqb IPC needs Linux' };
-  const path = nativeAddonPath();
+function loadFile(path: string): NativeLoad {
   if (!existsSync(path)) {
     return {
       ok: false,
