@@ -70,6 +70,8 @@
  * Process scheduling (corosync's system.sched_rr / system.priority):
  *   schedSetRr() -> priority | -errno       SCHED_RR at sched_get_priority_max(SCHED_RR) for the
  *                                          calling (main) thread, as corosync's main thread
+ *   schedSetOther() -> 0 | -errno           SCHED_OTHER for the calling thread (the daemon's
+ *                                          quiet-time collection runs so, then schedSetRr again)
  *   setPriorityPgrp(prio) -> 0 | -errno     setpriority(PRIO_PGRP, 0, prio) (the kernel clamps)
  *   memlockUnlimited() -> 0 | -errno       setrlimit(RLIMIT_MEMLOCK, unlimited), as corosync before locking
  *   lockFileMappings() -> [count, bytes, errno]   mlock2(MLOCK_ONFAULT) of every private file
@@ -805,6 +807,14 @@ static napi_value sched_set_rr(napi_env env, napi_callback_info info) {
   param.sched_priority = prio;
   if (sched_setscheduler(0, SCHED_RR, &param) != 0) return make_i64(env, -errno);
   return make_i64(env, prio);
+}
+
+static napi_value sched_set_other(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct sched_param param;
+  memset(&param, 0, sizeof(param));
+  if (sched_setscheduler(0, SCHED_OTHER, &param) != 0) return make_i64(env, -errno);
+  return make_i64(env, 0);
 }
 
 static napi_value set_priority_pgrp(napi_env env, napi_callback_info info) {
@@ -1702,6 +1712,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mapFileLatin1", NULL, map_file_latin1, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mallocTrim", NULL, malloc_trim_all, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lowMemoryNotification", NULL, low_memory_notification, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"schedSetOther", NULL, sched_set_other, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpRecvPollStart", NULL, udp_recv_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpRecvNext", NULL, udp_recv_next, NULL, NULL, NULL, napi_enumerable, NULL},

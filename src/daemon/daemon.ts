@@ -56,7 +56,12 @@ import { ringIdEquals } from '../totem/wire/index.js';
 import { randomHandleChecks } from '../ipc/handle-check.js';
 import { loadQbNative } from '../ipc/libqb/native.js';
 import { processHeapProbe, startHeapTrimmer } from './heap-trim.js';
-import { applyScheduling, processSchedulingSystem, type SchedulingSystem } from './scheduling.js';
+import {
+  applyScheduling,
+  atNormalPolicy,
+  processSchedulingSystem,
+  type SchedulingSystem,
+} from './scheduling.js';
 import { lockDaemonMemory, processMemoryLockSystem, type MemoryLockSystem } from './memory-lock.js';
 
 export const ExitCode = {
@@ -164,6 +169,8 @@ export class Daemon {
   private stopped: Promise<void> | undefined;
   /** The libqb IPC transport beside our own (undefined when the addon is missing). */
   libqb: LibqbTransport | undefined;
+  /** The main thread's SCHED_RR priority (system.sched_rr), or 0 when it runs SCHED_OTHER. */
+  rrPriority = 0;
 
   private constructor(
     readonly icmap: Icmap,
@@ -200,8 +207,9 @@ export class Daemon {
 
     // corosync sets its scheduling after reading the config (system.priority was checked
     // with the startup map), before anything else starts
+    let rrPriority = 0;
     if (opts.scheduling) {
-      applyScheduling(
+      ({ rrPriority } = applyScheduling(
         {
           schedRr: icmap.getValue('system.sched_rr')?.value?.toString(),
           priority: icmap.getValue('system.priority')?.value?.toString(),
@@ -209,7 +217,7 @@ export class Daemon {
         },
         opts.scheduling,
         main,
-      );
+      ));
     }
     // then its memory (corosync_mlockall), before the ring and the IPC start
     if (opts.memoryLock) lockDaemonMemory(opts.memoryLock, main);
@@ -292,6 +300,7 @@ export class Daemon {
       runtime.pg.joinGroup(SYNC_GROUP_NAME, syncGroup);
 
       daemon = new Daemon(icmap, stats, ipc, logger, runDir, stateDir, pidFile, runtime, exec);
+      daemon.rrPriority = rrPriority;
       const d = daemon;
       // services in corosync's link order: cmap, cfg, cpg, (pload), votequorum, quorum
       exec.register(
@@ -744,7 +753,7 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
   const first = await Promise.race([node.firstSync.then(() => 'up'), stopped.then(() => 'stopped')]);
   if (first === 'up') {
     reportStartup({ ready: true, pid: process.pid });
-    const stopUpkeep = startMemoryUpkeep();
+    const stopUpkeep = startMemoryUpkeep(node.rrPriority > 0);
     if (stopUpkeep) void stopped.then(stopUpkeep);
   }
   return stopped;
@@ -769,6 +778,14 @@ const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGQUIT'];
  * compilation) and malloc_trim, so the idle daemon does not keep the C heap and V8 pages
  * start-up needed; then the periodic trims and quiet-time collections (src/daemon/heap-trim.ts).
  *
+ * A quiet-time collection runs with the main thread at SCHED_OTHER when it is real-time
+ * (`realTime`), and returns to SCHED_RR after it. The three daemons of a cluster fall quiet
+ * together, and their collections (a few ms of full GC each, and malloc_trim) on real-time
+ * threads took both CPUs of a 2-vCPU machine from everything else: another cluster's CPG
+ * messages were late for a few hundred milliseconds after each of our bursts, its latency p99
+ * 1.6–1.8× as high (bench/README.md item 36). At SCHED_OTHER the collection waits for real-time
+ * work and shares the CPU with the rest; a token that comes in meanwhile waits for it as before.
+ *
  * The collection is V8's low-memory notification through the addon when it has it: start-up
  * grows the young generation (its survivors are long-lived), and a full GC (`gc`, exposed by
  * the daemon's --expose-gc, src/daemon/node-flags.ts) keeps it at that size. Measured on one
@@ -778,19 +795,23 @@ const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGQUIT'];
  * the same within the runs' spread. `gc` remains the fallback without the addon. Returns the
  * stop function (undefined without the addon).
  */
-function startMemoryUpkeep(): (() => void) | undefined {
+function startMemoryUpkeep(realTime: boolean): (() => void) | undefined {
   const gc = (globalThis as { gc?: () => void }).gc;
   const addon = loadQbNative();
   const lowMemory = addon.ok ? addon.native.lowMemoryNotification?.bind(addon.native) : undefined;
   const collect = lowMemory ? (): void => void lowMemory() : gc;
   collect?.();
   if (!addon.ok) return undefined;
-  const trim = (): void => void addon.native.mallocTrim();
+  const { native } = addon;
+  const trim = (): void => void native.mallocTrim();
   trim();
+  const schedSetOther = native.schedSetOther?.bind(native);
+  const policy = schedSetOther ? { schedSetOther, schedSetRr: () => native.schedSetRr() } : undefined;
+  const quietly = realTime && policy ? (work: () => void): void => atNormalPolicy(policy, work) : undefined;
   return startHeapTrimmer(
-    { trim, ...(collect ? { collect } : {}) },
+    { trim, ...(collect ? { collect } : {}), ...(quietly ? { quietly } : {}) },
     HEAP_TRIM,
-    processHeapProbe(addon.native.pageSize),
+    processHeapProbe(native.pageSize),
   );
 }
 

@@ -108,10 +108,12 @@ function readStatm(path: string): string {
 
 /**
  * Start the periodic check (timer unref'd: it never keeps the process alive). Returns the
- * stop function. `trim` is malloc_trim(0) through the addon, `collect` a full V8 collection.
+ * stop function. `trim` is malloc_trim(0) through the addon, `collect` a full V8 collection;
+ * `quietly` runs a quiet-time collection and its trim (the daemon lowers its scheduling
+ * around them).
  */
 export function startHeapTrimmer(
-  actions: { trim: () => void; collect?: () => void },
+  actions: { trim: () => void; collect?: () => void; quietly?: (work: () => void) => void },
   opts: HeapTrimOptions & { periodMs: number },
   probe: HeapProbe,
 ): () => void {
@@ -132,8 +134,12 @@ export function startHeapTrimmer(
       actions.trim();
       policy.trimmed(probe.anon() ?? anon);
     } else if (action === 'collect') {
-      actions.collect!();
-      actions.trim();
+      const work = (): void => {
+        actions.collect!();
+        actions.trim();
+      };
+      if (actions.quietly) actions.quietly(work);
+      else work();
       policy.collected(probe.anon() ?? anon);
     }
   }, opts.periodMs);

@@ -148,3 +148,29 @@ export function processSchedulingSystem(): SchedulingSystem {
     moveToRootCgroup: (log) => moveToRootCgroup(log),
   };
 }
+
+/** The two policy switches `atNormalPolicy` needs (the addon's, or a test's). */
+export interface PolicySwitch {
+  /** SCHED_OTHER for the calling thread: 0 or a negative errno. */
+  schedSetOther(): number;
+  /** SCHED_RR at the highest priority for the calling thread: that priority, or a negative errno. */
+  schedSetRr(): number;
+}
+
+/**
+ * Run `work` with the calling (real-time main) thread at SCHED_OTHER and put it back to
+ * SCHED_RR after, also when `work` throws; if the thread cannot be lowered, `work` runs as it
+ * is. For housekeeping that must not take a CPU from other real-time work (the quiet-time
+ * collection, src/daemon/heap-trim.ts).
+ */
+export function atNormalPolicy(sys: PolicySwitch, work: () => void): void {
+  if (sys.schedSetOther() < 0) {
+    work();
+    return;
+  }
+  try {
+    work();
+  } finally {
+    sys.schedSetRr();
+  }
+}

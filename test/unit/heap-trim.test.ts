@@ -143,6 +143,40 @@ test('the trimmer checks on its period: trims after growth, collects then trims 
   assert.deepEqual(calls, ['trim', 'collect', 'trim']);
 });
 
+test('a quiet-time collection and its trim run inside `quietly` (the daemon lowers its policy there)', async () => {
+  const script = [10, 10, 12, 12, 12, 12, 12, 11];
+  const calls: string[] = [];
+  let i = 0;
+  let stop: (() => void) | undefined;
+  const keepAlive = setTimeout(() => assert.fail('the trimmer never finished its script'), 10_000);
+  await new Promise<void>((resolve) => {
+    stop = startHeapTrimmer(
+      {
+        trim: () => calls.push('trim'),
+        collect: () => calls.push('collect'),
+        quietly: (work) => {
+          calls.push('lower');
+          work();
+          calls.push('raise');
+        },
+      },
+      { periodMs: 1, growthBytes: 8 * MiB, quiet: QUIET },
+      {
+        anon: () => {
+          const mib = script[i++];
+          if (mib === undefined) resolve();
+          return mib === undefined ? undefined : mib * MiB;
+        },
+        cpuUs: () => 0,
+        nowUs: () => i * 250_000,
+      },
+    );
+  });
+  clearTimeout(keepAlive);
+  stop!();
+  assert.deepEqual(calls, ['lower', 'collect', 'trim', 'raise']);
+});
+
 test('the daemon flags are the same in the shebang, npm start and the re-exec list', () => {
   const shebang = readFileSync(path.join(ROOT, 'src/cli/main.ts'), 'utf8').split('\n')[0]!;
   assert.equal(shebang, `#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS.join(' ')}`);

@@ -3,14 +3,17 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import {
   InvalidPriorityError,
   applyScheduling,
+  atNormalPolicy,
   moveToRootCgroup,
   parsePriority,
   type SchedulingSystem,
 } from '../../src/daemon/scheduling.js';
 import { recordingLog } from '../helpers/recording-log.js';
+import { loadQbNative, nativeAddonPath } from '../../src/ipc/libqb/native.js';
 
 const INT_MIN = -2147483648;
 const INT_MAX = 2147483647;
@@ -158,4 +161,40 @@ test('the root cgroup move writes the pid to cgroup v1 cpu tasks, else cgroup v2
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('housekeeping at the normal policy: lowered, run, raised again (also when it throws)', () => {
+  const calls: string[] = [];
+  const sys = (otherAnswer: number) => ({
+    schedSetOther: () => (calls.push('other'), otherAnswer),
+    schedSetRr: () => (calls.push('rr'), 99),
+  });
+  atNormalPolicy(sys(0), () => void calls.push('work'));
+  assert.deepEqual(calls.splice(0), ['other', 'work', 'rr']);
+  assert.throws(
+    () =>
+      atNormalPolicy(sys(0), () => {
+        calls.push('work');
+        throw new Error('boom');
+      }),
+    /boom/,
+  );
+  assert.deepEqual(calls.splice(0), ['other', 'work', 'rr'], 'back to SCHED_RR after a throw');
+  atNormalPolicy(sys(-EPERM), () => void calls.push('work'));
+  assert.deepEqual(calls.splice(0), ['other', 'work'], 'not lowered: nothing to raise');
+});
+
+test("the addon's policy switches change the calling thread's policy (root)", (t) => {
+  if (!loadQbNative().ok) return t.skip('addon not built');
+  if (process.getuid?.() !== 0) return t.skip('needs root for SCHED_RR');
+  // a separate process: the test runner's own thread must not become real-time
+  const script = `
+    const n = require(${JSON.stringify(nativeAddonPath())});
+    const policy = () => require('fs').readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ')[38];
+    const out = [policy()];
+    out.push(n.schedSetRr(), policy(), n.schedSetOther(), policy());
+    console.log(JSON.stringify(out));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as unknown[];
+  // /proc stat field 41 (policy): 0 SCHED_OTHER, 2 SCHED_RR
+  assert.deepEqual(out, ['0', 99, '2', 0, '0']);
 });

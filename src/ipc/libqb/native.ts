@@ -73,6 +73,8 @@ export interface QbNative {
   streamRecv(fd: number, buf: Buffer, off: number, len: number): number;
   /** SCHED_RR at the highest priority for the calling thread: that priority, or a negative errno. */
   schedSetRr(): number;
+  /** SCHED_OTHER for the calling thread (the daemon's quiet-time collection): 0 or a negative errno. */
+  schedSetOther?(): number;
   /** setpriority(PRIO_PGRP, 0, prio): 0 or a negative errno. */
   setPriorityPgrp(prio: number): number;
   /** CLOCK_MONOTONIC in milliseconds, written into out[0] (no allocation, unlike process.hrtime). */
