@@ -37,7 +37,7 @@ import { createCmapService } from '../services/cmap/service.js';
 import { COROSYNC_COMPAT_VERSION, VERSION } from '../version.js';
 import type { DaemonArgs } from '../cli/daemon-args.js';
 import { isDaemonizedChild, reportStartup, startInBackground } from './background.js';
-import { Logger, type LogOutputs } from './logging.js';
+import { Logger, type LogOutputs, type SubsysLogger } from './logging.js';
 import { openSyslogSink } from './syslog.js';
 import { AlreadyRunningError, acquirePidFile, releasePidFile } from './pidfile.js';
 import { TotemRuntime } from './totem-runtime.js';
@@ -753,7 +753,7 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
   const first = await Promise.race([node.firstSync.then(() => 'up'), stopped.then(() => 'stopped')]);
   if (first === 'up') {
     reportStartup({ ready: true, pid: process.pid });
-    const stopUpkeep = startMemoryUpkeep(node.rrPriority > 0);
+    const stopUpkeep = startMemoryUpkeep(node.rrPriority > 0, node.logger.subsys('MAIN'));
     if (stopUpkeep) void stopped.then(stopUpkeep);
   }
   return stopped;
@@ -795,7 +795,7 @@ const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGQUIT'];
  * the same within the runs' spread. `gc` remains the fallback without the addon. Returns the
  * stop function (undefined without the addon).
  */
-function startMemoryUpkeep(realTime: boolean): (() => void) | undefined {
+function startMemoryUpkeep(realTime: boolean, log: SubsysLogger): (() => void) | undefined {
   const gc = (globalThis as { gc?: () => void }).gc;
   const addon = loadQbNative();
   const lowMemory = addon.ok ? addon.native.lowMemoryNotification?.bind(addon.native) : undefined;
@@ -807,7 +807,8 @@ function startMemoryUpkeep(realTime: boolean): (() => void) | undefined {
   trim();
   const schedSetOther = native.schedSetOther?.bind(native);
   const policy = schedSetOther ? { schedSetOther, schedSetRr: () => native.schedSetRr() } : undefined;
-  const quietly = realTime && policy ? (work: () => void): void => atNormalPolicy(policy, work) : undefined;
+  const quietly =
+    realTime && policy ? (work: () => void): void => atNormalPolicy(policy, log, work) : undefined;
   return startHeapTrimmer(
     { trim, ...(collect ? { collect } : {}), ...(quietly ? { quietly } : {}) },
     HEAP_TRIM,

@@ -161,9 +161,10 @@ export interface PolicySwitch {
  * Run `work` with the calling (real-time main) thread at SCHED_OTHER and put it back to
  * SCHED_RR after, also when `work` throws; if the thread cannot be lowered, `work` runs as it
  * is. For housekeeping that must not take a CPU from other real-time work (the quiet-time
- * collection, src/daemon/heap-trim.ts).
+ * collection, src/daemon/heap-trim.ts). A failure to return to SCHED_RR is logged with
+ * corosync's start-up warning: the thread then stays at SCHED_OTHER.
  */
-export function atNormalPolicy(sys: PolicySwitch, work: () => void): void {
+export function atNormalPolicy(sys: PolicySwitch, log: SubsysLogger, work: () => void): void {
   if (sys.schedSetOther() < 0) {
     work();
     return;
@@ -171,6 +172,7 @@ export function atNormalPolicy(sys: PolicySwitch, work: () => void): void {
   try {
     work();
   } finally {
-    sys.schedSetRr();
+    const res = sys.schedSetRr();
+    if (res < 0) log.warn(`Could not set SCHED_RR at priority 99: ${errnoText(-res)} (${-res})`);
   }
 }

@@ -165,23 +165,27 @@ test('the root cgroup move writes the pid to cgroup v1 cpu tasks, else cgroup v2
 
 test('housekeeping at the normal policy: lowered, run, raised again (also when it throws)', () => {
   const calls: string[] = [];
-  const sys = (otherAnswer: number) => ({
+  const sys = (otherAnswer: number, rrAnswer = 99) => ({
     schedSetOther: () => (calls.push('other'), otherAnswer),
-    schedSetRr: () => (calls.push('rr'), 99),
+    schedSetRr: () => (calls.push('rr'), rrAnswer),
   });
-  atNormalPolicy(sys(0), () => void calls.push('work'));
+  const log = recordingLog();
+  atNormalPolicy(sys(0), log, () => void calls.push('work'));
   assert.deepEqual(calls.splice(0), ['other', 'work', 'rr']);
   assert.throws(
     () =>
-      atNormalPolicy(sys(0), () => {
+      atNormalPolicy(sys(0), log, () => {
         calls.push('work');
         throw new Error('boom');
       }),
     /boom/,
   );
   assert.deepEqual(calls.splice(0), ['other', 'work', 'rr'], 'back to SCHED_RR after a throw');
-  atNormalPolicy(sys(-EPERM), () => void calls.push('work'));
+  atNormalPolicy(sys(-EPERM), log, () => void calls.push('work'));
   assert.deepEqual(calls.splice(0), ['other', 'work'], 'not lowered: nothing to raise');
+  assert.deepEqual(log.lines, []);
+  atNormalPolicy(sys(0, -EPERM), log, () => void calls.push('work'));
+  assert.deepEqual(log.lines, ['warn Could not set SCHED_RR at priority 99: Operation not permitted (1)']);
 });
 
 test("the addon's policy switches change the calling thread's policy (root)", (t) => {
