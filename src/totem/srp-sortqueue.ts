@@ -71,7 +71,7 @@ export class SortQueue {
 
   /** Store `msg` at `seq` and reset the slot's miss counter. The slot must be free. */
   add(seq: number, msg: Buffer): void {
-    if ((seq - this.headSeqid) >>> 0 > this.mask && this.mask !== MAX_MASK) this.grow(seq);
+    this.makeRoom(seq);
     const slot = seq & this.mask;
     if (this.items[slot] !== undefined) {
       throw new Error(`sort queue: slot of seq ${seq >>> 0} already holds seq ${this.seqs[slot]}`);
@@ -84,7 +84,7 @@ export class SortQueue {
 
   /** `sq_item_miss_count`: increment and return the miss counter of `seq`'s slot. */
   missCount(seq: number): number {
-    if ((seq - this.headSeqid) >>> 0 > this.mask && this.mask !== MAX_MASK) this.grow(seq);
+    this.makeRoom(seq);
     const slot = seq & this.mask;
     const c = this.miss[slot]! + 1;
     this.miss[slot] = c;
@@ -131,6 +131,11 @@ export class SortQueue {
     }
     this.headSeqid = src.headSeqid;
     this.count = src.count;
+  }
+
+  /** Grow the ring when `seq` lies past its last slot (and the ring is not at the window's size). */
+  private makeRoom(seq: number): void {
+    if ((seq - this.headSeqid) >>> 0 > this.mask && this.mask !== MAX_MASK) this.grow(seq);
   }
 
   /**
