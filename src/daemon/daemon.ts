@@ -169,8 +169,6 @@ export class Daemon {
   private stopped: Promise<void> | undefined;
   /** The libqb IPC transport beside our own (undefined when the addon is missing). */
   libqb: LibqbTransport | undefined;
-  /** The main thread's SCHED_RR priority (system.sched_rr), or 0 when it runs SCHED_OTHER. */
-  rrPriority = 0;
 
   private constructor(
     readonly icmap: Icmap,
@@ -184,6 +182,8 @@ export class Daemon {
     readonly totem: TotemRuntime,
     /** Exec routing, the sync protocol and the service engines. */
     readonly exec: ExecEngine,
+    /** The main thread's SCHED_RR priority (system.sched_rr), or 0 when it runs SCHED_OTHER. */
+    readonly rrPriority: number,
   ) {}
 
   static async start(opts: DaemonOptions = {}): Promise<Daemon> {
@@ -299,8 +299,7 @@ export class Daemon {
       const syncGroup = runtime.pg.createInstance({ label: 'sync' });
       runtime.pg.joinGroup(SYNC_GROUP_NAME, syncGroup);
 
-      daemon = new Daemon(icmap, stats, ipc, logger, runDir, stateDir, pidFile, runtime, exec);
-      daemon.rrPriority = rrPriority;
+      daemon = new Daemon(icmap, stats, ipc, logger, runDir, stateDir, pidFile, runtime, exec, rrPriority);
       const d = daemon;
       // services in corosync's link order: cmap, cfg, cpg, (pload), votequorum, quorum
       exec.register(

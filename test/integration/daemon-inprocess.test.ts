@@ -94,3 +94,33 @@ test('system.run_dir places the endpoints; logging follows cmap changes live', a
     rmSync(base, { recursive: true, force: true });
   }
 });
+
+test('the daemon keeps the SCHED_RR priority it got (its quiet-time collection lowers it only then)', async () => {
+  for (const [schedRr, rrAnswer, expected] of [
+    ['yes', 99, 99],
+    ['yes', -1, 0], // refused (EPERM) twice: SCHED_OTHER with a nice value
+    ['no', 99, 0],
+  ] as const) {
+    const base = mkdtempSync(join(tmpdir(), 'cts-inproc-'));
+    const calls: string[] = [];
+    let daemon: Daemon | undefined;
+    try {
+      daemon = await Daemon.start({
+        configText: `${CONFIG(join(base, 'run'), join(base, 'log'), uniqueLoopbackAddr())}system {\n  sched_rr: ${schedRr}\n}\n`,
+        stateDir: join(base, 'state'),
+        localNodeId: 7,
+        stderr: () => undefined,
+        scheduling: {
+          setRoundRobin: () => (calls.push('rr'), rrAnswer),
+          setPriorityPgrp: () => (calls.push('nice'), 0),
+          moveToRootCgroup: () => void calls.push('move'),
+        },
+      });
+      assert.equal(daemon.rrPriority, expected, `sched_rr ${schedRr}, SCHED_RR answered ${rrAnswer}`);
+      assert.equal(calls.includes('rr'), schedRr === 'yes');
+    } finally {
+      await daemon?.stop();
+      rmSync(base, { recursive: true, force: true });
+    }
+  }
+});
