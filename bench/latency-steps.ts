@@ -76,15 +76,44 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 /**
+ * How far below zero a step-6 value may be before the match is taken as wrong: the samples are
+ * CLOCK_MONOTONIC differences, the steps perf's clock, both read from the same counter.
+ */
+const STAMP_SLACK_US = 5;
+
+/** How many requests of the sender (`clientPids[0]`) the trace holds. */
+export function countRequests(
+  text: string,
+  daemonPids: readonly number[],
+  clientPids: readonly number[],
+): number {
+  const sender = clientPids[0];
+  return parse(text, new Set(daemonPids), new Set(clientPids)).filter(
+    (e) => e.pid === sender && e.kind === 'request',
+  ).length;
+}
+
+/**
  * The step table. `daemonPids[i]` and `clientPids[i]` are node i+1's daemon and client; the
  * sender is `clientPids[0]`. A message's events are looked for until the next request or
  * `windowS` seconds after it.
+ *
+ * `latencyUs[i][m]`, when given, is client i's latency sample (the bench's own, from the
+ * sender's time stamp to the receiving client's) of the run's m-th message. Step 6 is each
+ * sample minus its step 5: the time the clients spent outside the traced calls on the message's
+ * way, i.e. in the sender from its stamp to its request and in the receiver from its read to its
+ * stamp (library code, and the waits for a CPU inside it). The traced requests are the run's
+ * last ones (perf's tracepoints come on a few tens of ms after its file appears, so the first
+ * messages of a run can be missing); as a stamp precedes its request and a read its stamp, no
+ * value may be negative, and if one is (beyond STAMP_SLACK_US) the requests were not the samples'
+ * messages and step 6 is left out, as it is when a client's samples are fewer than the requests.
  */
 export function analyzeSteps(
   text: string,
   daemonPids: readonly number[],
   clientPids: readonly number[],
   windowS = 0.004,
+  latencyUs?: readonly (readonly number[])[],
 ): StepRow[] {
   const events = parse(text, new Set(daemonPids), new Set(clientPids));
   const d1 = daemonPids[0];
@@ -96,6 +125,14 @@ export function analyzeSteps(
     v.push(s * 1e6);
   };
   const starts = events.filter((e) => e.pid === sender && e.kind === 'request');
+  const matched =
+    latencyUs !== undefined &&
+    latencyUs.length === clientPids.length &&
+    latencyUs.every((l) => l.length === latencyUs[0]!.length && l.length >= starts.length)
+      ? latencyUs
+      : undefined;
+  const offset = matched ? matched[0]!.length - starts.length : 0;
+  const own: number[] = [];
   let from = 0;
   for (let i = 0; i < starts.length; i++) {
     const t0 = starts[i]!.t;
@@ -120,8 +157,11 @@ export function analyzeSteps(
       if (!cr) return;
       add('4 event written -> client reads it', cr.t - ev.t);
       add('5 request sent -> client reads (every client)', cr.t - t0);
+      if (matched) own.push(matched[k]![i + offset]! / 1e6 - (cr.t - t0));
     });
   }
+  if (own.length > 0 && own.every((s) => s * 1e6 >= -STAMP_SLACK_US))
+    for (const s of own) add("6 the clients' own time: latency - step 5", s);
   return [...steps.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([step, v]) => {

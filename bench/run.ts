@@ -30,7 +30,14 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CmapHandle, CmapMapKind } from '../src/client/cmap.js';
-import { STEP_EVENTS, analyzeSteps, formatSteps, percentile, type StepRow } from './latency-steps.js';
+import {
+  STEP_EVENTS,
+  analyzeSteps,
+  countRequests,
+  formatSteps,
+  percentile,
+  type StepRow,
+} from './latency-steps.js';
 import { NetnsBridge } from '../test/helpers/netns-bridge.js';
 import {
   ourRunDir,
@@ -702,6 +709,8 @@ interface LatencyResult {
 
 /** Every latency sample of a run, µs (kept out of the JSON: only the pooled percentiles go there). */
 const latencySamples = new WeakMap<LatencyResult, number[]>();
+/** The same samples per client (node order), each in message order: --steps matches them to the trace. */
+const latencyByClient = new WeakMap<LatencyResult, number[][]>();
 
 function latencyStats(lat: number[]): { p50Ms: number; p99Ms: number; maxMs: number } {
   const ms = lat.map((u) => u / 1000).sort((a, b) => a - b);
@@ -739,6 +748,10 @@ async function latency(c: Cluster, count = LAT_COUNT, intervalUs = LAT_INTERVAL_
     clientPreemptionsPerMsg: clients1.map((t, i) => (t.preemptions - clients0[i]!.preemptions) / count),
   };
   latencySamples.set(result, all);
+  latencyByClient.set(
+    result,
+    dones.map((d) => d.lat as number[]),
+  );
   return result;
 }
 
@@ -1092,7 +1105,11 @@ async function pairedRuns(nodeCount: number, ours: ImplResult, theirs: ImplResul
  * CPUs and keep the step table in `res.latencySteps`. Without a working perf the run goes on
  * unrecorded and the reason is printed.
  */
-async function withSteps<T>(res: ImplResult, c: Cluster, fn: () => Promise<T>): Promise<T> {
+async function withSteps(
+  res: ImplResult,
+  c: Cluster,
+  fn: () => Promise<LatencyResult>,
+): Promise<LatencyResult> {
   const file = path.join(os.tmpdir(), `cts-bench-steps-${process.pid}-${res.impl}.data`);
   fs.rmSync(file, { force: true });
   const perf = spawn('perf', ['record', '-q', '-e', STEP_EVENTS, '-a', '-o', file], { stdio: 'ignore' });
@@ -1111,8 +1128,10 @@ async function withSteps<T>(res: ImplResult, c: Cluster, fn: () => Promise<T>): 
     perf.kill('SIGKILL');
     return fn();
   }
+  let result: LatencyResult | undefined;
   try {
-    return await fn();
+    result = await fn();
+    return result;
   } finally {
     perf.kill('SIGINT');
     await exited;
@@ -1125,9 +1144,21 @@ async function withSteps<T>(res: ImplResult, c: Cluster, fn: () => Promise<T>): 
     const first = <T>(xs: T[]): T[] => [...xs.slice(LAT_SENDER - 1), ...xs.slice(0, LAT_SENDER - 1)];
     const daemons = first(c.nodes.map((n) => n.pid));
     const clients = first(c.clients.map((x) => x.pid ?? -1));
-    if (out.status === 0)
-      res.latencySteps = analyzeSteps(out.stdout, daemons, clients, (LAT_INTERVAL_US / 1e6) * 0.8);
-    else console.log(`  --steps: perf script failed: ${out.stderr.slice(0, 300)}`);
+    const samples = result && latencyByClient.get(result);
+    if (out.status === 0) {
+      res.latencySteps = analyzeSteps(
+        out.stdout,
+        daemons,
+        clients,
+        (LAT_INTERVAL_US / 1e6) * 0.8,
+        samples && first(samples),
+      );
+      if (samples && !res.latencySteps.some((r) => r.step.startsWith('6 ')))
+        console.log(
+          `  --steps: step 6 left out: ${countRequests(out.stdout, daemons, clients)} requests traced for ` +
+            `${samples.map((l) => l.length).join('/')} messages received`,
+        );
+    } else console.log(`  --steps: perf script failed: ${out.stderr.slice(0, 300)}`);
   }
 }
 

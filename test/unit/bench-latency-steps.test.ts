@@ -60,3 +60,52 @@ test('latency steps: libqb requests (a sendto without address) and the window en
   // a message whose node 1 never read it has no steps
   assert.deepEqual(analyzeSteps(sendmsg(20, '1.0'), D, C), []);
 });
+
+test("latency steps: step 6, the clients' own time, from the latency samples matched to the requests", () => {
+  const message = (t: number): string[] => {
+    const at = (us: number): string => (t + us / 1e6).toFixed(6);
+    return [
+      sendmsg(20, at(0)),
+      recvfrom(10, at(30)),
+      sendto(10, at(50), '0x1458f780'),
+      sendto(10, at(250), '0x00000000'),
+      sendto(11, at(300), '0x00000000'),
+      recvfrom(20, at(330)),
+      recvfrom(21, at(400)),
+    ];
+  };
+  const text = [...message(7), ...message(7.01)].join('\n');
+  // client 20's samples, then client 21's, per message (stamp to stamp, µs)
+  const samples = [
+    [345, 350],
+    [460, 520],
+  ];
+  const rows = analyzeSteps(text, D, C, 0.004, samples);
+  const own = rows.find((r) => r.step.startsWith('6 '));
+  assert.ok(own, 'step 6 is there when every request has its sample');
+  // 345-330, 350-330, 460-400, 520-400 µs: 15, 20, 60, 120
+  assert.equal(own.n, 4);
+  assert.deepEqual([own.p10Us, own.p50Us, own.p99Us].map(Math.round), [15, 20, 120]);
+  // one sample fewer than the requests: they cannot be matched, so no step 6
+  const short = analyzeSteps(text, D, C, 0.004, [[345], [460]]);
+  assert.equal(
+    short.some((r) => r.step.startsWith('6 ')),
+    false,
+  );
+  assert.equal(short.length, rows.length - 1);
+  // the trace missed the run's first message: the requests are matched to the last samples
+  const late = analyzeSteps(text, D, C, 0.004, [
+    [900, 345, 350],
+    [900, 460, 520],
+  ]);
+  assert.equal(late.find((r) => r.step.startsWith('6 '))?.p99Us, own.p99Us);
+  // matched to the wrong messages, a sample falls below its own step 5: no step 6
+  const wrong = analyzeSteps(text, D, C, 0.004, [
+    [345, 350, 100],
+    [460, 520, 100],
+  ]);
+  assert.equal(
+    wrong.some((r) => r.step.startsWith('6 ')),
+    false,
+  );
+});
