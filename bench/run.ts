@@ -707,9 +707,10 @@ interface LatencyResult {
   clientPreemptionsPerMsg: number[];
 }
 
-/** Every latency sample of a run, µs (kept out of the JSON: only the pooled percentiles go there). */
-const latencySamples = new WeakMap<LatencyResult, number[]>();
-/** The same samples per client (node order), each in message order: --steps matches them to the trace. */
+/**
+ * Every latency sample of a run, µs, per client (node order), each in message order (kept out of
+ * the JSON: only the pooled percentiles go there; --steps matches them to its trace).
+ */
 const latencyByClient = new WeakMap<LatencyResult, number[][]>();
 
 function latencyStats(lat: number[]): { p50Ms: number; p99Ms: number; maxMs: number } {
@@ -747,7 +748,6 @@ async function latency(c: Cluster, count = LAT_COUNT, intervalUs = LAT_INTERVAL_
     clientCpuUsPerMsg: clients1.map((t, i) => (t.cpuNs - clients0[i]!.cpuNs) / 1000 / count),
     clientPreemptionsPerMsg: clients1.map((t, i) => (t.preemptions - clients0[i]!.preemptions) / count),
   };
-  latencySamples.set(result, all);
   latencyByClient.set(
     result,
     dones.map((d) => d.lat as number[]),
@@ -1306,7 +1306,7 @@ function rows(nodeCount: number, ours: ImplResult | undefined, theirs: ImplResul
   add('cpg latency p50 ms', 'lower', 'runs', (r) => r.latency.map((x) => x.p50Ms));
   add('cpg latency p99 ms', 'lower', 'runs', (r) => r.latency.map((x) => x.p99Ms));
   add('  (p99 of all runs pooled, ms)', 'lower', 'pooled', (r) => {
-    const all = r.latency.flatMap((x) => latencySamples.get(x) ?? []);
+    const all = r.latency.flatMap((x) => latencyByClient.get(x)?.flat() ?? []);
     return all.length ? [latencyStats(all).p99Ms] : [];
   });
   add('  (daemon CPU µs per latency msg)', 'lower', 'runs', (r) =>
