@@ -1448,6 +1448,12 @@ static void poller_finalize(napi_env env, void *data, void *hint) {
 static void on_poll(uv_poll_t *h, int status, int events) {
   poller_t *p = h->data;
   if (p->closing || !p->cb) return;
+  /*
+   * A receiving poller reads before any N-API call: a token's way through a daemon runs from
+   * here to its forward, and the handle scope, the callback's lookup and its arguments cost
+   * about a microsecond (bench/README.md item 38).
+   */
+  int received = p->rx && status >= 0 && (events & UV_READABLE) ? recv_batch(p->rx) : -EAGAIN;
   napi_env env = p->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -1458,7 +1464,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     argv[1] = make_i64(env, ((events & UV_READABLE) ? 1 : 0) | ((events & UV_WRITABLE) ? 2 : 0));
     size_t argc = 2;
     if (p->rx) {
-      argv[2] = make_i64(env, status >= 0 && (events & UV_READABLE) ? recv_batch(p->rx) : -EAGAIN);
+      argv[2] = make_i64(env, received);
       argc = 3;
     }
     napi_value result;
