@@ -62,6 +62,12 @@
  *                                          source address (IPv4: word 4 = the 4 address bytes as
  *                                          read little-endian; IPv6: words 4..7)
  *   udpRecvNext(poller) -> count | -errno  the next batch of such a poller (after a full one)
+ *   streamRecvPollStart(fd, buf, cb) -> poller
+ *                                          a readable watcher of a stream socket that, on a
+ *                                          readable event, makes one recv(MSG_DONTWAIT) into buf
+ *                                          before it calls cb(status, events, bytes | 0 at the
+ *                                          end of the stream | -errno; -EAGAIN: nothing or not
+ *                                          read); further reads are the caller's (streamRecv)
  *   pollSet(poller, events)                change the watched events (0 pauses)
  *   pollClose(poller)
  *   loopTurns() -> Uint32Array(1)          a word the event loop bumps before and after polling
@@ -1397,6 +1403,13 @@ typedef struct {
    * daemon no JavaScript call into the addon. The references keep the slab and meta alive.
    */
   udp_batch_t *rx;
+  /*
+   * A receiving stream poller (streamRecvPollStart): each readable event first takes one
+   * recv(2) into the caller's buffer (rx_slab keeps it alive), as a UDP one takes a batch.
+   */
+  int srx_fd;
+  uint8_t *srx_buf;
+  size_t srx_len;
   napi_ref rx_slab;
   napi_ref rx_meta;
   int closing;
@@ -1445,6 +1458,15 @@ static void poller_finalize(napi_env env, void *data, void *hint) {
   else if (p->closed) poller_free(p);
 }
 
+/* One non-blocking recv(2): bytes, 0 at the end of the stream, or a negative errno. */
+static int stream_recv_once(int fd, uint8_t *buf, size_t len) {
+  ssize_t n;
+  do {
+    n = recv(fd, buf, len, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : (int)n;
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
   poller_t *p = h->data;
   if (p->closing || !p->cb) return;
@@ -1453,7 +1475,11 @@ static void on_poll(uv_poll_t *h, int status, int events) {
    * here to its forward, and the handle scope, the callback's lookup and its arguments cost
    * about a microsecond (bench/README.md item 38).
    */
-  int received = p->rx && status >= 0 && (events & UV_READABLE) ? recv_batch(p->rx) : -EAGAIN;
+  int received = -EAGAIN;
+  if (status >= 0 && (events & UV_READABLE)) {
+    if (p->rx) received = recv_batch(p->rx);
+    else if (p->srx_buf) received = stream_recv_once(p->srx_fd, p->srx_buf, p->srx_len);
+  }
   napi_env env = p->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -1463,7 +1489,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     argv[0] = make_i64(env, status);
     argv[1] = make_i64(env, ((events & UV_READABLE) ? 1 : 0) | ((events & UV_WRITABLE) ? 2 : 0));
     size_t argc = 2;
-    if (p->rx) {
+    if (p->rx || p->srx_buf) {
       argv[2] = make_i64(env, received);
       argc = 3;
     }
@@ -1506,8 +1532,8 @@ static napi_value poller_new(napi_env env, int64_t fd, int64_t events, napi_valu
   napi_create_string_utf8(env, "qbnative.poll", NAPI_AUTO_LENGTH, &name);
   if (napi_create_reference(env, cb, 1, &p->cb) != napi_ok ||
       napi_async_init(env, NULL, name, &p->ctx) != napi_ok ||
-      (rx && (napi_create_reference(env, slab, 1, &p->rx_slab) != napi_ok ||
-              napi_create_reference(env, meta, 1, &p->rx_meta) != napi_ok))) {
+      (slab && napi_create_reference(env, slab, 1, &p->rx_slab) != napi_ok) ||
+      (meta && napi_create_reference(env, meta, 1, &p->rx_meta) != napi_ok)) {
     poller_close(p);
     p->external_gone = 1;
     return NULL;
@@ -1589,6 +1615,37 @@ static napi_value udp_recv_next(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return make_i64(env, p->closing ? -EBADF : recv_batch(p->rx));
+}
+
+/*
+ * streamRecvPollStart(fd, buf, cb): a poller for readability of a stream socket whose callback
+ * gets (status, events, received): on a readable event the addon has already made one recv(2)
+ * into buf (bytes, 0 at the end of the stream, or a negative errno; -EAGAIN when it did not
+ * read). Saves the read's call back into the addon on every wake-up of an IPC reader (a client's
+ * dispatch message, a request at the daemon). The poller keeps buf alive; it must not be
+ * detached while the poller runs.
+ */
+static napi_value stream_recv_poll_start(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  int64_t fd;
+  void *buf = NULL;
+  size_t len = 0;
+  if (!get_i64(env, argv[0], &fd)) return NULL;
+  if (napi_get_buffer_info(env, argv[1], &buf, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a Buffer");
+    return NULL;
+  }
+  if (fd < 0 || fd > INT32_MAX) return throw_errno(env, "streamRecvPollStart", EBADF);
+  if (len == 0 || len > INT32_MAX) return throw_errno(env, "streamRecvPollStart buffer", ERANGE);
+  napi_value poller = poller_new(env, fd, 1, argv[2], NULL, argv[1], NULL);
+  if (!poller) return NULL;
+  poller_t *p = NULL;
+  if (napi_get_value_external(env, poller, (void **)&p) != napi_ok || !p) return NULL;
+  p->srx_fd = (int)fd;
+  p->srx_len = len;
+  p->srx_buf = buf; // set last: from here on a readable event reads
+  return poller;
 }
 
 static napi_value poll_set(napi_env env, napi_callback_info info) {
@@ -1722,6 +1779,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpRecvPollStart", NULL, udp_recv_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpRecvNext", NULL, udp_recv_next, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"streamRecvPollStart", NULL, stream_recv_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollSet", NULL, poll_set, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollClose", NULL, poll_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -39,7 +39,17 @@ export class NativeStreamReader {
     paused = false,
   ) {
     this.paused = paused;
-    this.poller = native.pollStart(fd, paused ? 0 : POLL_READABLE, (status) => this.onReadable(status));
+    // the addon's first read of a wake-up is made before it calls us (one call into the addon
+    // less per message); an addon without it: every read from here
+    const start = native.streamRecvPollStart;
+    if (start) {
+      this.poller = start.call(native, fd, buf, (status, _events, received) =>
+        this.onReadable(status, received),
+      );
+      if (paused) native.pollSet(this.poller, 0);
+    } else {
+      this.poller = native.pollStart(fd, paused ? 0 : POLL_READABLE, (status) => this.onReadable(status));
+    }
   }
 
   get closed(): boolean {
@@ -74,7 +84,8 @@ export class NativeStreamReader {
     this.native.closeFd(this.fd);
   }
 
-  private onReadable(status: number): void {
+  /** A readiness event (`received`: the addon's read of it, if it made one), or readNow. */
+  private onReadable(status: number, received = -EAGAIN): void {
     if (this.closedFlag) return;
     if (status < 0) {
       this.end(status);
@@ -82,8 +93,12 @@ export class NativeStreamReader {
     }
     const { native, fd, buf } = this;
     const size = buf.length;
-    while (!this.paused && !this.closedFlag) {
-      const n = native.streamRecv(fd, buf, 0, size);
+    // what the addon read is handed on even if the reader was paused since (the bytes are out
+    // of the socket); an -EAGAIN from it (nothing, or not read) reads here as before
+    let first = received !== -EAGAIN;
+    while (first || (!this.paused && !this.closedFlag)) {
+      const n = first ? received : native.streamRecv(fd, buf, 0, size);
+      first = false;
       if (n > 0) {
         let chunk = buf;
         if (n < size) {

@@ -76,4 +76,76 @@ describe('NativeStreamReader', { skip: nativeSkip }, () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  test("a wake-up's first read is the addon's, the rest the reader's; pause stops between chunks; end of stream", async () => {
+    const load = loadQbNative();
+    assert.ok(load.ok);
+    const native = load.native;
+    assert.equal(typeof native.streamRecvPollStart, 'function', 'the addon reads before it calls back');
+    const dir = mkdtempSync(join(tmpdir(), 'reader-'));
+    const path = join(dir, 'sock');
+    const server = createServer();
+    server.listen(path);
+    await once(server, 'listening');
+    const accepted = once(server, 'connection');
+    const fd = native.streamConnect(path);
+    assert.ok(fd >= 0, `streamConnect: ${fd}`);
+    const [peer] = (await accepted) as [Socket];
+    const texts: string[] = [];
+    let pauseAfter = -1;
+    let ended: number | undefined;
+    let wake: (() => void) | undefined;
+    const reader: NativeStreamReader = new NativeStreamReader(
+      native,
+      fd,
+      Buffer.alloc(8),
+      (chunk) => {
+        texts.push(chunk.toString());
+        if (texts.length === pauseAfter) reader.pause();
+        wake?.();
+      },
+      (errno) => {
+        ended = errno;
+        wake?.();
+      },
+    );
+    /** Resolve once `done()` holds (checked after every chunk and at the end; 5 s deadline). */
+    const until = async (done: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + 5000;
+      while (!done()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 50);
+        });
+      }
+    };
+    try {
+      // 20 bytes in one write: three chunks of one wake-up (8 + 8 + 4), the first read by the addon
+      peer.write('abcdefghijklmnopqrst');
+      await until(() => texts.join('').length === 20, 'the 20 bytes');
+      assert.deepEqual(texts, ['abcdefgh', 'ijklmnop', 'qrst']);
+      // paused in the first chunk's callback: nothing more until resumed, then the rest in order
+      texts.length = 0;
+      pauseAfter = 1;
+      peer.write('ABCDEFGHIJKLMNOPQRST');
+      await until(() => texts.length === 1, 'the first chunk');
+      // a negative check: the rest is in the socket, and 100 ms is time for it to be read wrongly
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(texts, ['ABCDEFGH'], 'no chunk while paused');
+      pauseAfter = -1;
+      reader.resume();
+      await until(() => texts.join('').length === 20, 'the rest after resume');
+      assert.deepEqual(texts, ['ABCDEFGH', 'IJKLMNOP', 'QRST']);
+      // the peer's end: onEnd(0) once, the reader closed
+      peer.end();
+      await until(() => ended !== undefined, 'the end of the stream');
+      assert.equal(ended, 0);
+      assert.equal(reader.closed, true);
+    } finally {
+      reader.close();
+      peer.destroy();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -140,6 +140,17 @@ export interface QbNative {
   ): NativePoller;
   /** The next batch of a udpRecvPollStart poller, as its callback gets one (after a full one). */
   udpRecvNext(poller: NativePoller): number;
+  /**
+   * A poller for a stream socket's readability (pollSet and pollClose as for pollStart's). On a
+   * readable event the addon makes one recv into `buf` before it calls back: `received` is the
+   * byte count, 0 at the end of the stream, or a negative errno (-EAGAIN: nothing, or not read).
+   * Later reads of the same wake-up go through streamRecv. Optional: an addon built before it.
+   */
+  streamRecvPollStart?(
+    fd: number,
+    buf: Buffer,
+    cb: (status: number, events: number, received: number) => void,
+  ): NativePoller;
   pollSet(poller: NativePoller, events: number): void;
   pollClose(poller: NativePoller): void;
 }
