@@ -1503,9 +1503,12 @@ static int uv_events(int64_t events) {
   return ((events & 1) ? UV_READABLE : 0) | ((events & 2) ? UV_WRITABLE : 0);
 }
 
-/* A poller of fd calling cb; rx (owned from here on, may be NULL) makes it a receiving one. */
+/*
+ * A poller of fd calling cb; rx (owned from here on, may be NULL) makes it a receiving UDP one,
+ * srx_buf (the data of slab, srx_len bytes; may be NULL) a receiving stream one.
+ */
 static napi_value poller_new(napi_env env, int64_t fd, int64_t events, napi_value cb, udp_batch_t *rx,
-                             napi_value slab, napi_value meta) {
+                             napi_value slab, napi_value meta, uint8_t *srx_buf, size_t srx_len) {
   uv_loop_t *loop = NULL;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) {
     free(rx);
@@ -1518,6 +1521,9 @@ static napi_value poller_new(napi_env env, int64_t fd, int64_t events, napi_valu
   }
   p->env = env;
   p->rx = rx;
+  p->srx_fd = (int)fd;
+  p->srx_buf = srx_buf;
+  p->srx_len = srx_len;
   if (napi_get_instance_data(env, (void **)&p->state) != napi_ok || !p->state) {
     poller_free(p);
     return throw_errno(env, "pollStart", EINVAL);
@@ -1554,7 +1560,7 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
   int64_t fd, events;
   if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[1], &events)) return NULL;
   if (fd < 0 || fd > INT32_MAX) return throw_errno(env, "pollStart", EBADF);
-  return poller_new(env, fd, events, argv[2], NULL, NULL, NULL);
+  return poller_new(env, fd, events, argv[2], NULL, NULL, NULL, NULL, 0);
 }
 
 static poller_t *get_poller(napi_env env, napi_value v) {
@@ -1601,7 +1607,7 @@ static napi_value udp_recv_poll_start(napi_env env, napi_callback_info info) {
   udp_batch_t *rx = malloc(sizeof(udp_batch_t));
   if (!rx) return throw_errno(env, "udpRecvPollStart", ENOMEM);
   recv_prepare(rx, (int)fd, slab, (size_t)slot, n, meta);
-  return poller_new(env, fd, 1, argv[4], rx, argv[1], argv[3]);
+  return poller_new(env, fd, 1, argv[4], rx, argv[1], argv[3], NULL, 0);
 }
 
 /* udpRecvNext(poller): the next batch of a receiving poller, as its callback gets one. */
@@ -1638,14 +1644,7 @@ static napi_value stream_recv_poll_start(napi_env env, napi_callback_info info) 
   }
   if (fd < 0 || fd > INT32_MAX) return throw_errno(env, "streamRecvPollStart", EBADF);
   if (len == 0 || len > INT32_MAX) return throw_errno(env, "streamRecvPollStart buffer", ERANGE);
-  napi_value poller = poller_new(env, fd, 1, argv[2], NULL, argv[1], NULL);
-  if (!poller) return NULL;
-  poller_t *p = NULL;
-  if (napi_get_value_external(env, poller, (void **)&p) != napi_ok || !p) return NULL;
-  p->srx_fd = (int)fd;
-  p->srx_len = len;
-  p->srx_buf = buf; // set last: from here on a readable event reads
-  return poller;
+  return poller_new(env, fd, 1, argv[2], NULL, argv[1], NULL, buf, len);
 }
 
 static napi_value poll_set(napi_env env, napi_callback_info info) {
