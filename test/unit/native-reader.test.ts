@@ -8,24 +8,35 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadQbNative } from '../../src/ipc/libqb/native.js';
+import { loadQbNative, type QbNative } from '../../src/ipc/libqb/native.js';
 import { NativeStreamReader } from '../../src/ipc/native-reader.js';
 import { nativeSkip } from '../helpers/native-udp.js';
 
+/** A unix stream connection made by the addon to a net.Server (its peer socket on our side). */
+async function connected(): Promise<{ native: QbNative; fd: number; peer: Socket; cleanup: () => void }> {
+  const load = loadQbNative();
+  assert.ok(load.ok);
+  const native = load.native;
+  const dir = mkdtempSync(join(tmpdir(), 'reader-'));
+  const path = join(dir, 'sock');
+  const server = createServer();
+  server.listen(path);
+  await once(server, 'listening');
+  const accepted = once(server, 'connection');
+  const fd = native.streamConnect(path);
+  assert.ok(fd >= 0, `streamConnect: ${fd}`);
+  const [peer] = (await accepted) as [Socket];
+  const cleanup = (): void => {
+    peer.destroy();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { native, fd, peer, cleanup };
+}
+
 describe('NativeStreamReader', { skip: nativeSkip }, () => {
   test('a chunk is the buffer, or a view reused while reads keep their length', async () => {
-    const load = loadQbNative();
-    assert.ok(load.ok);
-    const native = load.native;
-    const dir = mkdtempSync(join(tmpdir(), 'reader-'));
-    const path = join(dir, 'sock');
-    const server = createServer();
-    server.listen(path);
-    await once(server, 'listening');
-    const accepted = once(server, 'connection');
-    const fd = native.streamConnect(path);
-    assert.ok(fd >= 0, `streamConnect: ${fd}`);
-    const [peer] = (await accepted) as [Socket];
+    const { native, fd, peer, cleanup } = await connected();
     const buf = Buffer.alloc(8);
     const chunks: Array<{ chunk: Buffer; text: string }> = [];
     let wake: (() => void) | undefined;
@@ -71,25 +82,12 @@ describe('NativeStreamReader', { skip: nativeSkip }, () => {
       assert.equal(d.chunk, buf, 'a read that fills the buffer is the buffer');
     } finally {
       reader.close();
-      peer.destroy();
-      server.close();
-      rmSync(dir, { recursive: true, force: true });
+      cleanup();
     }
   });
   test("a wake-up's first read is the addon's, the rest the reader's; pause stops between chunks; end of stream", async () => {
-    const load = loadQbNative();
-    assert.ok(load.ok);
-    const native = load.native;
+    const { native, fd, peer, cleanup } = await connected();
     assert.equal(typeof native.streamRecvPollStart, 'function', 'the addon reads before it calls back');
-    const dir = mkdtempSync(join(tmpdir(), 'reader-'));
-    const path = join(dir, 'sock');
-    const server = createServer();
-    server.listen(path);
-    await once(server, 'listening');
-    const accepted = once(server, 'connection');
-    const fd = native.streamConnect(path);
-    assert.ok(fd >= 0, `streamConnect: ${fd}`);
-    const [peer] = (await accepted) as [Socket];
     const texts: string[] = [];
     let pauseAfter = -1;
     let ended: number | undefined;
@@ -143,9 +141,7 @@ describe('NativeStreamReader', { skip: nativeSkip }, () => {
       assert.equal(reader.closed, true);
     } finally {
       reader.close();
-      peer.destroy();
-      server.close();
-      rmSync(dir, { recursive: true, force: true });
+      cleanup();
     }
   });
 });
