@@ -1351,6 +1351,15 @@ static napi_value stream_connect(napi_env env, napi_callback_info info) {
   return make_i64(env, rc == 0 ? fd : close_errno(fd));
 }
 
+/* One non-blocking recv(2): bytes, 0 at the end of the stream, or a negative errno. */
+static int stream_recv_once(int fd, uint8_t *buf, size_t len) {
+  ssize_t n;
+  do {
+    n = recv(fd, buf, len, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : (int)n;
+}
+
 /*
  * streamRecv(fd, buf, off, len) -> bytes | 0 at end of stream | -errno (-EAGAIN: nothing to
  * read): one recv(2) into buf[off, off + len), never blocking. The caller owns and reuses buf,
@@ -1369,11 +1378,7 @@ static napi_value stream_recv(napi_env env, napi_callback_info info) {
   }
   if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
   if (off < 0 || len <= 0 || (uint64_t)off + (uint64_t)len > cap) return throw_errno(env, "streamRecv range", ERANGE);
-  ssize_t n;
-  do {
-    n = recv((int)fd, (char *)data + off, (size_t)len, MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
-  return make_i64(env, n < 0 ? -errno : n);
+  return make_i64(env, stream_recv_once((int)fd, (uint8_t *)data + off, (size_t)len));
 }
 
 /* ---- libuv poll watchers ---- */
@@ -1456,15 +1461,6 @@ static void poller_finalize(napi_env env, void *data, void *hint) {
   p->external_gone = 1;
   if (!p->closing) poller_close(p);
   else if (p->closed) poller_free(p);
-}
-
-/* One non-blocking recv(2): bytes, 0 at the end of the stream, or a negative errno. */
-static int stream_recv_once(int fd, uint8_t *buf, size_t len) {
-  ssize_t n;
-  do {
-    n = recv(fd, buf, len, MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
-  return n < 0 ? -errno : (int)n;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
