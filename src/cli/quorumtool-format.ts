@@ -15,21 +15,10 @@
  *   " (local)". With a registered qdevice a last row describes it.
  */
 import { Buffer } from 'node:buffer';
-import type { VotequorumInfo } from '../client/votequorum.js';
+import { VotequorumInfoFlag, type VotequorumInfo } from '../client/votequorum.js';
 
 /** VOTEQUORUM_INFO_* bits used by the tool. */
-const INFO = {
-  TWONODE: 1,
-  QUORATE: 2,
-  WAIT_FOR_ALL: 4,
-  LAST_MAN_STANDING: 8,
-  AUTO_TIE_BREAKER: 16,
-  ALLOW_DOWNSCALE: 32,
-  QDEVICE_REGISTERED: 64,
-  QDEVICE_ALIVE: 128,
-  QDEVICE_CAST_VOTE: 256,
-  QDEVICE_MASTER_WINS: 512,
-} as const;
+const INFO = VotequorumInfoFlag;
 
 /** How `-o` orders the membership rows. */
 export type SortType = 'addr' | 'nodeid' | 'name';

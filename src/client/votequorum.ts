@@ -21,6 +21,7 @@ import { IpcClientConnection } from './connection.js';
 import {
   QDEVICE_MAX_NAME_LEN as VOTEQUORUM_QDEVICE_MAX_NAME_LEN,
   TrackFlag as CsTrack,
+  VqInfoFlag,
   VqResId,
   decodeVqResponse,
   encodeVqRequest,
@@ -94,19 +95,8 @@ export function votequorumInfoFromWire(i: VqGetinfo): VotequorumInfo {
 
 export { CsTrack };
 
-/** `VOTEQUORUM_INFO_*` flag bits of `VotequorumInfo.flags`. */
-export const VotequorumInfoFlag = {
-  TWONODE: 1,
-  QUORATE: 2,
-  WAIT_FOR_ALL: 4,
-  LAST_MAN_STANDING: 8,
-  AUTO_TIE_BREAKER: 16,
-  ALLOW_DOWNSCALE: 32,
-  QDEVICE_REGISTERED: 64,
-  QDEVICE_ALIVE: 128,
-  QDEVICE_CAST_VOTE: 256,
-  QDEVICE_MASTER_WINS: 512,
-} as const;
+/** `VOTEQUORUM_INFO_*` flag bits of `VotequorumInfo.flags` (the wire codec's table). */
+export const VotequorumInfoFlag = VqInfoFlag;
 
 /** `VOTEQUORUM_NODESTATE_*`. */
 export const VotequorumNodeState = { MEMBER: 1, DEAD: 2, LEAVING: 3 } as const;
