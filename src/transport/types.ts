@@ -326,6 +326,8 @@ export abstract class UdpTransportBase {
   /** Endpoints our datagrams leave from, to recognise them when the network echoes them. */
   private ownPorts = new Set<number>();
   protected state: 'new' | 'opening' | 'open' | 'closed' = 'new';
+  /** The socket every datagram leaves from (udpu: its one socket; udp: its send socket). */
+  protected sendSocket: UdpSocket | undefined;
   private closing: Promise<void> | undefined;
   private readonly onReceive = (msg: Buffer, address: string, port: number): void =>
     this.receive(msg, address, port);
@@ -488,13 +490,32 @@ export abstract class UdpTransportBase {
     return true;
   }
 
+  /** One datagram to one member (the token's way); a nodeid that is not a member is counted. */
+  sendTo(nodeid: number, bytes: Buffer | Buffer[]): void {
+    const len = byteLength(bytes);
+    const m = this.members.get(nodeid);
+    if (!m) {
+      this.stats.txNoTarget++;
+      return;
+    }
+    if (!this.admit(len, 1)) return;
+    if (this.gather(nodeid, bytes, len)) return;
+    this.transmit(this.sendSocket as UdpSocket, bytes, len, m.port, m.addr);
+  }
+
   /** Send gathered datagrams bufs[from..end), all to `to`, in order (see sendRun). */
-  protected abstract sendGathered(
-    to: number | 'all',
-    bufs: readonly Buffer[],
-    from: number,
-    end: number,
-  ): void;
+  protected sendGathered(to: number | 'all', bufs: readonly Buffer[], from: number, end: number): void {
+    if (to === 'all') {
+      this.sendGatheredToAll(bufs, from, end);
+      return;
+    }
+    const m = this.members.get(to);
+    if (m) this.sendRun(this.sendSocket as UdpSocket, bufs, from, end, m.port, m.addr);
+    else this.stats.txNoTarget += end - from;
+  }
+
+  /** sendGathered's `'all'`: multicast, or one run per peer. */
+  protected abstract sendGatheredToAll(bufs: readonly Buffer[], from: number, end: number): void;
 
   /**
    * bufs[from..end) to one destination, in order: runs of equal-sized datagrams as segmented

@@ -66,7 +66,6 @@ export class UdpTransport extends UdpTransportBase implements TotemTransport {
   private readonly broadcast: boolean;
   private readonly loop: boolean;
   private readonly ifName: string | undefined;
-  private send: UdpSocket | undefined;
 
   constructor(opts: UdpOptions) {
     super(opts);
@@ -112,37 +111,18 @@ export class UdpTransport extends UdpTransportBase implements TotemTransport {
       }
 
       await this.openSocket(this.port, this.localAddr, true); // the token socket: receives only
-      this.send = send;
+      this.sendSocket = send;
     });
-  }
-
-  sendTo(nodeid: number, bytes: Buffer | Buffer[]): void {
-    const len = byteLength(bytes);
-    const m = this.members.get(nodeid);
-    if (!m) {
-      this.stats.txNoTarget++;
-      return;
-    }
-    if (!this.admit(len, 1)) return;
-    if (this.gather(nodeid, bytes, len)) return;
-    this.transmit(this.send as UdpSocket, bytes, len, m.port, m.addr);
   }
 
   sendAll(bytes: Buffer | Buffer[]): void {
     const len = byteLength(bytes);
     if (!this.admit(len, 1)) return;
     if (this.gather('all', bytes, len)) return;
-    this.transmit(this.send as UdpSocket, bytes, len, this.port, this.mcastAddr);
+    this.transmit(this.sendSocket as UdpSocket, bytes, len, this.port, this.mcastAddr);
   }
 
-  protected sendGathered(to: number | 'all', bufs: readonly Buffer[], from: number, end: number): void {
-    const sock = this.send as UdpSocket;
-    if (to === 'all') {
-      this.sendRun(sock, bufs, from, end, this.port, this.mcastAddr);
-      return;
-    }
-    const m = this.members.get(to);
-    if (m) this.sendRun(sock, bufs, from, end, m.port, m.addr);
-    else this.stats.txNoTarget += end - from;
+  protected sendGatheredToAll(bufs: readonly Buffer[], from: number, end: number): void {
+    this.sendRun(this.sendSocket as UdpSocket, bufs, from, end, this.port, this.mcastAddr);
   }
 }

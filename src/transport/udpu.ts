@@ -18,7 +18,6 @@ export type UdpuOptions = UdpCommonOptions;
 
 export class UdpuTransport extends UdpTransportBase implements TotemTransport {
   readonly kind = 'udpu' as const;
-  private sock: UdpSocket | undefined;
 
   constructor(opts: UdpuOptions) {
     super(opts);
@@ -29,20 +28,8 @@ export class UdpuTransport extends UdpTransportBase implements TotemTransport {
       // No SO_REUSEADDR: a second daemon on the same address:port must fail, not share it.
       const sock = await this.openSocket(this.port, this.localAddr, false);
       this.markOwn(this.port);
-      this.sock = sock;
+      this.sendSocket = sock;
     });
-  }
-
-  sendTo(nodeid: number, bytes: Buffer | Buffer[]): void {
-    const len = byteLength(bytes);
-    const m = this.members.get(nodeid);
-    if (!m) {
-      this.stats.txNoTarget++;
-      return;
-    }
-    if (!this.admit(len, 1)) return;
-    if (this.gather(nodeid, bytes, len)) return;
-    this.transmit(this.sock as UdpSocket, bytes, len, m.port, m.addr);
   }
 
   sendAll(bytes: Buffer | Buffer[]): void {
@@ -51,19 +38,13 @@ export class UdpuTransport extends UdpTransportBase implements TotemTransport {
     const len = byteLength(bytes);
     if (!this.admit(len, peers.length)) return;
     if (this.gather('all', bytes, len)) return;
-    const sock = this.sock as UdpSocket;
+    const sock = this.sendSocket as UdpSocket;
     for (const p of peers) this.transmit(sock, bytes, len, p.port, p.addr);
   }
 
-  protected sendGathered(to: number | 'all', bufs: readonly Buffer[], from: number, end: number): void {
-    const sock = this.sock as UdpSocket;
-    if (to === 'all') {
-      // peer by peer: each peer still gets the frames in order, before anything sent after them
-      for (const p of this.members.peers()) this.sendRun(sock, bufs, from, end, p.port, p.addr);
-      return;
-    }
-    const m = this.members.get(to);
-    if (m) this.sendRun(sock, bufs, from, end, m.port, m.addr);
-    else this.stats.txNoTarget += end - from;
+  protected sendGatheredToAll(bufs: readonly Buffer[], from: number, end: number): void {
+    const sock = this.sendSocket as UdpSocket;
+    // peer by peer: each peer still gets the frames in order, before anything sent after them
+    for (const p of this.members.peers()) this.sendRun(sock, bufs, from, end, p.port, p.addr);
   }
 }
