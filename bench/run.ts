@@ -765,7 +765,8 @@ function receiversMean(perNode: number[]): number {
 function latencyLine(tag: string, l: LatencyResult): string {
   const us = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join('/');
   return (
-    `  ${tag} latency: p50 ${l.p50Ms.toFixed(3)} ms, p99 ${l.p99Ms.toFixed(3)} ms; per message: ` +
+    `  ${tag} latency: p50 ${l.p50Ms.toFixed(3)} ms, p99 ${l.p99Ms.toFixed(3)} ms, max ${l.maxMs.toFixed(3)} ms; ` +
+    'per message: ' +
     `daemon CPU ${us(l.daemonCpuUsPerMsg)} µs, client CPU ${us(l.clientCpuUsPerMsg)} µs, ` +
     `client preemptions ${l.clientPreemptionsPerMsg.map((x) => x.toFixed(2)).join('/')}`
   );
@@ -1309,6 +1310,8 @@ function rows(nodeCount: number, ours: ImplResult | undefined, theirs: ImplResul
     const all = r.latency.flatMap((x) => latencyByClient.get(x)?.flat() ?? []);
     return all.length ? [latencyStats(all).p99Ms] : [];
   });
+  // a stall of the ring shows here first (one run's p99 moves only if it delays 1 % of the run)
+  add('  (slowest message of a run, ms)', 'lower', 'runs', (r) => r.latency.map((x) => x.maxMs));
   add('  (daemon CPU µs per latency msg)', 'lower', 'runs', (r) =>
     r.latency.map((x) => x.daemonCpuUsPerMsg.reduce((a, b) => a + b, 0) / x.daemonCpuUsPerMsg.length),
   );
