@@ -242,6 +242,15 @@ static int get_i64(napi_env env, napi_value v, int64_t *out) {
   return 1;
 }
 
+/* A Buffer argument's memory and length; a TypeError is pending when it is not a Buffer. */
+static int get_buffer(napi_env env, napi_value v, void **data, size_t *len) {
+  if (napi_get_buffer_info(env, v, data, len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a Buffer");
+    return 0;
+  }
+  return 1;
+}
+
 static napi_value make_i64(napi_env env, int64_t v) {
   napi_value out;
   napi_create_int64(env, v, &out);
@@ -633,10 +642,7 @@ static napi_value ring_write(napi_env env, napi_callback_info info) {
   if (!r || !get_i64(env, argv[1], &idx)) return NULL;
   void *src = NULL;
   size_t len = 0;
-  if (napi_get_buffer_info(env, argv[2], &src, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected a Buffer");
-    return NULL;
-  }
+  if (!get_buffer(env, argv[2], &src, &len)) return NULL;
   if (idx < 0 || (size_t)idx >= r->data_bytes / 4 || len > r->data_bytes)
     return throw_errno(env, "ring write bounds", ERANGE);
   int faulted;
@@ -1012,10 +1018,7 @@ static napi_value dgram_send(napi_env env, napi_callback_info info) {
   void *data = NULL;
   size_t len = 0;
   if (!get_i64(env, argv[0], &fd)) return NULL;
-  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected a Buffer");
-    return NULL;
-  }
+  if (!get_buffer(env, argv[1], &data, &len)) return NULL;
   if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
   ssize_t n;
   do {
@@ -1198,10 +1201,7 @@ static napi_value set_sock_opt(napi_env env, napi_callback_info info) {
   void *val = NULL;
   size_t vlen = 0;
   if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[1], &level) || !get_i64(env, argv[2], &name)) return NULL;
-  if (napi_get_buffer_info(env, argv[3], &val, &vlen) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected a Buffer");
-    return NULL;
-  }
+  if (!get_buffer(env, argv[3], &val, &vlen)) return NULL;
   if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
   if (level < 0 || level > INT32_MAX || name < 0 || name > INT32_MAX || vlen > 256) return make_i64(env, -EINVAL);
   int rc = setsockopt((int)fd, (int)level, (int)name, val, (socklen_t)vlen);
@@ -1372,10 +1372,7 @@ static napi_value stream_recv(napi_env env, napi_callback_info info) {
   void *data = NULL;
   size_t cap = 0;
   if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[2], &off) || !get_i64(env, argv[3], &len)) return NULL;
-  if (napi_get_buffer_info(env, argv[1], &data, &cap) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected a Buffer");
-    return NULL;
-  }
+  if (!get_buffer(env, argv[1], &data, &cap)) return NULL;
   if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
   if (off < 0 || len <= 0 || (uint64_t)off + (uint64_t)len > cap) return throw_errno(env, "streamRecv range", ERANGE);
   return make_i64(env, stream_recv_once((int)fd, (uint8_t *)data + off, (size_t)len));
@@ -1582,10 +1579,7 @@ static napi_value udp_recv_poll_start(napi_env env, napi_callback_info info) {
   void *slab = NULL;
   size_t slab_len = 0;
   if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[2], &slot)) return NULL;
-  if (napi_get_buffer_info(env, argv[1], &slab, &slab_len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected a Buffer");
-    return NULL;
-  }
+  if (!get_buffer(env, argv[1], &slab, &slab_len)) return NULL;
   napi_typedarray_type type;
   size_t meta_len = 0;
   void *meta = NULL;
@@ -1634,10 +1628,7 @@ static napi_value stream_recv_poll_start(napi_env env, napi_callback_info info) 
   void *buf = NULL;
   size_t len = 0;
   if (!get_i64(env, argv[0], &fd)) return NULL;
-  if (napi_get_buffer_info(env, argv[1], &buf, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected a Buffer");
-    return NULL;
-  }
+  if (!get_buffer(env, argv[1], &buf, &len)) return NULL;
   if (fd < 0 || fd > INT32_MAX) return throw_errno(env, "streamRecvPollStart", EBADF);
   if (len == 0 || len > INT32_MAX) return throw_errno(env, "streamRecvPollStart buffer", ERANGE);
   return poller_new(env, fd, 1, argv[2], NULL, argv[1], NULL, buf, len);
