@@ -144,4 +144,19 @@ describe('NativeStreamReader', { skip: nativeSkip }, () => {
       cleanup();
     }
   });
+
+  test('the addon refuses a buffer argument that is not a Buffer, with a TypeError, before any read', () => {
+    const load = loadQbNative();
+    assert.ok(load.ok);
+    const { native } = load;
+    const notBuffer = 'x' as unknown as Buffer;
+    assert.throws(() => native.streamRecv(0, notBuffer, 0, 1), {
+      name: 'TypeError',
+      message: 'expected a Buffer',
+    });
+    assert.throws(() => native.streamRecvPollStart?.(0, notBuffer, () => undefined), {
+      name: 'TypeError',
+      message: 'expected a Buffer',
+    });
+  });
 });
