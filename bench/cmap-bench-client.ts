@@ -9,7 +9,6 @@
  *
  * One request at a time (each call awaited before the next, as libcmap's synchronous calls).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CmapHandle, CmapTrack, CsDispatchFlags, type CmapNotifyValue } from '../src/client/cmap.js';
 import { CsError, CsErrorCode } from '../src/common/errors.js';
 import { CmapValueType } from '../src/cmap/types.js';
@@ -20,6 +19,8 @@ const op = args[0];
 const runDir = args[args.length - 1];
 
 const nowNs = (): bigint => process.hrtime.bigint();
+/** A plain timer: node:timers/promises' setTimeout adds abort-signal and async-hook layers. */
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const us = (ns: bigint): number => Number(ns / 1000n) + Number(ns % 1000n) / 1000;
 const out = (o: unknown): void => {
   process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -68,32 +69,36 @@ if ((op === 'get' || op === 'set') && args.length >= 3) {
 } else if (op === 'track' && args.length >= 4) {
   const key = args[1]!;
   const want = Number(args[2]);
-  let skip = args.length >= 5 ? Number(args[3]) : 0;
-  const lat: number[] = [];
+  const skip = args.length >= 5 ? Number(args[3]) : 0;
+  /**
+   * Every notification's latency, the warm-up ones included (only the last `want` are
+   * reported): the measured notifications run exactly the code the warm-up ran, without a
+   * branch first taken at the first measured one, and record into preallocated memory, as the
+   * CPG client does (bench/README.md items 18 and 40).
+   */
+  const lat = new Float64Array(skip + want);
+  let n = 0;
   let resolveDone: () => void = () => undefined;
   const done = new Promise<void>((r) => (resolveDone = r));
   const notify = (_h: CmapHandle, _th: bigint, _ev: number, _key: string, nv: CmapNotifyValue): void => {
     const t = nowNs();
-    if (nv.type !== CmapValueType.UINT64 || nv.len !== 8) return;
-    if (skip > 0) {
-      skip--; // a warm-up notification, not recorded
-      return;
-    }
-    if (lat.length < want) lat.push(Math.round(us(t - readBigUInt64LE(nv.data, 0)) * 1000) / 1000);
-    if (lat.length >= want) resolveDone();
+    if (nv.type !== CmapValueType.UINT64 || nv.len !== 8 || n >= lat.length) return;
+    lat[n++] = Number(t - readBigUInt64LE(nv.data, 0)) / 1000;
+    if (n === lat.length) resolveDone();
   };
   await call('cmap_track_add', () => h.trackAdd(key, CmapTrack.ADD | CmapTrack.MODIFY, notify));
   out({ ev: 'tracking' });
   // dispatch as a cmap user would: one notification at a time, as they arrive
   void (async () => {
     try {
-      while (lat.length < want) await h.dispatch(CsDispatchFlags.ONE);
+      while (n < lat.length) await h.dispatch(CsDispatchFlags.ONE);
     } catch (err) {
       fail('cmap_dispatch', err);
     }
   })();
   await done;
-  out({ ev: 'done', op: 'track', n: lat.length, lat });
+  const measured = Array.from(lat.subarray(skip), (v) => Math.round(v * 1000) / 1000);
+  out({ ev: 'done', op: 'track', n: measured.length, lat: measured });
 } else if (op === 'setter' && args.length >= 5) {
   const key = args[1]!;
   const count = Number(args[2]);
