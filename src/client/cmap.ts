@@ -34,6 +34,7 @@ import {
   keyBytes,
 } from '../ipc/cmap-codec.js';
 import { IpcClientConnection } from './connection.js';
+import { DispatchQueue, QueueDispatcher } from './dispatch-queue.js';
 import { iterateHandle } from './handle-iterator.js';
 import { readBigInt64LE, readBigUInt64LE, readInt32LE } from '../common/bytes.js';
 
@@ -185,17 +186,22 @@ export class CmapHandle {
   private context: unknown = undefined;
   private readonly trackers = new Map<bigint, TrackerRecord>();
   private nextInstHandle = 1n;
-  private readonly queue: Buffer[] = [];
-  private queueHead = 0;
-  private waiters: Array<() => void> = [];
-  private readonly maxQueued: number;
-  private eventsPaused = false;
+  private readonly queue: DispatchQueue;
+  private readonly dispatcher: QueueDispatcher;
 
   private constructor(conn: IpcClientConnection, maxQueued: number) {
     this.conn = conn;
-    this.maxQueued = maxQueued;
-    conn.onEvent = (frame) => this.enqueue(frame);
-    conn.onLost = () => this.wake();
+    this.queue = new DispatchQueue(conn, maxQueued);
+    this.dispatcher = new QueueDispatcher(
+      this.queue,
+      conn,
+      () => this.finalized,
+      (frame) => this.runNotification(frame),
+    );
+    conn.onEvent = (frame) => {
+      if (!this.finalized) this.queue.push(frame);
+    };
+    conn.onLost = () => this.queue.wake();
   }
 
   /**
@@ -230,9 +236,7 @@ export class CmapHandle {
     this.checkHandle();
     this.finalized = true;
     this.trackers.clear();
-    this.queue.length = 0;
-    this.queueHead = 0;
-    this.wake();
+    this.queue.close();
     await this.conn.close();
   }
 
@@ -263,30 +267,14 @@ export class CmapHandle {
    */
   async dispatch(flags: number): Promise<void> {
     this.checkHandle();
-    const { ONE, ALL, BLOCKING, ONE_NONBLOCKING } = CsDispatchFlags;
-    if (flags !== ONE && flags !== ALL && flags !== BLOCKING && flags !== ONE_NONBLOCKING) {
-      throw new CsError(CsErrorCode.CS_ERR_INVALID_PARAM, `invalid dispatch flags ${flags}`);
-    }
-    for (;;) {
-      if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
-      const frame = this.dequeue();
-      if (!frame) {
-        if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
-        if (flags === ALL) return;
-        if (flags === ONE_NONBLOCKING)
-          throw new CsError(CsErrorCode.CS_ERR_TRY_AGAIN, 'no notification queued');
-        await this.waitForEvent();
-        continue;
-      }
-      const n = this.decode(frame);
-      const rec = this.trackers.get(n.instHandle);
-      if (rec) {
-        rec.notify(this, rec.trackHandle, n.event, n.keyName, n.newValue, n.oldValue, rec.userData);
-        if (this.finalized)
-          throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized in a callback');
-      }
-      if (flags === ONE || flags === ONE_NONBLOCKING) return;
-    }
+    return this.dispatcher.dispatch(flags);
+  }
+
+  /** One queued notification to its tracker's callback (none when the tracker was deleted). */
+  private runNotification(frame: Buffer): void {
+    const n = this.decode(frame);
+    const rec = this.trackers.get(n.instHandle);
+    rec?.notify(this, rec.trackHandle, n.event, n.keyName, n.newValue, n.oldValue, rec.userData);
   }
 
   /**
@@ -300,10 +288,10 @@ export class CmapHandle {
     const next = async (): Promise<IteratorResult<CmapNotification>> => {
       for (;;) {
         if (this.finalized) return { done: true, value: undefined };
-        const frame = this.dequeue();
+        const frame = this.queue.shift();
         if (!frame) {
           if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
-          await this.waitForEvent();
+          await this.queue.wait();
           continue;
         }
         const n = this.decode(frame);
@@ -332,7 +320,7 @@ export class CmapHandle {
 
   /** Number of notifications waiting in the queue. */
   get pendingNotifications(): number {
-    return this.queue.length - this.queueHead;
+    return this.queue.length;
   }
 
   /** The user context (`cmap_context_get`). */
@@ -707,34 +695,6 @@ export class CmapHandle {
     }
   }
 
-  private enqueue(frame: Buffer): void {
-    if (this.finalized) return;
-    // Keep a private copy when the frame is a small view of a large socket chunk.
-    const own = frame.byteLength * 4 < frame.buffer.byteLength ? Buffer.from(frame) : frame;
-    this.queue.push(own);
-    if (!this.eventsPaused && this.pendingNotifications >= this.maxQueued) {
-      this.eventsPaused = true;
-      this.conn.pauseEvents();
-    }
-    this.wake();
-  }
-
-  private dequeue(): Buffer | undefined {
-    if (this.queueHead >= this.queue.length) return undefined;
-    const frame = this.queue[this.queueHead]!;
-    this.queue[this.queueHead] = undefined as unknown as Buffer;
-    this.queueHead++;
-    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue.splice(0, this.queueHead);
-      this.queueHead = 0;
-    }
-    if (this.eventsPaused && this.pendingNotifications <= this.maxQueued / 2) {
-      this.eventsPaused = false;
-      this.conn.resumeEvents();
-    }
-    return frame;
-  }
-
   private decode(frame: Buffer): {
     instHandle: bigint;
     event: number;
@@ -755,16 +715,5 @@ export class CmapHandle {
       newValue: notifyValue(n.newValue),
       oldValue: notifyValue(n.oldValue),
     };
-  }
-
-  private waitForEvent(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    if (w.length === 0) return;
-    this.waiters = [];
-    for (const resolve of w) resolve();
   }
 }

@@ -5,10 +5,8 @@
  * Frames are pushed as they arrive on the event channel and taken, oldest first, by the
  * handle's `dispatch()` or its async-iterator layer. When more than `maxQueued` frames wait,
  * the queue stops reading the event channel (the daemon then buffers them within its own
- * bound) and resumes once half of them have been taken.
- *
- * The cmap client has its own copy of this logic (it predates this file); it can switch to
- * this class without behaviour changes.
+ * bound) and resumes once half of them have been taken. Used by every client handle (cpg,
+ * cmap, votequorum, quorum, cfg).
  */
 import { Buffer } from 'node:buffer';
 import { CsError, CsErrorCode } from '../common/errors.js';

@@ -369,6 +369,36 @@ test('dispatch BLOCKING runs until a callback finalizes; ONE waits for the next 
   }
 });
 
+test('a notification bound pauses the event channel: thousands of notifications, none lost, in order', async () => {
+  // 8 queued at most: the handle stops and resumes reading its event channel hundreds of times
+  const h = await CmapHandle.initialize(undefined, { runDir: d.runDir, maxQueuedNotifications: 8 });
+  const writer = await open();
+  try {
+    const seen: number[] = [];
+    await h.trackAdd('bound.k', CmapTrack.ADD | CmapTrack.MODIFY, (_h, _t, _e, _k, nv) => {
+      seen.push(nv.data.readUInt32LE(0));
+    });
+    const total = 3000;
+    const writes = (async () => {
+      for (let i = 0; i < total; i++) await writer.setUint32('bound.k', i);
+    })();
+    // let notifications pile up past the bound before taking any
+    await within(writes, 30_000, 'writes');
+    // paused near the bound (what one read of the socket held may be queued past it)
+    assert.ok(h.pendingNotifications < total / 4, `queued ${h.pendingNotifications}`);
+    while (seen.length < total)
+      await within(h.dispatch(CsDispatchFlags.ONE), 3000, `notification ${seen.length}`);
+    assert.deepEqual(
+      seen,
+      Array.from({ length: total }, (_, i) => i),
+    );
+    assert.equal(h.pendingNotifications, 0);
+  } finally {
+    await writer.finalize();
+    await h.finalize().catch(() => undefined);
+  }
+});
+
 test('notifications() async iterator shares the dispatch queue', async () => {
   const h = await open();
   try {
