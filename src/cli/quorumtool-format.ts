@@ -15,7 +15,7 @@
  *   " (local)". With a registered qdevice a last row describes it.
  */
 import { Buffer } from 'node:buffer';
-import { VotequorumInfoFlag, type VotequorumInfo } from '../client/votequorum.js';
+import { EMPTY_VQ_INFO, VotequorumInfoFlag, type VotequorumInfo } from '../client/votequorum.js';
 
 /** VOTEQUORUM_INFO_* bits used by the tool. */
 const INFO = VotequorumInfoFlag;
@@ -155,19 +155,6 @@ export interface MembershipOptions {
   readonly votequorum: boolean;
 }
 
-const ZERO_INFO: VotequorumInfo = {
-  nodeid: 0,
-  state: 0,
-  votes: 0,
-  expectedVotes: 0,
-  highestExpected: 0,
-  totalVotes: 0,
-  quorum: 0,
-  flags: 0,
-  qdeviceVotes: 0,
-  qdeviceName: '',
-};
-
 /** Order rows as `-o` asks ('addr' keeps the daemon's order). */
 export function sortRows(rows: readonly MemberRow[], sort: SortType): MemberRow[] {
   const out = [...rows];
@@ -179,7 +166,7 @@ export function sortRows(rows: readonly MemberRow[], sort: SortType): MemberRow[
 /** The membership block (with any "Unable to get node N info" lines that precede it). */
 export function formatMembership(rows: readonly MemberRow[], o: MembershipOptions): string {
   let out = '';
-  const infos = rows.map((r) => (r.info === null ? ZERO_INFO : r.info));
+  const infos = rows.map((r) => (r.info === null ? EMPTY_VQ_INFO : r.info));
   let displayQdevice = false;
   if (o.votequorum) {
     rows.forEach((r, i) => {
@@ -188,7 +175,7 @@ export function formatMembership(rows: readonly MemberRow[], o: MembershipOption
     });
   }
   // The qdevice row uses the info of the first row in the daemon's order.
-  const first = infos[0] ?? ZERO_INFO;
+  const first = infos[0] ?? EMPTY_VQ_INFO;
   out += '\nMembership information\n----------------------\n';
   out += padded('Nodeid');
   if (o.votequorum) {
@@ -198,7 +185,7 @@ export function formatMembership(rows: readonly MemberRow[], o: MembershipOption
   out += 'Name\n';
   let ourFlags = 0;
   for (const r of sortRows(rows, o.sort)) {
-    const info = r.info === null || r.info === undefined ? ZERO_INFO : r.info;
+    const info = r.info === null || r.info === undefined ? EMPTY_VQ_INFO : r.info;
     out += nodeidCol(r.nodeid, o.hex);
     if (o.votequorum) {
       out += padded(String(info.votes >>> 0));
