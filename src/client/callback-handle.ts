@@ -130,21 +130,7 @@ export abstract class CallbackHandle<E> {
    * takes it first.
    */
   events(): AsyncIterableIterator<E> {
-    const next = async (): Promise<IteratorResult<E>> => {
-      for (;;) {
-        if (this.finalized) return { done: true, value: undefined };
-        const frame = this.queue.shift();
-        if (frame) return { done: false, value: this.decode(frame) };
-        if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
-        await this.queue.wait();
-      }
-    };
-    const it: AsyncIterableIterator<E> = {
-      next,
-      return: async () => ({ done: true, value: undefined }),
-      [Symbol.asyncIterator]: () => it,
-    };
-    return it;
+    return this.dispatcher.events((frame) => this.decode(frame));
   }
 
   protected checkHandle(): void {

@@ -285,37 +285,19 @@ export class CmapHandle {
    * queued notifications). `break`ing out of a `for await` leaves the handle untouched.
    */
   notifications(): AsyncIterableIterator<CmapNotification> {
-    const next = async (): Promise<IteratorResult<CmapNotification>> => {
-      for (;;) {
-        if (this.finalized) return { done: true, value: undefined };
-        const frame = this.queue.shift();
-        if (!frame) {
-          if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
-          await this.queue.wait();
-          continue;
-        }
-        const n = this.decode(frame);
-        const rec = this.trackers.get(n.instHandle);
-        if (!rec) continue;
-        return {
-          done: false,
-          value: {
-            trackHandle: rec.trackHandle,
-            event: n.event,
-            keyName: n.keyName,
-            newValue: n.newValue,
-            oldValue: n.oldValue,
-            userData: rec.userData,
-          },
-        };
-      }
-    };
-    const it: AsyncIterableIterator<CmapNotification> = {
-      next,
-      return: async () => ({ done: true, value: undefined }),
-      [Symbol.asyncIterator]: () => it,
-    };
-    return it;
+    return this.dispatcher.events((frame) => {
+      const n = this.decode(frame);
+      const rec = this.trackers.get(n.instHandle);
+      if (!rec) return undefined;
+      return {
+        trackHandle: rec.trackHandle,
+        event: n.event,
+        keyName: n.keyName,
+        newValue: n.newValue,
+        oldValue: n.oldValue,
+        userData: rec.userData,
+      };
+    });
   }
 
   /** Number of notifications waiting in the queue. */

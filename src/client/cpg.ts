@@ -466,25 +466,7 @@ export class CpgHandle {
    * queued callbacks). `break`ing out of a `for await` leaves the handle untouched.
    */
   events(): AsyncIterableIterator<CpgEvent> {
-    const next = async (): Promise<IteratorResult<CpgEvent>> => {
-      for (;;) {
-        if (this.finalized) return { done: true, value: undefined };
-        const frame = this.queue.shift();
-        if (!frame) {
-          if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
-          await this.queue.wait();
-          continue;
-        }
-        const ev = this.process(frame);
-        if (ev) return { done: false, value: ev };
-      }
-    };
-    const it: AsyncIterableIterator<CpgEvent> = {
-      next,
-      return: async () => ({ done: true, value: undefined }),
-      [Symbol.asyncIterator]: () => it,
-    };
-    return it;
+    return this.dispatcher.events((frame) => this.process(frame));
   }
 
   // ---- membership ----

@@ -204,6 +204,36 @@ export class QueueDispatcher {
     }
   }
 
+  /**
+   * The async iterator over the queue (the handles' idiomatic alternative to `dispatch`): each
+   * `next()` takes the oldest frame `convert` makes a value of (frames it returns undefined for
+   * are skipped), or waits for one. Ends when the handle is finalized; throws CS_ERR_LIBRARY
+   * when the connection is lost and nothing is queued. `return()` (a `break` out of
+   * `for await`) leaves the handle as it is.
+   */
+  events<T>(convert: (frame: Buffer) => T | undefined): AsyncIterableIterator<T> {
+    const { queue, conn } = this;
+    const next = async (): Promise<IteratorResult<T>> => {
+      for (;;) {
+        if (this.finalized()) return { done: true, value: undefined };
+        const frame = queue.shift();
+        if (!frame) {
+          if (!conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, conn.lostReason?.message);
+          await queue.wait();
+          continue;
+        }
+        const value = convert(frame);
+        if (value !== undefined) return { done: false, value };
+      }
+    };
+    const it: AsyncIterableIterator<T> = {
+      next,
+      return: async () => ({ done: true, value: undefined }),
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
   /** Process the oldest queued frame; false when none is queued (throws as `dispatch` ends). */
   private runOne(): boolean {
     if (this.finalized()) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
