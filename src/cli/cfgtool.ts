@@ -21,7 +21,7 @@
 import { CmapHandle } from '../client/cmap.js';
 import { CfgHandle, CfgShutdownFlag, INTERFACE_MAX, type CfgNodeStatusV1 } from '../client/cfg.js';
 import { EMPTY_LINK_STATUS } from '../client/cfg.js';
-import { CsError, CsErrorCode, csStrerror } from '../common/errors.js';
+import { CsErrorCode, csStrerror } from '../common/errors.js';
 import { resolveRunDir } from '../common/rundir.js';
 import { getopt, takeJsonFlag } from './args.js';
 import {
@@ -37,7 +37,8 @@ import {
   type LinkReport,
   type LongOption,
 } from './cfgtool-format.js';
-import { strtonum, type OutputSink } from './quorumtool.js';
+import { strtonum } from './quorumtool.js';
+import { csCode as code, initializeOrReport, type OutputSink } from './tool-io.js';
 
 export interface CfgtoolIo {
   stdout?: OutputSink;
@@ -68,10 +69,6 @@ const LONG_OPTIONS: readonly LongOption[] = [
 ];
 
 type Action = 'noop' | 'linkstatus' | 'nodestatus' | 'reload' | 'reopen' | 'shutdown' | 'showaddr' | 'kill';
-
-function code(err: unknown): number {
-  return err instanceof CsError ? err.code : CsErrorCode.CS_ERR_LIBRARY;
-}
 
 /** Run the tool; resolves with the exit code. */
 export async function cfgtoolMain(argv: string[], io: CfgtoolIo = {}): Promise<number> {
@@ -176,21 +173,12 @@ async function nodeStatusDo(
   out: OutputSink,
   err: OutputSink,
 ): Promise<number> {
-  let cfg: CfgHandle;
-  try {
-    cfg = await CfgHandle.initialize({}, { runDir });
-  } catch (e) {
-    err.write(`Could not initialize corosync configuration API error ${code(e)}\n`);
-    return 1;
-  }
+  const cfg = await initializeOrReport(() => CfgHandle.initialize({}, { runDir }), 'configuration', err);
+  if (!cfg) return 1;
   let cmap: CmapHandle | undefined;
   try {
-    try {
-      cmap = await CmapHandle.initialize(undefined, { runDir });
-    } catch (e) {
-      err.write(`Could not initialize corosync cmap API error ${code(e)}\n`);
-      return 1;
-    }
+    cmap = await initializeOrReport(() => CmapHandle.initialize(undefined, { runDir }), 'cmap', err);
+    if (!cmap) return 1;
     let transport = 'knet';
     try {
       transport = await cmap.getString('totem.transport');
@@ -285,13 +273,13 @@ async function simpleDo(
   err: OutputSink,
 ): Promise<number> {
   if (what === 'reload') out.write('Reloading corosync.conf...\n');
-  let cfg: CfgHandle;
-  try {
-    cfg = await CfgHandle.initialize({}, { runDir });
-  } catch (e) {
-    err.write(`Could not initialize corosync configuration API error ${csStrerror(code(e))}\n`);
-    return 1;
-  }
+  const cfg = await initializeOrReport(
+    () => CfgHandle.initialize({}, { runDir }),
+    'configuration',
+    err,
+    csStrerror,
+  );
+  if (!cfg) return 1;
   try {
     if (what === 'reload') await cfg.reloadConfig();
     else await cfg.reopenLogFiles();
@@ -316,13 +304,8 @@ async function killDo(
   err: OutputSink,
 ): Promise<number> {
   out.write(`Killing node ${nodeid >>> 0}\n`);
-  let cfg: CfgHandle;
-  try {
-    cfg = await CfgHandle.initialize({}, { runDir });
-  } catch (e) {
-    err.write(`Could not initialize corosync configuration API error ${code(e)}\n`);
-    return 1;
-  }
+  const cfg = await initializeOrReport(() => CfgHandle.initialize({}, { runDir }), 'configuration', err);
+  if (!cfg) return 1;
   try {
     await cfg.killNode(nodeid, 'Killed by corosync-cfgtool');
     return 0;
@@ -341,13 +324,8 @@ async function shutdownDo(
   out: OutputSink,
   err: OutputSink,
 ): Promise<number> {
-  let cfg: CfgHandle;
-  try {
-    cfg = await CfgHandle.initialize({}, { runDir });
-  } catch (e) {
-    err.write(`Could not initialize corosync configuration API error ${code(e)}\n`);
-    return 1;
-  }
+  const cfg = await initializeOrReport(() => CfgHandle.initialize({}, { runDir }), 'configuration', err);
+  if (!cfg) return 1;
   out.write('Shutting down corosync\n');
   try {
     const flag = force ? CfgShutdownFlag.REGARDLESS : CfgShutdownFlag.REQUEST;
@@ -379,13 +357,8 @@ async function showAddrs(
   out: OutputSink,
   err: OutputSink,
 ): Promise<number> {
-  let cfg: CfgHandle;
-  try {
-    cfg = await CfgHandle.initialize({}, { runDir });
-  } catch (e) {
-    err.write(`Could not initialize corosync configuration API error ${code(e)}\n`);
-    return 1;
-  }
+  const cfg = await initializeOrReport(() => CfgHandle.initialize({}, { runDir }), 'configuration', err);
+  if (!cfg) return 1;
   try {
     const addrs = await cfg.getNodeAddrs(nodeid, INTERFACE_MAX);
     if (json) {

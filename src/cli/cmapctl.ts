@@ -44,11 +44,9 @@ import {
   ValueSizeError,
 } from './cmapctl-format.js';
 import { writeUInt32LE } from '../common/bytes.js';
+import type { OutputSink } from './tool-io.js';
 
-/** Something output can be written to (process.stdout, a test collector, …). */
-export interface OutputSink {
-  write(chunk: string | Uint8Array): unknown;
-}
+export type { OutputSink };
 
 export interface CmapctlIo {
   stdout?: OutputSink;

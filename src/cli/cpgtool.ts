@@ -21,9 +21,9 @@
  * success, 1 on an option error, a connection failure or an iteration error.
  */
 import { CmapHandle, CpgHandle, CpgIterationType, type CpgIterationDescription } from '../client/index.js';
-import { CsError, CsErrorCode } from '../common/errors.js';
 import { resolveRunDir } from '../common/rundir.js';
 import { getopt, takeJsonFlag } from './args.js';
+import { csCode as code, initializeOrReport, type OutputSink } from './tool-io.js';
 import {
   addressesFromMemberIp,
   cpgtoolUsage,
@@ -34,11 +34,6 @@ import {
   jsonNameListing,
   type CpgtoolEntry,
 } from './cpgtool-format.js';
-
-/** Something output can be written to (process.stdout, a test collector, …). */
-export interface OutputSink {
-  write(chunk: string | Uint8Array): unknown;
-}
 
 export interface CpgtoolIo {
   stdout?: OutputSink;
@@ -52,10 +47,6 @@ export interface CpgtoolIo {
 }
 
 const OPTSTRING = 'hd:ne';
-
-function code(err: unknown): number {
-  return err instanceof CsError ? err.code : CsErrorCode.CS_ERR_LIBRARY;
-}
 
 /** Run the tool; resolves with the exit code. */
 export async function cpgtoolMain(argv: string[], io: CpgtoolIo = {}): Promise<number> {
@@ -94,22 +85,13 @@ export async function cpgtoolMain(argv: string[], io: CpgtoolIo = {}): Promise<n
   }
 
   const runDir = io.runDir ?? (io.env ? resolveRunDir(undefined, io.env) : undefined);
-  let cpg: CpgHandle;
-  try {
-    cpg = await CpgHandle.initialize({}, { runDir });
-  } catch (e) {
-    err.write(`Could not initialize corosync cpg API error ${code(e)}\n`);
-    return 1;
-  }
+  const cpg = await initializeOrReport(() => CpgHandle.initialize({}, { runDir }), 'cpg', err);
+  if (!cpg) return 1;
   let cmap: CmapHandle | undefined;
   try {
     // The C tool opens cfg (for addresses) whatever the options; we open cmap likewise.
-    try {
-      cmap = await CmapHandle.initialize(undefined, { runDir });
-    } catch (e) {
-      err.write(`Could not initialize corosync configuration API error ${code(e)}\n`);
-      return 1;
-    }
+    cmap = await initializeOrReport(() => CmapHandle.initialize(undefined, { runDir }), 'configuration', err);
+    if (!cmap) return 1;
 
     let iter: bigint;
     try {

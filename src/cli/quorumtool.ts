@@ -31,6 +31,7 @@ import { CsError, CsErrorCode, csStrerror } from '../common/errors.js';
 import { resolveRunDir } from '../common/rundir.js';
 import { COROSYNC_COMPAT_VERSION, VERSION } from '../version.js';
 import { getopt, takeJsonFlag } from './args.js';
+import { csCode as code, type OutputSink } from './tool-io.js';
 import {
   formatMembership,
   formatQuorumInfo,
@@ -42,11 +43,6 @@ import {
   type QuorumInfoBlock,
   type SortType,
 } from './quorumtool-format.js';
-
-/** Something output can be written to (process.stdout, a test collector, …). */
-export interface OutputSink {
-  write(chunk: string | Uint8Array): unknown;
-}
 
 export interface QuorumtoolIo {
   stdout?: OutputSink;
@@ -65,14 +61,12 @@ export interface QuorumtoolIo {
   signal?: AbortSignal;
 }
 
+export type { OutputSink };
+
 const OPTSTRING = 'VHaslpmfe:v:hin:o:';
 const EXIT_NOT_QUORATE = 2;
 
 type Command = 'shownodes' | 'showstatus' | 'setvotes' | 'setexpected' | 'monitor' | 'unregister';
-
-function code(err: unknown): number {
-  return err instanceof CsError ? err.code : CsErrorCode.CS_ERR_LIBRARY;
-}
 
 function errText(err: unknown): string {
   return csStrerror(code(err));

@@ -205,6 +205,22 @@ test('quorumtool without a quorum provider; without a daemon', async () => {
       out: '',
       err: 'Could not initialize corosync configuration API error 2\n',
     });
+    // -R names the error as corosync-cfgtool's reload does (cs_strerror), the others by number
+    assert.deepEqual(await run(cfgtoolMain, ['-R'], empty), {
+      rc: 1,
+      out: 'Reloading corosync.conf...\n',
+      err: 'Could not initialize corosync configuration API error CS_ERR_LIBRARY\n',
+    });
+    assert.deepEqual(await run(cfgtoolMain, ['-a', '1'], empty), {
+      rc: 1,
+      out: '',
+      err: 'Could not initialize corosync configuration API error 2\n',
+    });
+    assert.deepEqual(await run(cfgtoolMain, ['-k', '1'], empty), {
+      rc: 1,
+      out: 'Killing node 1\n',
+      err: 'Could not initialize corosync configuration API error 2\n',
+    });
   } finally {
     rmSync(empty, { recursive: true, force: true });
   }
