@@ -7,17 +7,28 @@
  *   cmap-bench get <ms> [warm_ms]                  cmap_get_uint32 of one key, for ms milliseconds
  *                                                  (after warm_ms of the same, not counted)
  *   cmap-bench set <ms> [warm_ms]                  cmap_set_uint32 of one key, likewise
- *   cmap-bench track <key> <count> [skip]          track <key> (ADD|MODIFY); wait for count
- *                                                  notifications carrying a u64 send time, after
- *                                                  skip more (a warm-up, not recorded)
- *   cmap-bench setter <key> <count> <interval_us>  set <key> (u64) to the current time, count
- *                                                  times, one every interval_us
+ *   cmap-bench tracker <key>                       track <key> (ADD|MODIFY), then take commands
+ *                                                  on stdin: `run <count> <skip>` records the
+ *                                                  next count notifications carrying a u64 send
+ *                                                  time after skip more (a warm-up, not
+ *                                                  recorded), `quit` ends it
+ *   cmap-bench setter <key>                        take commands on stdin: `run <count>
+ *                                                  <interval_us>` sets <key> (u64) to the current
+ *                                                  time, count times, one every interval_us;
+ *                                                  `quit` ends it
+ *
+ * The tracker and the setter stay up for all the cmap runs of a cluster (the bench's TypeScript
+ * clients need their compiler's warm-up behind them, bench/README.md item 40; these get the same
+ * treatment). Between runs the tracker ignores notifications.
  *
  * One request at a time (libcmap calls are synchronous). Prints one JSON object per line;
  * times are CLOCK_MONOTONIC (the clock of Node's process.hrtime), in microseconds:
  *   {"ev":"ready","nodeid":0,"pid":P,"t":T}
- *   {"ev":"result","op":"get"|"set"|"setter","n":N,"t0":T,"t1":T}    then exit 0
- *   {"ev":"done","op":"track","n":N,"lat":[us,..]}                   then exit 0
+ *   {"ev":"result","op":"get"|"set","n":N,"t0":T,"t1":T}             then exit 0
+ *   {"ev":"tracking"}                                                the tracker is ready
+ *   {"ev":"armed"}                                                   the tracker took `run`
+ *   {"ev":"done","op":"track","n":N,"lat":[us,..]}                   a tracker's run
+ *   {"ev":"result","op":"setter","n":N,"t0":T,"t1":T}                a setter's run
  *   {"ev":"error","what":"...","code":E}                             then exit 2
  */
 #include <corosync/cmap.h>
@@ -31,8 +42,9 @@
 #include <unistd.h>
 
 static cmap_handle_t handle;
+/* the tracker's run: lat_len = skip + count latencies, the first lat_skip not reported */
 static double *lat;
-static size_t lat_n, lat_want, lat_skip;
+static size_t lat_n, lat_len, lat_skip;
 
 static uint64_t now_ns(void)
 {
@@ -84,12 +96,45 @@ static void notify_cb(cmap_handle_t h, cmap_track_handle_t th, int32_t event, co
 	if (new_value.type != CMAP_VALUETYPE_UINT64 || new_value.len != sizeof sent)
 		return;
 	memcpy(&sent, new_value.data, sizeof sent);
-	if (lat_skip > 0) {
-		lat_skip--;
-		return;
+	if (lat_n >= lat_len)
+		return; /* between runs */
+	lat[lat_n++] = us(t - sent);
+	if (lat_n == lat_len) {
+		printf("{\"ev\":\"done\",\"op\":\"track\",\"n\":%zu,\"lat\":[", lat_len - lat_skip);
+		for (size_t i = lat_skip; i < lat_len; i++)
+			printf("%s%.3f", i > lat_skip ? "," : "", lat[i]);
+		printf("]}\n");
+		fflush(stdout);
 	}
-	if (lat_n < lat_want)
-		lat[lat_n++] = us(t - sent);
+}
+
+/*
+ * One command line from stdin into line (NUL-terminated, without the newline): 1, or 0 at the
+ * end of stdin or `quit`. Reads byte by byte, so that nothing is buffered past the line (the
+ * tracker polls stdin beside the cmap descriptor).
+ */
+static int read_command(char *line, size_t size, unsigned long *a, unsigned long *b)
+{
+	size_t n = 0;
+	for (;;) {
+		char c;
+		ssize_t r = read(STDIN_FILENO, &c, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return 0;
+		if (c == '\n')
+			break;
+		if (n + 1 < size)
+			line[n++] = c;
+	}
+	line[n] = '\0';
+	if (strcmp(line, "quit") == 0)
+		return 0;
+	char extra;
+	if (sscanf(line, "run %lu %lu %c", a, b, &extra) != 2)
+		die("bad command", 0);
+	return 1;
 }
 
 /* get (or set) calls for ms milliseconds, one at a time; returns how many, with when the loop
@@ -135,12 +180,7 @@ int main(int argc, char **argv)
 		if (get && v != 42)
 			die("cmap_get_uint32 value", (int)v);
 		result(op, n, t0, t1);
-	} else if (strcmp(op, "track") == 0 && argc >= 4) {
-		lat_want = strtoul(argv[3], NULL, 10);
-		lat_skip = argc >= 5 ? strtoul(argv[4], NULL, 10) : 0;
-		lat = calloc(lat_want ? lat_want : 1, sizeof *lat);
-		if (!lat)
-			die("calloc", ENOMEM);
+	} else if (strcmp(op, "tracker") == 0) {
 		cmap_track_handle_t th;
 		CALL("cmap_track_add", cmap_track_add(handle, argv[2], CMAP_TRACK_ADD | CMAP_TRACK_MODIFY,
 						      notify_cb, NULL, &th));
@@ -148,36 +188,51 @@ int main(int argc, char **argv)
 		CALL("cmap_fd_get", cmap_fd_get(handle, &fd));
 		printf("{\"ev\":\"tracking\"}\n");
 		fflush(stdout);
-		while (lat_n < lat_want) {
-			struct pollfd p = { .fd = fd, .events = POLLIN };
-			if (poll(&p, 1, -1) < 0) {
+		for (;;) {
+			struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+					       { .fd = STDIN_FILENO, .events = POLLIN } };
+			if (poll(p, 2, -1) < 0) {
 				if (errno == EINTR)
 					continue;
 				die("poll", errno);
 			}
-			cs_error_t err = cmap_dispatch(handle, CS_DISPATCH_ALL);
-			if (err != CS_OK && err != CS_ERR_TRY_AGAIN)
-				die("cmap_dispatch", err);
-		}
-		printf("{\"ev\":\"done\",\"op\":\"track\",\"n\":%zu,\"lat\":[", lat_n);
-		for (size_t i = 0; i < lat_n; i++)
-			printf("%s%.3f", i ? "," : "", lat[i]);
-		printf("]}\n");
-		fflush(stdout);
-	} else if (strcmp(op, "setter") == 0 && argc >= 5) {
-		uint32_t count = (uint32_t)strtoul(argv[3], NULL, 10);
-		uint64_t interval = strtoull(argv[4], NULL, 10);
-		uint64_t t0 = now_ns();
-		for (uint32_t i = 0; i < count; i++) {
-			uint64_t due = t0 + (uint64_t)i * interval * 1000ull;
-			for (uint64_t t = now_ns(); t < due; t = now_ns()) {
-				struct timespec d = { (time_t)((due - t) / 1000000000ull),
-						      (long)((due - t) % 1000000000ull) };
-				nanosleep(&d, NULL);
+			if (p[0].revents) {
+				cs_error_t err = cmap_dispatch(handle, CS_DISPATCH_ALL);
+				if (err != CS_OK && err != CS_ERR_TRY_AGAIN)
+					die("cmap_dispatch", err);
 			}
-			CALL("cmap_set_uint64", cmap_set_uint64(handle, argv[2], now_ns()));
+			if (p[1].revents) {
+				char line[128];
+				unsigned long count, skip;
+				if (!read_command(line, sizeof line, &count, &skip))
+					break;
+				free(lat);
+				lat = calloc(count + skip ? count + skip : 1, sizeof *lat);
+				if (!lat)
+					die("calloc", ENOMEM);
+				lat_n = 0;
+				lat_skip = skip;
+				lat_len = count + skip;
+				printf("{\"ev\":\"armed\"}\n");
+				fflush(stdout);
+			}
 		}
-		result(op, count, t0, now_ns());
+	} else if (strcmp(op, "setter") == 0) {
+		char line[128];
+		unsigned long count, interval;
+		while (read_command(line, sizeof line, &count, &interval)) {
+			uint64_t t0 = now_ns();
+			for (uint32_t i = 0; i < count; i++) {
+				uint64_t due = t0 + (uint64_t)i * interval * 1000ull;
+				for (uint64_t t = now_ns(); t < due; t = now_ns()) {
+					struct timespec d = { (time_t)((due - t) / 1000000000ull),
+							      (long)((due - t) % 1000000000ull) };
+					nanosleep(&d, NULL);
+				}
+				CALL("cmap_set_uint64", cmap_set_uint64(handle, argv[2], now_ns()));
+			}
+			result(op, (uint32_t)count, t0, now_ns());
+		}
 	} else {
 		die("bad arguments", 0);
 	}
