@@ -273,6 +273,19 @@ export function decodeSetCurrentMapRequest(frame: Buffer): number {
   return readInt32LE(frame, 16);
 }
 
+/** The size of every cmap request but SET (whose value follows its fixed part), by id. */
+const FIXED_REQUEST_SIZE: ReadonlyMap<number, number> = new Map([
+  [CmapReqId.DELETE, CmapSize.DELETE_REQ],
+  [CmapReqId.GET, CmapSize.GET_REQ],
+  [CmapReqId.ADJUST_INT, CmapSize.ADJUST_INT_REQ],
+  [CmapReqId.ITER_INIT, CmapSize.ITER_INIT_REQ],
+  [CmapReqId.ITER_NEXT, CmapSize.ITER_NEXT_REQ],
+  [CmapReqId.ITER_FINALIZE, CmapSize.ITER_FINALIZE_REQ],
+  [CmapReqId.TRACK_ADD, CmapSize.TRACK_ADD_REQ],
+  [CmapReqId.TRACK_DELETE, CmapSize.TRACK_DELETE_REQ],
+  [CmapReqId.SET_CURRENT_MAP, CmapSize.SET_CURRENT_MAP_REQ],
+]);
+
 /**
  * Check a request frame's size against its id. Returns a reason for a malformed frame
  * (unknown id, wrong size), or undefined when the frame may be decoded.
@@ -280,46 +293,17 @@ export function decodeSetCurrentMapRequest(frame: Buffer): number {
 export function cmapRequestSizeError(frame: Buffer): string | undefined {
   const id = readInt32LE(frame, 0);
   const size = frame.length;
-  let want: number;
-  switch (id) {
-    case CmapReqId.SET: {
-      if (size < CmapSize.SET_REQ) return `SET request of ${size} bytes is shorter than ${CmapSize.SET_REQ}`;
-      const len = readBigUInt64LE(frame, 280);
-      if (BigInt(size) !== BigInt(CmapSize.SET_REQ) + len) {
-        return `SET request of ${size} bytes announces a ${len}-byte value (expected ${CmapSize.SET_REQ} + value_len)`;
-      }
-      return undefined;
+  if (id === CmapReqId.SET) {
+    if (size < CmapSize.SET_REQ) return `SET request of ${size} bytes is shorter than ${CmapSize.SET_REQ}`;
+    const len = readBigUInt64LE(frame, 280);
+    if (BigInt(size) !== BigInt(CmapSize.SET_REQ) + len) {
+      return `SET request of ${size} bytes announces a ${len}-byte value (expected ${CmapSize.SET_REQ} + value_len)`;
     }
-    case CmapReqId.DELETE:
-      want = CmapSize.DELETE_REQ;
-      break;
-    case CmapReqId.GET:
-      want = CmapSize.GET_REQ;
-      break;
-    case CmapReqId.ADJUST_INT:
-      want = CmapSize.ADJUST_INT_REQ;
-      break;
-    case CmapReqId.ITER_INIT:
-      want = CmapSize.ITER_INIT_REQ;
-      break;
-    case CmapReqId.ITER_NEXT:
-      want = CmapSize.ITER_NEXT_REQ;
-      break;
-    case CmapReqId.ITER_FINALIZE:
-      want = CmapSize.ITER_FINALIZE_REQ;
-      break;
-    case CmapReqId.TRACK_ADD:
-      want = CmapSize.TRACK_ADD_REQ;
-      break;
-    case CmapReqId.TRACK_DELETE:
-      want = CmapSize.TRACK_DELETE_REQ;
-      break;
-    case CmapReqId.SET_CURRENT_MAP:
-      want = CmapSize.SET_CURRENT_MAP_REQ;
-      break;
-    default:
-      return `unknown cmap request id ${id}`; // not reached: the server answers unknown ids itself
+    return undefined;
   }
+  const want = FIXED_REQUEST_SIZE.get(id);
+  // (not reached for an unknown id: the server answers unknown ids itself)
+  if (want === undefined) return `unknown cmap request id ${id}`;
   return size === want ? undefined : `cmap request id ${id} has size ${size}, expected ${want}`;
 }
 
