@@ -202,7 +202,8 @@ test('quorumtool without a quorum provider; without a daemon', async () => {
     });
     // without a daemon: -R names the error as corosync-cfgtool's reload does (cs_strerror), the
     // others by number; -R and -k print their first line before trying
-    const noInit = (error: string): string => `Could not initialize corosync configuration API error ${error}\n`;
+    const noInit = (error: string): string =>
+      `Could not initialize corosync configuration API error ${error}\n`;
     const cases: [string[], string, string][] = [
       [['-s'], '', noInit('2')],
       [['-R'], 'Reloading corosync.conf...\n', noInit('CS_ERR_LIBRARY')],
