@@ -704,6 +704,11 @@ interface LatencyResult {
   maxMs: number;
   samples: number;
   perNode: { nodeid: number; p50Ms: number; p99Ms: number }[];
+  /**
+   * Every sample, µs (0.1 µs), per node in node order, each in message order: where a slow
+   * message was late (at every node: the ring; at one: that node) can be read afterwards.
+   */
+  samplesUs: number[][];
   /** Per node, over the run, per message sent: its daemon's CPU (every thread), µs. */
   daemonCpuUsPerMsg: number[];
   /** Per node, the same for its benchmark client (the latency sender's client included). */
@@ -713,8 +718,8 @@ interface LatencyResult {
 }
 
 /**
- * Every latency sample of a run, µs, per client (node order), each in message order (kept out of
- * the JSON: only the pooled percentiles go there; --steps matches them to its trace).
+ * Every latency sample of a run, µs, per client (node order), each in message order, as the
+ * clients reported them (--steps matches them to its trace; the JSON has them rounded).
  */
 const latencyByClient = new WeakMap<LatencyResult, number[][]>();
 
@@ -749,6 +754,7 @@ async function latency(c: Cluster, count = LAT_COUNT, intervalUs = LAT_INTERVAL_
     ...latencyStats(all),
     samples: all.length,
     perNode,
+    samplesUs: dones.map((d) => (d.lat as number[]).map((u) => Math.round(u * 10) / 10)),
     daemonCpuUsPerMsg: daemons1.map((t, i) => (t.cpuNs - daemons0[i]!.cpuNs) / 1000 / count),
     clientCpuUsPerMsg: clients1.map((t, i) => (t.cpuNs - clients0[i]!.cpuNs) / 1000 / count),
     clientPreemptionsPerMsg: clients1.map((t, i) => (t.preemptions - clients0[i]!.preemptions) / count),
@@ -1422,6 +1428,21 @@ function build(binDir: string, source: string, lib: string): string {
   return bin;
 }
 
+/**
+ * The commit our side ran from, "+changes" when the tracked files differ from it (what
+ * `npm run bench:history` lists run by run); undefined outside a git checkout.
+ */
+function codeCommit(): string | undefined {
+  const git = (args: string[]): string | undefined => {
+    const r = spawnSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() : undefined;
+  };
+  const head = git(['rev-parse', '--short', 'HEAD']);
+  if (!head) return undefined;
+  const changes = git(['status', '--porcelain', '--untracked-files=no']);
+  return changes ? `${head}+changes` : head;
+}
+
 async function main(): Promise<void> {
   const why = check();
   if (why) {
@@ -1449,6 +1470,7 @@ async function main(): Promise<void> {
     loadavg: os.loadavg(),
   };
   const corosync = spawnSync('corosync', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0];
+  const commit = codeCommit();
   const sched = NO_SCHED_RR
     ? 'system { sched_rr: no } for both: every daemon at SCHED_OTHER'
     : 'corosync defaults (sched_rr: yes): both daemons run their main thread at SCHED_RR 99';
@@ -1457,6 +1479,7 @@ async function main(): Promise<void> {
       `load average ${machine.loadavg.map((x) => x.toFixed(2)).join(' ')}`,
   );
   console.log(`theirs: ${corosync}`);
+  if (commit) console.log(`ours: commit ${commit}`);
   console.log(`scheduling: ${sched}; clients and this process: ${schedPolicy(process.pid)}`);
   console.log(
     `${NODE_COUNTS.join(' and ')} nodes, udpu, crypto none, default totem timeouts; ${REPS} cluster start(s) ` +
@@ -1507,6 +1530,7 @@ async function main(): Promise<void> {
   const file = path.join(RESULTS, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   const json = {
     date: new Date().toISOString(),
+    ...(commit ? { commit } : {}),
     machine,
     corosync,
     scheduling: sched,
