@@ -85,6 +85,14 @@
  *   mallocTrim() -> 0 | 1                   malloc_trim(0): give freed C heap back to the kernel
  *   lowMemoryNotification() -> 0 | 1        V8's low-memory notification (v8mem.cc): a full GC
  *                                          that also shrinks the young generation
+ *   collectIncrementally(restoreRr) -> 0 | 1   V8's moderate memory-pressure notification
+ *                                          (v8mem.cc): incremental marking that shrinks the heap
+ *                                          as the notification above, in small steps; with
+ *                                          restoreRr the thread goes back to SCHED_RR (highest
+ *                                          priority) when that full collection ends
+ *   fullGcCount() -> n                      full collections ended since the first
+ *                                          collectIncrementally (counted from then on)
+ *   cancelRrRestore() -> 0                  forget a pending restoreRr
  *   mapFileLatin1(path) -> string | -errno   the file as a JavaScript string whose characters
  *                                          stay in a private read-only mapping of it (an
  *                                          external string, freed with it): a large source
@@ -905,6 +913,32 @@ int qb_v8_low_memory_notification(void); /* v8mem.cc */
 static napi_value low_memory_notification(napi_env env, napi_callback_info info) {
   (void)info;
   return make_i64(env, qb_v8_low_memory_notification());
+}
+
+int qb_v8_collect_incrementally(int restore); /* v8mem.cc */
+unsigned qb_v8_full_gcs(void);
+void qb_v8_cancel_restore(void);
+
+static napi_value collect_incrementally(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  bool restore = false;
+  if (napi_get_value_bool(env, argv[0], &restore) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a boolean");
+    return NULL;
+  }
+  return make_i64(env, qb_v8_collect_incrementally(restore ? 1 : 0));
+}
+
+static napi_value full_gc_count(napi_env env, napi_callback_info info) {
+  (void)info;
+  return make_i64(env, (int64_t)qb_v8_full_gcs());
+}
+
+static napi_value cancel_rr_restore(napi_env env, napi_callback_info info) {
+  (void)info;
+  qb_v8_cancel_restore();
+  return make_i64(env, 0);
 }
 
 /* ---- a file as an external string ---- */
@@ -1761,6 +1795,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mapFileLatin1", NULL, map_file_latin1, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mallocTrim", NULL, malloc_trim_all, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lowMemoryNotification", NULL, low_memory_notification, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"collectIncrementally", NULL, collect_incrementally, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fullGcCount", NULL, full_gc_count, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"cancelRrRestore", NULL, cancel_rr_restore, NULL, NULL, NULL, napi_enumerable, NULL},
       {"schedSetOther", NULL, sched_set_other, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpRecvPollStart", NULL, udp_recv_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},

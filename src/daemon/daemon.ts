@@ -54,12 +54,14 @@ import { VotequorumService, fileEvTrackingStore } from '../services/votequorum/s
 import { CsErrorCode } from '../common/errors.js';
 import { ringIdEquals } from '../totem/wire/index.js';
 import { randomHandleChecks } from '../ipc/handle-check.js';
-import { loadQbNative } from '../ipc/libqb/native.js';
-import { processHeapProbe, startHeapTrimmer } from './heap-trim.js';
+import { loadQbNative, type QbNative } from '../ipc/libqb/native.js';
+import { processHeapProbe, startHeapTrimmer, type IncrementalCollection } from './heap-trim.js';
 import {
   applyScheduling,
   atNormalPolicy,
+  backToRealTime,
   processSchedulingSystem,
+  type PolicySwitch,
   type SchedulingSystem,
 } from './scheduling.js';
 import { lockDaemonMemory, processMemoryLockSystem, type MemoryLockSystem } from './memory-lock.js';
@@ -783,9 +785,12 @@ const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGQUIT'];
  * threads took both CPUs of a 2-vCPU machine from everything else: another cluster's CPG
  * messages were late for a few hundred milliseconds after each of our bursts, its latency p99
  * 1.6–1.8× as high (bench/README.md item 36). At SCHED_OTHER the collection waits for real-time
- * work and shares the CPU with the rest; a token that comes in meanwhile waits for it as before.
+ * work and shares the CPU with the rest. The quiet-time collection itself is incremental
+ * (`incrementalCollection` below) when the addon has it, so a token that comes in meanwhile
+ * waits for a marking step, not for the whole collection.
  *
- * The collection is V8's low-memory notification through the addon when it has it: start-up
+ * The start-up collection (and the quiet-time one without the incremental call) is V8's
+ * low-memory notification through the addon when it has it: start-up
  * grows the young generation (its survivors are long-lived), and a full GC (`gc`, exposed by
  * the daemon's --expose-gc, src/daemon/node-flags.ts) keeps it at that size. Measured on one
  * node of the default config: new space 4 MiB with 3.3 MiB resident after gc(), 1 MiB with
@@ -802,17 +807,73 @@ function startMemoryUpkeep(realTime: boolean, log: SubsysLogger): (() => void) |
   collect?.();
   if (!addon.ok) return undefined;
   const { native } = addon;
+
   const trim = (): void => void native.mallocTrim();
   trim();
   const schedSetOther = native.schedSetOther?.bind(native);
   const policy = schedSetOther ? { schedSetOther, schedSetRr: () => native.schedSetRr() } : undefined;
   const quietly =
     realTime && policy ? (work: () => void): void => atNormalPolicy(policy, log, work) : undefined;
+  const incremental = incrementalCollection(native, realTime ? policy : undefined, log);
   return startHeapTrimmer(
-    { trim, ...(collect ? { collect } : {}), ...(quietly ? { quietly } : {}) },
+    {
+      trim,
+      ...(collect ? { collect } : {}),
+      ...(quietly ? { quietly } : {}),
+      ...(incremental ? { incremental } : {}),
+    },
     HEAP_TRIM,
     processHeapProbe(native.pageSize),
   );
+}
+
+/**
+ * The quiet-time collection as V8's incremental marking (the addon's `collectIncrementally`):
+ * the low-memory notification's two full collections stopped the daemon for 15-25 ms, and
+ * when traffic came back just then the ring waited for it (CPG messages 6-20 ms late at every
+ * node, bench/README.md item 41); incremental marking advances in ~0.1 ms steps between the
+ * event loop's tasks and ends in a 1-1.5 ms pause, giving back the same memory.
+ *
+ * A real-time daemon (`policy`) runs at SCHED_OTHER while it marks, as the atomic collection
+ * did (item 36: housekeeping must not take CPUs from other real-time work); the addon puts it
+ * back to SCHED_RR in V8's epilogue of that collection, and the first check after it puts it
+ * there again if that failed (logged). Undefined without the addon's calls.
+ */
+function incrementalCollection(
+  native: QbNative,
+  policy: PolicySwitch | undefined,
+  log: SubsysLogger,
+): IncrementalCollection | undefined {
+  const start = native.collectIncrementally?.bind(native);
+  const count = native.fullGcCount?.bind(native);
+  const cancel = native.cancelRrRestore?.bind(native);
+  if (!start || !count || !cancel) return undefined;
+  let before = 0;
+  let lowered = false;
+  const raise = (): void => {
+    if (!lowered || !policy) return;
+    lowered = false;
+    backToRealTime(policy, log);
+  };
+  return {
+    start: () => {
+      lowered = policy !== undefined && policy.schedSetOther() >= 0;
+      before = count();
+      if (start(lowered) === 1) return true;
+      cancel();
+      raise();
+      return false;
+    },
+    done: () => {
+      if (count() === before) return false;
+      raise(); // the addon did it at the collection's end: this checks it (one system call)
+      return true;
+    },
+    abandon: () => {
+      cancel();
+      raise();
+    },
+  };
 }
 
 /** Remove a run directory a test created (helper for tests and tools). */

@@ -12,7 +12,9 @@
  * Once the daemon has been quiet for a while (clients connected, a burst over), one full GC
  * and a trim return what the last activity left behind (measured: 56.4 → 54.8 MiB after a
  * client joined; a trim alone gave back 0.3 MiB). V8 does not do this by itself in a process
- * that stays this quiet. It runs again only after the memory grew again.
+ * that stays this quiet. It runs again only after the memory grew again. The daemon makes that
+ * GC incremental (`IncrementalCollection`): traffic that resumes while it runs must not find
+ * the daemon in one long pause.
  */
 import { readFileSync } from 'node:fs';
 
@@ -107,19 +109,49 @@ function readStatm(path: string): string {
 }
 
 /**
+ * A quiet-time collection that runs on after the call that starts it (V8's incremental
+ * marking, advancing between the event loop's tasks): the daemon's ring is not held up by one
+ * long pause when traffic comes back while it runs.
+ */
+export interface IncrementalCollection {
+  /** Start it; false: it could not start (the trimmer then collects at once). */
+  start(): boolean;
+  /** Whether the collection started last has ended. */
+  done(): boolean;
+  /** It has not ended in time: undo what `start` changed (the daemon's scheduling policy). */
+  abandon(): void;
+}
+
+/** Checks an incremental collection gets to end before it is abandoned (and its trim runs). */
+export const INCREMENTAL_CHECKS = 8;
+
+/**
  * Start the periodic check (timer unref'd: it never keeps the process alive). Returns the
  * stop function. `trim` is malloc_trim(0) through the addon, `collect` a full V8 collection;
  * `quietly` runs a quiet-time collection and its trim (the daemon lowers its scheduling
- * around them).
+ * around them). With `incremental`, a quiet-time collection is started there instead and its
+ * trim (inside `quietly`) comes at the first check that finds it ended, or after
+ * INCREMENTAL_CHECKS checks; nothing else is done meanwhile.
  */
 export function startHeapTrimmer(
-  actions: { trim: () => void; collect?: () => void; quietly?: (work: () => void) => void },
+  actions: {
+    trim: () => void;
+    collect?: () => void;
+    quietly?: (work: () => void) => void;
+    incremental?: IncrementalCollection;
+  },
   opts: HeapTrimOptions & { periodMs: number },
   probe: HeapProbe,
 ): () => void {
   const policy = new HeapTrimPolicy(actions.collect ? opts : { growthBytes: opts.growthBytes });
   let cpu = probe.cpuUs();
   let now = probe.nowUs();
+  /** Checks made since an incremental collection started (undefined: none runs). */
+  let collecting: number | undefined;
+  const inQuiet = (work: () => void): void => {
+    if (actions.quietly) actions.quietly(work);
+    else work();
+  };
   const timer = setInterval(() => {
     const anon = probe.anon();
     const cpuNow = probe.cpuUs();
@@ -128,18 +160,32 @@ export function startHeapTrimmer(
     const elapsedUs = nowNow - now;
     cpu = cpuNow;
     now = nowNow;
+    const incremental = actions.incremental;
+    if (collecting !== undefined && incremental) {
+      collecting++;
+      const ended = incremental.done();
+      if (!ended && collecting < INCREMENTAL_CHECKS) return;
+      if (!ended) incremental.abandon();
+      collecting = undefined;
+      inQuiet(actions.trim);
+      const after = probe.anon() ?? anon;
+      if (after !== undefined) policy.collected(after);
+      return;
+    }
     if (anon === undefined) return;
     const action = policy.sample({ anonBytes: anon, cpuUs, elapsedUs });
     if (action === 'trim') {
       actions.trim();
       policy.trimmed(probe.anon() ?? anon);
     } else if (action === 'collect') {
-      const work = (): void => {
+      if (incremental?.start()) {
+        collecting = 0;
+        return;
+      }
+      inQuiet(() => {
         actions.collect!();
         actions.trim();
-      };
-      if (actions.quietly) actions.quietly(work);
-      else work();
+      });
       policy.collected(probe.anon() ?? anon);
     }
   }, opts.periodMs);

@@ -172,7 +172,12 @@ export function atNormalPolicy(sys: PolicySwitch, log: SubsysLogger, work: () =>
   try {
     work();
   } finally {
-    const res = sys.schedSetRr();
-    if (res < 0) log.warn(`Could not set SCHED_RR at priority 99: ${errnoText(-res)} (${-res})`);
+    backToRealTime(sys, log);
   }
+}
+
+/** SCHED_RR at priority 99 again after `schedSetOther`; a failure is logged as corosync's start-up warning. */
+export function backToRealTime(sys: PolicySwitch, log: SubsysLogger): void {
+  const res = sys.schedSetRr();
+  if (res < 0) log.warn(`Could not set SCHED_RR at priority 99: ${errnoText(-res)} (${-res})`);
 }

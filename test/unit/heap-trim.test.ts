@@ -7,6 +7,8 @@ import {
   HeapTrimPolicy,
   readAnonResidentBytes,
   startHeapTrimmer,
+  INCREMENTAL_CHECKS,
+  type IncrementalCollection,
   type HeapSample,
 } from '../../src/daemon/heap-trim.js';
 import { DAEMON_NODE_FLAGS, missingNodeFlags } from '../../src/daemon/node-flags.js';
@@ -175,6 +177,75 @@ test('a quiet-time collection and its trim run inside `quietly` (the daemon lowe
   clearTimeout(keepAlive);
   stop!();
   assert.deepEqual(calls, ['lower', 'collect', 'trim', 'raise']);
+});
+
+/** Run the trimmer over anon values (MiB; cpu 0: quiet) until they run out; returns what it did. */
+async function runTrimmer(
+  script: number[],
+  incremental: (calls: string[]) => IncrementalCollection,
+): Promise<string[]> {
+  const calls: string[] = [];
+  let i = 0;
+  let stop: (() => void) | undefined;
+  const keepAlive = setTimeout(() => assert.fail('the trimmer never finished its script'), 10_000);
+  await new Promise<void>((resolve) => {
+    stop = startHeapTrimmer(
+      {
+        trim: () => calls.push('trim'),
+        collect: () => calls.push('collect'),
+        quietly: (work) => {
+          calls.push('lower');
+          work();
+          calls.push('raise');
+        },
+        incremental: incremental(calls),
+      },
+      { periodMs: 1, growthBytes: 8 * MiB, quiet: QUIET },
+      {
+        anon: () => {
+          const mib = script[i++];
+          if (mib === undefined) resolve();
+          return mib === undefined ? undefined : mib * MiB;
+        },
+        cpuUs: () => 0,
+        nowUs: () => i * 250_000,
+      },
+    );
+  });
+  clearTimeout(keepAlive);
+  stop!();
+  return calls;
+}
+
+test('an incremental quiet-time collection: started, then its trim at the first check that finds it ended', async () => {
+  let checks = 0;
+  const calls = await runTrimmer([10, 10, 12, 12, 12, 12, 12, 12, 12, 11, 11, 11], (c) => ({
+    start: () => (c.push('start'), true),
+    done: () => (c.push('done?'), ++checks === 3),
+    abandon: () => c.push('abandon'),
+  }));
+  // quiet for 1 s and 2 MiB up: start; nothing else until it ended (no second start, no
+  // atomic collection); the trim inside `quietly`; the memory it left is the new idle mark
+  assert.deepEqual(calls, ['start', 'done?', 'done?', 'done?', 'lower', 'trim', 'raise']);
+});
+
+test('an incremental collection that does not end in time is abandoned and its trim still runs', async () => {
+  const script = [10, 10, 12, 12, 12, 12, 12, ...Array<number>(INCREMENTAL_CHECKS).fill(12), 12];
+  const calls = await runTrimmer(script, (c) => ({
+    start: () => (c.push('start'), true),
+    done: () => false,
+    abandon: () => c.push('abandon'),
+  }));
+  assert.deepEqual(calls, ['start', 'abandon', 'lower', 'trim', 'raise']);
+});
+
+test('an incremental collection that cannot start: the atomic one runs instead', async () => {
+  const calls = await runTrimmer([10, 10, 12, 12, 12, 12, 12, 11], (c) => ({
+    start: () => (c.push('start'), false),
+    done: () => assert.fail('not started: never asked'),
+    abandon: () => assert.fail('not started: never abandoned'),
+  }));
+  assert.deepEqual(calls, ['start', 'lower', 'collect', 'trim', 'raise']);
 });
 
 test('the daemon flags are the same in the shebang, npm start and the re-exec list', () => {

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import v8 from 'node:v8';
+import { spawnSync } from 'node:child_process';
 import { loadQbNative } from '../../src/ipc/libqb/native.js';
 import { CHUNK_MAGIC, RING_HDR, RING_HDR_BYTES, ringDataBytes } from '../../src/ipc/libqb/ring.js';
 import { ShmRing } from '../../src/ipc/libqb/shm.js';
@@ -167,6 +168,77 @@ describe('qbnative V8 memory', { skip: load.ok ? false : load.reason }, () => {
     assert.equal(native!.lowMemoryNotification!(), 1);
     const shrunk = newSpace();
     assert.ok(shrunk < grown, `new space ${grown} → ${shrunk} bytes`);
+  });
+});
+
+/**
+ * A child node with the daemon's flags makes old-space garbage, starts an incremental
+ * collection and turns its event loop until the addon has counted a full collection's end;
+ * with `rt` (root only) it first goes SCHED_RR → SCHED_OTHER and asks to be put back.
+ */
+const INCREMENTAL_CHILD = `
+const { readFileSync } = require('node:fs');
+const v8 = require('node:v8');
+const addon = require(process.argv[1]);
+// the scheduling policy of this thread: field 41 of its stat (0 SCHED_OTHER, 2 SCHED_RR)
+const policy = () => Number(readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ')[38]);
+let keep = [];
+for (let i = 0; i < 400000; i++) keep.push({ i, s: 'x' + i });
+globalThis.gc(); // into old space
+keep = null;
+const usedBefore = v8.getHeapStatistics().used_heap_size;
+const rt = process.argv[2] === 'rt' && addon.schedSetRr() > 0 && addon.schedSetOther() === 0;
+const before = addon.fullGcCount();
+const started = addon.collectIncrementally(rt);
+const endedInCall = addon.fullGcCount() !== before;
+const policyDuring = policy();
+const t0 = Date.now();
+let turns = 0;
+const turn = () => {
+  turns++;
+  const ended = addon.fullGcCount() !== before;
+  if (!ended && Date.now() - t0 < 10000) return void setImmediate(turn);
+  console.log(JSON.stringify({
+    rt, started, endedInCall, ended, turns, policyDuring, policyAfter: policy(),
+    usedBefore, usedAfter: v8.getHeapStatistics().used_heap_size,
+  }));
+};
+setImmediate(turn);
+`;
+
+function incrementalChild(mode: 'plain' | 'rt'): Record<string, unknown> {
+  const r = spawnSync(
+    process.execPath,
+    ['--single-threaded-gc', '--expose-gc', '-e', INCREMENTAL_CHILD, load.ok ? load.path : '', mode],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+describe('qbnative incremental collection', { skip: load.ok ? false : load.reason }, () => {
+  test('collectIncrementally returns at once; the collection ends later, between event-loop turns', () => {
+    const r = incrementalChild('plain');
+    assert.equal(r.started, 1);
+    assert.equal(r.endedInCall, false, 'the collection must not run inside the call');
+    assert.equal(r.ended, true, 'the addon counted the end of a full collection');
+    assert.ok((r.turns as number) > 1, `ended after ${String(r.turns)} turns`);
+    assert.ok((r.usedAfter as number) < (r.usedBefore as number) / 2, JSON.stringify(r));
+    assert.equal(r.policyAfter, 0, 'not asked to: the policy is left alone');
+  });
+
+  test('asked to, the addon puts the thread back to SCHED_RR when the collection ends', (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root for SCHED_RR');
+    const r = incrementalChild('rt');
+    assert.equal(r.rt, true);
+    assert.equal(r.policyDuring, 0, 'SCHED_OTHER while it marks');
+    assert.equal(r.ended, true);
+    assert.equal(r.policyAfter, 2, 'SCHED_RR once it ended');
+  });
+
+  test('collectIncrementally takes a boolean', () => {
+    const native = load.ok ? load.native : undefined;
+    assert.throws(() => native!.collectIncrementally!(1 as unknown as boolean), /boolean/);
   });
 });
 

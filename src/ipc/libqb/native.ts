@@ -123,6 +123,16 @@ export interface QbNative {
    * generation to its initial size, which a full GC does not. 1 when done, 0 without an isolate.
    */
   lowMemoryNotification?(): number;
+  /**
+   * V8's moderate memory-pressure notification: incremental marking that shrinks the heap as
+   * `lowMemoryNotification` does, in small steps between tasks. `restoreRr`: put the thread back
+   * to SCHED_RR (highest priority) when that full collection ends. 1 started, 0 no isolate.
+   */
+  collectIncrementally?(restoreRr: boolean): number;
+  /** Full collections ended since the first `collectIncrementally` (counted from then on). */
+  fullGcCount?(): number;
+  /** Forget a pending `restoreRr` (a collection that did not end in time). */
+  cancelRrRestore?(): number;
   pollStart(fd: number, events: number, cb: (status: number, events: number) => void): NativePoller;
   /**
    * A poller for a UDP socket's readability (pollSet and pollClose as for pollStart's). On a
