@@ -807,7 +807,6 @@ function startMemoryUpkeep(realTime: boolean, log: SubsysLogger): (() => void) |
   collect?.();
   if (!addon.ok) return undefined;
   const { native } = addon;
-
   const trim = (): void => void native.mallocTrim();
   trim();
   const schedSetOther = native.schedSetOther?.bind(native);
