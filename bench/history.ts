@@ -35,6 +35,8 @@ export interface StoredRun {
   /** The whole matrix: the four default sizes, both sender modes, seven or more latency runs. */
   full: boolean;
   rows: StoredRow[];
+  /** Per side and cluster size, the slowest message of each latency run, ms. */
+  slowest: { impl: string; nodes: number; maxMs: number[] }[];
 }
 
 /** One of issue 6's goals: which rows it covers and the ratio each must reach. */
@@ -102,7 +104,49 @@ export function parseRun(file: string, text: string): StoredRun | string {
     paired: opts.only === null || opts.only === undefined,
     full: isFull(opts),
     rows,
+    slowest: slowestOf(o.results),
   };
+}
+
+/** Each side's latency runs' slowest messages, from a run's raw `results`. */
+function slowestOf(results: unknown): StoredRun['slowest'] {
+  if (!Array.isArray(results)) return [];
+  const out: StoredRun['slowest'] = [];
+  for (const r of results as unknown[]) {
+    if (typeof r !== 'object' || r === null) continue;
+    const x = r as Record<string, unknown>;
+    if (typeof x.impl !== 'string' || typeof x.nodeCount !== 'number' || !Array.isArray(x.latency)) continue;
+    const maxMs = (x.latency as unknown[])
+      .map((l) => (typeof l === 'object' && l !== null ? (l as Record<string, unknown>).maxMs : undefined))
+      .filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+    if (maxMs.length) out.push({ impl: x.impl, nodes: x.nodeCount, maxMs });
+  }
+  return out;
+}
+
+/**
+ * How many latency runs of each side had a message slower than `ms` (a stall: a run's p99 moves
+ * only when 1 % of its messages are late, the slowest message shows one at once).
+ */
+export function formatStalls(runs: readonly StoredRun[], ms: number): string {
+  const count = new Map<string, { runs: number; over: number }>();
+  for (const run of runs) {
+    for (const s of run.slowest) {
+      const key = `${s.nodes}\t${s.impl}`;
+      const c = count.get(key) ?? { runs: 0, over: 0 };
+      c.runs += s.maxMs.length;
+      c.over += s.maxMs.filter((v) => v > ms).length;
+      count.set(key, c);
+    }
+  }
+  if (count.size === 0) return 'no latency runs';
+  return [...count.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, c]) => {
+      const [nodes, impl] = key.split('\t');
+      return `${nodes}n ${impl!.padEnd(6)}  ${c.over} of ${c.runs} latency runs had a message slower than ${ms} ms`;
+    })
+    .join('\n');
 }
 
 const FULL_SIZES = [64, 1024, 16384, 65536];
@@ -223,11 +267,12 @@ export function loadRuns(dir: string): { runs: StoredRun[]; skipped: string[] } 
   return { runs, skipped };
 }
 
-const USAGE = `usage: node dist/bench/history.js [--dir DIR] [--since ISO-DATE] [--last N] [--full] [--quick] [--metric TEXT]
+const USAGE = `usage: node dist/bench/history.js [--dir DIR] [--since ISO-DATE] [--until ISO-DATE] [--last N] [--full] [--quick] [--metric TEXT]
   --dir DIR        the stored runs (default bench/results)
   --full           only full runs (every size, both sender modes, 7+ latency runs), not the
                    latency-and-cmap ones
   --since DATE     only runs from this date on (ISO 8601, e.g. 2026-11-24 or 2026-11-24T03:00)
+  --until DATE     only runs before this date
   --last N         only the N latest runs (after --since)
   --quick          count --quick runs too (left out by default)
   --metric TEXT    also list, run by run, the ratio of every row whose name contains TEXT`;
@@ -236,6 +281,7 @@ function main(argv: string[]): number {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
   let dir = path.join(root, 'bench', 'results');
   let since = '';
+  let until = '\uffff';
   let last = Infinity;
   let quick = false;
   let full = false;
@@ -249,6 +295,7 @@ function main(argv: string[]): number {
     };
     if (a === '--dir') dir = path.resolve(value());
     else if (a === '--since') since = value();
+    else if (a === '--until') until = value();
     else if (a === '--last') {
       last = Number(value());
       if (!Number.isInteger(last) || last < 1)
@@ -262,7 +309,9 @@ function main(argv: string[]): number {
     } else throw new Error(`unknown option ${a}\n${USAGE}`);
   }
   const { runs: all, skipped } = loadRuns(dir);
-  let runs = all.filter((r) => r.paired && (quick || !r.quick) && (!full || r.full) && r.date >= since);
+  let runs = all.filter(
+    (r) => r.paired && (quick || !r.quick) && (!full || r.full) && r.date >= since && r.date < until,
+  );
   if (runs.length > last) runs = runs.slice(runs.length - last);
   const left = all.length - runs.length;
   if (runs.length === 0) {
@@ -277,6 +326,7 @@ function main(argv: string[]): number {
     'a run meets a goal when every row it covers does; "ratio": ours / theirs of the row that decides it\n',
   );
   console.log(formatTally(tally(runs)));
+  console.log(`\n${formatStalls(runs, 5)}`);
   if (metric !== undefined) console.log(`\n${formatMetric(runs, metric)}`);
   if (skipped.length) console.log(`\nnot read: ${skipped.join('; ')}`);
   return 0;

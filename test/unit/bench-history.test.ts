@@ -11,6 +11,7 @@ import path from 'node:path';
 import {
   GOALS,
   formatMetric,
+  formatStalls,
   formatTally,
   loadRuns,
   meets,
@@ -28,7 +29,7 @@ function row(nodes: number, metric: string, ratio: number | null, oursLost = fal
 }
 
 function run(date: string, rows: StoredRow[]): StoredRun {
-  return { file: `${date}.json`, date, quick: false, paired: true, full: true, rows };
+  return { file: `${date}.json`, date, quick: false, paired: true, full: true, rows, slowest: [] };
 }
 
 test('a run meets a goal only when every row it covers does', () => {
@@ -122,6 +123,11 @@ test('stored files: what is read, what is refused and why, oldest first', () => 
           latRuns: 7,
         },
         summary,
+        results: [
+          { impl: 'ours', nodeCount: 3, latency: [{ maxMs: 1.2 }, { maxMs: 12.6 }, { maxMs: 5 }] },
+          { impl: 'theirs', nodeCount: 3, latency: [{ maxMs: 1.1 }, { maxMs: 'x' }, { maxMs: 2 }] },
+          { impl: 'theirs', nodeCount: 5 },
+        ],
       }),
     );
     writeFileSync(
@@ -151,6 +157,15 @@ test('stored files: what is read, what is refused and why, oldest first', () => 
       '2026-02-02T00:00:00  abc1234          3n  cpg latency p99 ms  1.33',
     );
     assert.equal(formatMetric(runs, 'no such metric'), 'no run has a row matching "no such metric"');
+    // each side's latency runs with a message slower than the limit (5 ms: one; 5 itself is not)
+    assert.equal(
+      formatStalls(runs, 5),
+      [
+        '3n ours    1 of 3 latency runs had a message slower than 5 ms',
+        '3n theirs  0 of 2 latency runs had a message slower than 5 ms',
+      ].join('\n'),
+    );
+    assert.equal(formatStalls([], 5), 'no latency runs');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
