@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median } from './latency-steps.js';
 
 /** A row of a stored run's `summary` (what the bench's table printed). */
 export interface StoredRow {
@@ -203,12 +204,6 @@ export function tally(runs: readonly StoredRun[], goals: readonly Goal[] = GOALS
     }
   }
   return out;
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function r2(x: number): string {

@@ -70,6 +70,13 @@ function parse(text: string, daemons: ReadonlySet<number>, clients: ReadonlySet<
   return out;
 }
 
+/** Median of `xs` (not empty; the mean of the middle two for an even count): the bench's one definition. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
 /** Nearest-rank percentile of ascending `sorted` (not empty): the bench's one definition. */
 export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;

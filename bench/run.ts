@@ -35,6 +35,7 @@ import {
   analyzeSteps,
   countRequests,
   formatSteps,
+  median,
   percentile,
   type StepRow,
 } from './latency-steps.js';
@@ -210,11 +211,6 @@ type Senders = 'one' | 'all';
 
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const sizeName = (b: number): string => (b >= 1024 && b % 1024 === 0 ? `${b / 1024} KiB` : `${b} B`);
 
 function config(subnet: string, nodeCount: number): string {
