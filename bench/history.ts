@@ -130,23 +130,22 @@ function slowestOf(results: unknown): StoredRun['slowest'] {
  * only when 1 % of its messages are late, the slowest message shows one at once).
  */
 export function formatStalls(runs: readonly StoredRun[], ms: number): string {
-  const count = new Map<string, { runs: number; over: number }>();
+  const tallies: { nodes: number; impl: string; runs: number; over: number }[] = [];
   for (const run of runs) {
     for (const s of run.slowest) {
-      const key = `${s.nodes}\t${s.impl}`;
-      const c = count.get(key) ?? { runs: 0, over: 0 };
-      c.runs += s.maxMs.length;
-      c.over += s.maxMs.filter((v) => v > ms).length;
-      count.set(key, c);
+      let t = tallies.find((x) => x.nodes === s.nodes && x.impl === s.impl);
+      if (!t) tallies.push((t = { nodes: s.nodes, impl: s.impl, runs: 0, over: 0 }));
+      t.runs += s.maxMs.length;
+      t.over += s.maxMs.filter((v) => v > ms).length;
     }
   }
-  if (count.size === 0) return 'no latency runs';
-  return [...count.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([key, c]) => {
-      const [nodes, impl] = key.split('\t');
-      return `${nodes}n ${impl!.padEnd(6)}  ${c.over} of ${c.runs} latency runs had a message slower than ${ms} ms`;
-    })
+  if (tallies.length === 0) return 'no latency runs';
+  return tallies
+    .sort((a, b) => a.nodes - b.nodes || (a.impl < b.impl ? -1 : a.impl > b.impl ? 1 : 0))
+    .map(
+      (t) =>
+        `${t.nodes}n ${t.impl.padEnd(6)}  ${t.over} of ${t.runs} latency runs had a message slower than ${ms} ms`,
+    )
     .join('\n');
 }
 

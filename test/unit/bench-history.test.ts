@@ -166,6 +166,17 @@ test('stored files: what is read, what is refused and why, oldest first', () => 
       ].join('\n'),
     );
     assert.equal(formatStalls([], 5), 'no latency runs');
+    // cluster sizes in numeric order (16 after 3), then the side
+    const sized = (nodes: number, impl: string): StoredRun => ({
+      ...runs[1]!,
+      slowest: [{ impl, nodes, maxMs: [6] }],
+    });
+    assert.deepEqual(
+      formatStalls([sized(16, 'theirs'), sized(3, 'theirs'), sized(16, 'ours')], 5)
+        .split('\n')
+        .map((l) => l.slice(0, 10)),
+      ['3n theirs ', '16n ours  ', '16n theirs'],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
