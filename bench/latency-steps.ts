@@ -140,6 +140,8 @@ export function analyzeSteps(
       : undefined;
   const offset = matched ? matched[0]!.length - starts.length : 0;
   const own: number[] = [];
+  /** Per message, every client's step 6 (NaN where its events were not found). */
+  const ownByMessage: number[][] = [];
   let from = 0;
   for (let i = 0; i < starts.length; i++) {
     const t0 = starts[i]!.t;
@@ -147,6 +149,8 @@ export function analyzeSteps(
     while (from < events.length && events[from]!.t < t0) from++;
     const win: TraceEvent[] = [];
     for (let k = from; k < events.length && events[k]!.t < end; k++) win.push(events[k]!);
+    const mine: number[] = [];
+    ownByMessage.push(mine);
     const read = win.find((e) => e.pid === d1 && e.kind === 'read');
     if (!read) continue;
     add('1 request sent -> node 1 reads it', read.t - t0);
@@ -164,11 +168,25 @@ export function analyzeSteps(
       if (!cr) return;
       add('4 event written -> client reads it', cr.t - ev.t);
       add('5 request sent -> client reads (every client)', cr.t - t0);
-      if (matched) own.push(matched[k]![i + offset]! / 1e6 - (cr.t - t0));
+      if (matched) {
+        const s = matched[k]![i + offset]! / 1e6 - (cr.t - t0);
+        own.push(s);
+        mine.push(s);
+      }
     });
   }
-  if (own.length > 0 && own.every((s) => s * 1e6 >= -STAMP_SLACK_US))
+  if (own.length > 0 && own.every((s) => s * 1e6 >= -STAMP_SLACK_US)) {
     for (const s of own) add("6 the clients' own time: latency - step 5", s);
+    // Step 6 of every client of a message holds the same sender part (its stamp -> its
+    // request) and each receiver's own (its read -> its stamp): the smallest of them bounds the
+    // sender's part from above, and what the others spent beyond it is theirs.
+    for (const mine of ownByMessage) {
+      if (mine.length !== clientPids.length) continue;
+      const least = Math.min(...mine);
+      add("6a sender's part, at most: least step 6 of the message", least);
+      for (const s of mine) add("6b receivers' part, at least: step 6 - 6a", s - least);
+    }
+  }
   return [...steps.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([step, v]) => {

@@ -86,13 +86,21 @@ test("latency steps: step 6, the clients' own time, from the latency samples mat
   // 345-330, 350-330, 460-400, 520-400 µs: 15, 20, 60, 120
   assert.equal(own.n, 4);
   assert.deepEqual([own.p10Us, own.p50Us, own.p99Us].map(Math.round), [15, 20, 120]);
+  // split per message: the least of its clients' step 6 (15 and 60: 15; 20 and 120: 20) is the
+  // most the sender can have spent, the rest is the receivers' (0 and 45; 0 and 100)
+  const part = (prefix: string): number[] | undefined => {
+    const r = rows.find((x) => x.step.startsWith(prefix));
+    return r && [r.n, ...[r.p10Us, r.p50Us, r.p99Us].map(Math.round)];
+  };
+  assert.deepEqual(part('6a '), [2, 15, 15, 20]);
+  assert.deepEqual(part('6b '), [4, 0, 0, 100]);
   // one sample fewer than the requests: they cannot be matched, so no step 6
   const short = analyzeSteps(text, D, C, 0.004, [[345], [460]]);
   assert.equal(
     short.some((r) => r.step.startsWith('6 ')),
     false,
   );
-  assert.equal(short.length, rows.length - 1);
+  assert.equal(short.length, rows.length - 3);
   // the trace missed the run's first message: the requests are matched to the last samples
   const late = analyzeSteps(text, D, C, 0.004, [
     [900, 345, 350],
