@@ -16,7 +16,8 @@
  * GC incremental (`IncrementalCollection`): traffic that resumes while it runs must not find
  * the daemon in one long pause.
  */
-import { readFileSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
+import { closeSync, openSync, readSync } from 'node:fs';
 
 export interface HeapTrimOptions {
   /** Growth of the anonymous resident memory since the last trim that triggers one. */
@@ -86,26 +87,67 @@ export class HeapTrimPolicy {
 }
 
 /**
- * Anonymous resident bytes of this process: resident minus shared (file-backed and shared
- * memory) pages of /proc/self/statm (one small read; undefined without procfs).
+ * Anonymous resident pages in the text of /proc/<pid>/statm (`size resident shared ...`, pages):
+ * resident minus shared (file-backed and shared memory). Read from the bytes, without strings:
+ * undefined unless the first three fields are decimal numbers.
  */
-export function readAnonResidentBytes(
-  pageSize: number,
-  read: (path: string) => string = readStatm,
-): number | undefined {
-  try {
-    const fields = read('/proc/self/statm').split(' ');
-    const resident = Number(fields[1]);
-    const shared = Number(fields[2]);
-    if (!Number.isFinite(resident) || !Number.isFinite(shared)) return undefined;
-    return (resident - shared) * pageSize;
-  } catch {
-    return undefined;
+export function parseStatmAnonPages(bytes: Uint8Array, length: number): number | undefined {
+  let field = 0;
+  let value = 0;
+  let digits = 0;
+  let resident = 0;
+  for (let i = 0; i < length; i++) {
+    const c = bytes[i]!;
+    if (c >= 0x30 && c <= 0x39) {
+      value = value * 10 + (c - 0x30);
+      digits++;
+      continue;
+    }
+    if (c !== 0x20 && c !== 0x0a) return undefined;
+    if (digits === 0) return undefined;
+    if (field === 1) resident = value;
+    else if (field === 2) return resident - value;
+    field++;
+    value = 0;
+    digits = 0;
   }
+  return field === 2 && digits > 0 ? resident - value : undefined;
 }
 
-function readStatm(path: string): string {
-  return readFileSync(path, 'latin1');
+/**
+ * /proc/self/statm, read again and again through one descriptor into one buffer. The trimmer
+ * reads it four times a second for the daemon's whole life; `readFileSync` made a 64 KiB
+ * buffer, its copy and two strings on each read: at idle more than half of what the daemon
+ * allocated (sampling heap profiler, bench/README.md item 42), and what made an idle daemon's
+ * anonymous memory climb ~50 KB a second between quiet-time collections.
+ */
+export class StatmReader {
+  private fd: number | undefined;
+  private readonly buf = Buffer.alloc(256);
+
+  constructor(private readonly path = '/proc/self/statm') {}
+
+  /** Anonymous resident pages now (undefined when the file cannot be read or parsed). */
+  anonPages(): number | undefined {
+    try {
+      this.fd ??= openSync(this.path, 'r');
+      // at offset 0 procfs makes the text anew
+      const n = readSync(this.fd, this.buf, 0, this.buf.length, 0);
+      return parseStatmAnonPages(this.buf, n);
+    } catch {
+      return undefined;
+    }
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already closed: nothing held
+    }
+    this.fd = undefined;
+  }
 }
 
 /**
@@ -146,6 +188,8 @@ export function startHeapTrimmer(
   const policy = new HeapTrimPolicy(actions.collect ? opts : { growthBytes: opts.growthBytes });
   let cpu = probe.cpuUs();
   let now = probe.nowUs();
+  /** One sample object for every check (the policy keeps none). */
+  const sample: HeapSample = { anonBytes: 0, cpuUs: 0, elapsedUs: 0 };
   /** Checks made since an incremental collection started (undefined: none runs). */
   let collecting: number | undefined;
   const inQuiet = (work: () => void): void => {
@@ -173,7 +217,10 @@ export function startHeapTrimmer(
       return;
     }
     if (anon === undefined) return;
-    const action = policy.sample({ anonBytes: anon, cpuUs, elapsedUs });
+    sample.anonBytes = anon;
+    sample.cpuUs = cpuUs;
+    sample.elapsedUs = elapsedUs;
+    const action = policy.sample(sample);
     if (action === 'trim') {
       actions.trim();
       policy.trimmed(probe.anon() ?? anon);
@@ -190,7 +237,10 @@ export function startHeapTrimmer(
     }
   }, opts.periodMs);
   timer.unref();
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    probe.close?.();
+  };
 }
 
 /** What the trimmer reads on each check (this process's, or a test's script). */
@@ -198,16 +248,23 @@ export interface HeapProbe {
   anon: () => number | undefined;
   cpuUs: () => number;
   nowUs: () => number;
+  /** Release what the probe holds open (called when the trimmer stops). */
+  close?: () => void;
 }
 
 /** This process: /proc/self/statm with the system's page size, process.cpuUsage, hrtime. */
 export function processHeapProbe(pageSize: number): HeapProbe {
+  const statm = new StatmReader();
   return {
-    anon: () => readAnonResidentBytes(pageSize),
+    anon: () => {
+      const pages = statm.anonPages();
+      return pages === undefined ? undefined : pages * pageSize;
+    },
     cpuUs: () => {
       const u = process.cpuUsage();
       return u.user + u.system;
     },
     nowUs: () => Number(process.hrtime.bigint() / 1000n),
+    close: () => statm.close(),
   };
 }

@@ -1,11 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
+import fs, { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import {
   HeapTrimPolicy,
-  readAnonResidentBytes,
+  parseStatmAnonPages,
+  StatmReader,
   startHeapTrimmer,
   INCREMENTAL_CHECKS,
   type IncrementalCollection,
@@ -52,23 +55,43 @@ test('heap trim policy: the threshold must be positive', () => {
   assert.throws(() => new HeapTrimPolicy({ growthBytes: 0 }), /growthBytes/);
 });
 
-test('anonymous resident bytes come from statm: resident minus file-backed pages', () => {
-  assert.equal(
-    readAnonResidentBytes(4096, () => '12345 3000 1000 100 0 5000 0\n'),
-    2000 * 4096,
-  );
-  assert.equal(
-    readAnonResidentBytes(4096, () => 'garbage'),
-    undefined,
-  );
-  assert.equal(
-    readAnonResidentBytes(4096, () => {
-      throw new Error('no procfs');
-    }),
-    undefined,
-  );
-  const own = readAnonResidentBytes(4096);
-  assert.ok(own !== undefined && own > MiB, `this process has anonymous memory (${own})`);
+test('anonymous resident pages come from statm: resident minus file-backed pages', () => {
+  const parse = (text: string): number | undefined => {
+    const b = Buffer.from(text, 'latin1');
+    return parseStatmAnonPages(b, b.length);
+  };
+  assert.equal(parse('12345 3000 1000 100 0 5000 0\n'), 2000);
+  assert.equal(parse('12345 3000 1000'), 2000, 'the third field ends the text');
+  // only `length` bytes count: what lies beyond them in the buffer (a longer earlier read) not
+  const b = Buffer.from('9 8 7 6 5 4 3\n99 99 99', 'latin1');
+  assert.equal(parseStatmAnonPages(b, 14), 1);
+  for (const bad of ['garbage', '', '12345', '12345 3000', '12345  3000 1000', '1 2x 3', '1 2 -3'])
+    assert.equal(parse(bad), undefined, JSON.stringify(bad));
+});
+
+test('statm reader: one descriptor read again, undefined without the file', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cts-statm-'));
+  try {
+    const file = path.join(dir, 'statm');
+    fs.writeFileSync(file, '100 50 20 1 0 30 0\n');
+    const r = new StatmReader(file);
+    assert.equal(r.anonPages(), 30);
+    // rewritten in place, shorter: the same descriptor reads the new text from its start
+    fs.writeFileSync(file, '100 9 2\n');
+    assert.equal(r.anonPages(), 7);
+    r.close();
+    r.close(); // idempotent
+    assert.equal(new StatmReader(path.join(dir, 'missing')).anonPages(), undefined);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  // this process, twice through one descriptor
+  const own = new StatmReader();
+  const first = own.anonPages();
+  const again = own.anonPages();
+  own.close();
+  assert.ok(first !== undefined && first * 4096 > MiB, `this process has anonymous memory (${first} pages)`);
+  assert.ok(again !== undefined && again > 0);
 });
 
 test('quiet-time collection: after the quiet period, once, and again only after new growth', () => {
@@ -137,12 +160,14 @@ test('the trimmer checks on its period: trims after growth, collects then trims 
         },
         cpuUs: () => cpu,
         nowUs: () => now,
+        close: () => calls.push('close'),
       },
     );
   });
   clearTimeout(keepAlive);
-  stop!();
   assert.deepEqual(calls, ['trim', 'collect', 'trim']);
+  stop!();
+  assert.deepEqual(calls, ['trim', 'collect', 'trim', 'close'], 'stopping the trimmer closes its probe');
 });
 
 /**
