@@ -93,6 +93,8 @@
  *   fullGcCount() -> n                      full collections ended since the first
  *                                          collectIncrementally (counted from then on)
  *   cancelRrRestore() -> 0                  forget a pending restoreRr
+ *   oldGenerationGrowth() -> bytes | -1     growth of V8's old generation since the last full
+ *                                          collection ended (the first call counts from then)
  *   mapFileLatin1(path) -> string | -errno   the file as a JavaScript string whose characters
  *                                          stay in a private read-only mapping of it (an
  *                                          external string, freed with it): a large source
@@ -933,6 +935,13 @@ static napi_value collect_incrementally(napi_env env, napi_callback_info info) {
 static napi_value full_gc_count(napi_env env, napi_callback_info info) {
   (void)info;
   return make_i64(env, (int64_t)qb_v8_full_gcs());
+}
+
+long long qb_v8_old_generation_growth(void);
+
+static napi_value old_generation_growth(napi_env env, napi_callback_info info) {
+  (void)info;
+  return make_i64(env, (int64_t)qb_v8_old_generation_growth());
 }
 
 static napi_value cancel_rr_restore(napi_env env, napi_callback_info info) {
@@ -1798,6 +1807,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"collectIncrementally", NULL, collect_incrementally, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fullGcCount", NULL, full_gc_count, NULL, NULL, NULL, napi_enumerable, NULL},
       {"cancelRrRestore", NULL, cancel_rr_restore, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"oldGenerationGrowth", NULL, old_generation_growth, NULL, NULL, NULL, napi_enumerable, NULL},
       {"schedSetOther", NULL, sched_set_other, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpRecvPollStart", NULL, udp_recv_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -15,6 +15,10 @@
  * that stays this quiet. It runs again only after the memory grew again. The daemon makes that
  * GC incremental (`IncrementalCollection`): traffic that resumes while it runs must not find
  * the daemon in one long pause.
+ *
+ * Under light load (CPG traffic at a low rate) the old generation grows by promotion, and V8's
+ * own full collection at its limit is atomic in a heap this small; the trimmer starts an
+ * incremental one before that ('mark', HeapTrimOptions.mark).
  */
 import { Buffer } from 'node:buffer';
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -28,6 +32,14 @@ export interface HeapTrimOptions {
    * collection left, one full GC and a trim. Left out: no quiet-time collections.
    */
   quiet?: { quietUs: number; quietCpuFraction: number; idleGrowthBytes: number };
+  /**
+   * Collections under light load: V8's old generation grew `growthBytes` since its last full
+   * collection while the daemon used more than the quiet fraction and at most `maxCpuFraction`
+   * of a CPU: start an incremental one ('mark'). V8 marks incrementally only above 8 MB of old
+   * generation; below it, where a daemon stays, the full collection it starts by itself at its
+   * limit is atomic, 5-10 ms that the ring waits (bench/README.md item 42). Needs `quiet`.
+   */
+  mark?: { growthBytes: number; maxCpuFraction: number };
 }
 
 /** One check: anonymous resident bytes now, and CPU and wall time since the previous check. */
@@ -35,10 +47,18 @@ export interface HeapSample {
   anonBytes: number;
   cpuUs: number;
   elapsedUs: number;
+  /** V8's old generation growth since its last full collection (undefined: not known). */
+  oldGrowthBytes?: number | undefined;
 }
 
-/** What a check asks for: nothing, malloc_trim, or a full GC followed by malloc_trim. */
-export type HeapAction = 'none' | 'trim' | 'collect';
+/**
+ * What a check asks for: nothing, malloc_trim, a full GC followed by malloc_trim (quiet), or
+ * the start of an incremental full GC (light load).
+ */
+export type HeapAction = 'none' | 'trim' | 'collect' | 'mark';
+
+/** Checks a 'mark' is given to end (the growth to fall back) before another may start. */
+export const MARK_WAIT_CHECKS = 8;
 
 /** When to trim or collect, given samples (pure: no clock, no I/O). */
 export class HeapTrimPolicy {
@@ -48,13 +68,19 @@ export class HeapTrimPolicy {
   /** What the last quiet-time collection (or the first sample) left. */
   private idleMark: number | undefined;
   private quietForUs = 0;
+  private readonly mark: HeapTrimOptions['mark'];
+  /** Checks left before another 'mark' (while the last one's collection runs). */
+  private markWait = 0;
 
   constructor(opts: HeapTrimOptions) {
     if (!(opts.growthBytes > 0)) throw new RangeError('growthBytes must be positive');
     if (opts.quiet && !(opts.quiet.quietUs > 0 && opts.quiet.idleGrowthBytes > 0))
       throw new RangeError('quiet: quietUs and idleGrowthBytes must be positive');
+    if (opts.mark && !(opts.quiet && opts.mark.growthBytes > 0 && opts.mark.maxCpuFraction > 0))
+      throw new RangeError('mark: needs quiet, and a positive growthBytes and maxCpuFraction');
     this.growthBytes = opts.growthBytes;
     this.quiet = opts.quiet;
+    this.mark = opts.mark;
   }
 
   sample(s: HeapSample): HeapAction {
@@ -70,7 +96,26 @@ export class HeapTrimPolicy {
     const busy = s.elapsedUs <= 0 || s.cpuUs > s.elapsedUs * q.quietCpuFraction;
     this.quietForUs = busy ? 0 : this.quietForUs + s.elapsedUs;
     if (this.quietForUs >= q.quietUs && anon - this.idleMark >= q.idleGrowthBytes) return 'collect';
-    return 'none';
+    return this.markAction(s, busy);
+  }
+
+  /** 'mark' under light load (see HeapTrimOptions.mark), at most once per MARK_WAIT_CHECKS while the growth stays. */
+  private markAction(s: HeapSample, busy: boolean): HeapAction {
+    const m = this.mark;
+    const growth = s.oldGrowthBytes;
+    if (!m || growth === undefined) return 'none';
+    if (growth < m.growthBytes) {
+      this.markWait = 0; // a full collection ended: the next growth may start one
+      return 'none';
+    }
+    if (this.markWait > 0) {
+      this.markWait--;
+      return 'none';
+    }
+    // quiet: the quiet-time collection's turn (lowered scheduling); busy: V8's own pace
+    if (!busy || s.cpuUs > s.elapsedUs * m.maxCpuFraction) return 'none';
+    this.markWait = MARK_WAIT_CHECKS;
+    return 'mark';
   }
 
   /** After a trim: the memory it left is the new baseline (also when it freed nothing). */
@@ -181,11 +226,21 @@ export function startHeapTrimmer(
     collect?: () => void;
     quietly?: (work: () => void) => void;
     incremental?: IncrementalCollection;
+    /** Start an incremental full collection at the daemon's scheduling (a 'mark'). */
+    mark?: () => void;
   },
   opts: HeapTrimOptions & { periodMs: number },
   probe: HeapProbe,
 ): () => void {
-  const policy = new HeapTrimPolicy(actions.collect ? opts : { growthBytes: opts.growthBytes });
+  const policy = new HeapTrimPolicy(
+    actions.collect
+      ? {
+          growthBytes: opts.growthBytes,
+          ...(opts.quiet ? { quiet: opts.quiet } : {}),
+          ...(actions.mark && opts.mark && opts.quiet ? { mark: opts.mark } : {}),
+        }
+      : { growthBytes: opts.growthBytes },
+  );
   let cpu = probe.cpuUs();
   let now = probe.nowUs();
   /** One sample object for every check (the policy keeps none). */
@@ -220,10 +275,13 @@ export function startHeapTrimmer(
     sample.anonBytes = anon;
     sample.cpuUs = cpuUs;
     sample.elapsedUs = elapsedUs;
+    sample.oldGrowthBytes = probe.oldGrowth?.();
     const action = policy.sample(sample);
     if (action === 'trim') {
       actions.trim();
       policy.trimmed(probe.anon() ?? anon);
+    } else if (action === 'mark') {
+      actions.mark?.();
     } else if (action === 'collect') {
       if (incremental?.start()) {
         collecting = 0;
@@ -248,14 +306,20 @@ export interface HeapProbe {
   anon: () => number | undefined;
   cpuUs: () => number;
   nowUs: () => number;
+  /** V8's old generation growth since its last full collection (bytes; undefined or negative: unknown or shrunk). */
+  oldGrowth?: () => number | undefined;
   /** Release what the probe holds open (called when the trimmer stops). */
   close?: () => void;
 }
 
-/** This process: /proc/self/statm with the system's page size, process.cpuUsage, hrtime. */
-export function processHeapProbe(pageSize: number): HeapProbe {
+/**
+ * This process: /proc/self/statm with the system's page size, process.cpuUsage, hrtime, and
+ * the old generation's growth from the addon when given (`oldGrowth`).
+ */
+export function processHeapProbe(pageSize: number, oldGrowth?: () => number): HeapProbe {
   const statm = new StatmReader();
   return {
+    ...(oldGrowth ? { oldGrowth } : {}),
     anon: () => {
       const pages = statm.anonPages();
       return pages === undefined ? undefined : pages * pageSize;

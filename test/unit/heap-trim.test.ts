@@ -11,6 +11,7 @@ import {
   StatmReader,
   startHeapTrimmer,
   INCREMENTAL_CHECKS,
+  MARK_WAIT_CHECKS,
   type IncrementalCollection,
   type HeapSample,
 } from '../../src/daemon/heap-trim.js';
@@ -92,6 +93,69 @@ test('statm reader: one descriptor read again, undefined without the file', () =
   own.close();
   assert.ok(first !== undefined && first * 4096 > MiB, `this process has anonymous memory (${first} pages)`);
   assert.ok(again !== undefined && again > 0);
+});
+
+test('light-load collection: a mark once the old generation grew, neither quiet nor busy, one at a time', () => {
+  const MARK = { growthBytes: 1 * MiB, maxCpuFraction: 0.5 };
+  const p = new HeapTrimPolicy({ growthBytes: 8 * MiB, quiet: QUIET, mark: MARK });
+  /** A check at 20 % of a CPU with the old generation `old` MiB above its last full collection. */
+  const light = (old: number | undefined): HeapSample => ({
+    anonBytes: 20 * MiB,
+    cpuUs: 50_000,
+    elapsedUs: 250_000,
+    oldGrowthBytes: old === undefined ? undefined : old * MiB,
+  });
+  assert.equal(p.sample(light(0.5)), 'none', 'below the growth');
+  assert.equal(p.sample(light(undefined)), 'none', 'growth not known');
+  assert.equal(
+    p.sample({ ...quiet(20), oldGrowthBytes: 2 * MiB }),
+    'none',
+    'quiet: the quiet-time collection decides',
+  );
+  assert.equal(p.sample({ ...busy(20), oldGrowthBytes: 2 * MiB }), 'none', 'busy: V8 keeps its own pace');
+  assert.equal(p.sample(light(1.2)), 'mark');
+  // its collection runs: no second start while the growth stays, until the wait is over
+  for (let i = 0; i < MARK_WAIT_CHECKS; i++) assert.equal(p.sample(light(1.4)), 'none', `check ${i}`);
+  assert.equal(p.sample(light(1.5)), 'mark', 'it never ended: another start');
+  // a full collection ended (the growth fell back): the next growth starts one at once
+  assert.equal(p.sample(light(0.1)), 'none');
+  assert.equal(p.sample(light(1.1)), 'mark');
+  assert.throws(() => new HeapTrimPolicy({ growthBytes: MiB, mark: MARK }), /mark/);
+  assert.throws(
+    () => new HeapTrimPolicy({ growthBytes: MiB, quiet: QUIET, mark: { ...MARK, growthBytes: 0 } }),
+    /mark/,
+  );
+});
+
+test('the trimmer starts a light-load collection through its mark action', async () => {
+  // old generation growth per check (MiB), at 20 % of a CPU: the mark at 1.5, not again at 1.6
+  // (its collection runs), none after the growth fell back
+  const growth = [0.2, 0.6, 1.5, 1.6, 0.1, 0.2];
+  const calls: string[] = [];
+  let i = 0;
+  let cpu = 0;
+  let now = 0;
+  let stop: (() => void) | undefined;
+  const keepAlive = setTimeout(() => assert.fail('the trimmer never finished its script'), 10_000);
+  await new Promise<void>((resolve) => {
+    stop = startHeapTrimmer(
+      {
+        trim: () => calls.push('trim'),
+        collect: () => calls.push('collect'),
+        mark: () => calls.push(`mark@${i}`),
+      },
+      { periodMs: 1, growthBytes: 8 * MiB, quiet: QUIET, mark: { growthBytes: MiB, maxCpuFraction: 0.5 } },
+      {
+        anon: () => (i < growth.length ? 20 * MiB : (resolve(), undefined)),
+        oldGrowth: () => growth[i++]! * MiB,
+        cpuUs: () => (cpu += 50_000),
+        nowUs: () => (now += 250_000),
+      },
+    );
+  });
+  clearTimeout(keepAlive);
+  stop!();
+  assert.deepEqual(calls, ['mark@3']);
 });
 
 test('quiet-time collection: after the quiet period, once, and again only after new growth', () => {

@@ -206,6 +206,32 @@ const turn = () => {
 setImmediate(turn);
 `;
 
+/**
+ * A child with the daemon's flags: the growth right away, after objects were promoted into the
+ * old generation by scavenges (kept alive), and after an incremental collection ended.
+ */
+const OLD_GROWTH_CHILD = `
+const addon = require(process.argv[1]);
+globalThis.gc();
+const first = addon.oldGenerationGrowth();
+const gcs = addon.fullGcCount();
+const keep = [];
+for (let i = 0; i < 20000; i++) keep.push({ i, s: 'y' + i, a: [i, i + 1] });
+// garbage after them: scavenges promote the kept objects
+for (let j = 0; j < 30; j++) { let t = []; for (let i = 0; i < 20000; i++) t.push({ j, i }); t = null; }
+const grown = addon.oldGenerationGrowth();
+const before = addon.fullGcCount();
+const fullInBetween = before !== gcs;
+addon.collectIncrementally(false);
+const t0 = Date.now();
+const turn = () => {
+  const ended = addon.fullGcCount() !== before;
+  if (!ended && Date.now() - t0 < 10000) return void setImmediate(turn);
+  console.log(JSON.stringify({ first, grown, fullInBetween, ended, after: addon.oldGenerationGrowth(), kept: keep.length }));
+};
+setImmediate(turn);
+`;
+
 function incrementalChild(mode: 'plain' | 'rt'): Record<string, unknown> {
   const r = spawnSync(
     process.execPath,
@@ -234,6 +260,21 @@ describe('qbnative incremental collection', { skip: load.ok ? false : load.reaso
     assert.equal(r.policyDuring, 0, 'SCHED_OTHER while it marks');
     assert.equal(r.ended, true);
     assert.equal(r.policyAfter, 2, 'SCHED_RR once it ended');
+  });
+
+  test('oldGenerationGrowth: what the old generation gained since the last full collection', () => {
+    const r = spawnSync(
+      process.execPath,
+      ['--single-threaded-gc', '--expose-gc', '-e', OLD_GROWTH_CHILD, load.ok ? load.path : ''],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const g = JSON.parse(r.stdout) as Record<string, number | boolean>;
+    assert.ok(Math.abs(g.first as number) < 256 * 1024, `the first call counts from then: ${g.first}`);
+    assert.equal(g.fullInBetween, false, `V8 collected by itself meanwhile: ${JSON.stringify(g)}`);
+    assert.ok((g.grown as number) > 1024 * 1024, `promoted objects are growth: ${JSON.stringify(g)}`);
+    assert.equal(g.ended, true, 'the incremental collection ended');
+    assert.ok((g.after as number) < 512 * 1024, `a full collection resets it: ${JSON.stringify(g)}`);
   });
 
   test('collectIncrementally takes a boolean', () => {

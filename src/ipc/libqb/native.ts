@@ -133,6 +133,11 @@ export interface QbNative {
   fullGcCount?(): number;
   /** Forget a pending `restoreRr` (a collection that did not end in time). */
   cancelRrRestore?(): number;
+  /**
+   * Bytes V8's old generation grew by since the last full collection ended (the first call
+   * counts from then; negative when it shrank), -1 without an isolate.
+   */
+  oldGenerationGrowth?(): number;
   pollStart(fd: number, events: number, cb: (status: number, events: number) => void): NativePoller;
   /**
    * A poller for a UDP socket's readability (pollSet and pollClose as for pollStart's). On a
