@@ -127,6 +127,21 @@ test('light-load collection: a mark once the old generation grew, neither quiet 
   );
 });
 
+/**
+ * Start a trimmer with `start` (handed the function that ends the run: its probe's script ran
+ * out) and stop it once the script has; fails if the script never ends.
+ */
+async function runToScriptEnd(start: (end: () => void) => () => void): Promise<void> {
+  let stop: (() => void) | undefined;
+  // the trimmer's timer does not hold the event loop open (a daemon must be able to exit)
+  const keepAlive = setTimeout(() => assert.fail('the trimmer never finished its script'), 10_000);
+  await new Promise<void>((resolve) => {
+    stop = start(resolve);
+  });
+  clearTimeout(keepAlive);
+  stop!();
+}
+
 test('the trimmer starts a light-load collection through its mark action', async () => {
   // old generation growth per check (MiB), at 20 % of a CPU: the mark at 1.5, not again at 1.6
   // (its collection runs), none after the growth fell back
@@ -135,10 +150,8 @@ test('the trimmer starts a light-load collection through its mark action', async
   let i = 0;
   let cpu = 0;
   let now = 0;
-  let stop: (() => void) | undefined;
-  const keepAlive = setTimeout(() => assert.fail('the trimmer never finished its script'), 10_000);
-  await new Promise<void>((resolve) => {
-    stop = startHeapTrimmer(
+  await runToScriptEnd((end) =>
+    startHeapTrimmer(
       {
         trim: () => calls.push('trim'),
         collect: () => calls.push('collect'),
@@ -146,15 +159,13 @@ test('the trimmer starts a light-load collection through its mark action', async
       },
       { periodMs: 1, growthBytes: 8 * MiB, quiet: QUIET, mark: { growthBytes: MiB, maxCpuFraction: 0.5 } },
       {
-        anon: () => (i < growth.length ? 20 * MiB : (resolve(), undefined)),
+        anon: () => (i < growth.length ? 20 * MiB : (end(), undefined)),
         oldGrowth: () => growth[i++]! * MiB,
         cpuUs: () => (cpu += 50_000),
         nowUs: () => (now += 250_000),
       },
-    );
-  });
-  clearTimeout(keepAlive);
-  stop!();
+    ),
+  );
   assert.deepEqual(calls, ['mark@3']);
 });
 
@@ -204,18 +215,15 @@ test('the trimmer checks on its period: trims after growth, collects then trims 
   let i = 0;
   let cpu = 0;
   let now = 0;
-  let stop: (() => void) | undefined;
-  // the trimmer's timer does not hold the event loop open (a daemon must be able to exit)
-  const keepAlive = setTimeout(() => assert.fail('the trimmer never finished its script'), 10_000);
-  await new Promise<void>((resolve) => {
-    stop = startHeapTrimmer(
+  await runToScriptEnd((end) =>
+    startHeapTrimmer(
       { trim: () => calls.push('trim'), collect: () => calls.push('collect') },
       { periodMs: 1, growthBytes: 8 * MiB, quiet: QUIET },
       {
         anon: () => {
           const step = script[i++];
           if (step === undefined) {
-            resolve();
+            end();
             return undefined;
           }
           cpu += step[1];
@@ -226,12 +234,10 @@ test('the trimmer checks on its period: trims after growth, collects then trims 
         nowUs: () => now,
         close: () => calls.push('close'),
       },
-    );
-  });
-  clearTimeout(keepAlive);
-  assert.deepEqual(calls, ['trim', 'collect', 'trim']);
-  stop!();
-  assert.deepEqual(calls, ['trim', 'collect', 'trim', 'close'], 'stopping the trimmer closes its probe');
+    ),
+  );
+  // the trims and the collection, then the probe closed by the trimmer's stop
+  assert.deepEqual(calls, ['trim', 'collect', 'trim', 'close']);
 });
 
 /**
