@@ -14,6 +14,7 @@ import {
   MARK_WAIT_CHECKS,
   type IncrementalCollection,
   type HeapSample,
+  type HeapTrimOptions,
 } from '../../src/daemon/heap-trim.js';
 import { DAEMON_NODE_FLAGS, missingNodeFlags } from '../../src/daemon/node-flags.js';
 
@@ -127,48 +128,6 @@ test('light-load collection: a mark once the old generation grew, neither quiet 
   );
 });
 
-/**
- * Start a trimmer with `start` (handed the function that ends the run: its probe's script ran
- * out) and stop it once the script has; fails if the script never ends.
- */
-async function runToScriptEnd(start: (end: () => void) => () => void): Promise<void> {
-  let stop: (() => void) | undefined;
-  // the trimmer's timer does not hold the event loop open (a daemon must be able to exit)
-  const keepAlive = setTimeout(() => assert.fail('the trimmer never finished its script'), 10_000);
-  await new Promise<void>((resolve) => {
-    stop = start(resolve);
-  });
-  clearTimeout(keepAlive);
-  stop!();
-}
-
-test('the trimmer starts a light-load collection through its mark action', async () => {
-  // old generation growth per check (MiB), at 20 % of a CPU: the mark at 1.5, not again at 1.6
-  // (its collection runs), none after the growth fell back
-  const growth = [0.2, 0.6, 1.5, 1.6, 0.1, 0.2];
-  const calls: string[] = [];
-  let i = 0;
-  let cpu = 0;
-  let now = 0;
-  await runToScriptEnd((end) =>
-    startHeapTrimmer(
-      {
-        trim: () => calls.push('trim'),
-        collect: () => calls.push('collect'),
-        mark: () => calls.push(`mark@${i}`),
-      },
-      { periodMs: 1, growthBytes: 8 * MiB, quiet: QUIET, mark: { growthBytes: MiB, maxCpuFraction: 0.5 } },
-      {
-        anon: () => (i < growth.length ? 20 * MiB : (end(), undefined)),
-        oldGrowth: () => growth[i++]! * MiB,
-        cpuUs: () => (cpu += 50_000),
-        nowUs: () => (now += 250_000),
-      },
-    ),
-  );
-  assert.deepEqual(calls, ['mark@3']);
-});
-
 test('quiet-time collection: after the quiet period, once, and again only after new growth', () => {
   const p = new HeapTrimPolicy({ growthBytes: 8 * MiB, quiet: QUIET });
   assert.equal(p.sample(quiet(20)), 'none'); // the first sample is the idle mark
@@ -198,81 +157,97 @@ test('quiet-time collection: one busy check restarts the quiet period; without t
 });
 
 test('the trimmer checks on its period: trims after growth, collects then trims when quiet', async () => {
-  // [anon MiB, cpu µs used since the previous check]
-  const script: Array<[number, number]> = [
-    [10, 0], // start values
-    [10, 250_000], // mark
-    [19, 250_000], // +9 MiB: trim, then the re-read
-    [12, 0],
-    [12, 0],
-    [12, 0],
-    [12, 0],
-    [12, 0], // 1 s quiet, 2 MiB above the first mark: collect + trim, then the re-read
-    [11, 0],
-    [11, 0],
-  ];
-  const calls: string[] = [];
-  let i = 0;
-  let cpu = 0;
-  let now = 0;
-  await runToScriptEnd((end) =>
-    startHeapTrimmer(
-      { trim: () => calls.push('trim'), collect: () => calls.push('collect') },
-      { periodMs: 1, growthBytes: 8 * MiB, quiet: QUIET },
-      {
-        anon: () => {
-          const step = script[i++];
-          if (step === undefined) {
-            end();
-            return undefined;
-          }
-          cpu += step[1];
-          now += 250_000;
-          return step[0] * MiB;
-        },
-        cpuUs: () => cpu,
-        nowUs: () => now,
-        close: () => calls.push('close'),
-      },
-    ),
-  );
+  // anon MiB, cpu µs used since the previous check
+  const calls = await runTrimmer([
+    { anon: 10, cpu: 0 }, // start values
+    { anon: 10, cpu: 250_000 }, // mark
+    { anon: 19, cpu: 250_000 }, // +9 MiB: trim, then the re-read
+    12,
+    12,
+    12,
+    12,
+    12, // 1 s quiet, 2 MiB above the first mark: collect + trim, then the re-read
+    11,
+    11,
+  ]);
   // the trims and the collection, then the probe closed by the trimmer's stop
   assert.deepEqual(calls, ['trim', 'collect', 'trim', 'close']);
 });
 
+test('the trimmer starts a light-load collection through its mark action', async () => {
+  // old generation growth per check (MiB), at 20 % of a CPU: the mark at 1.5, not again at 1.6
+  // (its collection runs), none after the growth fell back
+  const light = (old: number): Check => ({ anon: 20, cpu: 50_000, old });
+  const calls = await runTrimmer([0.2, 0.6, 1.5, 1.6, 0.1, 0.2].map(light), {
+    mark: { growthBytes: MiB, maxCpuFraction: 0.5 },
+  });
+  assert.deepEqual(calls, ['mark@2', 'close']);
+});
+
 /**
- * Run the trimmer (its `quietly` logs lower / raise) over anon values (MiB; cpu 0: quiet) until
- * they run out; returns what it did.
+ * One check of a scripted probe: anonymous memory (MiB), CPU used since the previous check (µs;
+ * 0: quiet), the old generation's growth (MiB). A number: `anon` alone.
+ */
+interface Check {
+  anon: number;
+  cpu?: number;
+  old?: number;
+}
+
+/**
+ * Run the trimmer over scripted checks (every read of the probe's `anon` takes the next one;
+ * the trimmer re-reads after a trim or a collection) until they run out, then stop it; returns
+ * what it did: its actions, `quietly`'s lower / raise when asked for, the mark with the index of
+ * its check, and the probe's close.
  */
 async function runTrimmer(
-  script: number[],
-  incremental?: (calls: string[]) => IncrementalCollection,
+  checks: ReadonlyArray<number | Check>,
+  opts: {
+    quietly?: boolean;
+    incremental?: (calls: string[]) => IncrementalCollection;
+    mark?: HeapTrimOptions['mark'];
+  } = {},
 ): Promise<string[]> {
   const calls: string[] = [];
   let i = 0;
+  let cpu = 0;
+  let current: Check = { anon: 0 };
   let stop: (() => void) | undefined;
+  // the trimmer's timer does not hold the event loop open (a daemon must be able to exit)
   const keepAlive = setTimeout(() => assert.fail('the trimmer never finished its script'), 10_000);
   await new Promise<void>((resolve) => {
     stop = startHeapTrimmer(
       {
         trim: () => calls.push('trim'),
         collect: () => calls.push('collect'),
-        quietly: (work) => {
-          calls.push('lower');
-          work();
-          calls.push('raise');
-        },
-        ...(incremental ? { incremental: incremental(calls) } : {}),
+        ...(opts.quietly
+          ? {
+              quietly: (work: () => void) => {
+                calls.push('lower');
+                work();
+                calls.push('raise');
+              },
+            }
+          : {}),
+        ...(opts.incremental ? { incremental: opts.incremental(calls) } : {}),
+        ...(opts.mark ? { mark: () => calls.push(`mark@${i - 1}`) } : {}),
       },
-      { periodMs: 1, growthBytes: 8 * MiB, quiet: QUIET },
+      { periodMs: 1, growthBytes: 8 * MiB, quiet: QUIET, ...(opts.mark ? { mark: opts.mark } : {}) },
       {
         anon: () => {
-          const mib = script[i++];
-          if (mib === undefined) resolve();
-          return mib === undefined ? undefined : mib * MiB;
+          const c = checks[i++];
+          if (c === undefined) {
+            resolve();
+            return undefined;
+          }
+          current = typeof c === 'number' ? { anon: c } : c;
+          cpu += current.cpu ?? 0;
+          return current.anon * MiB;
         },
-        cpuUs: () => 0,
+        oldGrowth: () => (current.old === undefined ? undefined : current.old * MiB),
+        cpuUs: () => cpu,
         nowUs: () => i * 250_000,
+        close: () => calls.push('close'),
       },
     );
   });
@@ -282,39 +257,48 @@ async function runTrimmer(
 }
 
 test('a quiet-time collection and its trim run inside `quietly` (the daemon lowers its policy there)', async () => {
-  const calls = await runTrimmer([10, 10, 12, 12, 12, 12, 12, 11]);
-  assert.deepEqual(calls, ['lower', 'collect', 'trim', 'raise']);
+  const calls = await runTrimmer([10, 10, 12, 12, 12, 12, 12, 11], { quietly: true });
+  assert.deepEqual(calls, ['lower', 'collect', 'trim', 'raise', 'close']);
 });
 
 test('an incremental quiet-time collection: started, then its trim at the first check that finds it ended', async () => {
   let checks = 0;
-  const calls = await runTrimmer([10, 10, 12, 12, 12, 12, 12, 12, 12, 11, 11, 11], (c) => ({
-    start: () => (c.push('start'), true),
-    done: () => (c.push('done?'), ++checks === 3),
-    abandon: () => c.push('abandon'),
-  }));
+  const calls = await runTrimmer([10, 10, 12, 12, 12, 12, 12, 12, 12, 11, 11, 11], {
+    quietly: true,
+    incremental: (c) => ({
+      start: () => (c.push('start'), true),
+      done: () => (c.push('done?'), ++checks === 3),
+      abandon: () => c.push('abandon'),
+    }),
+  });
   // quiet for 1 s and 2 MiB up: start; nothing else until it ended (no second start, no
   // atomic collection); the trim inside `quietly`; the memory it left is the new idle mark
-  assert.deepEqual(calls, ['start', 'done?', 'done?', 'done?', 'lower', 'trim', 'raise']);
+  assert.deepEqual(calls, ['start', 'done?', 'done?', 'done?', 'lower', 'trim', 'raise', 'close']);
 });
 
 test('an incremental collection that does not end in time is abandoned and its trim still runs', async () => {
   const script = [10, 10, 12, 12, 12, 12, 12, ...Array<number>(INCREMENTAL_CHECKS).fill(12), 12];
-  const calls = await runTrimmer(script, (c) => ({
-    start: () => (c.push('start'), true),
-    done: () => false,
-    abandon: () => c.push('abandon'),
-  }));
-  assert.deepEqual(calls, ['start', 'abandon', 'lower', 'trim', 'raise']);
+  const calls = await runTrimmer(script, {
+    quietly: true,
+    incremental: (c) => ({
+      start: () => (c.push('start'), true),
+      done: () => false,
+      abandon: () => c.push('abandon'),
+    }),
+  });
+  assert.deepEqual(calls, ['start', 'abandon', 'lower', 'trim', 'raise', 'close']);
 });
 
 test('an incremental collection that cannot start: the atomic one runs instead', async () => {
-  const calls = await runTrimmer([10, 10, 12, 12, 12, 12, 12, 11], (c) => ({
-    start: () => (c.push('start'), false),
-    done: () => assert.fail('not started: never asked'),
-    abandon: () => assert.fail('not started: never abandoned'),
-  }));
-  assert.deepEqual(calls, ['start', 'lower', 'collect', 'trim', 'raise']);
+  const calls = await runTrimmer([10, 10, 12, 12, 12, 12, 12, 11], {
+    quietly: true,
+    incremental: (c) => ({
+      start: () => (c.push('start'), false),
+      done: () => assert.fail('not started: never asked'),
+      abandon: () => assert.fail('not started: never abandoned'),
+    }),
+  });
+  assert.deepEqual(calls, ['start', 'lower', 'collect', 'trim', 'raise', 'close']);
 });
 
 test('the daemon flags are the same in the shebang, npm start and the re-exec list', () => {
