@@ -139,8 +139,7 @@ export function analyzeSteps(
       ? latencyUs
       : undefined;
   const offset = matched ? matched[0]!.length - starts.length : 0;
-  const own: number[] = [];
-  /** Per message, every client's step 6 (NaN where its events were not found). */
+  /** Per message, the step 6 of each client whose events were found. */
   const ownByMessage: number[][] = [];
   let from = 0;
   for (let i = 0; i < starts.length; i++) {
@@ -168,13 +167,10 @@ export function analyzeSteps(
       if (!cr) return;
       add('4 event written -> client reads it', cr.t - ev.t);
       add('5 request sent -> client reads (every client)', cr.t - t0);
-      if (matched) {
-        const s = matched[k]![i + offset]! / 1e6 - (cr.t - t0);
-        own.push(s);
-        mine.push(s);
-      }
+      if (matched) mine.push(matched[k]![i + offset]! / 1e6 - (cr.t - t0));
     });
   }
+  const own = ownByMessage.flat();
   if (own.length > 0 && own.every((s) => s * 1e6 >= -STAMP_SLACK_US)) {
     for (const s of own) add("6 the clients' own time: latency - step 5", s);
     // Step 6 of every client of a message holds the same sender part (its stamp -> its

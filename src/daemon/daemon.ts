@@ -823,7 +823,7 @@ function startMemoryUpkeep(realTime: boolean, log: SubsysLogger): (() => void) |
   // between the ring's work, and at SCHED_OTHER the daemon's tokens would wait for clients
   const startMark = native.collectIncrementally?.bind(native);
   const oldGrowth = native.oldGenerationGrowth?.bind(native);
-  const mark = startMark && oldGrowth && incremental ? (): void => void startMark(false) : undefined;
+  const mark = startMark && oldGrowth ? (): void => void startMark(false) : undefined;
   return startHeapTrimmer(
     {
       trim,
