@@ -261,6 +261,24 @@ static int get_buffer(napi_env env, napi_value v, void **data, size_t *len) {
   return 1;
 }
 
+/*
+ * A file descriptor argument. A TypeError is pending when it is not a number; a number outside
+ * 0..INT32_MAX comes back as -1, which the caller reports (usually -EBADF) only after its other
+ * argument checks, so a wrong argument elsewhere still throws first, as it always has.
+ */
+static int get_fd(napi_env env, napi_value v, int *fd) {
+  int64_t raw;
+  if (!get_i64(env, v, &raw)) return 0;
+  *fd = raw >= 0 && raw <= INT32_MAX ? (int)raw : -1;
+  return 1;
+}
+
+/* The arguments of a call that takes only a file descriptor (see get_fd). */
+static int fd_arg(napi_env env, napi_callback_info info, int *fd) {
+  napi_value argv[1];
+  return get_args(env, info, 1, argv) && get_fd(env, argv[0], fd);
+}
+
 static napi_value make_i64(napi_env env, int64_t v) {
   napi_value out;
   napi_create_int64(env, v, &out);
@@ -342,14 +360,12 @@ static napi_value listen_path(napi_env env, napi_callback_info info) {
 }
 
 static napi_value accept_fd(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  int64_t fd;
-  if (!get_i64(env, argv[0], &fd)) return NULL;
-  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  int fd;
+  if (!fd_arg(env, info, &fd)) return NULL;
+  if (fd < 0) return make_i64(env, -EBADF);
   int c;
   do {
-    c = accept4((int)fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
   } while (c < 0 && errno == EINTR);
   return make_i64(env, c < 0 ? -errno : c);
 }
@@ -372,11 +388,9 @@ static napi_value peer_cred(napi_env env, napi_callback_info info) {
 }
 
 static napi_value close_fd(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  int64_t fd;
-  if (!get_i64(env, argv[0], &fd)) return NULL;
-  if (fd >= 0 && fd <= INT32_MAX) close((int)fd);
+  int fd;
+  if (!fd_arg(env, info, &fd)) return NULL;
+  if (fd >= 0) close(fd);
   return NULL;
 }
 
@@ -384,12 +398,10 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
    with one watcher, so a socket read through a poll watcher and written by a Node stream needs
    two. */
 static napi_value dup_fd(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  int64_t fd;
-  if (!get_i64(env, argv[0], &fd)) return NULL;
-  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
-  int d = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+  int fd;
+  if (!fd_arg(env, info, &fd)) return NULL;
+  if (fd < 0) return make_i64(env, -EBADF);
+  int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   return make_i64(env, d < 0 ? -errno : d);
 }
 
@@ -792,11 +804,11 @@ static napi_value dgram_bind(napi_env env, napi_callback_info info) {
 static napi_value dgram_connect(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
-  int64_t fd;
+  int fd;
   struct sockaddr_un addr;
-  if (!get_i64(env, argv[0], &fd) || !abstract_addr(env, argv[1], &addr)) return NULL;
-  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
-  int rc = connect((int)fd, (struct sockaddr *)&addr, sizeof(addr));
+  if (!get_fd(env, argv[0], &fd) || !abstract_addr(env, argv[1], &addr)) return NULL;
+  if (fd < 0) return make_i64(env, -EBADF);
+  int rc = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
   return make_i64(env, rc == 0 ? 0 : -errno);
 }
 
@@ -1057,15 +1069,14 @@ static napi_value exec_v(napi_env env, napi_callback_info info) {
 static napi_value dgram_send(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
-  int64_t fd;
+  int fd;
   void *data = NULL;
   size_t len = 0;
-  if (!get_i64(env, argv[0], &fd)) return NULL;
-  if (!get_buffer(env, argv[1], &data, &len)) return NULL;
-  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  if (!get_fd(env, argv[0], &fd) || !get_buffer(env, argv[1], &data, &len)) return NULL;
+  if (fd < 0) return make_i64(env, -EBADF);
   ssize_t n;
   do {
-    n = send((int)fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    n = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
   return make_i64(env, n < 0 ? -errno : n);
 }
@@ -1079,22 +1090,22 @@ static napi_value dgram_send(napi_env env, napi_callback_info info) {
 static napi_value dgram_send2(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (!get_args(env, info, 3, argv)) return NULL;
-  int64_t fd;
+  int fd;
   struct iovec iov[2];
-  if (!get_i64(env, argv[0], &fd)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
   if (napi_get_buffer_info(env, argv[1], &iov[0].iov_base, &iov[0].iov_len) != napi_ok ||
       napi_get_buffer_info(env, argv[2], &iov[1].iov_base, &iov[1].iov_len) != napi_ok) {
     napi_throw_type_error(env, NULL, "expected Buffers");
     return NULL;
   }
-  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  if (fd < 0) return make_i64(env, -EBADF);
   struct msghdr msg;
   memset(&msg, 0, sizeof(msg));
   msg.msg_iov = iov;
   msg.msg_iovlen = 2;
   ssize_t n;
   do {
-    n = sendmsg((int)fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
   return make_i64(env, n < 0 ? -errno : n);
 }
@@ -1108,20 +1119,20 @@ static napi_value dgram_send2(napi_env env, napi_callback_info info) {
 static napi_value udp_send_to(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (!get_args(env, info, 3, argv)) return NULL;
-  int64_t fd;
+  int fd;
   void *data = NULL, *addr = NULL;
   size_t len = 0, alen = 0;
-  if (!get_i64(env, argv[0], &fd)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
   if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok ||
       napi_get_buffer_info(env, argv[2], &addr, &alen) != napi_ok) {
     napi_throw_type_error(env, NULL, "expected Buffers");
     return NULL;
   }
-  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  if (fd < 0) return make_i64(env, -EBADF);
   if (alen != sizeof(struct sockaddr_in) && alen != sizeof(struct sockaddr_in6)) return make_i64(env, -EINVAL);
   ssize_t n;
   do {
-    n = sendto((int)fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)addr, (socklen_t)alen);
+    n = sendto(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)addr, (socklen_t)alen);
   } while (n < 0 && errno == EINTR);
   return make_i64(env, n < 0 ? -errno : n);
 }
@@ -1149,11 +1160,12 @@ static napi_value udp_send_to(napi_env env, napi_callback_info info) {
 static napi_value udp_send_segments(napi_env env, napi_callback_info info) {
   napi_value argv[6];
   if (!get_args(env, info, 6, argv)) return NULL;
-  int64_t fd, first, count, seg;
+  int fd;
+  int64_t first, count, seg;
   void *addr = NULL;
   size_t alen = 0;
   bool is_array = false;
-  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[2], &first) || !get_i64(env, argv[3], &count) ||
+  if (!get_fd(env, argv[0], &fd) || !get_i64(env, argv[2], &first) || !get_i64(env, argv[3], &count) ||
       !get_i64(env, argv[4], &seg))
     return NULL;
   if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
@@ -1161,7 +1173,7 @@ static napi_value udp_send_segments(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "expected (fd, Buffer[], first, count, segBytes, Buffer sockaddr)");
     return NULL;
   }
-  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  if (fd < 0) return make_i64(env, -EBADF);
   if (alen != sizeof(struct sockaddr_in) && alen != sizeof(struct sockaddr_in6)) return make_i64(env, -EINVAL);
   if (count < 1 || count > SEGMENTS_MAX || first < 0 || seg < 1 || seg > UINT16_MAX) return make_i64(env, -EINVAL);
   struct iovec iov[SEGMENTS_MAX];
@@ -1196,7 +1208,7 @@ static napi_value udp_send_segments(napi_env env, napi_callback_info info) {
   memcpy(CMSG_DATA(cm), &seg16, sizeof(seg16));
   ssize_t n;
   do {
-    n = sendmsg((int)fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
   return make_i64(env, n < 0 ? -errno : n);
 }
@@ -1240,14 +1252,16 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
 static napi_value set_sock_opt(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   if (!get_args(env, info, 4, argv)) return NULL;
-  int64_t fd, level, name;
+  int fd;
+  int64_t level, name;
   void *val = NULL;
   size_t vlen = 0;
-  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[1], &level) || !get_i64(env, argv[2], &name)) return NULL;
-  if (!get_buffer(env, argv[3], &val, &vlen)) return NULL;
-  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  if (!get_fd(env, argv[0], &fd) || !get_i64(env, argv[1], &level) || !get_i64(env, argv[2], &name) ||
+      !get_buffer(env, argv[3], &val, &vlen))
+    return NULL;
+  if (fd < 0) return make_i64(env, -EBADF);
   if (level < 0 || level > INT32_MAX || name < 0 || name > INT32_MAX || vlen > 256) return make_i64(env, -EINVAL);
-  int rc = setsockopt((int)fd, (int)level, (int)name, val, (socklen_t)vlen);
+  int rc = setsockopt(fd, (int)level, (int)name, val, (socklen_t)vlen);
   return make_i64(env, rc == 0 ? 0 : -errno);
 }
 
@@ -1343,19 +1357,20 @@ static int recv_batch(udp_batch_t *b) {
 static napi_value dgram_recv(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
-  int64_t fd, max;
-  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[1], &max)) return NULL;
-  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  int fd;
+  int64_t max;
+  if (!get_fd(env, argv[0], &fd) || !get_i64(env, argv[1], &max)) return NULL;
+  if (fd < 0) return make_i64(env, -EBADF);
   if (max <= 0 || max > MAX_DATA_BYTES) return throw_errno(env, "dgramRecv size", ERANGE);
   /* how long is the next datagram? (MSG_TRUNC reports its real length) */
   char probe;
   ssize_t n;
   do {
-    n = recv((int)fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
+    n = recv(fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return make_i64(env, -errno);
   if (n > max) {
-    (void)recv((int)fd, &probe, 1, MSG_DONTWAIT); /* drop it */
+    (void)recv(fd, &probe, 1, MSG_DONTWAIT); /* drop it */
     return make_i64(env, -EMSGSIZE);
   }
   void *dst = NULL;
@@ -1363,7 +1378,7 @@ static napi_value dgram_recv(napi_env env, napi_callback_info info) {
   if (napi_create_buffer(env, n > 0 ? (size_t)n : 1, &dst, &buf) != napi_ok) return NULL;
   ssize_t got;
   do {
-    got = recv((int)fd, dst, n > 0 ? (size_t)n : 1, MSG_DONTWAIT);
+    got = recv(fd, dst, n > 0 ? (size_t)n : 1, MSG_DONTWAIT);
   } while (got < 0 && errno == EINTR);
   if (got < 0) return make_i64(env, -errno);
   if (got == 0) {
@@ -1411,14 +1426,16 @@ static int stream_recv_once(int fd, uint8_t *buf, size_t len) {
 static napi_value stream_recv(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   if (!get_args(env, info, 4, argv)) return NULL;
-  int64_t fd, off, len;
+  int fd;
+  int64_t off, len;
   void *data = NULL;
   size_t cap = 0;
-  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[2], &off) || !get_i64(env, argv[3], &len)) return NULL;
-  if (!get_buffer(env, argv[1], &data, &cap)) return NULL;
-  if (fd < 0 || fd > INT32_MAX) return make_i64(env, -EBADF);
+  if (!get_fd(env, argv[0], &fd) || !get_i64(env, argv[2], &off) || !get_i64(env, argv[3], &len) ||
+      !get_buffer(env, argv[1], &data, &cap))
+    return NULL;
+  if (fd < 0) return make_i64(env, -EBADF);
   if (off < 0 || len <= 0 || (uint64_t)off + (uint64_t)len > cap) return throw_errno(env, "streamRecv range", ERANGE);
-  return make_i64(env, stream_recv_once((int)fd, (uint8_t *)data + off, (size_t)len));
+  return make_i64(env, stream_recv_once(fd, (uint8_t *)data + off, (size_t)len));
 }
 
 /* ---- libuv poll watchers ---- */
@@ -1543,7 +1560,7 @@ static int uv_events(int64_t events) {
  * A poller of fd calling cb; rx (owned from here on, may be NULL) makes it a receiving UDP one,
  * srx_buf (the data of slab, srx_len bytes; may be NULL) a receiving stream one.
  */
-static napi_value poller_new(napi_env env, int64_t fd, int64_t events, napi_value cb, udp_batch_t *rx,
+static napi_value poller_new(napi_env env, int fd, int64_t events, napi_value cb, udp_batch_t *rx,
                              napi_value slab, napi_value meta, uint8_t *srx_buf, size_t srx_len) {
   uv_loop_t *loop = NULL;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) {
@@ -1557,7 +1574,7 @@ static napi_value poller_new(napi_env env, int64_t fd, int64_t events, napi_valu
   }
   p->env = env;
   p->rx = rx;
-  p->srx_fd = (int)fd;
+  p->srx_fd = fd;
   p->srx_buf = srx_buf;
   p->srx_len = srx_len;
   if (napi_get_instance_data(env, (void **)&p->state) != napi_ok || !p->state) {
@@ -1565,7 +1582,7 @@ static napi_value poller_new(napi_env env, int64_t fd, int64_t events, napi_valu
     return throw_errno(env, "pollStart", EINVAL);
   }
   p->handle.data = p;
-  int rc = uv_poll_init(loop, &p->handle, (int)fd);
+  int rc = uv_poll_init(loop, &p->handle, fd);
   if (rc != 0) {
     poller_free(p);
     return throw_errno(env, "uv_poll_init", -rc);
@@ -1593,9 +1610,10 @@ static napi_value poller_new(napi_env env, int64_t fd, int64_t events, napi_valu
 static napi_value poll_start(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (!get_args(env, info, 3, argv)) return NULL;
-  int64_t fd, events;
-  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[1], &events)) return NULL;
-  if (fd < 0 || fd > INT32_MAX) return throw_errno(env, "pollStart", EBADF);
+  int fd;
+  int64_t events;
+  if (!get_fd(env, argv[0], &fd) || !get_i64(env, argv[1], &events)) return NULL;
+  if (fd < 0) return throw_errno(env, "pollStart", EBADF);
   return poller_new(env, fd, events, argv[2], NULL, NULL, NULL, NULL, 0);
 }
 
@@ -1618,11 +1636,12 @@ static poller_t *get_poller(napi_env env, napi_value v) {
 static napi_value udp_recv_poll_start(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   if (!get_args(env, info, 5, argv)) return NULL;
-  int64_t fd, slot;
+  int fd;
+  int64_t slot;
   void *slab = NULL;
   size_t slab_len = 0;
-  if (!get_i64(env, argv[0], &fd) || !get_i64(env, argv[2], &slot)) return NULL;
-  if (!get_buffer(env, argv[1], &slab, &slab_len)) return NULL;
+  if (!get_fd(env, argv[0], &fd) || !get_i64(env, argv[2], &slot) || !get_buffer(env, argv[1], &slab, &slab_len))
+    return NULL;
   napi_typedarray_type type;
   size_t meta_len = 0;
   void *meta = NULL;
@@ -1631,7 +1650,7 @@ static napi_value udp_recv_poll_start(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "expected an Int32Array");
     return NULL;
   }
-  if (fd < 0 || fd > INT32_MAX) return throw_errno(env, "udpRecvPollStart", EBADF);
+  if (fd < 0) return throw_errno(env, "udpRecvPollStart", EBADF);
   if (slot <= 0 || (size_t)slot > slab_len) return throw_errno(env, "udpRecvPollStart slot", ERANGE);
   size_t n = slab_len / (size_t)slot;
   if (n > meta_len / RECV_META_WORDS) n = meta_len / RECV_META_WORDS;
@@ -1639,7 +1658,7 @@ static napi_value udp_recv_poll_start(napi_env env, napi_callback_info info) {
   if (n == 0) return throw_errno(env, "udpRecvPollStart meta", ERANGE);
   udp_batch_t *rx = malloc(sizeof(udp_batch_t));
   if (!rx) return throw_errno(env, "udpRecvPollStart", ENOMEM);
-  recv_prepare(rx, (int)fd, slab, (size_t)slot, n, meta);
+  recv_prepare(rx, fd, slab, (size_t)slot, n, meta);
   return poller_new(env, fd, 1, argv[4], rx, argv[1], argv[3], NULL, 0);
 }
 
@@ -1667,12 +1686,11 @@ static napi_value udp_recv_next(napi_env env, napi_callback_info info) {
 static napi_value stream_recv_poll_start(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (!get_args(env, info, 3, argv)) return NULL;
-  int64_t fd;
+  int fd;
   void *buf = NULL;
   size_t len = 0;
-  if (!get_i64(env, argv[0], &fd)) return NULL;
-  if (!get_buffer(env, argv[1], &buf, &len)) return NULL;
-  if (fd < 0 || fd > INT32_MAX) return throw_errno(env, "streamRecvPollStart", EBADF);
+  if (!get_fd(env, argv[0], &fd) || !get_buffer(env, argv[1], &buf, &len)) return NULL;
+  if (fd < 0) return throw_errno(env, "streamRecvPollStart", EBADF);
   if (len == 0 || len > INT32_MAX) return throw_errno(env, "streamRecvPollStart buffer", ERANGE);
   return poller_new(env, fd, 1, argv[2], NULL, argv[1], NULL, buf, len);
 }
