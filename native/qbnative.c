@@ -285,6 +285,13 @@ static napi_value make_i64(napi_env env, int64_t v) {
   return out;
 }
 
+/*
+ * A system call's answer as the JavaScript side expects it: the call's own non-negative result,
+ * or -errno when it failed. Call it straight after the system call, before anything that may
+ * change errno.
+ */
+static napi_value make_result(napi_env env, int64_t n) { return make_i64(env, n < 0 ? -errno : n); }
+
 static napi_value make_bool(napi_env env, int v) {
   napi_value out;
   napi_get_boolean(env, v != 0, &out);
@@ -292,6 +299,12 @@ static napi_value make_bool(napi_env env, int v) {
 }
 
 /* ---- sockets ---- */
+
+/* Call `call` into `var` again for as long as it fails with EINTR (a signal came first). */
+#define RETRY_EINTR(var, call)                                                                     \
+  do {                                                                                             \
+    (var) = (call);                                                                                \
+  } while ((var) < 0 && errno == EINTR)
 
 /* Close fd after a failed call, keeping that call's errno: returns -errno. */
 static int close_errno(int fd) {
@@ -364,10 +377,8 @@ static napi_value accept_fd(napi_env env, napi_callback_info info) {
   if (!fd_arg(env, info, &fd)) return NULL;
   if (fd < 0) return make_i64(env, -EBADF);
   int c;
-  do {
-    c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  } while (c < 0 && errno == EINTR);
-  return make_i64(env, c < 0 ? -errno : c);
+  RETRY_EINTR(c, accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  return make_result(env, c);
 }
 
 static napi_value peer_cred(napi_env env, napi_callback_info info) {
@@ -401,8 +412,7 @@ static napi_value dup_fd(napi_env env, napi_callback_info info) {
   int fd;
   if (!fd_arg(env, info, &fd)) return NULL;
   if (fd < 0) return make_i64(env, -EBADF);
-  int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  return make_i64(env, d < 0 ? -errno : d);
+  return make_result(env, fcntl(fd, F_DUPFD_CLOEXEC, 0));
 }
 
 /* ---- rings ---- */
@@ -808,8 +818,7 @@ static napi_value dgram_connect(napi_env env, napi_callback_info info) {
   struct sockaddr_un addr;
   if (!get_fd(env, argv[0], &fd) || !abstract_addr(env, argv[1], &addr)) return NULL;
   if (fd < 0) return make_i64(env, -EBADF);
-  int rc = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
-  return make_i64(env, rc == 0 ? 0 : -errno);
+  return make_result(env, connect(fd, (struct sockaddr *)&addr, sizeof(addr)));
 }
 
 /*
@@ -824,11 +833,7 @@ static napi_value unix_dgram_open(napi_env env, napi_callback_info info) {
   if (!path_addr(env, argv[0], &addr, &err)) return err ? make_i64(env, -err) : NULL;
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return make_i64(env, -errno);
-  if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-    int e = errno;
-    close(fd);
-    return make_i64(env, -e);
-  }
+  if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) return make_i64(env, close_errno(fd));
   return make_i64(env, fd);
 }
 
@@ -847,8 +852,7 @@ static napi_value sched_set_other(napi_env env, napi_callback_info info) {
   (void)info;
   struct sched_param param;
   memset(&param, 0, sizeof(param));
-  if (sched_setscheduler(0, SCHED_OTHER, &param) != 0) return make_i64(env, -errno);
-  return make_i64(env, 0);
+  return make_result(env, sched_setscheduler(0, SCHED_OTHER, &param));
 }
 
 static napi_value set_priority_pgrp(napi_env env, napi_callback_info info) {
@@ -859,8 +863,7 @@ static napi_value set_priority_pgrp(napi_env env, napi_callback_info info) {
   if (prio < INT32_MIN) prio = INT32_MIN;
   if (prio > INT32_MAX) prio = INT32_MAX;
   errno = 0;
-  if (setpriority(PRIO_PGRP, 0, (int)prio) != 0) return make_i64(env, -errno);
-  return make_i64(env, 0);
+  return make_result(env, setpriority(PRIO_PGRP, 0, (int)prio));
 }
 
 /*
@@ -870,8 +873,7 @@ static napi_value set_priority_pgrp(napi_env env, napi_callback_info info) {
 static napi_value memlock_unlimited(napi_env env, napi_callback_info info) {
   (void)info;
   struct rlimit lim = {RLIM_INFINITY, RLIM_INFINITY};
-  if (setrlimit(RLIMIT_MEMLOCK, &lim) != 0) return make_i64(env, -errno);
-  return make_i64(env, 0);
+  return make_result(env, setrlimit(RLIMIT_MEMLOCK, &lim));
 }
 
 /*
@@ -1066,6 +1068,13 @@ static napi_value exec_v(napi_env env, napi_callback_info info) {
   return make_i64(env, result);
 }
 
+/* One sendmsg(2) that never blocks nor raises SIGPIPE: bytes sent, or -1 with errno set. */
+static ssize_t send_msg(int fd, const struct msghdr *msg) {
+  ssize_t n;
+  RETRY_EINTR(n, sendmsg(fd, msg, MSG_DONTWAIT | MSG_NOSIGNAL));
+  return n;
+}
+
 static napi_value dgram_send(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
@@ -1075,10 +1084,8 @@ static napi_value dgram_send(napi_env env, napi_callback_info info) {
   if (!get_fd(env, argv[0], &fd) || !get_buffer(env, argv[1], &data, &len)) return NULL;
   if (fd < 0) return make_i64(env, -EBADF);
   ssize_t n;
-  do {
-    n = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  return make_i64(env, n < 0 ? -errno : n);
+  RETRY_EINTR(n, send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL));
+  return make_result(env, n);
 }
 
 /*
@@ -1103,11 +1110,7 @@ static napi_value dgram_send2(napi_env env, napi_callback_info info) {
   memset(&msg, 0, sizeof(msg));
   msg.msg_iov = iov;
   msg.msg_iovlen = 2;
-  ssize_t n;
-  do {
-    n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  return make_i64(env, n < 0 ? -errno : n);
+  return make_result(env, send_msg(fd, &msg));
 }
 
 /*
@@ -1131,10 +1134,8 @@ static napi_value udp_send_to(napi_env env, napi_callback_info info) {
   if (fd < 0) return make_i64(env, -EBADF);
   if (alen != sizeof(struct sockaddr_in) && alen != sizeof(struct sockaddr_in6)) return make_i64(env, -EINVAL);
   ssize_t n;
-  do {
-    n = sendto(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)addr, (socklen_t)alen);
-  } while (n < 0 && errno == EINTR);
-  return make_i64(env, n < 0 ? -errno : n);
+  RETRY_EINTR(n, sendto(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)addr, (socklen_t)alen));
+  return make_result(env, n);
 }
 
 /* UDP generic segmentation offload (linux/udp.h; glibc's headers lack it before 2.36). */
@@ -1206,11 +1207,7 @@ static napi_value udp_send_segments(napi_env env, napi_callback_info info) {
   cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
   uint16_t seg16 = (uint16_t)seg;
   memcpy(CMSG_DATA(cm), &seg16, sizeof(seg16));
-  ssize_t n;
-  do {
-    n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  return make_i64(env, n < 0 ? -errno : n);
+  return make_result(env, send_msg(fd, &msg));
 }
 
 /*
@@ -1261,8 +1258,7 @@ static napi_value set_sock_opt(napi_env env, napi_callback_info info) {
     return NULL;
   if (fd < 0) return make_i64(env, -EBADF);
   if (level < 0 || level > INT32_MAX || name < 0 || name > INT32_MAX || vlen > 256) return make_i64(env, -EINVAL);
-  int rc = setsockopt(fd, (int)level, (int)name, val, (socklen_t)vlen);
-  return make_i64(env, rc == 0 ? 0 : -errno);
+  return make_result(env, setsockopt(fd, (int)level, (int)name, val, (socklen_t)vlen));
 }
 
 #define RECV_BATCH_MAX 64
@@ -1326,9 +1322,7 @@ static void recv_prepare(udp_batch_t *b, int fd, uint8_t *slab, size_t slot, siz
 static int recv_batch(udp_batch_t *b) {
   for (int i = 0; i < b->last; i++) b->msgs[i].msg_hdr.msg_namelen = sizeof(b->addrs[i]);
   int got;
-  do {
-    got = recvmmsg(b->fd, b->msgs, (unsigned int)b->n, MSG_DONTWAIT, NULL);
-  } while (got < 0 && errno == EINTR);
+  RETRY_EINTR(got, recvmmsg(b->fd, b->msgs, (unsigned int)b->n, MSG_DONTWAIT, NULL));
   if (got < 0) {
     b->last = 0;
     return -errno;
@@ -1365,9 +1359,7 @@ static napi_value dgram_recv(napi_env env, napi_callback_info info) {
   /* how long is the next datagram? (MSG_TRUNC reports its real length) */
   char probe;
   ssize_t n;
-  do {
-    n = recv(fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
-  } while (n < 0 && errno == EINTR);
+  RETRY_EINTR(n, recv(fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC));
   if (n < 0) return make_i64(env, -errno);
   if (n > max) {
     (void)recv(fd, &probe, 1, MSG_DONTWAIT); /* drop it */
@@ -1377,9 +1369,7 @@ static napi_value dgram_recv(napi_env env, napi_callback_info info) {
   napi_value buf;
   if (napi_create_buffer(env, n > 0 ? (size_t)n : 1, &dst, &buf) != napi_ok) return NULL;
   ssize_t got;
-  do {
-    got = recv(fd, dst, n > 0 ? (size_t)n : 1, MSG_DONTWAIT);
-  } while (got < 0 && errno == EINTR);
+  RETRY_EINTR(got, recv(fd, dst, n > 0 ? (size_t)n : 1, MSG_DONTWAIT));
   if (got < 0) return make_i64(env, -errno);
   if (got == 0) {
     napi_value empty;
@@ -1403,18 +1393,14 @@ static napi_value stream_connect(napi_env env, napi_callback_info info) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return make_i64(env, -errno);
   int rc;
-  do {
-    rc = connect(fd, (const struct sockaddr *)&addr, sizeof(addr));
-  } while (rc != 0 && errno == EINTR);
+  RETRY_EINTR(rc, connect(fd, (const struct sockaddr *)&addr, sizeof(addr)));
   return make_i64(env, rc == 0 ? fd : close_errno(fd));
 }
 
 /* One non-blocking recv(2): bytes, 0 at the end of the stream, or a negative errno. */
 static int stream_recv_once(int fd, uint8_t *buf, size_t len) {
   ssize_t n;
-  do {
-    n = recv(fd, buf, len, MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
+  RETRY_EINTR(n, recv(fd, buf, len, MSG_DONTWAIT));
   return n < 0 ? -errno : (int)n;
 }
 
