@@ -261,6 +261,17 @@ static int get_buffer(napi_env env, napi_value v, void **data, size_t *len) {
   return 1;
 }
 
+/* Two Buffer arguments; one TypeError for either (the second is not looked at when the first fails). */
+static int get_buffers(napi_env env, napi_value a, void **a_data, size_t *a_len, napi_value b, void **b_data,
+                       size_t *b_len) {
+  if (napi_get_buffer_info(env, a, a_data, a_len) != napi_ok ||
+      napi_get_buffer_info(env, b, b_data, b_len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected Buffers");
+    return 0;
+  }
+  return 1;
+}
+
 /*
  * A file descriptor argument. A TypeError is pending when it is not a number; a number outside
  * 0..INT32_MAX comes back as -1, which the caller reports (usually -EBADF) only after its other
@@ -1068,6 +1079,13 @@ static napi_value exec_v(napi_env env, napi_callback_info info) {
   return make_i64(env, result);
 }
 
+/* The family of a sockaddr_in / sockaddr_in6 the caller prepared, told by its length; 0 for any other length. */
+static int inet_family(size_t alen) {
+  if (alen == sizeof(struct sockaddr_in)) return AF_INET;
+  if (alen == sizeof(struct sockaddr_in6)) return AF_INET6;
+  return 0;
+}
+
 /* One sendmsg(2) that never blocks nor raises SIGPIPE: bytes sent, or -1 with errno set. */
 static ssize_t send_msg(int fd, const struct msghdr *msg) {
   ssize_t n;
@@ -1099,12 +1117,9 @@ static napi_value dgram_send2(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 3, argv)) return NULL;
   int fd;
   struct iovec iov[2];
-  if (!get_fd(env, argv[0], &fd)) return NULL;
-  if (napi_get_buffer_info(env, argv[1], &iov[0].iov_base, &iov[0].iov_len) != napi_ok ||
-      napi_get_buffer_info(env, argv[2], &iov[1].iov_base, &iov[1].iov_len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected Buffers");
+  if (!get_fd(env, argv[0], &fd) ||
+      !get_buffers(env, argv[1], &iov[0].iov_base, &iov[0].iov_len, argv[2], &iov[1].iov_base, &iov[1].iov_len))
     return NULL;
-  }
   if (fd < 0) return make_i64(env, -EBADF);
   struct msghdr msg;
   memset(&msg, 0, sizeof(msg));
@@ -1125,14 +1140,9 @@ static napi_value udp_send_to(napi_env env, napi_callback_info info) {
   int fd;
   void *data = NULL, *addr = NULL;
   size_t len = 0, alen = 0;
-  if (!get_fd(env, argv[0], &fd)) return NULL;
-  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok ||
-      napi_get_buffer_info(env, argv[2], &addr, &alen) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected Buffers");
-    return NULL;
-  }
+  if (!get_fd(env, argv[0], &fd) || !get_buffers(env, argv[1], &data, &len, argv[2], &addr, &alen)) return NULL;
   if (fd < 0) return make_i64(env, -EBADF);
-  if (alen != sizeof(struct sockaddr_in) && alen != sizeof(struct sockaddr_in6)) return make_i64(env, -EINVAL);
+  if (!inet_family(alen)) return make_i64(env, -EINVAL);
   ssize_t n;
   RETRY_EINTR(n, sendto(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)addr, (socklen_t)alen));
   return make_result(env, n);
@@ -1175,7 +1185,7 @@ static napi_value udp_send_segments(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (fd < 0) return make_i64(env, -EBADF);
-  if (alen != sizeof(struct sockaddr_in) && alen != sizeof(struct sockaddr_in6)) return make_i64(env, -EINVAL);
+  if (!inet_family(alen)) return make_i64(env, -EINVAL);
   if (count < 1 || count > SEGMENTS_MAX || first < 0 || seg < 1 || seg > UINT16_MAX) return make_i64(env, -EINVAL);
   struct iovec iov[SEGMENTS_MAX];
   for (int64_t i = 0; i < count; i++) {
@@ -1226,10 +1236,8 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "expected (Buffer sockaddr, boolean, number)");
     return NULL;
   }
-  int family;
-  if (alen == sizeof(struct sockaddr_in)) family = AF_INET;
-  else if (alen == sizeof(struct sockaddr_in6)) family = AF_INET6;
-  else return make_i64(env, -EINVAL);
+  int family = inet_family(alen);
+  if (!family) return make_i64(env, -EINVAL);
   if (((const struct sockaddr *)addr)->sa_family != family) return make_i64(env, -EAFNOSUPPORT);
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return make_i64(env, -errno);
