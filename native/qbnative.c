@@ -440,12 +440,15 @@ typedef struct {
   char data_path[HDR_PATH_MAX];
 } ring_t;
 
+/* The process-shared semaphore in the ring's header. */
+static sem_t *ring_sem(ring_t *r) { return (sem_t *)(r->hdr + HDR_SEM); }
+
 static void ring_release(ring_t *r, int unlink_files) {
   if (r->closed) return;
   r->closed = 1;
   if (r->hdr) {
     int faulted;
-    GUARDED(faulted, sem_destroy((sem_t *)(r->hdr + HDR_SEM)));
+    GUARDED(faulted, sem_destroy(ring_sem(r)));
     (void)faulted;
     munmap(r->hdr, r->hdr_bytes);
     r->hdr = NULL;
@@ -565,7 +568,7 @@ static napi_value ring_create(napi_env env, napi_callback_info info) {
   memcpy(r->hdr + HDR_HDR_PATH, r->hdr_path, strlen(r->hdr_path) + 1);
   memcpy(r->hdr + HDR_DATA_PATH, r->data_path, strlen(r->data_path) + 1);
   what = "sem_init";
-  if (sem_init((sem_t *)(r->hdr + HDR_SEM), 1, 0) != 0) {
+  if (sem_init(ring_sem(r), 1, 0) != 0) {
     err = errno;
     goto fail;
   }
@@ -602,68 +605,95 @@ static ring_t *get_ring(napi_env env, napi_value v) {
   return r;
 }
 
+/* The arguments of a ring call, the first of them the ring: the ring, or NULL with an exception pending. */
+static ring_t *ring_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  if (!get_args(env, info, want, argv)) return NULL;
+  return get_ring(env, argv[0]);
+}
+
+/* The ring of a call that takes nothing else. */
+static ring_t *ring_arg(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  return ring_args(env, info, 1, argv);
+}
+
+/* The header's i32 at byte offset off; NULL (an ERANGE error thrown) when off is unaligned or outside it. */
+static int32_t *hdr_word(napi_env env, ring_t *r, int64_t off) {
+  if (off < 0 || off % 4 != 0 || (size_t)off + 4 > r->hdr_bytes) {
+    throw_errno(env, "header offset", ERANGE);
+    return NULL;
+  }
+  return (int32_t *)(r->hdr + off);
+}
+
+/* Data word idx of either mapping of the data; NULL (an ERANGE error thrown) past the second. */
+static uint32_t *data_word(napi_env env, ring_t *r, int64_t idx) {
+  if (idx < 0 || (size_t)idx >= (r->data_bytes / 4) * 2) {
+    throw_errno(env, "word index", ERANGE);
+    return NULL;
+  }
+  return (uint32_t *)r->data + idx;
+}
+
 static napi_value fault(napi_env env) { return throw_errno(env, "shared memory access (file truncated?)", EFAULT); }
 
 static napi_value ring_hdr_get(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return NULL;
-  ring_t *r = get_ring(env, argv[0]);
+  ring_t *r = ring_args(env, info, 2, argv);
   int64_t off;
-  if (!r || !get_i64(env, argv[1], &off)) return NULL;
-  if (off < 0 || off % 4 != 0 || (size_t)off + 4 > r->hdr_bytes) return throw_errno(env, "header offset", ERANGE);
+  int32_t *at;
+  if (!r || !get_i64(env, argv[1], &off) || !(at = hdr_word(env, r, off))) return NULL;
   int32_t v = 0;
   int faulted;
-  GUARDED(faulted, v = __atomic_load_n((int32_t *)(r->hdr + off), __ATOMIC_ACQUIRE));
+  GUARDED(faulted, v = __atomic_load_n(at, __ATOMIC_ACQUIRE));
   if (faulted) return fault(env);
   return make_i64(env, v);
 }
 
 static napi_value ring_hdr_set(napi_env env, napi_callback_info info) {
   napi_value argv[3];
-  if (!get_args(env, info, 3, argv)) return NULL;
-  ring_t *r = get_ring(env, argv[0]);
+  ring_t *r = ring_args(env, info, 3, argv);
   int64_t off, val;
-  if (!r || !get_i64(env, argv[1], &off) || !get_i64(env, argv[2], &val)) return NULL;
-  if (off < 0 || off % 4 != 0 || (size_t)off + 4 > r->hdr_bytes) return throw_errno(env, "header offset", ERANGE);
+  int32_t *at;
+  if (!r || !get_i64(env, argv[1], &off) || !get_i64(env, argv[2], &val) || !(at = hdr_word(env, r, off)))
+    return NULL;
   int32_t v = (int32_t)(uint32_t)val;
   int faulted;
-  GUARDED(faulted, __atomic_store_n((int32_t *)(r->hdr + off), v, __ATOMIC_RELEASE));
+  GUARDED(faulted, __atomic_store_n(at, v, __ATOMIC_RELEASE));
   if (faulted) return fault(env);
   return NULL;
 }
 
 static napi_value ring_word_get(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return NULL;
-  ring_t *r = get_ring(env, argv[0]);
+  ring_t *r = ring_args(env, info, 2, argv);
   int64_t idx;
-  if (!r || !get_i64(env, argv[1], &idx)) return NULL;
-  if (idx < 0 || (size_t)idx >= (r->data_bytes / 4) * 2) return throw_errno(env, "word index", ERANGE);
+  uint32_t *at;
+  if (!r || !get_i64(env, argv[1], &idx) || !(at = data_word(env, r, idx))) return NULL;
   uint32_t v = 0;
   int faulted;
-  GUARDED(faulted, v = __atomic_load_n((uint32_t *)r->data + idx, __ATOMIC_ACQUIRE));
+  GUARDED(faulted, v = __atomic_load_n(at, __ATOMIC_ACQUIRE));
   if (faulted) return fault(env);
   return make_i64(env, v);
 }
 
 static napi_value ring_word_set(napi_env env, napi_callback_info info) {
   napi_value argv[3];
-  if (!get_args(env, info, 3, argv)) return NULL;
-  ring_t *r = get_ring(env, argv[0]);
+  ring_t *r = ring_args(env, info, 3, argv);
   int64_t idx, val;
-  if (!r || !get_i64(env, argv[1], &idx) || !get_i64(env, argv[2], &val)) return NULL;
-  if (idx < 0 || (size_t)idx >= (r->data_bytes / 4) * 2) return throw_errno(env, "word index", ERANGE);
+  uint32_t *at;
+  if (!r || !get_i64(env, argv[1], &idx) || !get_i64(env, argv[2], &val) || !(at = data_word(env, r, idx)))
+    return NULL;
   uint32_t v = (uint32_t)val;
   int faulted;
-  GUARDED(faulted, __atomic_store_n((uint32_t *)r->data + idx, v, __ATOMIC_RELEASE));
+  GUARDED(faulted, __atomic_store_n(at, v, __ATOMIC_RELEASE));
   if (faulted) return fault(env);
   return NULL;
 }
 
 static napi_value ring_read(napi_env env, napi_callback_info info) {
   napi_value argv[3];
-  if (!get_args(env, info, 3, argv)) return NULL;
-  ring_t *r = get_ring(env, argv[0]);
+  ring_t *r = ring_args(env, info, 3, argv);
   int64_t idx, len;
   if (!r || !get_i64(env, argv[1], &idx) || !get_i64(env, argv[2], &len)) return NULL;
   if (idx < 0 || len < 0 || (size_t)idx >= r->data_bytes / 4 || (size_t)len > r->data_bytes)
@@ -679,8 +709,7 @@ static napi_value ring_read(napi_env env, napi_callback_info info) {
 
 static napi_value ring_write(napi_env env, napi_callback_info info) {
   napi_value argv[3];
-  if (!get_args(env, info, 3, argv)) return NULL;
-  ring_t *r = get_ring(env, argv[0]);
+  ring_t *r = ring_args(env, info, 3, argv);
   int64_t idx;
   if (!r || !get_i64(env, argv[1], &idx)) return NULL;
   void *src = NULL;
@@ -695,13 +724,11 @@ static napi_value ring_write(napi_env env, napi_callback_info info) {
 }
 
 static napi_value ring_sem_post(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  ring_t *r = get_ring(env, argv[0]);
+  ring_t *r = ring_arg(env, info);
   if (!r) return NULL;
   int rc = 0, err = 0, faulted;
   GUARDED(faulted, {
-    rc = sem_post((sem_t *)(r->hdr + HDR_SEM));
+    rc = sem_post(ring_sem(r));
     err = errno;
   });
   if (faulted) return fault(env);
@@ -710,14 +737,12 @@ static napi_value ring_sem_post(napi_env env, napi_callback_info info) {
 }
 
 static napi_value ring_sem_trywait(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  ring_t *r = get_ring(env, argv[0]);
+  ring_t *r = ring_arg(env, info);
   if (!r) return NULL;
   int rc = 0, err = 0, faulted;
   GUARDED(faulted, {
     do {
-      rc = sem_trywait((sem_t *)(r->hdr + HDR_SEM));
+      rc = sem_trywait(ring_sem(r));
       err = errno;
     } while (rc != 0 && err == EINTR);
   });
@@ -728,13 +753,11 @@ static napi_value ring_sem_trywait(napi_env env, napi_callback_info info) {
 }
 
 static napi_value ring_sem_value(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  ring_t *r = get_ring(env, argv[0]);
+  ring_t *r = ring_arg(env, info);
   if (!r) return NULL;
   int rc = 0, err = 0, val = 0, faulted;
   GUARDED(faulted, {
-    rc = sem_getvalue((sem_t *)(r->hdr + HDR_SEM), &val);
+    rc = sem_getvalue(ring_sem(r), &val);
     err = errno;
   });
   if (faulted) return fault(env);
@@ -743,9 +766,7 @@ static napi_value ring_sem_value(napi_env env, napi_callback_info info) {
 }
 
 static napi_value ring_ref_dec(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  ring_t *r = get_ring(env, argv[0]);
+  ring_t *r = ring_arg(env, info);
   if (!r) return NULL;
   int32_t v = 0;
   int faulted;
@@ -755,9 +776,7 @@ static napi_value ring_ref_dec(napi_env env, napi_callback_info info) {
 }
 
 static napi_value ring_sizes_ok(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  ring_t *r = get_ring(env, argv[0]);
+  ring_t *r = ring_arg(env, info);
   if (!r) return NULL;
   struct stat h, d;
   /* libqb clients truncate the response and event headers to the base size: still fine */
