@@ -284,10 +284,32 @@ static int get_fd(napi_env env, napi_value v, int *fd) {
   return 1;
 }
 
-/* The arguments of a call that takes only a file descriptor (see get_fd). */
+/* The argument of a call that takes only a number. */
+static int i64_arg(napi_env env, napi_callback_info info, int64_t *v) {
+  napi_value argv[1];
+  return get_args(env, info, 1, argv) && get_i64(env, argv[0], v);
+}
+
+/* The argument of a call that takes only a file descriptor (see get_fd). */
 static int fd_arg(napi_env env, napi_callback_info info, int *fd) {
   napi_value argv[1];
   return get_args(env, info, 1, argv) && get_fd(env, argv[0], fd);
+}
+
+/* The arguments of a call taking (fd, Buffer, ...): want of them in argv, the first two read. */
+static int fd_buffer_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, int *fd,
+                          void **data, size_t *len) {
+  return get_args(env, info, want, argv) && get_fd(env, argv[0], fd) && get_buffer(env, argv[1], data, len);
+}
+
+/* The pointer a napi external holds; NULL, with the TypeError `what` pending, when v is none or holds NULL. */
+static void *get_external(napi_env env, napi_value v, const char *what) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
+    napi_throw_type_error(env, NULL, what);
+    return NULL;
+  }
+  return p;
 }
 
 static napi_value make_i64(napi_env env, int64_t v) {
@@ -372,6 +394,26 @@ static int path_addr(napi_env env, napi_value v, struct sockaddr_un *addr, int *
   return 1;
 }
 
+/*
+ * The path argument's AF_UNIX socket of `type` (non-blocking, close-on-exec), connected: fd or
+ * -errno. A stream connect interrupted by a signal is made again, as streamConnect always did; a
+ * datagram one is not (unixDgramOpen never retried; it is kept that way).
+ */
+static napi_value connect_path(napi_env env, napi_callback_info info, int type) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  struct sockaddr_un addr;
+  int err;
+  if (!path_addr(env, argv[0], &addr, &err)) return err ? make_i64(env, -err) : NULL;
+  int fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_i64(env, -errno);
+  int rc;
+  do {
+    rc = connect(fd, (const struct sockaddr *)&addr, sizeof(addr));
+  } while (rc != 0 && type == SOCK_STREAM && errno == EINTR);
+  return make_i64(env, rc == 0 ? fd : close_errno(fd));
+}
+
 static napi_value listen_path(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
@@ -393,10 +435,8 @@ static napi_value accept_fd(napi_env env, napi_callback_info info) {
 }
 
 static napi_value peer_cred(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
   int64_t fd;
-  if (!get_i64(env, argv[0], &fd)) return NULL;
+  if (!i64_arg(env, info, &fd)) return NULL;
   struct ucred cred;
   socklen_t len = sizeof(cred);
   if (fd < 0 || fd > INT32_MAX || getsockopt((int)fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
@@ -592,13 +632,8 @@ fail:
 }
 
 static ring_t *get_ring(napi_env env, napi_value v) {
-  void *p = NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
-    napi_throw_type_error(env, NULL, "not a ring");
-    return NULL;
-  }
-  ring_t *r = p;
-  if (r->closed) {
+  ring_t *r = get_external(env, v, "not a ring");
+  if (r && r->closed) {
     throw_errno(env, "ring is closed", EINVAL);
     return NULL;
   }
@@ -788,14 +823,11 @@ static napi_value ring_sizes_ok(napi_env env, napi_callback_info info) {
 static napi_value ring_close(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
-  void *p = NULL;
-  if (napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
-    napi_throw_type_error(env, NULL, "not a ring");
-    return NULL;
-  }
+  ring_t *r = get_external(env, argv[0], "not a ring");
+  if (!r) return NULL;
   bool unlink_files = false;
   napi_get_value_bool(env, argv[1], &unlink_files);
-  ring_release((ring_t *)p, unlink_files);
+  ring_release(r, unlink_files);
   return NULL;
 }
 
@@ -856,15 +888,7 @@ static napi_value dgram_connect(napi_env env, napi_callback_info info) {
  * filesystem socket `path` (syslog's /dev/log). Send with dgramSend, close with closeFd.
  */
 static napi_value unix_dgram_open(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  struct sockaddr_un addr;
-  int err;
-  if (!path_addr(env, argv[0], &addr, &err)) return err ? make_i64(env, -err) : NULL;
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return make_i64(env, -errno);
-  if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) return make_i64(env, close_errno(fd));
-  return make_i64(env, fd);
+  return connect_path(env, info, SOCK_DGRAM);
 }
 
 static napi_value sched_set_rr(napi_env env, napi_callback_info info) {
@@ -886,10 +910,8 @@ static napi_value sched_set_other(napi_env env, napi_callback_info info) {
 }
 
 static napi_value set_priority_pgrp(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
   int64_t prio;
-  if (!get_i64(env, argv[0], &prio)) return NULL;
+  if (!i64_arg(env, info, &prio)) return NULL;
   if (prio < INT32_MIN) prio = INT32_MIN;
   if (prio > INT32_MAX) prio = INT32_MAX;
   errno = 0;
@@ -1114,11 +1136,10 @@ static ssize_t send_msg(int fd, const struct msghdr *msg) {
 
 static napi_value dgram_send(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return NULL;
   int fd;
   void *data = NULL;
   size_t len = 0;
-  if (!get_fd(env, argv[0], &fd) || !get_buffer(env, argv[1], &data, &len)) return NULL;
+  if (!fd_buffer_args(env, info, 2, argv, &fd, &data, &len)) return NULL;
   if (fd < 0) return make_i64(env, -EBADF);
   ssize_t n;
   RETRY_EINTR(n, send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL));
@@ -1412,16 +1433,7 @@ static napi_value dgram_recv(napi_env env, napi_callback_info info) {
  * listener's backlog is full).
  */
 static napi_value stream_connect(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
-  struct sockaddr_un addr;
-  int err;
-  if (!path_addr(env, argv[0], &addr, &err)) return err ? make_i64(env, -err) : NULL;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return make_i64(env, -errno);
-  int rc;
-  RETRY_EINTR(rc, connect(fd, (const struct sockaddr *)&addr, sizeof(addr)));
-  return make_i64(env, rc == 0 ? fd : close_errno(fd));
+  return connect_path(env, info, SOCK_STREAM);
 }
 
 /* One non-blocking recv(2): bytes, 0 at the end of the stream, or a negative errno. */
@@ -1630,14 +1642,7 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
   return poller_new(env, fd, events, argv[2], NULL, NULL, NULL, NULL, 0);
 }
 
-static poller_t *get_poller(napi_env env, napi_value v) {
-  void *p = NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
-    napi_throw_type_error(env, NULL, "not a poller");
-    return NULL;
-  }
-  return p;
-}
+static poller_t *get_poller(napi_env env, napi_value v) { return get_external(env, v, "not a poller"); }
 
 /*
  * udpRecvPollStart(fd, slab, slotBytes, meta, cb): a poller for readability of a UDP socket
@@ -1698,11 +1703,10 @@ static napi_value udp_recv_next(napi_env env, napi_callback_info info) {
  */
 static napi_value stream_recv_poll_start(napi_env env, napi_callback_info info) {
   napi_value argv[3];
-  if (!get_args(env, info, 3, argv)) return NULL;
   int fd;
   void *buf = NULL;
   size_t len = 0;
-  if (!get_fd(env, argv[0], &fd) || !get_buffer(env, argv[1], &buf, &len)) return NULL;
+  if (!fd_buffer_args(env, info, 3, argv, &fd, &buf, &len)) return NULL;
   if (fd < 0) return throw_errno(env, "streamRecvPollStart", EBADF);
   if (len == 0 || len > INT32_MAX) return throw_errno(env, "streamRecvPollStart buffer", ERANGE);
   return poller_new(env, fd, 1, argv[2], NULL, argv[1], NULL, buf, len);
