@@ -325,6 +325,16 @@ static napi_value make_i64(napi_env env, int64_t v) {
  */
 static napi_value make_result(napi_env env, int64_t n) { return make_i64(env, n < 0 ? -errno : n); }
 
+/* A JavaScript array of three numbers. */
+static napi_value make_i64_triple(napi_env env, int64_t a, int64_t b, int64_t c) {
+  napi_value arr;
+  napi_create_array_with_length(env, 3, &arr);
+  napi_set_element(env, arr, 0, make_i64(env, a));
+  napi_set_element(env, arr, 1, make_i64(env, b));
+  napi_set_element(env, arr, 2, make_i64(env, c));
+  return arr;
+}
+
 static napi_value make_bool(napi_env env, int v) {
   napi_value out;
   napi_get_boolean(env, v != 0, &out);
@@ -441,12 +451,7 @@ static napi_value peer_cred(napi_env env, napi_callback_info info) {
   socklen_t len = sizeof(cred);
   if (fd < 0 || fd > INT32_MAX || getsockopt((int)fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
     return throw_errno(env, "SO_PEERCRED", fd < 0 ? EINVAL : errno);
-  napi_value arr;
-  napi_create_array_with_length(env, 3, &arr);
-  napi_set_element(env, arr, 0, make_i64(env, cred.pid));
-  napi_set_element(env, arr, 1, make_i64(env, cred.uid));
-  napi_set_element(env, arr, 2, make_i64(env, cred.gid));
-  return arr;
+  return make_i64_triple(env, cred.pid, cred.uid, cred.gid);
 }
 
 static napi_value close_fd(napi_env env, napi_callback_info info) {
@@ -963,12 +968,7 @@ static napi_value lock_file_mappings(napi_env env, napi_callback_info info) {
     bytes += (int64_t)(end - start);
   }
   if (maps != NULL) fclose(maps);
-  napi_value arr;
-  napi_create_array_with_length(env, 3, &arr);
-  napi_set_element(env, arr, 0, make_i64(env, count));
-  napi_set_element(env, arr, 1, make_i64(env, bytes));
-  napi_set_element(env, arr, 2, make_i64(env, first_errno));
-  return arr;
+  return make_i64_triple(env, count, bytes, first_errno);
 }
 
 static napi_value malloc_trim_all(napi_env env, napi_callback_info info) {
@@ -1788,6 +1788,9 @@ static napi_value loop_turns(napi_env env, napi_callback_info info) {
   return view;
 }
 
+/* An enumerable method of the module's exports. */
+#define EXPORT(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
+
 static napi_value init(napi_env env, napi_value exports) {
   install_sigbus();
   env_state_t *state = calloc(1, sizeof(env_state_t));
@@ -1798,58 +1801,58 @@ static napi_value init(napi_env env, napi_value exports) {
   }
   napi_add_env_cleanup_hook(env, env_state_teardown, state);
   napi_property_descriptor props[] = {
-      {"listenAbstract", NULL, listen_abstract, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"listenPath", NULL, listen_path, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"acceptFd", NULL, accept_fd, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"peerCred", NULL, peer_cred, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"dupFd", NULL, dup_fd, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ringCreate", NULL, ring_create, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ringHdrGet", NULL, ring_hdr_get, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ringHdrSet", NULL, ring_hdr_set, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ringWordGet", NULL, ring_word_get, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ringWordSet", NULL, ring_word_set, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ringRead", NULL, ring_read, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ringWrite", NULL, ring_write, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ringSemPost", NULL, ring_sem_post, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ringSemTryWait", NULL, ring_sem_trywait, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ringSemValue", NULL, ring_sem_value, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ringRefDec", NULL, ring_ref_dec, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ringSizesOk", NULL, ring_sizes_ok, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ringClose", NULL, ring_close, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"dgramBind", NULL, dgram_bind, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"dgramConnect", NULL, dgram_connect, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"dgramSend", NULL, dgram_send, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"dgramSend2", NULL, dgram_send2, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"loopTurns", NULL, loop_turns, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"dgramRecv", NULL, dgram_recv, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"streamConnect", NULL, stream_connect, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"streamRecv", NULL, stream_recv, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"udpSendTo", NULL, udp_send_to, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"udpSendSegments", NULL, udp_send_segments, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"udpOpen", NULL, udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"setSockOpt", NULL, set_sock_opt, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"monotonicMs", NULL, monotonic_ms, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"unixDgramOpen", NULL, unix_dgram_open, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"schedSetRr", NULL, sched_set_rr, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"memlockUnlimited", NULL, memlock_unlimited, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"lockFileMappings", NULL, lock_file_mappings, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"setPriorityPgrp", NULL, set_priority_pgrp, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"execv", NULL, exec_v, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"mapFileLatin1", NULL, map_file_latin1, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"mallocTrim", NULL, malloc_trim_all, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"lowMemoryNotification", NULL, low_memory_notification, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"collectIncrementally", NULL, collect_incrementally, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"fullGcCount", NULL, full_gc_count, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"cancelRrRestore", NULL, cancel_rr_restore, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"oldGenerationGrowth", NULL, old_generation_growth, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"schedSetOther", NULL, sched_set_other, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"udpRecvPollStart", NULL, udp_recv_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"udpRecvNext", NULL, udp_recv_next, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"streamRecvPollStart", NULL, stream_recv_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"pollSet", NULL, poll_set, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"pollClose", NULL, poll_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      EXPORT("listenAbstract", listen_abstract),
+      EXPORT("listenPath", listen_path),
+      EXPORT("acceptFd", accept_fd),
+      EXPORT("peerCred", peer_cred),
+      EXPORT("closeFd", close_fd),
+      EXPORT("dupFd", dup_fd),
+      EXPORT("ringCreate", ring_create),
+      EXPORT("ringHdrGet", ring_hdr_get),
+      EXPORT("ringHdrSet", ring_hdr_set),
+      EXPORT("ringWordGet", ring_word_get),
+      EXPORT("ringWordSet", ring_word_set),
+      EXPORT("ringRead", ring_read),
+      EXPORT("ringWrite", ring_write),
+      EXPORT("ringSemPost", ring_sem_post),
+      EXPORT("ringSemTryWait", ring_sem_trywait),
+      EXPORT("ringSemValue", ring_sem_value),
+      EXPORT("ringRefDec", ring_ref_dec),
+      EXPORT("ringSizesOk", ring_sizes_ok),
+      EXPORT("ringClose", ring_close),
+      EXPORT("dgramBind", dgram_bind),
+      EXPORT("dgramConnect", dgram_connect),
+      EXPORT("dgramSend", dgram_send),
+      EXPORT("dgramSend2", dgram_send2),
+      EXPORT("loopTurns", loop_turns),
+      EXPORT("dgramRecv", dgram_recv),
+      EXPORT("streamConnect", stream_connect),
+      EXPORT("streamRecv", stream_recv),
+      EXPORT("udpSendTo", udp_send_to),
+      EXPORT("udpSendSegments", udp_send_segments),
+      EXPORT("udpOpen", udp_open),
+      EXPORT("setSockOpt", set_sock_opt),
+      EXPORT("monotonicMs", monotonic_ms),
+      EXPORT("unixDgramOpen", unix_dgram_open),
+      EXPORT("schedSetRr", sched_set_rr),
+      EXPORT("memlockUnlimited", memlock_unlimited),
+      EXPORT("lockFileMappings", lock_file_mappings),
+      EXPORT("setPriorityPgrp", set_priority_pgrp),
+      EXPORT("execv", exec_v),
+      EXPORT("mapFileLatin1", map_file_latin1),
+      EXPORT("mallocTrim", malloc_trim_all),
+      EXPORT("lowMemoryNotification", low_memory_notification),
+      EXPORT("collectIncrementally", collect_incrementally),
+      EXPORT("fullGcCount", full_gc_count),
+      EXPORT("cancelRrRestore", cancel_rr_restore),
+      EXPORT("oldGenerationGrowth", old_generation_growth),
+      EXPORT("schedSetOther", sched_set_other),
+      EXPORT("pollStart", poll_start),
+      EXPORT("udpRecvPollStart", udp_recv_poll_start),
+      EXPORT("udpRecvNext", udp_recv_next),
+      EXPORT("streamRecvPollStart", stream_recv_poll_start),
+      EXPORT("pollSet", poll_set),
+      EXPORT("pollClose", poll_close),
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   napi_value page;
