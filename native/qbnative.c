@@ -387,18 +387,21 @@ static napi_value listen_abstract(napi_env env, napi_callback_info info) {
   return make_i64(env, fd);
 }
 
-/* A filesystem AF_UNIX address from a JS path; 0 (exception pending or -ENAMETOOLONG in *err) on failure. */
-static int path_addr(napi_env env, napi_value v, struct sockaddr_un *addr, int *err) {
+/*
+ * A filesystem AF_UNIX address from a JS path. 0 when there is none, and *fail is then what the
+ * call answers: NULL with a TypeError pending (not a string), or -ENAMETOOLONG (empty, too long).
+ */
+static int path_addr(napi_env env, napi_value v, struct sockaddr_un *addr, napi_value *fail) {
   memset(addr, 0, sizeof(*addr));
   addr->sun_family = AF_UNIX;
   size_t len = 0;
-  *err = 0;
   if (napi_get_value_string_utf8(env, v, addr->sun_path, sizeof(addr->sun_path), &len) != napi_ok) {
     napi_throw_type_error(env, NULL, "expected a path");
+    *fail = NULL;
     return 0;
   }
   if (len == 0 || len + 1 >= sizeof(addr->sun_path)) {
-    *err = ENAMETOOLONG;
+    *fail = make_i64(env, -ENAMETOOLONG);
     return 0;
   }
   return 1;
@@ -413,8 +416,8 @@ static napi_value connect_path(napi_env env, napi_callback_info info, int type) 
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
   struct sockaddr_un addr;
-  int err;
-  if (!path_addr(env, argv[0], &addr, &err)) return err ? make_i64(env, -err) : NULL;
+  napi_value fail;
+  if (!path_addr(env, argv[0], &addr, &fail)) return fail;
   int fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return make_i64(env, -errno);
   int rc;
@@ -428,8 +431,8 @@ static napi_value listen_path(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
   struct sockaddr_un addr;
-  int err;
-  if (!path_addr(env, argv[0], &addr, &err)) return err ? make_i64(env, -err) : NULL;
+  napi_value fail;
+  if (!path_addr(env, argv[0], &addr, &fail)) return fail;
   int64_t backlog;
   if (!get_i64(env, argv[1], &backlog)) return NULL;
   return make_i64(env, stream_listener(&addr, backlog));
