@@ -15,7 +15,8 @@
  *
  * A few messages (cpg JOINLIST) use the 24-byte response header instead: the same two fields
  * plus `error` (i32) at 16 and 4 pad bytes; `id` and `size` are at the same offsets, so one
- * header decoder serves both.
+ * header decoder serves both. Both are libqb's IPC headers, so messages are built with the
+ * writers of ipc/frame.ts (`allocRequest`, `writeRequestHeader`, `allocResponse`).
  *
  * Byte-order policy (spec services-exec.md §1): every field is in the sender's native order and
  * corosync 3.1.7 cannot really run mixed-endian clusters (several handlers have no swap
@@ -30,12 +31,12 @@
 
 import { Buffer } from 'node:buffer';
 import { zeroedBuffer } from '../common/buffers.js';
+import { writeRequestHeader } from '../ipc/frame.js';
 import {
   readBigUInt64LE,
   readInt32LE,
   readUInt32LE,
   writeBigUInt64LE,
-  writeInt32LE,
   writeUInt32LE,
 } from '../common/bytes.js';
 
@@ -329,32 +330,14 @@ export function decodeExecHeader(msg: Buffer, endianConvert = false): CodecResul
   return codecOk({ id, service, fn: execIdFn(id), size });
 }
 
-/** Write a 16-byte request header at `off` (pads zero). */
-export function writeExecHeader(buf: Buffer, id: number, size: number, off = 0): void {
-  writeInt32LE(buf, id | 0, off);
-  writeInt32LE(buf, 0, off + 4);
-  writeInt32LE(buf, size, off + 8);
-  writeInt32LE(buf, 0, off + 12);
-}
-
-/** Write a 24-byte response-style header at `off` (pads zero). */
-export function writeExecResponseHeader(buf: Buffer, id: number, size: number, error: number, off = 0): void {
-  writeExecHeader(buf, id, size, off);
-  writeInt32LE(buf, error | 0, off + 16);
-  writeInt32LE(buf, 0, off + 20);
-}
-
-/** A zero-filled exec message of `size` bytes with its 16-byte header written. */
-export function allocExecMessage(id: number, size: number): Buffer {
-  const buf = zeroedBuffer(size);
-  writeExecHeader(buf, id, size);
-  return buf;
-}
-
-/** Just the 16-byte header (for sending header + payload as separate pieces). */
+/**
+ * Just the 16-byte header, announcing `size` bytes (for sending header and payload as separate
+ * pieces). Whole messages are built with `allocRequest` of ipc/frame.ts: the exec header is
+ * libqb's request header, so its writers are the IPC ones.
+ */
 export function encodeExecHeader(id: number, size: number): Buffer {
   const buf = zeroedBuffer(EXEC_HEADER_SIZE);
-  writeExecHeader(buf, id, size);
+  writeRequestHeader(buf, id, size);
   return buf;
 }
 

@@ -25,14 +25,8 @@
 import { Buffer } from 'node:buffer';
 import { readRingId, writeRingId } from '../totem/wire/header.js';
 import type { RingId } from '../totem/wire/seq.js';
-import {
-  EXEC_HEADER_SIZE,
-  SERVICES_COUNT_MAX,
-  type CodecResult,
-  codecFail,
-  codecOk,
-  writeExecHeader,
-} from './codec.js';
+import { EXEC_HEADER_SIZE, SERVICES_COUNT_MAX, type CodecResult, codecFail, codecOk } from './codec.js';
+import { allocRequest } from '../ipc/frame.js';
 import { readInt32LE, writeInt32LE } from '../common/bytes.js';
 
 /** Header ids of the sync messages. */
@@ -66,8 +60,7 @@ export type SyncMessage = SyncBarrier | SyncServiceBuild;
 
 /** BARRIER for `ringId`. */
 export function encodeSyncBarrier(ringId: RingId): Buffer {
-  const buf = Buffer.alloc(SYNC_BARRIER_SIZE);
-  writeExecHeader(buf, SyncMessageId.BARRIER, SYNC_BARRIER_SIZE);
+  const buf = allocRequest(SyncMessageId.BARRIER, SYNC_BARRIER_SIZE);
   writeRingId(buf, RING_ID_OFF, ringId);
   return buf;
 }
@@ -77,8 +70,7 @@ export function encodeSyncServiceBuild(ringId: RingId, services: readonly number
   if (services.length > SYNC_SERVICE_LIST_MAX) {
     throw new RangeError(`${services.length} sync services exceed the ${SYNC_SERVICE_LIST_MAX}-entry list`);
   }
-  const buf = Buffer.alloc(SYNC_SERVICE_BUILD_SIZE);
-  writeExecHeader(buf, SyncMessageId.SERVICE_BUILD, SYNC_SERVICE_BUILD_SIZE);
+  const buf = allocRequest(SyncMessageId.SERVICE_BUILD, SYNC_SERVICE_BUILD_SIZE);
   writeRingId(buf, RING_ID_OFF, ringId);
   writeInt32LE(buf, services.length, ENTRIES_OFF);
   services.forEach((s, i) => {

@@ -6,7 +6,8 @@ import { Icmap } from '../../src/cmap/icmap.js';
 import { CmapValueType } from '../../src/cmap/types.js';
 import { CsErrorCode } from '../../src/common/errors.js';
 import { ExecEngine, serviceSuffix, type ExecGroup } from '../../src/exec/engine.js';
-import { allocExecMessage, execId } from '../../src/exec/codec.js';
+import { execId } from '../../src/exec/codec.js';
+import { allocRequest } from '../../src/ipc/frame.js';
 import type { ExecApi, ServiceEngine } from '../../src/exec/service-engine.js';
 import {
   CMAP_MCAST_HEADER_SIZE,
@@ -177,9 +178,9 @@ describe('exec engine: routing of group "a" (§2.2)', () => {
     const { engine, icmap } = setup();
     const cpg = new Recorder(2, 'corosync_cpg', 7);
     engine.register(cpg);
-    engine.deliver('a', 3, allocExecMessage(execId(2, 5), 40));
-    engine.deliver('a', 2, allocExecMessage(execId(2, 5), 16));
-    engine.deliver('a', 2, allocExecMessage(execId(2, 0), 168));
+    engine.deliver('a', 3, allocRequest(execId(2, 5), 40));
+    engine.deliver('a', 2, allocRequest(execId(2, 5), 16));
+    engine.deliver('a', 2, allocRequest(execId(2, 0), 168));
     assert.deepEqual(cpg.got, ['fn5 from 3 len 40', 'fn5 from 2 len 16', 'fn0 from 2 len 168']);
     assert.equal(u64(icmap, 'runtime.services.cpg.5.rx'), 2n);
     assert.equal(u64(icmap, 'runtime.services.cpg.0.rx'), 1n);
@@ -192,7 +193,7 @@ describe('exec engine: routing of group "a" (§2.2)', () => {
     engine.register(new Recorder(2, 'corosync_cpg', 7));
     const events: unknown[] = [];
     icmap.trackAdd('runtime.services.cpg.3.rx', 2, (ev) => events.push(ev));
-    engine.deliver('a', 1, allocExecMessage(execId(2, 3), 16));
+    engine.deliver('a', 1, allocRequest(execId(2, 3), 16));
     assert.equal(events.length, 1);
     assert.equal((events[0] as { oldValue?: unknown }).oldValue, undefined);
   });
@@ -200,7 +201,7 @@ describe('exec engine: routing of group "a" (§2.2)', () => {
   it('drops messages of services not loaded here silently', () => {
     const { engine, logs } = setup();
     engine.register(new Recorder(2, 'corosync_cpg', 7));
-    engine.deliver('a', 1, allocExecMessage(execId(5, 0), 32));
+    engine.deliver('a', 1, allocRequest(execId(5, 0), 32));
     assert.equal(engine.stats.notLoaded, 1);
     assert.deepEqual(
       logs.filter((l) => !l.startsWith('notice: Service engine')),
@@ -212,8 +213,8 @@ describe('exec engine: routing of group "a" (§2.2)', () => {
     const { engine, logs, icmap } = setup();
     const cpg = new Recorder(2, 'corosync_cpg', 7);
     engine.register(cpg);
-    engine.deliver('a', 1, allocExecMessage(execId(2, 7), 16));
-    engine.deliver('a', 1, allocExecMessage(execId(2, 0xffff), 16));
+    engine.deliver('a', 1, allocRequest(execId(2, 7), 16));
+    engine.deliver('a', 1, allocRequest(execId(2, 0xffff), 16));
     assert.deepEqual(cpg.got, []);
     assert.ok(logs.includes('warn: discarded unknown message 7 for service 2 (max id 7)'));
     assert.ok(logs.includes('warn: discarded unknown message 65535 for service 2 (max id 7)'));
@@ -221,7 +222,7 @@ describe('exec engine: routing of group "a" (§2.2)', () => {
     assert.equal(icmap.has('runtime.services.cpg.7.rx'), false);
     // quorum has no exec functions at all
     engine.register(new Recorder(3, 'corosync_quorum', 0));
-    engine.deliver('a', 1, allocExecMessage(execId(3, 0), 16));
+    engine.deliver('a', 1, allocRequest(execId(3, 0), 16));
     assert.ok(logs.includes('warn: discarded unknown message 0 for service 3 (max id 0)'));
   });
 
@@ -231,12 +232,12 @@ describe('exec engine: routing of group "a" (§2.2)', () => {
     engine.register(cpg);
     engine.deliver('a', 1, Buffer.alloc(0));
     engine.deliver('a', 1, Buffer.alloc(15));
-    const m = allocExecMessage(execId(2, 0), 32);
+    const m = allocRequest(execId(2, 0), 32);
     engine.deliver('a', 1, m.subarray(0, 31)); // header says 32
-    const big = allocExecMessage(execId(2, 0), 32);
+    const big = allocRequest(execId(2, 0), 32);
     big.writeInt32LE(64, 8);
     engine.deliver('a', 1, big);
-    const neg = allocExecMessage(0, 16);
+    const neg = allocRequest(0, 16);
     neg.writeInt32LE(-1, 0);
     engine.deliver('a', 1, neg);
     assert.deepEqual(cpg.got, []);
@@ -248,7 +249,7 @@ describe('exec engine: routing of group "a" (§2.2)', () => {
     const { engine, logs, icmap } = setup();
     const cpg = new Recorder(2, 'corosync_cpg', 7);
     engine.register(cpg);
-    const m = allocExecMessage(execId(2, 0), 168);
+    const m = allocRequest(execId(2, 0), 168);
     engine.deliver('a', 4, m, true);
     engine.deliver('a', 4, m, true);
     engine.deliver('a', 5, m, true);
@@ -263,13 +264,13 @@ describe('exec engine: routing of group "a" (§2.2)', () => {
     const cpg = new Recorder(2, 'corosync_cpg', 7);
     engine.register(cpg);
     cpg.throwOnDeliver = true;
-    engine.deliver('a', 1, allocExecMessage(execId(2, 0), 16));
+    engine.deliver('a', 1, allocRequest(execId(2, 0), 16));
     assert.equal(engine.stats.serviceErrors, 1);
     assert.ok(
       logs.some((l) => l.startsWith('error: engine corosync_cpg: handler of message 0 from node 1 failed')),
     );
     cpg.throwOnDeliver = false;
-    engine.deliver('a', 1, allocExecMessage(execId(2, 0), 16));
+    engine.deliver('a', 1, allocRequest(execId(2, 0), 16));
     assert.equal(cpg.got.length, 1);
   });
 
@@ -283,7 +284,7 @@ describe('exec engine: routing of group "a" (§2.2)', () => {
       instance: inst,
       group: Buffer.from('a'),
       from: 2,
-      message: allocExecMessage(execId(2, 1), 16),
+      message: allocRequest(execId(2, 1), 16),
       endianConvert: false,
     });
     engine.handleUpcall({
@@ -291,7 +292,7 @@ describe('exec engine: routing of group "a" (§2.2)', () => {
       instance: inst,
       group: Buffer.from('other'),
       from: 2,
-      message: allocExecMessage(execId(2, 1), 16),
+      message: allocRequest(execId(2, 1), 16),
       endianConvert: false,
     });
     assert.deepEqual(cpg.got, ['fn1 from 2 len 16']);
@@ -316,7 +317,7 @@ describe('exec engine: sending', () => {
     const { engine, icmap, sent, refuse } = setup();
     const cpg = new Recorder(2, 'corosync_cpg', 7);
     engine.register(cpg);
-    const head = allocExecMessage(execId(2, 3), 24);
+    const head = allocRequest(execId(2, 3), 24);
     assert.equal(cpg.api.mcast(2, 3, [head.subarray(0, 16), head.subarray(16)]), CsErrorCode.CS_OK);
     assert.equal(cpg.api.mcast(2, 3, head, 1), CsErrorCode.CS_OK);
     assert.deepEqual(
@@ -332,8 +333,8 @@ describe('exec engine: sending', () => {
     assert.equal(u64(icmap, 'runtime.services.cpg.3.tx'), 3n);
     // an unknown fn or service is sent but not counted
     refuse.on = false;
-    cpg.api.mcast(2, 9, allocExecMessage(execId(2, 9), 16));
-    cpg.api.mcast(9, 0, allocExecMessage(execId(9, 0), 16));
+    cpg.api.mcast(2, 9, allocRequest(execId(2, 9), 16));
+    cpg.api.mcast(9, 0, allocRequest(execId(9, 0), 16));
     assert.equal(sent.length, 4);
   });
 });
@@ -385,13 +386,13 @@ describe('exec engine: re-entrancy and unloading', () => {
     class Echo extends Recorder {
       override deliver(fn: number, message: Buffer, from: number): void {
         order.push(`deliver begin ${from}`);
-        if (from === 2) this.api.mcast(2, 0, allocExecMessage(execId(2, 0), 16));
+        if (from === 2) this.api.mcast(2, 0, allocRequest(execId(2, 0), 16));
         order.push(`deliver end ${from}`);
         super.deliver(fn, message, from);
       }
     }
     engine.register(new Echo(2, 'corosync_cpg', 7));
-    engine.deliver('a', 2, allocExecMessage(execId(2, 0), 16));
+    engine.deliver('a', 2, allocRequest(execId(2, 0), 16));
     assert.deepEqual(order, [
       'deliver begin 2',
       'send a',
@@ -420,7 +421,7 @@ describe('exec engine: re-entrancy and unloading', () => {
     assert.ok(logs.includes('notice: Service engine unloaded: engine corosync_votequorum'));
     assert.deepEqual(engine.services(), []);
     // messages for unloaded services are dropped
-    engine.deliver('a', 1, allocExecMessage(execId(2, 0), 16));
+    engine.deliver('a', 1, allocRequest(execId(2, 0), 16));
     assert.deepEqual(cpg.got, []);
   });
 });

@@ -9,7 +9,8 @@ import { Icmap } from '../../src/cmap/icmap.js';
 import { CmapValueType } from '../../src/cmap/types.js';
 import { CsErrorCode } from '../../src/common/errors.js';
 import { ExecEngine, type ExecEffect, type ExecGroup } from '../../src/exec/engine.js';
-import { allocExecMessage, execId } from '../../src/exec/codec.js';
+import { execId } from '../../src/exec/codec.js';
+import { allocRequest } from '../../src/ipc/frame.js';
 import type { ExecApi, ServiceEngine, SyncHooks } from '../../src/exec/service-engine.js';
 import { decodeSyncMessage, encodeSyncBarrier, encodeSyncServiceBuild } from '../../src/exec/sync-codec.js';
 import { unknownServiceName } from '../../src/exec/sync.js';
@@ -48,7 +49,7 @@ class FakeService implements ServiceEngine {
           return false;
         }
         if (this.sendInProcess) {
-          const msg = allocExecMessage(execId(this.id, 0), 24);
+          const msg = allocRequest(execId(this.id, 0), 24);
           msg.writeUInt32LE(this.node, 16);
           if (this.api.mcast(this.id, 0, msg) !== CsErrorCode.CS_OK) return false;
         }

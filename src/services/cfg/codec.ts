@@ -51,11 +51,9 @@ import {
   codecOk,
   execId,
   readMessageSource,
-  writeExecHeader,
   writeMessageSource,
 } from '../../exec/codec.js';
 import { REQUEST_HEADER_SIZE, RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from '../../ipc/frame.js';
-import { zeroedBuffer } from '../../common/buffers.js';
 import {
   readInt32LE,
   readUInt16LE,
@@ -192,9 +190,7 @@ export function encodeCfgExec(msg: CfgExecMessage): Buffer {
     reload_config: CfgExecFn.RELOAD_CONFIG,
     crypto_reconfig: CfgExecFn.CRYPTO_RECONFIG,
   }[msg.kind];
-  const size = CFG_EXEC_SIZES[fn]!;
-  const buf = zeroedBuffer(size);
-  writeExecHeader(buf, execId(CFG_SERVICE_ID, fn), size);
+  const buf = allocRequest(execId(CFG_SERVICE_ID, fn), CFG_EXEC_SIZES[fn]!);
   switch (msg.kind) {
     case 'ringreenable':
     case 'reload_config':

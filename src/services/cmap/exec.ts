@@ -55,9 +55,9 @@ import {
   codecFail,
   codecOk,
   execId,
-  writeExecHeader,
 } from '../../exec/codec.js';
 import type { ExecApi, ServiceEngine, SyncHooks } from '../../exec/service-engine.js';
+import { allocRequest } from '../../ipc/frame.js';
 import type { IpcServiceDefinition } from '../../ipc/server.js';
 import type { RingId } from '../../totem/wire/index.js';
 import {
@@ -121,8 +121,7 @@ export function encodeCmapMcast(reason: number, items: readonly CmapMcastItem[])
   }
   const lens = items.map((it) => align8(CMAP_MCAST_ITEM_SIZE + it.value.length));
   const size = CMAP_MCAST_HEADER_SIZE + lens.reduce((a, b) => a + b, 0);
-  const buf = Buffer.alloc(size);
-  writeExecHeader(buf, execId(ServiceId.CMAP, CmapExecFn.MCAST), size);
+  const buf = allocRequest(execId(ServiceId.CMAP, CmapExecFn.MCAST), size);
   writeUInt8(buf, reason, 16);
   writeUInt8(buf, items.length, 24);
   let off = CMAP_MCAST_HEADER_SIZE;

@@ -33,11 +33,15 @@ import {
   execId,
   isCodecFailure,
   readMessageSource,
-  writeExecHeader,
-  writeExecResponseHeader,
   writeMessageSource,
 } from '../../exec/codec.js';
-import { RESPONSE_HEADER_SIZE, writeRequestHeader, writeResponseHeader } from '../../ipc/frame.js';
+import {
+  RESPONSE_HEADER_SIZE,
+  allocRequest,
+  allocResponse,
+  writeRequestHeader,
+  writeResponseHeader,
+} from '../../ipc/frame.js';
 import { zeroedBuffer } from '../../common/buffers.js';
 import {
   readBigUInt64LE,
@@ -398,8 +402,7 @@ export type CpgExecMessage =
 
 /** PROCJOIN / PROCLEAVE: header, group @16, pid @152, reason @160; 168 bytes. */
 function encodeProc(id: number, group: CpgName, pid: number, reason: number): Buffer {
-  const buf = zeroedBuffer(CpgSize.PROCJOIN);
-  writeExecHeader(buf, id, CpgSize.PROCJOIN);
+  const buf = allocRequest(id, CpgSize.PROCJOIN);
   writeCpgName(buf, 16, group);
   writeUInt32LE(buf, pid >>> 0, 152);
   writeUInt32LE(buf, reason >>> 0, 160);
@@ -417,8 +420,7 @@ export function encodeCpgProcLeave(group: CpgName, pid: number, reason: number):
 /** JOINLIST: response header (error 0), then n × {pid @0, group @8}. */
 export function encodeCpgJoinList(entries: readonly CpgJoinListEntry[]): Buffer {
   const size = CpgSize.JOINLIST_HEADER + CPG_JOIN_LIST_ENTRY_SIZE * entries.length;
-  const buf = zeroedBuffer(size);
-  writeExecResponseHeader(buf, CpgExecId.JOINLIST, size, 0);
+  const buf = allocResponse(CpgExecId.JOINLIST, size, 0);
   entries.forEach((e, i) => {
     const off = CpgSize.JOINLIST_HEADER + CPG_JOIN_LIST_ENTRY_SIZE * i;
     writeUInt32LE(buf, e.pid >>> 0, off);
@@ -433,7 +435,7 @@ export function encodeCpgMcastHeader(
   msglen: number,
 ): Buffer {
   const buf = zeroedBuffer(CpgSize.MCAST_HEADER);
-  writeExecHeader(buf, CpgExecId.MCAST, CpgSize.MCAST_HEADER + msglen);
+  writeRequestHeader(buf, CpgExecId.MCAST, CpgSize.MCAST_HEADER + msglen);
   writeCpgName(buf, 16, m.group);
   writeUInt32LE(buf, msglen >>> 0, 152);
   writeUInt32LE(buf, m.pid >>> 0, 160);
@@ -455,8 +457,7 @@ export function encodeCpgMcast(m: Omit<CpgMcast, 'kind'>): Buffer {
 /** DOWNLIST_OLD: header, left_nodes @16, nodeids[384] @24; 1560 bytes. */
 export function encodeCpgDownlistOld(leftNodes: readonly number[]): Buffer {
   checkNodeCount(leftNodes.length);
-  const buf = zeroedBuffer(CpgSize.DOWNLIST_OLD);
-  writeExecHeader(buf, CpgExecId.DOWNLIST_OLD, CpgSize.DOWNLIST_OLD);
+  const buf = allocRequest(CpgExecId.DOWNLIST_OLD, CpgSize.DOWNLIST_OLD);
   writeUInt32LE(buf, leftNodes.length, 16);
   leftNodes.forEach((n, i) => writeUInt32LE(buf, n >>> 0, 24 + 4 * i));
   return buf;
@@ -465,8 +466,7 @@ export function encodeCpgDownlistOld(leftNodes: readonly number[]): Buffer {
 /** DOWNLIST: header, old_members @16, left_nodes @24, nodeids[384] @32 (unused zero); 1568 bytes. */
 export function encodeCpgDownlist(oldMembers: number, leftNodes: readonly number[]): Buffer {
   checkNodeCount(leftNodes.length);
-  const buf = zeroedBuffer(CpgSize.DOWNLIST);
-  writeExecHeader(buf, CpgExecId.DOWNLIST, CpgSize.DOWNLIST);
+  const buf = allocRequest(CpgExecId.DOWNLIST, CpgSize.DOWNLIST);
   writeUInt32LE(buf, oldMembers >>> 0, 16);
   writeUInt32LE(buf, leftNodes.length, 24);
   leftNodes.forEach((n, i) => writeUInt32LE(buf, n >>> 0, 32 + 4 * i));
@@ -489,7 +489,7 @@ export function encodeCpgPartialMcastHeader(
   fraglen: number,
 ): Buffer {
   const buf = zeroedBuffer(CpgSize.PARTIAL_MCAST_HEADER);
-  writeExecHeader(buf, CpgExecId.PARTIAL_MCAST, CpgSize.PARTIAL_MCAST_HEADER + fraglen);
+  writeRequestHeader(buf, CpgExecId.PARTIAL_MCAST, CpgSize.PARTIAL_MCAST_HEADER + fraglen);
   writeCpgName(buf, 16, m.group);
   writeUInt32LE(buf, m.msglen >>> 0, 152);
   writeUInt32LE(buf, fraglen >>> 0, 160);
@@ -756,12 +756,6 @@ export type CpgRequest =
   | CpgZcExecuteRequest
   | CpgPartialMcastRequest;
 
-function requestBuf(id: number, size: number): Buffer {
-  const buf = zeroedBuffer(size);
-  writeRequestHeader(buf, id, size);
-  return buf;
-}
-
 /** The 40 bytes of an MCAST request before its `msglen`-byte message. */
 export function encodeCpgMcastRequestHeader(guarantee: number, msglen: number): Buffer {
   const buf = zeroedBuffer(CpgSize.REQ_MCAST_HEADER);
@@ -801,14 +795,14 @@ function writeZcPath(buf: Buffer, off: number, path: string): void {
 export function encodeCpgRequest(r: CpgRequest): Buffer {
   switch (r.kind) {
     case 'join': {
-      const buf = requestBuf(CpgReqId.JOIN, CpgSize.REQ_JOIN);
+      const buf = allocRequest(CpgReqId.JOIN, CpgSize.REQ_JOIN);
       writeCpgName(buf, 16, r.group);
       writeUInt32LE(buf, r.pid >>> 0, 152);
       writeUInt32LE(buf, r.flags >>> 0, 160);
       return buf;
     }
     case 'leave': {
-      const buf = requestBuf(CpgReqId.LEAVE, CpgSize.REQ_LEAVE);
+      const buf = allocRequest(CpgReqId.LEAVE, CpgSize.REQ_LEAVE);
       writeCpgName(buf, 16, r.group);
       writeUInt32LE(buf, r.pid >>> 0, 152);
       return buf;
@@ -816,14 +810,14 @@ export function encodeCpgRequest(r: CpgRequest): Buffer {
     case 'mcast':
       return Buffer.concat([encodeCpgMcastRequestHeader(r.guarantee, r.message.length), r.message]);
     case 'membership_get': {
-      const buf = requestBuf(CpgReqId.MEMBERSHIP, CpgSize.REQ_MEMBERSHIP);
+      const buf = allocRequest(CpgReqId.MEMBERSHIP, CpgSize.REQ_MEMBERSHIP);
       writeCpgName(buf, 16, r.group);
       return buf;
     }
     case 'local_get':
-      return requestBuf(CpgReqId.LOCAL_GET, CpgSize.REQ_LOCAL_GET);
+      return allocRequest(CpgReqId.LOCAL_GET, CpgSize.REQ_LOCAL_GET);
     case 'iteration_initialize': {
-      const buf = requestBuf(CpgReqId.ITERATIONINITIALIZE, CpgSize.REQ_ITERATIONINITIALIZE);
+      const buf = allocRequest(CpgReqId.ITERATIONINITIALIZE, CpgSize.REQ_ITERATIONINITIALIZE);
       if (r.group) writeCpgName(buf, 16, r.group);
       writeUInt32LE(buf, r.iterationType >>> 0, 152);
       return buf;
@@ -831,26 +825,26 @@ export function encodeCpgRequest(r: CpgRequest): Buffer {
     case 'iteration_next':
     case 'iteration_finalize': {
       const id = r.kind === 'iteration_next' ? CpgReqId.ITERATIONNEXT : CpgReqId.ITERATIONFINALIZE;
-      const buf = requestBuf(id, CpgSize.REQ_ITERATIONNEXT);
+      const buf = allocRequest(id, CpgSize.REQ_ITERATIONNEXT);
       writeBigUInt64LE(buf, BigInt.asUintN(64, r.handle), 16);
       return buf;
     }
     case 'finalize':
-      return requestBuf(CpgReqId.FINALIZE, CpgSize.REQ_FINALIZE);
+      return allocRequest(CpgReqId.FINALIZE, CpgSize.REQ_FINALIZE);
     case 'zc_alloc': {
-      const buf = requestBuf(CpgReqId.ZC_ALLOC, CpgSize.REQ_ZC_ALLOC);
+      const buf = allocRequest(CpgReqId.ZC_ALLOC, CpgSize.REQ_ZC_ALLOC);
       writeBigUInt64LE(buf, BigInt.asUintN(64, r.mapSize), 16);
       writeZcPath(buf, 24, r.path);
       return buf;
     }
     case 'zc_free': {
-      const buf = requestBuf(CpgReqId.ZC_FREE, CpgSize.REQ_ZC_FREE);
+      const buf = allocRequest(CpgReqId.ZC_FREE, CpgSize.REQ_ZC_FREE);
       writeBigUInt64LE(buf, BigInt.asUintN(64, r.mapSize), 16);
       writeBigUInt64LE(buf, BigInt.asUintN(64, r.serverAddress), 24);
       return buf;
     }
     case 'zc_execute': {
-      const buf = requestBuf(CpgReqId.ZC_EXECUTE, CpgSize.REQ_ZC_EXECUTE);
+      const buf = allocRequest(CpgReqId.ZC_EXECUTE, CpgSize.REQ_ZC_EXECUTE);
       writeBigUInt64LE(buf, BigInt.asUintN(64, r.serverAddress), 16);
       return buf;
     }
@@ -1124,15 +1118,9 @@ const BARE_RESPONSE_IDS: ReadonlySet<number> = new Set([
   CpgResId.PARTIAL_SEND,
 ]);
 
-function responseBuf(id: number, size: number, error: number): Buffer {
-  const buf = zeroedBuffer(size);
-  writeResponseHeader(buf, id, size, error);
-  return buf;
-}
-
 /** A bare 24-byte response with `id` and `error`. */
 export function encodeCpgBareResponse(id: number, error: number): Buffer {
-  return responseBuf(id, CpgSize.RES_BARE, error);
+  return allocResponse(id, CpgSize.RES_BARE, error);
 }
 
 /** The 184 bytes of a DELIVER callback before its `msglen`-byte message (error CS_OK). */
@@ -1211,30 +1199,30 @@ export function encodeCpgResponse(r: CpgResponse): Buffer {
       return encodeCpgBareResponse(r.id, r.error);
     case 'membership': {
       checkNodeCount(r.members.length);
-      const buf = responseBuf(CpgResId.MEMBERSHIP, CpgSize.RES_MEMBERSHIP, r.error);
+      const buf = allocResponse(CpgResId.MEMBERSHIP, CpgSize.RES_MEMBERSHIP, r.error);
       writeUInt32LE(buf, r.members.length, 24);
       r.members.forEach((a, i) => writeAddress(buf, 32 + CPG_ADDRESS_SIZE * i, a));
       return buf;
     }
     case 'local_get': {
-      const buf = responseBuf(CpgResId.LOCAL_GET, CpgSize.RES_LOCAL_GET, r.error);
+      const buf = allocResponse(CpgResId.LOCAL_GET, CpgSize.RES_LOCAL_GET, r.error);
       writeUInt32LE(buf, r.localNodeid >>> 0, 24);
       return buf;
     }
     case 'iteration_initialize': {
-      const buf = responseBuf(CpgResId.ITERATIONINITIALIZE, CpgSize.RES_ITERATIONINITIALIZE, r.error);
+      const buf = allocResponse(CpgResId.ITERATIONINITIALIZE, CpgSize.RES_ITERATIONINITIALIZE, r.error);
       writeBigUInt64LE(buf, BigInt.asUintN(64, r.handle), 24);
       return buf;
     }
     case 'iteration_next': {
-      const buf = responseBuf(CpgResId.ITERATIONNEXT, CpgSize.RES_ITERATIONNEXT, r.error);
+      const buf = allocResponse(CpgResId.ITERATIONNEXT, CpgSize.RES_ITERATIONNEXT, r.error);
       writeCpgName(buf, 24, r.description.group);
       writeUInt32LE(buf, r.description.nodeid >>> 0, 160);
       writeUInt32LE(buf, r.description.pid >>> 0, 164);
       return buf;
     }
     case 'flowcontrol': {
-      const buf = responseBuf(CpgResId.FLOWCONTROL_CALLBACK, CpgSize.FLOWCONTROL_CALLBACK, r.error);
+      const buf = allocResponse(CpgResId.FLOWCONTROL_CALLBACK, CpgSize.FLOWCONTROL_CALLBACK, r.error);
       writeUInt32LE(buf, r.state >>> 0, 24);
       return buf;
     }
@@ -1243,7 +1231,7 @@ export function encodeCpgResponse(r: CpgResponse): Buffer {
       const l = r.left.length;
       const j = r.joined.length;
       const size = CpgSize.CONFCHG_HEADER + CPG_ADDRESS_SIZE * (m + l + j);
-      const buf = responseBuf(CpgResId.CONFCHG_CALLBACK, size, r.error);
+      const buf = allocResponse(CpgResId.CONFCHG_CALLBACK, size, r.error);
       writeCpgName(buf, 24, r.group);
       writeUInt32LE(buf, m, 160);
       writeUInt32LE(buf, j, 168);
@@ -1265,7 +1253,7 @@ export function encodeCpgResponse(r: CpgResponse): Buffer {
     case 'totem_confchg': {
       const n = r.members.length;
       const size = CpgSize.TOTEM_CONFCHG_HEADER + 4 * n;
-      const buf = responseBuf(CpgResId.TOTEM_CONFCHG_CALLBACK, size, r.error);
+      const buf = allocResponse(CpgResId.TOTEM_CONFCHG_CALLBACK, size, r.error);
       writeUInt32LE(buf, r.ringId.nodeid >>> 0, 24);
       writeBigUInt64LE(buf, BigInt.asUintN(64, r.ringId.seq), 32);
       writeUInt32LE(buf, n, 40);

@@ -18,23 +18,9 @@
  * byte order (policy of src/exec/codec.ts).
  */
 import { Buffer } from 'node:buffer';
-import {
-  type CodecResult,
-  ServiceId,
-  checkMessage,
-  codecFail,
-  codecOk,
-  execId,
-  writeExecHeader,
-} from '../../exec/codec.js';
-import {
-  REQUEST_HEADER_SIZE,
-  RESPONSE_HEADER_SIZE,
-  writeRequestHeader,
-  writeResponseHeader,
-} from '../../ipc/frame.js';
+import { type CodecResult, ServiceId, checkMessage, codecFail, codecOk, execId } from '../../exec/codec.js';
+import { REQUEST_HEADER_SIZE, RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from '../../ipc/frame.js';
 import type { RingId } from '../../totem/wire/index.js';
-import { zeroedBuffer } from '../../common/buffers.js';
 import {
   readBigUInt64LE,
   readInt32LE,
@@ -203,19 +189,13 @@ export interface VqQdeviceReconfigureMessage {
 export type VqExecMessage =
   VqNodeinfoMessage | VqReconfigureMessage | VqQdeviceRegMessage | VqQdeviceReconfigureMessage;
 
-function execBuffer(id: number, size: number): Buffer {
-  const buf = zeroedBuffer(size);
-  writeExecHeader(buf, id, size);
-  return buf;
-}
-
 export function encodeVqNodeinfo(
   nodeId: number,
   votes: number,
   expectedVotes: number,
   flags: number,
 ): Buffer {
-  const buf = execBuffer(VqExecId.NODEINFO, VqExecSize.NODEINFO);
+  const buf = allocRequest(VqExecId.NODEINFO, VqExecSize.NODEINFO);
   writeUInt32LE(buf, nodeId >>> 0, 16);
   writeUInt32LE(buf, votes >>> 0, 20);
   writeUInt32LE(buf, expectedVotes >>> 0, 24);
@@ -224,7 +204,7 @@ export function encodeVqNodeinfo(
 }
 
 export function encodeVqReconfigure(param: number, nodeId: number, value: number): Buffer {
-  const buf = execBuffer(VqExecId.RECONFIGURE, VqExecSize.RECONFIGURE);
+  const buf = allocRequest(VqExecId.RECONFIGURE, VqExecSize.RECONFIGURE);
   writeUInt32LE(buf, nodeId >>> 0, 16);
   writeUInt32LE(buf, value >>> 0, 20);
   writeUInt8(buf, param & 0xff, 24);
@@ -232,14 +212,14 @@ export function encodeVqReconfigure(param: number, nodeId: number, value: number
 }
 
 export function encodeVqQdeviceReg(operation: number, name: string): Buffer {
-  const buf = execBuffer(VqExecId.QDEVICE_REG, VqExecSize.QDEVICE_REG);
+  const buf = allocRequest(VqExecId.QDEVICE_REG, VqExecSize.QDEVICE_REG);
   writeUInt32LE(buf, operation >>> 0, 16);
   writeName(buf, 20, name);
   return buf;
 }
 
 export function encodeVqQdeviceReconfigure(oldName: string, newName: string): Buffer {
-  const buf = execBuffer(VqExecId.QDEVICE_RECONFIGURE, VqExecSize.QDEVICE_RECONFIGURE);
+  const buf = allocRequest(VqExecId.QDEVICE_RECONFIGURE, VqExecSize.QDEVICE_RECONFIGURE);
   writeName(buf, 16, oldName);
   writeName(buf, 16 + QDEVICE_MAX_NAME_LEN, newName);
   return buf;
@@ -414,9 +394,7 @@ export function encodeVqRequest(r: VqRequest): Buffer {
     qdevice_master_wins: VqReqId.QDEVICE_MASTER_WINS,
   };
   const id = ids[r.kind];
-  const size = VQ_REQUEST_SIZE[id]!;
-  const buf = zeroedBuffer(size);
-  writeRequestHeader(buf, id, size);
+  const buf = allocRequest(id, VQ_REQUEST_SIZE[id]!);
   switch (r.kind) {
     case 'getinfo':
       writeUInt32LE(buf, r.nodeId >>> 0, 16);
@@ -496,15 +474,12 @@ export type VqResponse =
 
 /** STATUS (24 bytes): a bare response header with id 0. */
 export function encodeVqStatus(error: number): Buffer {
-  const buf = zeroedBuffer(VqResSize.STATUS);
-  writeResponseHeader(buf, VqResId.STATUS, VqResSize.STATUS, error);
-  return buf;
+  return allocResponse(VqResId.STATUS, VqResSize.STATUS, error);
 }
 
 /** GETINFO response (320 bytes); `info` undefined = all fields zero (error replies). */
 export function encodeVqGetinfo(error: number, info: VqGetinfo | undefined): Buffer {
-  const buf = zeroedBuffer(VqResSize.GETINFO);
-  writeResponseHeader(buf, VqResId.GETINFO, VqResSize.GETINFO, error);
+  const buf = allocResponse(VqResId.GETINFO, VqResSize.GETINFO, error);
   if (info) {
     const vals = [
       info.nodeId,
@@ -529,8 +504,7 @@ export function encodeVqQuorumNotification(
   nodes: readonly VqNodeEntry[],
 ): Buffer {
   const size = VqResSize.QUORUM_NOTIFICATION_BASE + 8 * nodes.length;
-  const buf = zeroedBuffer(size);
-  writeResponseHeader(buf, VqResId.QUORUM_NOTIFICATION, size, 1 /* CS_OK */);
+  const buf = allocResponse(VqResId.QUORUM_NOTIFICATION, size, 1 /* CS_OK */);
   writeUInt32LE(buf, quorate ? 1 : 0, 24);
   writeBigUInt64LE(buf, BigInt.asUintN(64, context), 32);
   writeUInt32LE(buf, nodes.length, 40);
@@ -547,8 +521,7 @@ export function encodeVqNodelistNotification(
   nodes: readonly number[],
 ): Buffer {
   const size = VqResSize.NODELIST_NOTIFICATION_BASE + 4 * nodes.length;
-  const buf = zeroedBuffer(size);
-  writeResponseHeader(buf, VqResId.NODELIST_NOTIFICATION, size, 1 /* CS_OK */);
+  const buf = allocResponse(VqResId.NODELIST_NOTIFICATION, size, 1 /* CS_OK */);
   writeBigUInt64LE(buf, BigInt.asUintN(64, context), 24);
   writeUInt32LE(buf, ringId.rep >>> 0, 32);
   writeBigUInt64LE(buf, BigInt.asUintN(64, ringId.seq), 40);
@@ -558,9 +531,11 @@ export function encodeVqNodelistNotification(
 }
 
 export function encodeVqExpectedVotesNotification(context: bigint, expectedVotes: number): Buffer {
-  const size = VqResSize.EXPECTEDVOTES_NOTIFICATION;
-  const buf = zeroedBuffer(size);
-  writeResponseHeader(buf, VqResId.EXPECTEDVOTES_NOTIFICATION, size, 1 /* CS_OK */);
+  const buf = allocResponse(
+    VqResId.EXPECTEDVOTES_NOTIFICATION,
+    VqResSize.EXPECTEDVOTES_NOTIFICATION,
+    1 /* CS_OK */,
+  );
   writeBigUInt64LE(buf, BigInt.asUintN(64, context), 24);
   writeUInt32LE(buf, expectedVotes >>> 0, 32);
   return buf;
