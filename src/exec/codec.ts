@@ -31,7 +31,7 @@
 
 import { Buffer } from 'node:buffer';
 import { zeroedBuffer } from '../common/buffers.js';
-import { writeRequestHeader } from '../ipc/frame.js';
+import { REQUEST_HEADER_SIZE, writeRequestHeader } from '../ipc/frame.js';
 import {
   readBigUInt64LE,
   readInt32LE,
@@ -306,20 +306,11 @@ export interface ExecHeader {
  * Whether the service is loaded and the fn is known is the dispatcher's business.
  */
 export function decodeExecHeader(msg: Buffer, endianConvert = false): CodecResult<ExecHeader> {
-  if (endianConvert) {
-    return codecFail(
-      'endian-unsupported',
-      'exec message from a node of the other byte order (not supported)',
-    );
-  }
-  if (msg.length < EXEC_HEADER_SIZE) {
-    return codecFail('truncated', `exec message of ${msg.length} bytes is shorter than its 16-byte header`);
-  }
+  const bad =
+    refuseOtherByteOrder(endianConvert, 'exec message') ??
+    checkFrameHeader(msg, EXEC_HEADER_SIZE, 'exec message');
+  if (bad) return bad;
   const id = readInt32LE(msg, 0);
-  const size = readInt32LE(msg, 8);
-  if (size !== msg.length) {
-    return codecFail('size-mismatch', `exec header size ${size} but ${msg.length} bytes received`);
-  }
   const service = execIdService(id);
   if (id < 0 || service >= SERVICES_COUNT_MAX) {
     return codecFail(
@@ -327,7 +318,7 @@ export function decodeExecHeader(msg: Buffer, endianConvert = false): CodecResul
       `exec id 0x${(id >>> 0).toString(16)} names service ${service} (max ${SERVICES_COUNT_MAX - 1})`,
     );
   }
-  return codecOk({ id, service, fn: execIdFn(id), size });
+  return codecOk({ id, service, fn: execIdFn(id), size: msg.length });
 }
 
 /**
@@ -342,8 +333,8 @@ export function encodeExecHeader(id: number, size: number): Buffer {
 }
 
 /**
- * The common start of every typed decoder: endian policy, header present, header.size equals
- * the bytes received, header.id equals `id`, and at least `min` bytes.
+ * The common start of every typed decoder: endian policy, header present, header.id equals
+ * `id`, header.size equals the bytes received, and at least `min` bytes.
  */
 export function checkMessage(
   msg: Buffer,
@@ -352,12 +343,8 @@ export function checkMessage(
   what: string,
   endianConvert = false,
 ): CodecFailure | null {
-  if (endianConvert) {
-    return codecFail('endian-unsupported', `${what} from a node of the other byte order (not supported)`);
-  }
-  if (msg.length < EXEC_HEADER_SIZE) {
-    return codecFail('truncated', `${what} of ${msg.length} bytes is shorter than its 16-byte header`);
-  }
+  const bad = refuseOtherByteOrder(endianConvert, what) ?? checkHeaderPresent(msg, EXEC_HEADER_SIZE, what);
+  if (bad) return bad;
   const gotId = readInt32LE(msg, 0);
   if (gotId !== id) {
     return codecFail(
@@ -365,17 +352,93 @@ export function checkMessage(
       `${what}: header id 0x${(gotId >>> 0).toString(16)}, expected 0x${id.toString(16)}`,
     );
   }
-  const size = readInt32LE(msg, 8);
-  if (size !== msg.length) {
-    return codecFail('size-mismatch', `${what}: header size ${size} but ${msg.length} bytes`);
+  return checkHeaderSize(msg, what) ?? checkMinSize(msg.length, min, what);
+}
+
+/** {@link checkMessage} for a struct of one fixed size: a longer message is a `size-mismatch`. */
+export function checkExactMessage(
+  msg: Buffer,
+  id: number,
+  size: number,
+  what: string,
+  endianConvert = false,
+): CodecFailure | null {
+  return checkMessage(msg, id, size, what, endianConvert) ?? checkExactSize(msg.length, size, what);
+}
+
+// ----------------------------------------------------------------------------------------
+// Checks shared by the exec, sync and IPC decoders. Each returns null when the check passes
+// (no allocation on that path: several run once per message) or the failure naming `what`.
+
+/** A message totem flagged for byte-order conversion is refused (policy in the file comment). */
+export function refuseOtherByteOrder(endianConvert: boolean, what: string): CodecFailure | null {
+  if (!endianConvert) return null;
+  return codecFail('endian-unsupported', `${what} from a node of the other byte order (not supported)`);
+}
+
+/** The frame holds at least its `headerSize`-byte header. */
+export function checkHeaderPresent(frame: Buffer, headerSize: number, what: string): CodecFailure | null {
+  if (frame.length >= headerSize) return null;
+  return codecFail(
+    'truncated',
+    `${what} of ${frame.length} bytes is shorter than its ${headerSize}-byte header`,
+  );
+}
+
+/** header.size (i32 @8) must be the bytes received: corosync and libqb send exactly that. */
+function checkHeaderSize(frame: Buffer, what: string): CodecFailure | null {
+  const size = readInt32LE(frame, 8);
+  if (size === frame.length) return null;
+  return codecFail('size-mismatch', `${what}: header size ${size} but ${frame.length} bytes`);
+}
+
+/**
+ * A whole header of `headerSize` bytes (16 for exec messages and IPC requests, 24 for IPC
+ * responses) whose size field equals the bytes received.
+ */
+export function checkFrameHeader(frame: Buffer, headerSize: number, what: string): CodecFailure | null {
+  return checkHeaderPresent(frame, headerSize, what) ?? checkHeaderSize(frame, what);
+}
+
+/**
+ * The start of an IPC request decoder whose structs have one size per id (`sizes[id]`): a
+ * whole 16-byte header, header.size = the bytes received, an id `sizes` knows, and the
+ * struct's size — exactly (cfg, quorum: anything else is a `size-mismatch`) or at least
+ * (votequorum, whose library may send more: fewer bytes are `truncated`).
+ */
+export function checkRequestFrame(
+  frame: Buffer,
+  sizes: readonly number[],
+  what: string,
+  fit: 'exact' | 'at-least',
+): CodecFailure | null {
+  const bad = checkFrameHeader(frame, REQUEST_HEADER_SIZE, what);
+  if (bad) return bad;
+  const id = readInt32LE(frame, 0);
+  const want = sizes[id];
+  if (want === undefined) return codecFail('bad-id', `${what} id ${id} does not exist`);
+  if (fit === 'exact' && frame.length !== want) {
+    return codecFail('size-mismatch', `${what} ${id} of ${frame.length} bytes (expected ${want})`);
   }
-  if (msg.length < min) {
-    return codecFail(
-      'truncated',
-      `${what} of ${msg.length} bytes is shorter than its ${min}-byte fixed part`,
-    );
+  if (fit === 'at-least' && frame.length < want) {
+    return codecFail('truncated', `${what} ${id} of ${frame.length} bytes (needs ${want})`);
   }
   return null;
+}
+
+/** `size` bytes are at least the `min` bytes of a struct's fixed part. */
+export function checkMinSize(size: number, min: number, what: string): CodecFailure | null {
+  if (size >= min) return null;
+  return codecFail('truncated', `${what} of ${size} bytes is shorter than its ${min}-byte fixed part`);
+}
+
+/** `size` bytes are exactly a struct of `expected` bytes: fewer are `truncated`, more a `size-mismatch`. */
+export function checkExactSize(size: number, expected: number, what: string): CodecFailure | null {
+  if (size === expected) return null;
+  return codecFail(
+    size < expected ? 'truncated' : 'size-mismatch',
+    `${what} of ${size} bytes, expected ${expected}`,
+  );
 }
 
 // ----------------------------------------------------------------------------------------

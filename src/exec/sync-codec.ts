@@ -25,7 +25,16 @@
 import { Buffer } from 'node:buffer';
 import { readRingId, writeRingId } from '../totem/wire/header.js';
 import type { RingId } from '../totem/wire/seq.js';
-import { EXEC_HEADER_SIZE, SERVICES_COUNT_MAX, type CodecResult, codecFail, codecOk } from './codec.js';
+import {
+  EXEC_HEADER_SIZE,
+  SERVICES_COUNT_MAX,
+  type CodecResult,
+  checkExactSize,
+  checkFrameHeader,
+  codecFail,
+  codecOk,
+  refuseOtherByteOrder,
+} from './codec.js';
 import { allocRequest } from '../ipc/frame.js';
 import { readInt32LE, writeInt32LE } from '../common/bytes.js';
 
@@ -93,36 +102,20 @@ export function encodeSyncMessage(m: SyncMessage): Buffer {
  * Bytes of service_list past the count are not read.
  */
 export function decodeSyncMessage(msg: Buffer, endianConvert = false): CodecResult<SyncMessage> {
-  if (endianConvert) {
-    return codecFail(
-      'endian-unsupported',
-      'sync message from a node of the other byte order (not supported)',
+  const bad =
+    refuseOtherByteOrder(endianConvert, 'sync message') ??
+    checkFrameHeader(msg, EXEC_HEADER_SIZE, 'sync message');
+  if (bad) return bad;
+  const id = readInt32LE(msg, 0);
+  if (id === SyncMessageId.BARRIER) {
+    return (
+      checkExactSize(msg.length, SYNC_BARRIER_SIZE, 'sync barrier') ??
+      codecOk({ kind: 'barrier', ringId: readRingId(msg, RING_ID_OFF, false) })
     );
   }
-  if (msg.length < EXEC_HEADER_SIZE) {
-    return codecFail('truncated', `sync message of ${msg.length} bytes is shorter than its 16-byte header`);
-  }
-  const id = readInt32LE(msg, 0);
-  const size = readInt32LE(msg, 8);
-  if (size !== msg.length) {
-    return codecFail('size-mismatch', `sync message: header size ${size} but ${msg.length} bytes`);
-  }
-  if (id === SyncMessageId.BARRIER) {
-    if (size !== SYNC_BARRIER_SIZE) {
-      return codecFail(
-        size < SYNC_BARRIER_SIZE ? 'truncated' : 'size-mismatch',
-        `sync barrier of ${size} bytes, expected ${SYNC_BARRIER_SIZE}`,
-      );
-    }
-    return codecOk({ kind: 'barrier', ringId: readRingId(msg, RING_ID_OFF, false) });
-  }
   if (id === SyncMessageId.SERVICE_BUILD) {
-    if (size !== SYNC_SERVICE_BUILD_SIZE) {
-      return codecFail(
-        size < SYNC_SERVICE_BUILD_SIZE ? 'truncated' : 'size-mismatch',
-        `sync service_build of ${size} bytes, expected ${SYNC_SERVICE_BUILD_SIZE}`,
-      );
-    }
+    const wrongSize = checkExactSize(msg.length, SYNC_SERVICE_BUILD_SIZE, 'sync service_build');
+    if (wrongSize) return wrongSize;
     const n = readInt32LE(msg, ENTRIES_OFF);
     if (n < 0 || n > SYNC_SERVICE_LIST_MAX) {
       return codecFail('bad-count', `sync service_build lists ${n} services (0..${SYNC_SERVICE_LIST_MAX})`);

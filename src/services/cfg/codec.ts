@@ -46,14 +46,17 @@ import {
   type CodecResult,
   type MessageSource,
   ServiceId,
-  checkMessage,
+  checkExactMessage,
+  checkFrameHeader,
+  checkMinSize,
+  checkRequestFrame,
   codecFail,
   codecOk,
   execId,
   readMessageSource,
   writeMessageSource,
 } from '../../exec/codec.js';
-import { REQUEST_HEADER_SIZE, RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from '../../ipc/frame.js';
+import { RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from '../../ipc/frame.js';
 import {
   readInt32LE,
   readUInt16LE,
@@ -217,11 +220,8 @@ export function encodeCfgExec(msg: CfgExecMessage): Buffer {
 export function decodeCfgExec(fn: number, msg: Buffer, endianConvert = false): CodecResult<CfgExecMessage> {
   const size = CFG_EXEC_SIZES[fn];
   if (size === undefined) return codecFail('bad-id', `cfg exec fn ${fn} does not exist`);
-  const bad = checkMessage(msg, execId(CFG_SERVICE_ID, fn), size, `cfg exec ${fn}`, endianConvert);
+  const bad = checkExactMessage(msg, execId(CFG_SERVICE_ID, fn), size, `cfg exec ${fn}`, endianConvert);
   if (bad) return bad;
-  if (msg.length !== size) {
-    return codecFail('size-mismatch', `cfg exec ${fn} of ${msg.length} bytes (expected ${size})`);
-  }
   switch (fn) {
     case CfgExecFn.RINGREENABLE:
       return codecOk({ kind: 'ringreenable', source: readMessageSource(msg, 16) });
@@ -312,20 +312,9 @@ export function encodeCfgRequest(req: CfgRequest): Buffer {
 
 /** Decode a request frame: known id, header size = bytes = the struct's size. */
 export function decodeCfgRequest(frame: Buffer): CodecResult<CfgRequest> {
-  if (frame.length < REQUEST_HEADER_SIZE) {
-    return codecFail('truncated', `cfg request of ${frame.length} bytes is shorter than its header`);
-  }
-  const id = readInt32LE(frame, 0);
-  const size = readInt32LE(frame, 8);
-  if (size !== frame.length) {
-    return codecFail('size-mismatch', `cfg request: header size ${size} but ${frame.length} bytes`);
-  }
-  const want = CFG_REQUEST_SIZES[id];
-  if (want === undefined) return codecFail('bad-id', `cfg request id ${id} does not exist`);
-  if (frame.length !== want) {
-    return codecFail('size-mismatch', `cfg request ${id} of ${frame.length} bytes (expected ${want})`);
-  }
-  switch (id) {
+  const bad = checkRequestFrame(frame, CFG_REQUEST_SIZES, 'cfg request', 'exact');
+  if (bad) return bad;
+  switch (readInt32LE(frame, 0)) {
     case CfgReqId.RINGSTATUSGET:
       return codecOk({ kind: 'ringstatusget' });
     case CfgReqId.RINGREENABLE:
@@ -527,21 +516,13 @@ const BARE_BY_ID = new Map<number, CfgBareKind>(
 
 /** Decode a response or dispatch message (client side and tests). Never throws. */
 export function decodeCfgResponse(frame: Buffer): CodecResult<CfgResponse> {
-  if (frame.length < RESPONSE_HEADER_SIZE) {
-    return codecFail('truncated', `cfg response of ${frame.length} bytes is shorter than its header`);
-  }
+  const badHeader = checkFrameHeader(frame, RESPONSE_HEADER_SIZE, 'cfg response');
+  if (badHeader) return badHeader;
   const id = readInt32LE(frame, 0);
-  const size = readInt32LE(frame, 8);
   const error = readInt32LE(frame, 16);
-  if (size !== frame.length) {
-    return codecFail('size-mismatch', `cfg response: header size ${size} but ${frame.length} bytes`);
-  }
   const bare = BARE_BY_ID.get(id);
   if (bare) return codecOk({ kind: bare, error });
-  const need = (n: number): CodecResult<never> | undefined =>
-    frame.length < n
-      ? codecFail('truncated', `cfg response ${id} of ${frame.length} bytes (needs ${n})`)
-      : undefined;
+  const need = (n: number) => checkMinSize(frame.length, n, `cfg response ${id}`);
   switch (id) {
     case CfgResId.RINGSTATUSGET: {
       const bad = need(CFG_RINGSTATUSGET_SIZE);

@@ -27,15 +27,22 @@ import {
   type MessageSource,
   PROCESSOR_COUNT_MAX,
   ServiceId,
+  checkExactMessage,
+  checkExactSize,
+  checkFrameHeader,
+  checkHeaderPresent,
   checkMessage,
+  checkMinSize,
   codecFail,
   codecOk,
   execId,
   isCodecFailure,
   readMessageSource,
+  refuseOtherByteOrder,
   writeMessageSource,
 } from '../../exec/codec.js';
 import {
+  REQUEST_HEADER_SIZE,
   RESPONSE_HEADER_SIZE,
   allocRequest,
   allocResponse,
@@ -535,28 +542,17 @@ function readNodeids(buf: Buffer, off: number, n: number): number[] {
  * The header id selects the struct; its fn must be 0..6.
  */
 export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<CpgExecMessage> {
-  if (endianConvert) {
-    return codecFail(
-      'endian-unsupported',
-      'cpg exec message from a node of the other byte order (not supported)',
-    );
-  }
-  if (msg.length < 16) {
-    return codecFail(
-      'truncated',
-      `cpg exec message of ${msg.length} bytes is shorter than its 16-byte header`,
-    );
-  }
+  const bad =
+    refuseOtherByteOrder(endianConvert, 'cpg exec message') ??
+    checkHeaderPresent(msg, REQUEST_HEADER_SIZE, 'cpg exec message');
+  if (bad) return bad;
   const id = readInt32LE(msg, 0);
   switch (id) {
     case CpgExecId.PROCJOIN:
     case CpgExecId.PROCLEAVE: {
       const what = id === CpgExecId.PROCJOIN ? 'cpg procjoin' : 'cpg procleave';
-      const bad = checkMessage(msg, id, CpgSize.PROCJOIN, what);
+      const bad = checkExactMessage(msg, id, CpgSize.PROCJOIN, what);
       if (bad) return bad;
-      if (msg.length !== CpgSize.PROCJOIN) {
-        return codecFail('size-mismatch', `${what} of ${msg.length} bytes, expected ${CpgSize.PROCJOIN}`);
-      }
       const group = readCpgName(msg, 16, what);
       if (isCodecFailure(group)) return group;
       return codecOk({
@@ -611,11 +607,8 @@ export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<C
     }
     case CpgExecId.DOWNLIST_OLD: {
       const what = 'cpg downlist_old';
-      const bad = checkMessage(msg, id, CpgSize.DOWNLIST_OLD, what);
+      const bad = checkExactMessage(msg, id, CpgSize.DOWNLIST_OLD, what);
       if (bad) return bad;
-      if (msg.length !== CpgSize.DOWNLIST_OLD) {
-        return codecFail('size-mismatch', `${what} of ${msg.length} bytes, expected ${CpgSize.DOWNLIST_OLD}`);
-      }
       const n = readUInt32LE(msg, 16);
       if (n > CPG_MEMBERSHIP_MAX)
         return codecFail('bad-count', `${what}: left_nodes ${n} > ${CPG_MEMBERSHIP_MAX}`);
@@ -623,11 +616,8 @@ export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<C
     }
     case CpgExecId.DOWNLIST: {
       const what = 'cpg downlist';
-      const bad = checkMessage(msg, id, CpgSize.DOWNLIST, what);
+      const bad = checkExactMessage(msg, id, CpgSize.DOWNLIST, what);
       if (bad) return bad;
-      if (msg.length !== CpgSize.DOWNLIST) {
-        return codecFail('size-mismatch', `${what} of ${msg.length} bytes, expected ${CpgSize.DOWNLIST}`);
-      }
       const n = readUInt32LE(msg, 24);
       if (n > CPG_MEMBERSHIP_MAX)
         return codecFail('bad-count', `${what}: left_nodes ${n} > ${CPG_MEMBERSHIP_MAX}`);
@@ -886,24 +876,16 @@ const REQUEST_WHAT: readonly string[] = Array.from(
 );
 
 export function decodeCpgRequest(frame: Buffer): CodecResult<CpgRequest> {
-  if (frame.length < 16) {
-    return codecFail('truncated', `cpg request of ${frame.length} bytes is shorter than its 16-byte header`);
-  }
+  const badHeader = checkFrameHeader(frame, REQUEST_HEADER_SIZE, 'cpg request');
+  if (badHeader) return badHeader;
   const id = readInt32LE(frame, 0);
-  const size = readInt32LE(frame, 8);
-  if (size !== frame.length) {
-    return codecFail('size-mismatch', `cpg request: header size ${size} but ${frame.length} bytes`);
-  }
+  const size = frame.length;
   if (id < 0 || id >= CPG_REQUEST_COUNT) return codecFail('bad-id', `unknown cpg request id ${id}`);
   const fixed = FIXED_REQUEST_SIZE[id];
   const what = REQUEST_WHAT[id]!;
   if (fixed !== undefined) {
-    if (size !== fixed) {
-      return codecFail(
-        size < fixed ? 'truncated' : 'size-mismatch',
-        `${what} of ${size} bytes, expected ${fixed}`,
-      );
-    }
+    const wrongSize = checkExactSize(size, fixed, what);
+    if (wrongSize) return wrongSize;
   }
   switch (id) {
     case CpgReqId.JOIN:
@@ -1268,40 +1250,25 @@ export function encodeCpgResponse(r: CpgResponse): Buffer {
   }
 }
 
-function exactSize(size: number, expected: number, what: string): CodecFailure | null {
-  if (size === expected) return null;
-  return codecFail(
-    size < expected ? 'truncated' : 'size-mismatch',
-    `${what} of ${size} bytes, expected ${expected}`,
-  );
-}
-
-function atLeast(size: number, min: number, what: string): CodecFailure | null {
-  if (size >= min) return null;
-  return codecFail('truncated', `${what} of ${size} bytes is shorter than its ${min}-byte fixed part`);
-}
-
 /**
  * Decode a CPG response or dispatch frame (as the client library receives it). Checks the
  * 24-byte header, header.size = frame length, the id, exact sizes, counts against the size
  * (membership ≤ 384), name lengths, fragment type and fraglen ≤ msglen.
  */
 export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
-  if (frame.length < RESPONSE_HEADER_SIZE) {
-    return codecFail('truncated', `cpg response of ${frame.length} bytes is shorter than its 24-byte header`);
-  }
+  const badHeader = checkFrameHeader(frame, RESPONSE_HEADER_SIZE, 'cpg response');
+  if (badHeader) return badHeader;
   const id = readInt32LE(frame, 0);
-  const size = readInt32LE(frame, 8);
+  const size = frame.length;
   const error = readInt32LE(frame, 16);
-  if (size !== frame.length) {
-    return codecFail('size-mismatch', `cpg response: header size ${size} but ${frame.length} bytes`);
-  }
   if (id !== CpgResId.DELIVER_CALLBACK && BARE_RESPONSE_IDS.has(id)) {
-    return exactSize(size, CpgSize.RES_BARE, `cpg response ${id}`) ?? codecOk({ kind: 'bare', id, error });
+    return (
+      checkExactSize(size, CpgSize.RES_BARE, `cpg response ${id}`) ?? codecOk({ kind: 'bare', id, error })
+    );
   }
   switch (id) {
     case CpgResId.MEMBERSHIP: {
-      const bad = exactSize(size, CpgSize.RES_MEMBERSHIP, 'cpg membership response');
+      const bad = checkExactSize(size, CpgSize.RES_MEMBERSHIP, 'cpg membership response');
       if (bad) return bad;
       const n = readUInt32LE(frame, 24);
       if (n > CPG_MEMBERSHIP_MAX) {
@@ -1311,17 +1278,17 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
     }
     case CpgResId.LOCAL_GET:
       return (
-        exactSize(size, CpgSize.RES_LOCAL_GET, 'cpg local_get response') ??
+        checkExactSize(size, CpgSize.RES_LOCAL_GET, 'cpg local_get response') ??
         codecOk({ kind: 'local_get', error, localNodeid: readUInt32LE(frame, 24) })
       );
     case CpgResId.ITERATIONINITIALIZE:
       return (
-        exactSize(size, CpgSize.RES_ITERATIONINITIALIZE, 'cpg iteration_initialize response') ??
+        checkExactSize(size, CpgSize.RES_ITERATIONINITIALIZE, 'cpg iteration_initialize response') ??
         codecOk({ kind: 'iteration_initialize', error, handle: readBigUInt64LE(frame, 24) })
       );
     case CpgResId.ITERATIONNEXT: {
       const what = 'cpg iteration_next response';
-      const bad = exactSize(size, CpgSize.RES_ITERATIONNEXT, what);
+      const bad = checkExactSize(size, CpgSize.RES_ITERATIONNEXT, what);
       if (bad) return bad;
       const group = readCpgName(frame, 24, what);
       if (isCodecFailure(group)) return group;
@@ -1333,12 +1300,12 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
     }
     case CpgResId.FLOWCONTROL_CALLBACK:
       return (
-        exactSize(size, CpgSize.FLOWCONTROL_CALLBACK, 'cpg flowcontrol callback') ??
+        checkExactSize(size, CpgSize.FLOWCONTROL_CALLBACK, 'cpg flowcontrol callback') ??
         codecOk({ kind: 'flowcontrol', error, state: readUInt32LE(frame, 24) })
       );
     case CpgResId.CONFCHG_CALLBACK: {
       const what = 'cpg confchg callback';
-      const bad = atLeast(size, CpgSize.CONFCHG_HEADER, what);
+      const bad = checkMinSize(size, CpgSize.CONFCHG_HEADER, what);
       if (bad) return bad;
       const m = readUInt32LE(frame, 160);
       const j = readUInt32LE(frame, 168);
@@ -1364,7 +1331,7 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
     }
     case CpgResId.DELIVER_CALLBACK: {
       const what = 'cpg deliver callback';
-      const bad = atLeast(size, CpgSize.DELIVER_HEADER, what);
+      const bad = checkMinSize(size, CpgSize.DELIVER_HEADER, what);
       if (bad) return bad;
       const msglen = readUInt32LE(frame, 160);
       if (msglen !== size - CpgSize.DELIVER_HEADER) {
@@ -1387,7 +1354,7 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
     }
     case CpgResId.TOTEM_CONFCHG_CALLBACK: {
       const what = 'cpg totem confchg callback';
-      const bad = atLeast(size, CpgSize.TOTEM_CONFCHG_HEADER, what);
+      const bad = checkMinSize(size, CpgSize.TOTEM_CONFCHG_HEADER, what);
       if (bad) return bad;
       const n = readUInt32LE(frame, 40);
       const expected = CpgSize.TOTEM_CONFCHG_HEADER + 4 * n;
@@ -1405,7 +1372,7 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
     }
     case CpgResId.PARTIAL_DELIVER_CALLBACK: {
       const what = 'cpg partial deliver callback';
-      const bad = atLeast(size, CpgSize.PARTIAL_DELIVER_HEADER, what);
+      const bad = checkMinSize(size, CpgSize.PARTIAL_DELIVER_HEADER, what);
       if (bad) return bad;
       const msglen = readUInt32LE(frame, 160);
       const fraglen = readUInt32LE(frame, 168);

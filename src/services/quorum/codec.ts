@@ -32,7 +32,15 @@
  * Decoders never throw: they check sizes and counts and return a CodecFailure.
  */
 import { Buffer } from 'node:buffer';
-import { type CodecResult, PROCESSOR_COUNT_MAX, codecFail, codecOk } from '../../exec/codec.js';
+import {
+  type CodecResult,
+  PROCESSOR_COUNT_MAX,
+  checkFrameHeader,
+  checkMinSize,
+  checkRequestFrame,
+  codecFail,
+  codecOk,
+} from '../../exec/codec.js';
 import { REQUEST_HEADER_SIZE, RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from '../../ipc/frame.js';
 import {
   readBigUInt64LE,
@@ -133,20 +141,9 @@ export function encodeQuorumRequest(req: QuorumRequest): Buffer {
 
 /** Decode a request frame: known id, header size = bytes, exact struct size. */
 export function decodeQuorumRequest(frame: Buffer): CodecResult<QuorumRequest> {
-  if (frame.length < REQUEST_HEADER_SIZE) {
-    return codecFail('truncated', `quorum request of ${frame.length} bytes is shorter than its header`);
-  }
-  const id = readInt32LE(frame, 0);
-  const size = readInt32LE(frame, 8);
-  if (size !== frame.length) {
-    return codecFail('size-mismatch', `quorum request: header size ${size} but ${frame.length} bytes`);
-  }
-  const want = QUORUM_REQUEST_SIZES[id];
-  if (want === undefined) return codecFail('bad-id', `quorum request id ${id} does not exist`);
-  if (frame.length !== want) {
-    return codecFail('size-mismatch', `quorum request ${id} of ${frame.length} bytes (expected ${want})`);
-  }
-  switch (id) {
+  const bad = checkRequestFrame(frame, QUORUM_REQUEST_SIZES, 'quorum request', 'exact');
+  if (bad) return bad;
+  switch (readInt32LE(frame, 0)) {
     case QuorumReqId.GETQUORATE:
       return codecOk({ kind: 'getquorate' });
     case QuorumReqId.TRACKSTART:
@@ -283,19 +280,11 @@ function readList(buf: Buffer, off: number, n: number): number[] {
 
 /** Decode a response or dispatch message (client side and tests). Never throws. */
 export function decodeQuorumResponse(frame: Buffer): CodecResult<QuorumResponse> {
-  if (frame.length < RESPONSE_HEADER_SIZE) {
-    return codecFail('truncated', `quorum response of ${frame.length} bytes is shorter than its header`);
-  }
+  const badHeader = checkFrameHeader(frame, RESPONSE_HEADER_SIZE, 'quorum response');
+  if (badHeader) return badHeader;
   const id = readInt32LE(frame, 0);
-  const size = readInt32LE(frame, 8);
   const error = readInt32LE(frame, 16);
-  if (size !== frame.length) {
-    return codecFail('size-mismatch', `quorum response: header size ${size} but ${frame.length} bytes`);
-  }
-  const need = (n: number): CodecResult<never> | undefined =>
-    frame.length < n
-      ? codecFail('truncated', `quorum response ${id} of ${frame.length} bytes (needs ${n})`)
-      : undefined;
+  const need = (n: number) => checkMinSize(frame.length, n, `quorum response ${id}`);
   switch (id) {
     case QuorumResId.GETQUORATE:
       return need(32) ?? codecOk({ kind: 'getquorate', error, quorate: readUInt32LE(frame, 24) });

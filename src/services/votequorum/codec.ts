@@ -18,7 +18,19 @@
  * byte order (policy of src/exec/codec.ts).
  */
 import { Buffer } from 'node:buffer';
-import { type CodecResult, ServiceId, checkMessage, codecFail, codecOk, execId } from '../../exec/codec.js';
+import {
+  type CodecResult,
+  ServiceId,
+  checkExactMessage,
+  checkFrameHeader,
+  checkHeaderPresent,
+  checkMinSize,
+  checkRequestFrame,
+  codecFail,
+  codecOk,
+  execId,
+  refuseOtherByteOrder,
+} from '../../exec/codec.js';
 import { REQUEST_HEADER_SIZE, RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from '../../ipc/frame.js';
 import type { RingId } from '../../totem/wire/index.js';
 import {
@@ -244,13 +256,7 @@ export function encodeVqExec(m: VqExecMessage): Buffer {
  */
 export function decodeVqExec(msg: Buffer, endianConvert = false): CodecResult<VqExecMessage> {
   const id = msg.length >= 4 ? readInt32LE(msg, 0) : -1;
-  const exact = (size: number, what: string) => {
-    const bad = checkMessage(msg, id, size, what, endianConvert);
-    if (bad) return bad;
-    if (msg.length !== size)
-      return codecFail('size-mismatch', `${what} of ${msg.length} bytes (expected ${size})`);
-    return null;
-  };
+  const exact = (size: number, what: string) => checkExactMessage(msg, id, size, what, endianConvert);
   switch (id) {
     case VqExecId.NODEINFO: {
       const bad = exact(VqExecSize.NODEINFO, 'votequorum NODEINFO');
@@ -294,10 +300,11 @@ export function decodeVqExec(msg: Buffer, endianConvert = false): CodecResult<Vq
       });
     }
     default:
-      if (endianConvert)
-        return codecFail('endian-unsupported', 'votequorum message from a node of the other byte order');
-      if (msg.length < 16) return codecFail('truncated', `votequorum message of ${msg.length} bytes`);
-      return codecFail('bad-id', `not a votequorum exec id: 0x${(id >>> 0).toString(16)}`);
+      return (
+        refuseOtherByteOrder(endianConvert, 'votequorum message') ??
+        checkHeaderPresent(msg, REQUEST_HEADER_SIZE, 'votequorum message') ??
+        codecFail('bad-id', `not a votequorum exec id: 0x${(id >>> 0).toString(16)}`)
+      );
   }
 }
 
@@ -326,19 +333,9 @@ export type VqRequest =
  * sizeof); `header.size` must equal the frame length.
  */
 export function decodeVqRequest(frame: Buffer): CodecResult<VqRequest> {
-  if (frame.length < REQUEST_HEADER_SIZE) {
-    return codecFail('truncated', `votequorum request of ${frame.length} bytes is shorter than its header`);
-  }
-  const id = readInt32LE(frame, 0);
-  const size = readInt32LE(frame, 8);
-  if (size !== frame.length)
-    return codecFail('size-mismatch', `request header size ${size} but ${frame.length} bytes`);
-  const need = VQ_REQUEST_SIZE[id];
-  if (need === undefined || id < 0) return codecFail('bad-id', `unknown votequorum request id ${id}`);
-  if (frame.length < need) {
-    return codecFail('truncated', `votequorum request ${id} of ${frame.length} bytes (needs ${need})`);
-  }
-  switch (id) {
+  const bad = checkRequestFrame(frame, VQ_REQUEST_SIZE, 'votequorum request', 'at-least');
+  if (bad) return bad;
+  switch (readInt32LE(frame, 0)) {
     case VqReqId.GETINFO:
       return codecOk({ kind: 'getinfo', nodeId: readUInt32LE(frame, 16) });
     case VqReqId.SETEXPECTED:
@@ -543,21 +540,15 @@ export function encodeVqExpectedVotesNotification(context: bigint, expectedVotes
 
 /** Decode a response or dispatch message (client side, tests). */
 export function decodeVqResponse(frame: Buffer): CodecResult<VqResponse> {
-  if (frame.length < RESPONSE_HEADER_SIZE) {
-    return codecFail('truncated', `votequorum response of ${frame.length} bytes is shorter than its header`);
-  }
+  const badHeader = checkFrameHeader(frame, RESPONSE_HEADER_SIZE, 'votequorum response');
+  if (badHeader) return badHeader;
   const id = readInt32LE(frame, 0);
-  const size = readInt32LE(frame, 8);
   const error = readInt32LE(frame, 16);
-  if (size !== frame.length)
-    return codecFail('size-mismatch', `response header size ${size} but ${frame.length} bytes`);
-  const atLeast = (n: number, what: string) =>
-    frame.length < n ? codecFail('truncated', `${what} of ${frame.length} bytes (needs ${n})`) : null;
   switch (id) {
     case VqResId.STATUS:
       return codecOk({ kind: 'status', error });
     case VqResId.GETINFO: {
-      const bad = atLeast(VqResSize.GETINFO, 'GETINFO response');
+      const bad = checkMinSize(frame.length, VqResSize.GETINFO, 'GETINFO response');
       if (bad) return bad;
       const u = (i: number) => readUInt32LE(frame, 24 + 4 * i);
       return codecOk({
@@ -578,7 +569,7 @@ export function decodeVqResponse(frame: Buffer): CodecResult<VqResponse> {
       });
     }
     case VqResId.QUORUM_NOTIFICATION: {
-      const bad = atLeast(VqResSize.QUORUM_NOTIFICATION_BASE, 'QUORUM notification');
+      const bad = checkMinSize(frame.length, VqResSize.QUORUM_NOTIFICATION_BASE, 'QUORUM notification');
       if (bad) return bad;
       const n = readUInt32LE(frame, 40);
       if (n > VQ_NOTIFICATION_MAX_NODES || frame.length !== VqResSize.QUORUM_NOTIFICATION_BASE + 8 * n) {
@@ -596,7 +587,11 @@ export function decodeVqResponse(frame: Buffer): CodecResult<VqResponse> {
       });
     }
     case VqResId.EXPECTEDVOTES_NOTIFICATION: {
-      const bad = atLeast(VqResSize.EXPECTEDVOTES_NOTIFICATION, 'EXPECTEDVOTES notification');
+      const bad = checkMinSize(
+        frame.length,
+        VqResSize.EXPECTEDVOTES_NOTIFICATION,
+        'EXPECTEDVOTES notification',
+      );
       if (bad) return bad;
       return codecOk({
         kind: 'expectedvotes_notification',
@@ -605,7 +600,7 @@ export function decodeVqResponse(frame: Buffer): CodecResult<VqResponse> {
       });
     }
     case VqResId.NODELIST_NOTIFICATION: {
-      const bad = atLeast(VqResSize.NODELIST_NOTIFICATION_BASE, 'NODELIST notification');
+      const bad = checkMinSize(frame.length, VqResSize.NODELIST_NOTIFICATION_BASE, 'NODELIST notification');
       if (bad) return bad;
       const n = readUInt32LE(frame, 48);
       if (frame.length !== VqResSize.NODELIST_NOTIFICATION_BASE + 4 * n) {
