@@ -467,3 +467,30 @@ export function writeMessageSource(buf: Buffer, off: number, src: MessageSource)
 export function readMessageSource(buf: Buffer, off: number): MessageSource {
   return { nodeid: readUInt32LE(buf, off), conn: readBigUInt64LE(buf, off + 8) };
 }
+
+// ----------------------------------------------------------------------------------------
+// Node id lists: u32 arrays in cpg downlists and confchgs and in the quorum and votequorum
+// notifications
+
+/** Encoders' bound: corosync sizes its node arrays by PROCESSOR_COUNT_MAX. RangeError above it. */
+export function checkNodeCount(n: number, what: string): void {
+  if (n > PROCESSOR_COUNT_MAX) {
+    throw new RangeError(`${what} of ${n} entries exceeds ${PROCESSOR_COUNT_MAX}`);
+  }
+}
+
+/** Write `ids` as u32 from `off`; returns the offset after the last one. */
+export function writeNodeIds(buf: Buffer, off: number, ids: readonly number[]): number {
+  for (const id of ids) {
+    writeUInt32LE(buf, id >>> 0, off);
+    off += 4;
+  }
+  return off;
+}
+
+/** Read `n` u32 node ids from `off` (the caller has checked that they are there). */
+export function readNodeIds(buf: Buffer, off: number, n: number): number[] {
+  const ids = new Array<number>(n);
+  for (let i = 0; i < n; i++) ids[i] = readUInt32LE(buf, off + 4 * i);
+  return ids;
+}

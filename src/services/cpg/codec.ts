@@ -33,13 +33,16 @@ import {
   checkHeaderPresent,
   checkMessage,
   checkMinSize,
+  checkNodeCount,
   codecFail,
   codecOk,
   execId,
   isCodecFailure,
   readMessageSource,
+  readNodeIds,
   refuseOtherByteOrder,
   writeMessageSource,
+  writeNodeIds,
 } from '../../exec/codec.js';
 import {
   REQUEST_HEADER_SIZE,
@@ -463,25 +466,21 @@ export function encodeCpgMcast(m: Omit<CpgMcast, 'kind'>): Buffer {
 
 /** DOWNLIST_OLD: header, left_nodes @16, nodeids[384] @24; 1560 bytes. */
 export function encodeCpgDownlistOld(leftNodes: readonly number[]): Buffer {
-  checkNodeCount(leftNodes.length);
+  checkNodeCount(leftNodes.length, 'cpg downlist left_nodes');
   const buf = allocRequest(CpgExecId.DOWNLIST_OLD, CpgSize.DOWNLIST_OLD);
   writeUInt32LE(buf, leftNodes.length, 16);
-  leftNodes.forEach((n, i) => writeUInt32LE(buf, n >>> 0, 24 + 4 * i));
+  writeNodeIds(buf, 24, leftNodes);
   return buf;
 }
 
 /** DOWNLIST: header, old_members @16, left_nodes @24, nodeids[384] @32 (unused zero); 1568 bytes. */
 export function encodeCpgDownlist(oldMembers: number, leftNodes: readonly number[]): Buffer {
-  checkNodeCount(leftNodes.length);
+  checkNodeCount(leftNodes.length, 'cpg downlist left_nodes');
   const buf = allocRequest(CpgExecId.DOWNLIST, CpgSize.DOWNLIST);
   writeUInt32LE(buf, oldMembers >>> 0, 16);
   writeUInt32LE(buf, leftNodes.length, 24);
-  leftNodes.forEach((n, i) => writeUInt32LE(buf, n >>> 0, 32 + 4 * i));
+  writeNodeIds(buf, 32, leftNodes);
   return buf;
-}
-
-function checkNodeCount(n: number): void {
-  if (n > CPG_MEMBERSHIP_MAX) throw new RangeError(`${n} nodes exceed the ${CPG_MEMBERSHIP_MAX}-entry array`);
 }
 
 /** The 200 bytes of a PARTIAL_MCAST before its fragment of `fraglen` bytes. */
@@ -529,12 +528,6 @@ export function encodeCpgExec(m: CpgExecMessage): Buffer {
     case 'partial_mcast':
       return encodeCpgPartialMcast(m);
   }
-}
-
-function readNodeids(buf: Buffer, off: number, n: number): number[] {
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) out[i] = readUInt32LE(buf, off + 4 * i);
-  return out;
 }
 
 /**
@@ -612,7 +605,7 @@ export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<C
       const n = readUInt32LE(msg, 16);
       if (n > CPG_MEMBERSHIP_MAX)
         return codecFail('bad-count', `${what}: left_nodes ${n} > ${CPG_MEMBERSHIP_MAX}`);
-      return codecOk({ kind: 'downlist_old', leftNodes: readNodeids(msg, 24, n) });
+      return codecOk({ kind: 'downlist_old', leftNodes: readNodeIds(msg, 24, n) });
     }
     case CpgExecId.DOWNLIST: {
       const what = 'cpg downlist';
@@ -624,7 +617,7 @@ export function decodeCpgExec(msg: Buffer, endianConvert = false): CodecResult<C
       return codecOk({
         kind: 'downlist',
         oldMembers: readUInt32LE(msg, 16),
-        leftNodes: readNodeids(msg, 32, n),
+        leftNodes: readNodeIds(msg, 32, n),
       });
     }
     case CpgExecId.PARTIAL_MCAST: {
@@ -1180,7 +1173,7 @@ export function encodeCpgResponse(r: CpgResponse): Buffer {
     case 'bare':
       return encodeCpgBareResponse(r.id, r.error);
     case 'membership': {
-      checkNodeCount(r.members.length);
+      checkNodeCount(r.members.length, 'cpg membership response member_list');
       const buf = allocResponse(CpgResId.MEMBERSHIP, CpgSize.RES_MEMBERSHIP, r.error);
       writeUInt32LE(buf, r.members.length, 24);
       r.members.forEach((a, i) => writeAddress(buf, 32 + CPG_ADDRESS_SIZE * i, a));
@@ -1239,7 +1232,7 @@ export function encodeCpgResponse(r: CpgResponse): Buffer {
       writeUInt32LE(buf, r.ringId.nodeid >>> 0, 24);
       writeBigUInt64LE(buf, BigInt.asUintN(64, r.ringId.seq), 32);
       writeUInt32LE(buf, n, 40);
-      r.members.forEach((id, i) => writeUInt32LE(buf, id >>> 0, TOTEM_CONFCHG_LIST_OFF + 4 * i));
+      writeNodeIds(buf, TOTEM_CONFCHG_LIST_OFF, r.members);
       return buf;
     }
     case 'partial_deliver': {
@@ -1361,13 +1354,11 @@ export function decodeCpgResponse(frame: Buffer): CodecResult<CpgResponse> {
       if (expected !== size) {
         return codecFail('bad-count', `${what}: ${n} members need ${expected} bytes, frame has ${size}`);
       }
-      const members = new Array<number>(n);
-      for (let i = 0; i < n; i++) members[i] = readUInt32LE(frame, TOTEM_CONFCHG_LIST_OFF + 4 * i);
       return codecOk({
         kind: 'totem_confchg',
         error,
         ringId: { nodeid: readUInt32LE(frame, 24), seq: readBigUInt64LE(frame, 32) },
-        members,
+        members: readNodeIds(frame, TOTEM_CONFCHG_LIST_OFF, n),
       });
     }
     case CpgResId.PARTIAL_DELIVER_CALLBACK: {

@@ -37,9 +37,12 @@ import {
   PROCESSOR_COUNT_MAX,
   checkFrameHeader,
   checkMinSize,
+  checkNodeCount,
   checkRequestFrame,
   codecFail,
   codecOk,
+  readNodeIds,
+  writeNodeIds,
 } from '../../exec/codec.js';
 import { REQUEST_HEADER_SIZE, RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from '../../ipc/frame.js';
 import {
@@ -189,20 +192,6 @@ export type QuorumResponse =
       readonly left: readonly number[];
     };
 
-function checkList(list: readonly number[], what: string): void {
-  if (list.length > PROCESSOR_COUNT_MAX) {
-    throw new RangeError(`${what} of ${list.length} entries exceeds ${PROCESSOR_COUNT_MAX}`);
-  }
-}
-
-function writeList(buf: Buffer, off: number, list: readonly number[]): number {
-  for (const id of list) {
-    writeUInt32LE(buf, id >>> 0, off);
-    off += 4;
-  }
-  return off;
-}
-
 /** Encode a response or dispatch message (RangeError for lists above 384 entries). */
 export function encodeQuorumResponse(res: QuorumResponse): Buffer {
   switch (res.kind) {
@@ -223,7 +212,7 @@ export function encodeQuorumResponse(res: QuorumResponse): Buffer {
       return b;
     }
     case 'notification': {
-      checkList(res.viewList, 'quorum view list');
+      checkNodeCount(res.viewList.length, 'quorum view list');
       const b = allocResponse(
         QuorumResId.NOTIFICATION,
         QUORUM_NOTIFICATION_V0_BASE + 4 * res.viewList.length,
@@ -232,11 +221,11 @@ export function encodeQuorumResponse(res: QuorumResponse): Buffer {
       writeInt32LE(b, res.quorate | 0, 24);
       writeBigUInt64LE(b, BigInt.asUintN(64, res.ringSeq), 32);
       writeUInt32LE(b, res.viewList.length, 40);
-      writeList(b, V0_LIST_OFF, res.viewList);
+      writeNodeIds(b, V0_LIST_OFF, res.viewList);
       return b;
     }
     case 'v1_quorum_notification': {
-      checkList(res.viewList, 'quorum view list');
+      checkNodeCount(res.viewList.length, 'quorum view list');
       const b = allocResponse(
         QuorumResId.V1_QUORUM_NOTIFICATION,
         QUORUM_NOTIFICATION_V1_BASE + 4 * res.viewList.length,
@@ -246,13 +235,13 @@ export function encodeQuorumResponse(res: QuorumResponse): Buffer {
       writeUInt32LE(b, res.ringId.nodeid >>> 0, 32);
       writeBigUInt64LE(b, BigInt.asUintN(64, res.ringId.seq), 40);
       writeUInt32LE(b, res.viewList.length, 48);
-      writeList(b, V1_LIST_OFF, res.viewList);
+      writeNodeIds(b, V1_LIST_OFF, res.viewList);
       return b;
     }
     case 'v1_nodelist_notification': {
-      checkList(res.members, 'member list');
-      checkList(res.joined, 'joined list');
-      checkList(res.left, 'left list');
+      checkNodeCount(res.members.length, 'member list');
+      checkNodeCount(res.joined.length, 'joined list');
+      checkNodeCount(res.left.length, 'left list');
       const n = res.members.length + res.joined.length + res.left.length;
       const b = allocResponse(
         QuorumResId.V1_NODELIST_NOTIFICATION,
@@ -264,18 +253,12 @@ export function encodeQuorumResponse(res: QuorumResponse): Buffer {
       writeUInt32LE(b, res.members.length, 40);
       writeUInt32LE(b, res.joined.length, 48);
       writeUInt32LE(b, res.left.length, 56);
-      let off = writeList(b, NODELIST_LIST_OFF, res.members);
-      off = writeList(b, off, res.joined);
-      writeList(b, off, res.left);
+      let off = writeNodeIds(b, NODELIST_LIST_OFF, res.members);
+      off = writeNodeIds(b, off, res.joined);
+      writeNodeIds(b, off, res.left);
       return b;
     }
   }
-}
-
-function readList(buf: Buffer, off: number, n: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) out.push(readUInt32LE(buf, off + 4 * i));
-  return out;
 }
 
 /** Decode a response or dispatch message (client side and tests). Never throws. */
@@ -308,7 +291,7 @@ export function decodeQuorumResponse(frame: Buffer): CodecResult<QuorumResponse>
         error,
         quorate: readInt32LE(frame, 24),
         ringSeq: readBigUInt64LE(frame, 32),
-        viewList: readList(frame, V0_LIST_OFF, n),
+        viewList: readNodeIds(frame, V0_LIST_OFF, n),
       });
     }
     case QuorumResId.V1_QUORUM_NOTIFICATION: {
@@ -323,7 +306,7 @@ export function decodeQuorumResponse(frame: Buffer): CodecResult<QuorumResponse>
         error,
         quorate: readInt32LE(frame, 24),
         ringId: { nodeid: readUInt32LE(frame, 32), seq: readBigUInt64LE(frame, 40) },
-        viewList: readList(frame, V1_LIST_OFF, n),
+        viewList: readNodeIds(frame, V1_LIST_OFF, n),
       });
     }
     case QuorumResId.V1_NODELIST_NOTIFICATION: {
@@ -347,9 +330,9 @@ export function decodeQuorumResponse(frame: Buffer): CodecResult<QuorumResponse>
         kind: 'v1_nodelist_notification',
         error,
         ringId: { nodeid: readUInt32LE(frame, 24), seq: readBigUInt64LE(frame, 32) },
-        members: readList(frame, NODELIST_LIST_OFF, m),
-        joined: readList(frame, NODELIST_LIST_OFF + 4 * m, j),
-        left: readList(frame, NODELIST_LIST_OFF + 4 * (m + j), l),
+        members: readNodeIds(frame, NODELIST_LIST_OFF, m),
+        joined: readNodeIds(frame, NODELIST_LIST_OFF + 4 * m, j),
+        left: readNodeIds(frame, NODELIST_LIST_OFF + 4 * (m + j), l),
       });
     }
     default:

@@ -29,7 +29,9 @@ import {
   codecFail,
   codecOk,
   execId,
+  readNodeIds,
   refuseOtherByteOrder,
+  writeNodeIds,
 } from '../../exec/codec.js';
 import { REQUEST_HEADER_SIZE, RESPONSE_HEADER_SIZE, allocRequest, allocResponse } from '../../ipc/frame.js';
 import type { RingId } from '../../totem/wire/index.js';
@@ -523,7 +525,7 @@ export function encodeVqNodelistNotification(
   writeUInt32LE(buf, ringId.rep >>> 0, 32);
   writeBigUInt64LE(buf, BigInt.asUintN(64, ringId.seq), 40);
   writeUInt32LE(buf, nodes.length, 48);
-  nodes.forEach((id, i) => writeUInt32LE(buf, id >>> 0, 56 + 4 * i));
+  writeNodeIds(buf, 56, nodes);
   return buf;
 }
 
@@ -606,13 +608,11 @@ export function decodeVqResponse(frame: Buffer): CodecResult<VqResponse> {
       if (frame.length !== VqResSize.NODELIST_NOTIFICATION_BASE + 4 * n) {
         return codecFail('bad-count', `NODELIST notification with ${n} entries in ${frame.length} bytes`);
       }
-      const nodes: number[] = [];
-      for (let i = 0; i < n; i++) nodes.push(readUInt32LE(frame, 56 + 4 * i));
       return codecOk({
         kind: 'nodelist_notification',
         context: readBigUInt64LE(frame, 24),
         ringId: { rep: readUInt32LE(frame, 32), seq: readBigUInt64LE(frame, 40) },
-        nodes,
+        nodes: readNodeIds(frame, 56, n),
       });
     }
     default:
