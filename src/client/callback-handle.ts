@@ -1,8 +1,13 @@
 /**
- * The common shape of the small callback libraries (votequorum, quorum, cfg): one IPC
- * connection, one dispatch queue, a user context, `dispatch()` with the four
- * cs_dispatch_flags_t modes and an `events()` iterator over the same queue (DESIGN rule 2:
- * user callbacks run only from dispatch).
+ * The shared base of the client handles, in two layers:
+ *
+ * - `ClientHandle`, what every handle (cpg, cmap, votequorum, quorum, cfg) has: one IPC
+ *   connection, one dispatch queue, a user context, `dispatch()` with the four
+ *   cs_dispatch_flags_t modes, the finalized state (DESIGN rule 2: user callbacks run only
+ *   from dispatch).
+ * - `CallbackHandle`, the common shape of the small callback libraries (votequorum, quorum,
+ *   cfg) on top of it: checked request/reply calls, an `events()` iterator over the queue and
+ *   a `finalize()` that only disconnects.
  *
  * Behaviour shared by libvotequorum, libquorum and libcfg 3.1.7:
  * - `finalize()` only disconnects (no request is sent); afterwards every call fails with
@@ -21,8 +26,6 @@ import { DispatchQueue, QueueDispatcher } from './dispatch-queue.js';
 import { RESPONSE_HEADER_SIZE, frameSize } from '../ipc/frame.js';
 import { readInt32LE } from '../common/bytes.js';
 
-/** cs_dispatch_flags_t values. */
-
 /** Options every one of these handles accepts. */
 export interface CallbackHandleOptions {
   /** Daemon run directory (default: COROSYNC_TS_RUN_DIR, then the default run dir). */
@@ -31,28 +34,106 @@ export interface CallbackHandleOptions {
   maxQueuedEvents?: number;
 }
 
-/** Base of VotequorumHandle, QuorumHandle and CfgHandle. `E` is the decoded event type. */
-export abstract class CallbackHandle<E> {
+/**
+ * What every client handle (cpg, cmap, votequorum, quorum, cfg) is made of: one IPC connection
+ * to a daemon service, the queue its dispatch frames wait in until `dispatch()` runs them, the
+ * user context, and the finalized state that turns every later call into CS_ERR_BAD_HANDLE.
+ * A subclass says how one frame is run (`runFrame`) and writes its own `finalize()` (the
+ * libraries differ there: libcpg tells the daemon, the others only disconnect), starting it
+ * with `markFinalized()`.
+ */
+export abstract class ClientHandle {
   protected readonly conn: IpcClientConnection;
   protected readonly queue: DispatchQueue;
-  private readonly dispatcher: QueueDispatcher;
+  protected readonly dispatcher: QueueDispatcher;
+  protected finalized = false;
   private context: unknown;
-  private finalized = false;
 
-  protected constructor(conn: IpcClientConnection, context: unknown, opts: CallbackHandleOptions) {
+  protected constructor(conn: IpcClientConnection, context: unknown, maxQueued: number) {
     this.conn = conn;
     this.context = context;
-    this.queue = new DispatchQueue(conn, opts.maxQueuedEvents ?? 16384);
+    this.queue = new DispatchQueue(conn, maxQueued);
     this.dispatcher = new QueueDispatcher(
       this.queue,
       conn,
       () => this.finalized,
-      (frame) => this.invoke(this.decode(frame)),
+      (frame) => this.runFrame(frame),
     );
     conn.onEvent = (frame) => {
       if (!this.finalized) this.queue.push(frame);
     };
-    conn.onLost = () => this.queue.wake();
+    conn.onLost = () => this.connectionLost();
+  }
+
+  /** Run one dispatch frame: call the user's callback it completes, if any. */
+  protected abstract runFrame(frame: Buffer): void;
+
+  /** The connection is gone: waiting dispatches must look again (and end with CS_ERR_LIBRARY). */
+  protected connectionLost(): void {
+    this.queue.wake();
+  }
+
+  /**
+   * The first step of every `finalize()`: CS_ERR_BAD_HANDLE when already finalized; otherwise
+   * the handle refuses every call from now on, queued callbacks are dropped, a waiting
+   * `dispatch()` ends with CS_ERR_BAD_HANDLE and an events iterator finishes.
+   */
+  protected markFinalized(): void {
+    this.checkHandle();
+    this.finalized = true;
+    this.queue.close();
+  }
+
+  /**
+   * File descriptor of the event channel (the C libraries' `*_fd_get`): readable when
+   * callbacks arrive. Node users normally await `dispatch(CsDispatchFlags.ONE)` instead.
+   */
+  fdGet(): number {
+    this.checkHandle();
+    const fd = this.conn.eventFd();
+    if (fd < 0) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, 'connection lost');
+    return fd;
+  }
+
+  /** The context given at initialisation or by `contextSet` (`*_context_get`). */
+  contextGet(): unknown {
+    this.checkHandle();
+    return this.context;
+  }
+
+  /** Attach a user context to the handle (`*_context_set`). */
+  contextSet(context: unknown): void {
+    this.checkHandle();
+    this.context = context;
+  }
+
+  /**
+   * Run queued callbacks (`*_dispatch`):
+   * - `ONE` (1): wait for one dispatch message and process it;
+   * - `ALL` (2): process every queued message, then return (never waits);
+   * - `BLOCKING` (3): process messages as they come; ends only with CS_ERR_BAD_HANDLE
+   *   (finalized) or CS_ERR_LIBRARY (connection lost);
+   * - `ONE_NONBLOCKING` (4): process one queued message; CS_ERR_TRY_AGAIN when none waits.
+   *
+   * A callback that finalizes the handle ends the dispatch with CS_ERR_BAD_HANDLE. After the
+   * connection is lost, queued messages are still processed, then CS_ERR_LIBRARY is thrown.
+   * A malformed or unknown dispatch message: CS_ERR_LIBRARY. Exceptions thrown by a callback
+   * propagate. Other flag values: CS_ERR_INVALID_PARAM.
+   */
+  async dispatch(flags: number): Promise<void> {
+    this.checkHandle();
+    return this.dispatcher.dispatch(flags);
+  }
+
+  protected checkHandle(): void {
+    if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
+  }
+}
+
+/** Base of VotequorumHandle, QuorumHandle and CfgHandle. `E` is the decoded event type. */
+export abstract class CallbackHandle<E> extends ClientHandle {
+  protected constructor(conn: IpcClientConnection, context: unknown, opts: CallbackHandleOptions) {
+    super(conn, context, opts.maxQueuedEvents ?? 16384);
   }
 
   /** Decode a dispatch frame into an event (a CodecFailure becomes CS_ERR_LIBRARY). */
@@ -64,15 +145,17 @@ export abstract class CallbackHandle<E> {
   /** Library name used in error messages (e.g. "votequorum"). */
   protected abstract readonly libName: string;
 
+  protected runFrame(frame: Buffer): void {
+    this.invoke(this.decode(frame));
+  }
+
   /**
    * Disconnect from the daemon (the C libraries send nothing). Queued callbacks are dropped;
    * a waiting `dispatch()` ends with CS_ERR_BAD_HANDLE, `events()` finishes. A second call:
    * CS_ERR_BAD_HANDLE.
    */
   async finalize(): Promise<void> {
-    this.checkHandle();
-    this.finalized = true;
-    this.queue.close();
+    this.markFinalized();
     await this.conn.close();
   }
 
@@ -81,45 +164,9 @@ export abstract class CallbackHandle<E> {
     return this.finalized;
   }
 
-  /**
-   * File descriptor of the event channel (readable when callbacks arrive). Node users
-   * normally await `dispatch(CsDispatchFlags.ONE)` or use `events()` instead.
-   */
-  fdGet(): number {
-    this.checkHandle();
-    const fd = this.conn.eventFd();
-    if (fd < 0) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, 'connection lost');
-    return fd;
-  }
-
-  /** The context given at initialisation or by `contextSet`. */
-  contextGet(): unknown {
-    this.checkHandle();
-    return this.context;
-  }
-
-  contextSet(context: unknown): void {
-    this.checkHandle();
-    this.context = context;
-  }
-
   /** Number of dispatch messages waiting in the queue. */
   get pendingEvents(): number {
     return this.queue.length;
-  }
-
-  /**
-   * Run queued callbacks:
-   * - `ONE` (1): wait for one dispatch message and process it;
-   * - `ALL` (2): process every queued message, then return (never waits);
-   * - `BLOCKING` (3): process messages as they come; ends only with CS_ERR_BAD_HANDLE
-   *   (finalized) or CS_ERR_LIBRARY (connection lost);
-   * - `ONE_NONBLOCKING` (4): process one queued message; CS_ERR_TRY_AGAIN when none waits.
-   * Other values: CS_ERR_INVALID_PARAM. Exceptions thrown by a callback propagate.
-   */
-  async dispatch(flags: number): Promise<void> {
-    this.checkHandle();
-    return this.dispatcher.dispatch(flags);
   }
 
   /**
@@ -131,10 +178,6 @@ export abstract class CallbackHandle<E> {
    */
   events(): AsyncIterableIterator<E> {
     return this.dispatcher.events((frame) => this.decode(frame));
-  }
-
-  protected checkHandle(): void {
-    if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
   }
 
   /** Send a request and return its reply frame (header checked). */

@@ -34,7 +34,7 @@ import {
   keyBytes,
 } from '../ipc/cmap-codec.js';
 import { IpcClientConnection } from './connection.js';
-import { DispatchQueue, QueueDispatcher } from './dispatch-queue.js';
+import { ClientHandle } from './callback-handle.js';
 import { iterateHandle } from './handle-iterator.js';
 import { readBigInt64LE, readBigUInt64LE, readInt32LE } from '../common/bytes.js';
 
@@ -180,28 +180,12 @@ function handleArg(h: bigint, what: string): bigint {
  * takes it first; use one style per handle. Notifications of trackers deleted meanwhile
  * are dropped, as libcmap does.
  */
-export class CmapHandle {
-  private readonly conn: IpcClientConnection;
-  private finalized = false;
-  private context: unknown = undefined;
+export class CmapHandle extends ClientHandle {
   private readonly trackers = new Map<bigint, TrackerRecord>();
   private nextInstHandle = 1n;
-  private readonly queue: DispatchQueue;
-  private readonly dispatcher: QueueDispatcher;
 
   private constructor(conn: IpcClientConnection, maxQueued: number) {
-    this.conn = conn;
-    this.queue = new DispatchQueue(conn, maxQueued);
-    this.dispatcher = new QueueDispatcher(
-      this.queue,
-      conn,
-      () => this.finalized,
-      (frame) => this.runNotification(frame),
-    );
-    conn.onEvent = (frame) => {
-      if (!this.finalized) this.queue.push(frame);
-    };
-    conn.onLost = () => this.queue.wake();
+    super(conn, undefined, maxQueued);
   }
 
   /**
@@ -233,45 +217,13 @@ export class CmapHandle {
    * (the iterator simply finishes). A second call fails with CS_ERR_BAD_HANDLE.
    */
   async finalize(): Promise<void> {
-    this.checkHandle();
-    this.finalized = true;
+    this.markFinalized();
     this.trackers.clear();
-    this.queue.close();
     await this.conn.close();
   }
 
-  /**
-   * File descriptor of the event channel (`cmap_fd_get`): it becomes readable when
-   * notifications arrive. Node users normally just await `dispatch(CsDispatchFlags.ONE)`.
-   */
-  fdGet(): number {
-    this.checkHandle();
-    const fd = this.conn.eventFd();
-    if (fd < 0) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, 'connection lost');
-    return fd;
-  }
-
-  /**
-   * Run queued notifications (`cmap_dispatch`):
-   * - `ONE`: wait until one notification is available and process it.
-   * - `ALL`: process every queued notification, then return (does not wait).
-   * - `BLOCKING`: process notifications as they come; returns only when the handle is
-   *   finalized (CS_ERR_BAD_HANDLE) or the connection is lost (CS_ERR_LIBRARY).
-   * - `ONE_NONBLOCKING`: process one queued notification; throws CS_ERR_TRY_AGAIN when none
-   *   is queued.
-   *
-   * A callback that finalizes the handle ends the dispatch with CS_ERR_BAD_HANDLE, as in C.
-   * Once the connection is lost, already queued notifications are still delivered, then
-   * CS_ERR_LIBRARY is thrown. Exceptions thrown by a callback propagate out of `dispatch`.
-   * Other flag values: CS_ERR_INVALID_PARAM.
-   */
-  async dispatch(flags: number): Promise<void> {
-    this.checkHandle();
-    return this.dispatcher.dispatch(flags);
-  }
-
   /** One queued notification to its tracker's callback (none when the tracker was deleted). */
-  private runNotification(frame: Buffer): void {
+  protected runFrame(frame: Buffer): void {
     const n = this.decode(frame);
     const rec = this.trackers.get(n.instHandle);
     rec?.notify(this, rec.trackHandle, n.event, n.keyName, n.newValue, n.oldValue, rec.userData);
@@ -303,18 +255,6 @@ export class CmapHandle {
   /** Number of notifications waiting in the queue. */
   get pendingNotifications(): number {
     return this.queue.length;
-  }
-
-  /** The user context (`cmap_context_get`). */
-  contextGet(): unknown {
-    this.checkHandle();
-    return this.context;
-  }
-
-  /** Attach a user context to the handle (`cmap_context_set`). */
-  contextSet(context: unknown): void {
-    this.checkHandle();
-    this.context = context;
   }
 
   // ---- get ----
@@ -588,10 +528,6 @@ export class CmapHandle {
   }
 
   // ---- internals ----
-
-  private checkHandle(): void {
-    if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
-  }
 
   /**
    * Send a request; its reply. Not async itself (one promise per call, the connection's): a

@@ -52,7 +52,7 @@ import {
   type CpgResponse,
 } from '../services/cpg/codec.js';
 import { IpcClientConnection } from './connection.js';
-import { DispatchQueue, QueueDispatcher } from './dispatch-queue.js';
+import { ClientHandle } from './callback-handle.js';
 import { readInt32LE, readUInt32LE } from '../common/bytes.js';
 
 export { CpgFlowControlState, CpgIterationType, CpgReason, CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF };
@@ -268,19 +268,17 @@ function requestSocket(conn: IpcClientConnection): Socket {
  * given at initialisation (libcpg's `cpg_dispatch`); `events()` takes them from the SAME queue
  * and yields them as objects without calling the callbacks. Every callback is delivered once,
  * to whichever consumer takes it first; use one style per handle.
+ *
+ * As in libcpg, one dispatch "message" may call no callback (a fragment of a larger message,
+ * or a callback that was not given).
  */
-export class CpgHandle {
-  private readonly conn: IpcClientConnection;
+export class CpgHandle extends ClientHandle {
   private readonly sock: Socket;
-  private readonly queue: DispatchQueue;
-  private readonly dispatcher: QueueDispatcher;
   private readonly model: Required<Pick<CpgModelV1Data, 'flags'>> & CpgModelV1Data;
   private readonly pid: number;
   private readonly maxAtomic: number;
   private readonly maxBacklog: number;
   private readonly maxReassembly: number;
-  private context: unknown;
-  private finalized = false;
   private daemonFlowControl = false;
   private writableWaiters: Array<() => void> = [];
   private readonly assemblies: Assembly[] = [];
@@ -297,35 +295,18 @@ export class CpgHandle {
     context: unknown,
     opts: CpgInitializeOptions,
   ) {
-    this.conn = conn;
+    super(conn, context, opts.maxQueuedEvents ?? 16384);
     this.sock = requestSocket(conn);
     this.model = { ...model, flags: model.flags ?? 0 };
-    this.context = context;
     this.pid = opts.pid ?? process.pid;
     this.maxAtomic = Math.max(1, conn.maxMsgSize - CPG_HEADER_ALLOWANCE);
     this.maxBacklog = opts.maxSendBacklogBytes ?? 2 * 1024 * 1024;
     this.maxReassembly = opts.maxReassemblyBytes ?? 256 * 1024 * 1024;
-    this.queue = new DispatchQueue(conn, opts.maxQueuedEvents ?? 16384);
-    this.dispatcher = new QueueDispatcher(
-      this.queue,
-      conn,
-      () => this.finalized,
-      (frame) => {
-        if (this.deliverInPlace(frame)) return;
-        const ev = this.process(frame);
-        if (ev) this.invoke(ev);
-      },
-    );
-    conn.onEvent = (frame) => this.onEvent(frame);
     // libcpg raises libqb's flow-control limit to 2 around cpg_mcast_joined: level 2 (sync
     // running) blocks sending messages, and only that
     conn.onFlowControl = (level) => {
       this.daemonFlowControl = level > 0 && level <= CPG_MCAST_FC_LIMIT;
       if (!this.daemonFlowControl) this.wakeWritable();
-    };
-    conn.onLost = () => {
-      this.queue.wake();
-      this.wakeWritable();
     };
     this.sock.on('drain', () => this.wakeWritable());
   }
@@ -388,9 +369,7 @@ export class CpgHandle {
    * as libcpg reports it). A second call: CS_ERR_BAD_HANDLE.
    */
   async finalize(): Promise<void> {
-    this.checkHandle();
-    this.finalized = true;
-    this.queue.close();
+    this.markFinalized();
     this.iterations.clear();
     this.assemblies.length = 0;
     this.assembledBytes = 0;
@@ -406,29 +385,6 @@ export class CpgHandle {
     if (failure !== undefined) throw failure;
   }
 
-  /**
-   * File descriptor of the event channel (`cpg_fd_get`): readable when callbacks arrive.
-   * Node users normally just await `dispatch(CsDispatchFlags.ONE)` or use `events()`.
-   */
-  fdGet(): number {
-    this.checkHandle();
-    const fd = this.conn.eventFd();
-    if (fd < 0) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, 'connection lost');
-    return fd;
-  }
-
-  /** `cpg_context_get`. */
-  contextGet(): unknown {
-    this.checkHandle();
-    return this.context;
-  }
-
-  /** `cpg_context_set`. */
-  contextSet(context: unknown): void {
-    this.checkHandle();
-    this.context = context;
-  }
-
   /** The pid this handle announces in join and leave requests. */
   get localPid(): number {
     return this.pid;
@@ -437,25 +393,6 @@ export class CpgHandle {
   /** Number of dispatch frames waiting in the queue. */
   get pendingEvents(): number {
     return this.queue.length;
-  }
-
-  /**
-   * Run queued callbacks (`cpg_dispatch`):
-   * - `ONE` (1): wait until one dispatch message is available and process it;
-   * - `ALL` (2): process every queued message, then return (does not wait);
-   * - `BLOCKING` (3): process messages as they come; ends only with CS_ERR_BAD_HANDLE
-   *   (finalized) or CS_ERR_LIBRARY (connection lost);
-   * - `ONE_NONBLOCKING` (4): process one queued message; CS_ERR_TRY_AGAIN when none is queued.
-   *
-   * As in libcpg, one "message" may call no callback (a fragment of a larger message, or a
-   * callback that was not given). A callback that finalizes the handle ends the dispatch with
-   * CS_ERR_BAD_HANDLE. After the connection is lost, queued messages are still processed, then
-   * CS_ERR_LIBRARY is thrown. A malformed or unknown dispatch frame: CS_ERR_LIBRARY. Exceptions
-   * thrown by a callback propagate. Other flag values: CS_ERR_INVALID_PARAM.
-   */
-  async dispatch(flags: number): Promise<void> {
-    this.checkHandle();
-    return this.dispatcher.dispatch(flags);
   }
 
   /**
@@ -739,10 +676,6 @@ export class CpgHandle {
 
   // ---- internals ----
 
-  private checkHandle(): void {
-    if (this.finalized) throw new CsError(CsErrorCode.CS_ERR_BAD_HANDLE, 'handle finalized');
-  }
-
   private checkSendable(): void {
     this.checkHandle();
     if (!this.conn.alive) throw new CsError(CsErrorCode.CS_ERR_LIBRARY, this.conn.lostReason?.message);
@@ -883,9 +816,17 @@ export class CpgHandle {
     }
   }
 
-  private onEvent(frame: Buffer): void {
-    if (this.finalized) return;
-    this.queue.push(frame);
+  /** Messages that are whole and well formed are delivered in place; the rest are decoded. */
+  protected runFrame(frame: Buffer): void {
+    if (this.deliverInPlace(frame)) return;
+    const ev = this.process(frame);
+    if (ev) this.invoke(ev);
+  }
+
+  /** The connection is gone: a sender waiting for room must see it too. */
+  protected override connectionLost(): void {
+    super.connectionLost();
+    this.wakeWritable();
   }
 
   /** Decode one dispatch frame; returns the complete callback it yields (if any). */
