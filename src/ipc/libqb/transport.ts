@@ -161,31 +161,56 @@ interface LibqbLink extends IpcLink {
   onSetupData(): void;
 }
 
-/** One SHM connection: the three rings, the setup socket and the queues that wait for room. */
-class ShmLink implements LibqbLink {
+const EAGAIN = constants.errno.EAGAIN;
+const EMSGSIZE = constants.errno.EMSGSIZE;
+/** How long a client may take to bind its response/event socket after the setup response. */
+const CONNECT_GRACE_MS = 5000;
+
+/**
+ * What the SHM and socket links have in common: the client's connection, the responses and
+ * events that wait for room on the client's side with their retry timer, whether requests are
+ * read, a batch of requests handled per turn, flow-control frames turned into the level the
+ * client reads, and the order of the teardown. Each link says how its requests are opened and
+ * received, how its output is written and where the flow-control level goes.
+ */
+abstract class QueuedLink implements LibqbLink {
   conn: IpcServerConnection | undefined;
   /** Set once the setup response is on its way: event bytes may follow it. */
-  private ready = false;
-  private reading = true;
-  private destroyed = false;
+  protected ready = false;
+  protected reading = true;
+  protected destroyed = false;
   private drainScheduled = false;
   private readonly retry = new Retry();
-  private readonly responses: Buffer[] = [];
-  private readonly events: Array<{ frame: Buffer; flushed: () => void }> = [];
+  protected readonly responses: Buffer[] = [];
+  protected readonly events: Array<{ frame: Buffer; flushed: () => void }> = [];
 
   constructor(
     readonly sock: Socket,
     readonly dir: string,
-    readonly request: ShmRing,
-    readonly response: ShmRing,
-    readonly event: ShmRing,
-    private readonly onDestroy: (link: ShmLink) => void,
-    /** The addon and `sock`'s descriptor: event notifications go out with one send(2). */
-    private readonly native: QbNative,
-    private readonly fd: number,
+    private readonly onDestroy: (link: LibqbLink) => void,
   ) {}
 
-  private fail(reason: string): void {
+  abstract onSetupData(): void;
+
+  /** Start taking requests (called once, when the setup response is written). */
+  protected abstract openRequests(): void;
+
+  /**
+   * The next request chunk, or undefined when there is none for now or the link failed (the
+   * failure already reported to `conn` or the link torn down).
+   */
+  protected abstract receive(conn: IpcServerConnection): Buffer | undefined;
+
+  /** Write what waits in `responses`, then `events`, in order; then `retryLater`. */
+  protected abstract flush(): void;
+
+  /** Make `level` the flow-control level the client reads (may throw: the link then fails). */
+  protected abstract publishFlowControl(level: number): void;
+
+  /** Close this transport's own descriptors and mappings (in `destroy`, before the directory goes). */
+  protected abstract closeChannels(): void;
+
+  protected fail(reason: string): void {
     if (this.conn && !this.conn.closed) this.conn.close(reason, 'warn');
     else this.destroy();
   }
@@ -193,7 +218,8 @@ class ShmLink implements LibqbLink {
   /** The setup response is written: flush what the service queued, then serve requests. */
   start(): void {
     this.ready = true;
-    this.flushRings();
+    this.openRequests();
+    this.flush();
     this.conn?.eventChannelReady();
     this.scheduleDrain();
   }
@@ -201,17 +227,15 @@ class ShmLink implements LibqbLink {
   writeResponse(frame: Buffer): void {
     if (this.destroyed) return;
     this.responses.push(frame);
-    this.flushRings();
+    this.flush();
   }
 
   writeEvent(frame: Buffer, flushed: () => void): boolean {
     if (this.destroyed) return true;
     const level = decodeFlowControl(frame);
     if (level !== undefined) {
-      // libqb keeps the level in the request ring's user word; the client checks it before
-      // every send (1 blocks everybody, 2 only clients that did not raise their limit)
       try {
-        this.request.ring.setUserWord(level);
+        this.publishFlowControl(level);
       } catch (err) {
         this.fail(`flow control: ${errMessage(err)}`);
       }
@@ -219,12 +243,84 @@ class ShmLink implements LibqbLink {
       return true;
     }
     this.events.push({ frame, flushed });
-    this.flushRings();
+    this.flush();
     return true;
   }
 
+  /** The end of a flush that wrote `sent` frames: arm the retry timer while output still waits. */
+  protected retryLater(sent: number): void {
+    if (this.destroyed) return;
+    const pending = this.responses.length > 0 || this.events.length > 0;
+    if (this.retry.after(sent > 0, pending, () => this.flush()) && this.conn) this.conn.stats.sendRetries++;
+  }
+
+  setReading(on: boolean): void {
+    this.reading = on;
+    if (on) this.scheduleDrain();
+  }
+
+  protected scheduleDrain(): void {
+    if (this.drainScheduled || this.destroyed) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      this.drain();
+    });
+  }
+
+  /** Handle the requests that arrived, a batch per turn. */
+  protected drain(): void {
+    for (let n = 0; n < DRAIN_BATCH; n++) {
+      const conn = this.conn;
+      if (!conn || conn.closed || this.destroyed || !this.reading || !this.ready) return;
+      const chunk = this.receive(conn);
+      if (chunk === undefined || !passRequest(conn, chunk)) return;
+      this.flush();
+    }
+    this.scheduleDrain();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.retry.cancel();
+    this.responses.length = 0;
+    this.events.length = 0;
+    this.closeChannels();
+    removeDir(this.dir);
+    if (!this.sock.destroyed) this.sock.destroy();
+    this.onDestroy(this);
+  }
+}
+
+/** One SHM connection: the three rings, the setup socket and the queues that wait for room. */
+class ShmLink extends QueuedLink {
+  constructor(
+    sock: Socket,
+    dir: string,
+    readonly request: ShmRing,
+    readonly response: ShmRing,
+    readonly event: ShmRing,
+    onDestroy: (link: LibqbLink) => void,
+    /** The addon and `sock`'s descriptor: event notifications go out with one send(2). */
+    private readonly native: QbNative,
+    private readonly fd: number,
+  ) {
+    super(sock, dir, onDestroy);
+  }
+
+  protected openRequests(): void {
+    // nothing to open: the client announces its requests on the setup socket (onSetupData)
+  }
+
+  protected publishFlowControl(level: number): void {
+    // libqb keeps the level in the request ring's user word; the client checks it before
+    // every send (1 blocks everybody, 2 only clients that did not raise their limit)
+    this.request.ring.setUserWord(level);
+  }
+
   /** Write what waits into the response and event rings, in order; retry later when full. */
-  private flushRings(): void {
+  protected flush(): void {
     if (this.destroyed || !this.ready) return;
     let sent = 0;
     try {
@@ -247,14 +343,7 @@ class ShmLink implements LibqbLink {
       this.fail(`shared memory: ${errMessage(err)}`);
       return;
     }
-    const pending = this.responses.length > 0 || this.events.length > 0;
-    if (this.retry.after(sent > 0, pending, () => this.flushRings()) && this.conn)
-      this.conn.stats.sendRetries++;
-  }
-
-  setReading(on: boolean): void {
-    this.reading = on;
-    if (on) this.scheduleDrain();
+    this.retryLater(sent);
   }
 
   onSetupData(): void {
@@ -262,95 +351,54 @@ class ShmLink implements LibqbLink {
     this.drain();
   }
 
-  scheduleDrain(): void {
-    if (this.drainScheduled || this.destroyed) return;
-    this.drainScheduled = true;
-    setImmediate(() => {
-      this.drainScheduled = false;
-      this.drain();
-    });
-  }
-
-  /** Handle the committed requests (one semaphore post each), a batch per turn. */
-  drain(): void {
-    for (let n = 0; n < DRAIN_BATCH; n++) {
-      const conn = this.conn;
-      if (!conn || conn.closed || this.destroyed || !this.reading || !this.ready) return;
-      let res;
-      try {
-        res = this.request.ring.read();
-      } catch (err) {
-        this.fail(`shared memory: ${errMessage(err)}`);
-        return;
-      }
-      if (res.kind === 'empty') return;
-      if (res.kind === 'bad') {
-        conn.invalid(`request ring: ${res.reason}`);
-        return;
-      }
-      if (!passRequest(conn, res.data)) return;
-      this.flushRings();
+  protected receive(conn: IpcServerConnection): Buffer | undefined {
+    let res;
+    try {
+      res = this.request.ring.read();
+    } catch (err) {
+      this.fail(`shared memory: ${errMessage(err)}`);
+      return undefined;
     }
-    this.scheduleDrain();
+    if (res.kind === 'empty') return undefined;
+    if (res.kind === 'bad') {
+      conn.invalid(`request ring: ${res.reason}`);
+      return undefined;
+    }
+    return res.data;
   }
 
-  destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    this.retry.cancel();
-    this.responses.length = 0;
-    this.events.length = 0;
+  protected closeChannels(): void {
     for (const r of [this.response, this.event, this.request]) r.close();
-    removeDir(this.dir);
-    if (!this.sock.destroyed) this.sock.destroy();
-    this.onDestroy(this);
   }
 }
-
-const EAGAIN = constants.errno.EAGAIN;
-const EMSGSIZE = constants.errno.EMSGSIZE;
-/** How long a client may take to bind its response/event socket after the setup response. */
-const CONNECT_GRACE_MS = 5000;
 
 /**
  * One socket-transport connection: the request datagram socket (also sends the responses,
  * connected on first send to the client's `-response` socket), the event-tx socket (connected
  * on first send to the client's `-event` socket) and the control file (flow control).
  */
-class SocketLink implements LibqbLink {
-  conn: IpcServerConnection | undefined;
-  private ready = false;
-  private reading = true;
-  private destroyed = false;
-  private drainScheduled = false;
+class SocketLink extends QueuedLink {
   private poller: NativePoller | undefined;
-  private readonly retry = new Retry();
-  private readonly responses: Buffer[] = [];
-  private readonly events: Array<{ frame: Buffer; flushed: () => void }> = [];
   private responseConnected = false;
   private eventConnected = false;
   private firstConnectFailure = 0;
 
   constructor(
     private readonly native: QbNative,
-    readonly sock: Socket,
-    readonly dir: string,
+    sock: Socket,
+    dir: string,
     private readonly controlFd: number,
     private readonly requestFd: number,
     private readonly eventFd: number,
     /** `<dir>/qb-<service>`: the client's sockets are `<base>-response` and `<base>-event`. */
     private readonly base: string,
     private readonly maxMsgSize: number,
-    private readonly onDestroy: (link: SocketLink) => void,
-  ) {}
-
-  private fail(reason: string): void {
-    if (this.conn && !this.conn.closed) this.conn.close(reason, 'warn');
-    else this.destroy();
+    onDestroy: (link: LibqbLink) => void,
+  ) {
+    super(sock, dir, onDestroy);
   }
 
-  start(): void {
-    this.ready = true;
+  protected openRequests(): void {
     this.poller = this.native.pollStart(this.requestFd, POLL_READABLE, (status) => {
       // called from libuv: nothing may escape from here
       try {
@@ -360,39 +408,17 @@ class SocketLink implements LibqbLink {
         this.fail(`request handling: ${errMessage(err)}`);
       }
     });
-    this.flush();
-    this.conn?.eventChannelReady();
-    this.scheduleDrain();
   }
 
   onSetupData(): void {
     // the socket transport carries nothing on the setup socket after the handshake
   }
 
-  writeResponse(frame: Buffer): void {
-    if (this.destroyed) return;
-    this.responses.push(frame);
-    this.flush();
-  }
-
-  writeEvent(frame: Buffer, flushed: () => void): boolean {
-    if (this.destroyed) return true;
-    const level = decodeFlowControl(frame);
-    if (level !== undefined) {
-      // the request record's flow_control word of the control file (the client maps it)
-      const word = Buffer.alloc(4);
-      writeInt32LE(word, level, 0);
-      try {
-        writeSync(this.controlFd, word, 0, 4, 4);
-      } catch (err) {
-        this.fail(`flow control: ${errMessage(err)}`);
-      }
-      flushed();
-      return true;
-    }
-    this.events.push({ frame, flushed });
-    this.flush();
-    return true;
+  protected publishFlowControl(level: number): void {
+    // the request record's flow_control word of the control file (the client maps it)
+    const word = Buffer.alloc(4);
+    writeInt32LE(word, level, 0);
+    writeSync(this.controlFd, word, 0, 4, 4);
   }
 
   /** Connect on first send; false while the client has not bound its socket yet. */
@@ -407,7 +433,7 @@ class SocketLink implements LibqbLink {
   }
 
   /** Send what waits, in order; retry later on a full queue or an unbound client socket. */
-  private flush(): void {
+  protected flush(): void {
     if (this.destroyed || !this.ready) return;
     let sent = 0;
     try {
@@ -439,50 +465,24 @@ class SocketLink implements LibqbLink {
       this.fail(errMessage(err));
       return;
     }
-    if (this.destroyed) return;
-    const pending = this.responses.length > 0 || this.events.length > 0;
-    if (this.retry.after(sent > 0, pending, () => this.flush()) && this.conn) this.conn.stats.sendRetries++;
+    this.retryLater(sent);
   }
 
-  setReading(on: boolean): void {
-    this.reading = on;
+  override setReading(on: boolean): void {
     if (this.poller && !this.destroyed) this.native.pollSet(this.poller, on ? POLL_READABLE : 0);
-    if (on) this.scheduleDrain();
+    super.setReading(on);
   }
 
-  private scheduleDrain(): void {
-    if (this.drainScheduled || this.destroyed) return;
-    this.drainScheduled = true;
-    setImmediate(() => {
-      this.drainScheduled = false;
-      this.drain();
-    });
+  protected receive(conn: IpcServerConnection): Buffer | undefined {
+    const got = this.native.dgramRecv(this.requestFd, this.maxMsgSize);
+    if (typeof got !== 'number') return got;
+    if (got === -EAGAIN) return undefined;
+    if (got === -EMSGSIZE) conn.invalid(`request larger than ${this.maxMsgSize} bytes`);
+    else this.fail(`request socket error (errno ${-got})`);
+    return undefined;
   }
 
-  /** Handle the queued request datagrams, a batch per turn. */
-  private drain(): void {
-    for (let n = 0; n < DRAIN_BATCH; n++) {
-      const conn = this.conn;
-      if (!conn || conn.closed || this.destroyed || !this.reading || !this.ready) return;
-      const got = this.native.dgramRecv(this.requestFd, this.maxMsgSize);
-      if (typeof got === 'number') {
-        if (got === -EAGAIN) return;
-        if (got === -EMSGSIZE) conn.invalid(`request larger than ${this.maxMsgSize} bytes`);
-        else this.fail(`request socket error (errno ${-got})`);
-        return;
-      }
-      if (!passRequest(conn, got)) return;
-      this.flush();
-    }
-    this.scheduleDrain();
-  }
-
-  destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    this.retry.cancel();
-    this.responses.length = 0;
-    this.events.length = 0;
+  protected closeChannels(): void {
     if (this.poller) this.native.pollClose(this.poller);
     this.native.closeFd(this.requestFd);
     this.native.closeFd(this.eventFd);
@@ -491,9 +491,6 @@ class SocketLink implements LibqbLink {
     } catch {
       // already closed
     }
-    removeDir(this.dir);
-    if (!this.sock.destroyed) this.sock.destroy();
-    this.onDestroy(this);
   }
 }
 
