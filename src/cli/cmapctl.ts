@@ -28,6 +28,7 @@ import {
   CmapMapKind,
   CmapTrack,
   CsDispatchFlags,
+  type CmapIterEntry,
   type CmapNotifyValue,
 } from '../client/index.js';
 import { CsError, CsErrorCode, csStrerror } from '../common/errors.js';
@@ -252,15 +253,21 @@ class Session {
     }
   }
 
-  /** List keys with a prefix; returns 1 when there was none (print_iter). */
-  async printIter(prefix: string | undefined): Promise<number> {
+  /**
+   * Walk the keys under `prefix` (all keys when undefined), calling `visit` for each in turn.
+   * A failed start ends the tool; a failed step ends the walk quietly, as the C tool's loop
+   * does. The daemon's iterator is released whatever happens.
+   */
+  private async forEachKey(
+    prefix: string | undefined,
+    visit: (entry: CmapIterEntry) => Promise<void> | void,
+  ): Promise<void> {
     let iter: bigint;
     try {
       iter = await this.handle.iterInit(prefix);
     } catch (e) {
       this.fail(`Failed to initialize iteration. Error ${errorText(e)}`);
     }
-    let noResult = 1;
     try {
       for (;;) {
         let entry;
@@ -270,39 +277,30 @@ class Session {
           break;
         }
         if (!entry) break;
-        noResult = 0;
-        await this.printStoredKey(entry.key, entry.type, entry.length);
+        await visit(entry);
       }
     } finally {
       await this.handle.iterFinalize(iter).catch(() => undefined);
     }
+  }
+
+  /** List keys with a prefix; returns 1 when there was none (print_iter). */
+  async printIter(prefix: string | undefined): Promise<number> {
+    let noResult = 1;
+    await this.forEachKey(prefix, async (entry) => {
+      noResult = 0;
+      await this.printStoredKey(entry.key, entry.type, entry.length);
+    });
     return noResult;
   }
 
   async deleteWithPrefix(prefix: string): Promise<void> {
-    let iter: bigint;
-    try {
-      iter = await this.handle.iterInit(prefix);
-    } catch (e) {
-      this.fail(`Failed to initialize iteration. Error ${errorText(e)}`);
-    }
     // Collect first, then delete: the result is the same as deleting while walking, without
     // depending on how the daemon's iterator copes with removals under its cursor.
     const keys: string[] = [];
-    try {
-      for (;;) {
-        let entry;
-        try {
-          entry = await this.handle.iterNext(iter);
-        } catch {
-          break;
-        }
-        if (!entry) break;
-        keys.push(entry.key);
-      }
-    } finally {
-      await this.handle.iterFinalize(iter).catch(() => undefined);
-    }
+    await this.forEachKey(prefix, (entry) => {
+      keys.push(entry.key);
+    });
     for (const key of keys) {
       try {
         await this.handle.delete(key);
