@@ -37,7 +37,7 @@ import {
   type LinkReport,
   type LongOption,
 } from './cfgtool-format.js';
-import { strtonum } from './quorumtool.js';
+import { numberOption } from './quorumtool.js';
 import { csCode as code, initializeOrReport, type OutputSink } from './tool-io.js';
 
 export interface CfgtoolIo {
@@ -110,11 +110,8 @@ export async function cfgtoolMain(argv: string[], io: CfgtoolIo = {}): Promise<n
         break;
       case 'k':
       case 'a': {
-        const n = strtonum(arg, 1, 0xffffffff);
-        if (n === undefined) {
-          err.write('The nodeid was not valid, try a positive number\n');
-          return 1;
-        }
+        const n = numberOption(arg, 1, 0xffffffff, 'The nodeid was not valid, try a positive number', err);
+        if (n === undefined) return 1;
         nodeid = n;
         action = opt === 'k' ? 'kill' : 'showaddr';
         break;

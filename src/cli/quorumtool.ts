@@ -81,6 +81,33 @@ export function strtonum(s: string, min: number, max: number): number | undefine
   return n;
 }
 
+/**
+ * An option's number (`strtonum` within [min, max]); otherwise undefined, after writing
+ * `complaint` and a newline to `err` (the tool then exits 1).
+ */
+export function numberOption(
+  arg: string,
+  min: number,
+  max: number,
+  complaint: string,
+  err: OutputSink,
+): number | undefined {
+  const n = strtonum(arg, min, max);
+  if (n === undefined) err.write(complaint + '\n');
+  return n;
+}
+
+/** Whether votequorum is there for `action`; when not, says so as the C tool does. */
+function usingVotequorum(
+  vq: VotequorumHandle | undefined,
+  action: string,
+  err: OutputSink,
+): vq is VotequorumHandle {
+  if (vq) return true;
+  err.write(`You cannot ${action}, corosync is not using votequorum\n`);
+  return false;
+}
+
 class ToolError extends Error {}
 
 /** Everything the tool holds open (init_all). */
@@ -140,31 +167,34 @@ export async function quorumtoolMain(argv: string[], io: QuorumtoolIo = {}): Pro
         machine = true;
         break;
       case 'e': {
-        const n = strtonum(arg, 1, 0x7fffffff);
-        if (n === undefined) {
-          err.write('New expected votes value was not valid, try a positive number\n');
-          return 1;
-        }
+        const n = numberOption(
+          arg,
+          1,
+          0x7fffffff,
+          'New expected votes value was not valid, try a positive number',
+          err,
+        );
+        if (n === undefined) return 1;
         votes = n;
         command = 'setexpected';
         break;
       }
       case 'n': {
-        const n = strtonum(arg, 1, 0xffffffff);
-        if (n === undefined) {
-          err.write('The nodeid was not valid, try a positive number\n');
-          return 1;
-        }
+        const n = numberOption(arg, 1, 0xffffffff, 'The nodeid was not valid, try a positive number', err);
+        if (n === undefined) return 1;
         nodeid = n;
         nodeidSet = true;
         break;
       }
       case 'v': {
-        const n = strtonum(arg, 0, 0x7fffffff);
-        if (n === undefined) {
-          err.write('New votes value was not valid, try a positive number or zero\n');
-          return 1;
-        }
+        const n = numberOption(
+          arg,
+          0,
+          0x7fffffff,
+          'New votes value was not valid, try a positive number or zero',
+          err,
+        );
+        if (n === undefined) return 1;
         votes = n;
         command = 'setvotes';
         break;
@@ -206,10 +236,7 @@ export async function quorumtoolMain(argv: string[], io: QuorumtoolIo = {}): Pro
       case 'monitor':
         return await monitor(hs, nameFormat, { hex, machine, sort, json }, now, io, out, err);
       case 'setvotes':
-        if (!hs.vq) {
-          err.write('You cannot change node votes, corosync is not using votequorum\n');
-          return 1;
-        }
+        if (!usingVotequorum(hs.vq, 'change node votes', err)) return 1;
         try {
           await hs.vq.setvotes(nodeidSet ? nodeid : hs.ourNodeid, votes);
           return 0;
@@ -220,10 +247,7 @@ export async function quorumtoolMain(argv: string[], io: QuorumtoolIo = {}): Pro
           return 1;
         }
       case 'setexpected':
-        if (!hs.vq) {
-          err.write('You cannot change expected votes, corosync is not using votequorum\n');
-          return 1;
-        }
+        if (!usingVotequorum(hs.vq, 'change expected votes', err)) return 1;
         try {
           await hs.vq.setexpected(votes);
           return 0;
@@ -232,10 +256,7 @@ export async function quorumtoolMain(argv: string[], io: QuorumtoolIo = {}): Pro
           return 1;
         }
       case 'unregister':
-        if (!hs.vq) {
-          err.write('You cannot unregister quorum device, corosync is not using votequorum\n');
-          return 1;
-        }
+        if (!usingVotequorum(hs.vq, 'unregister quorum device', err)) return 1;
         return await unregisterQdevice(hs.vq, hs.ourNodeid, err);
     }
   } catch (e) {
