@@ -162,6 +162,31 @@ function zeroStatus(): CfgNodeStatusV1 {
   };
 }
 
+/**
+ * Open the cfg API (a failure is reported as the C tool reports it, `describe` turning the
+ * error code into text, and the tool exits 1), run `use` with it, and finalize it however
+ * `use` ends. Resolves with `use`'s exit code.
+ */
+async function withCfg(
+  runDir: string | undefined,
+  err: OutputSink,
+  use: (cfg: CfgHandle) => Promise<number>,
+  describe?: (code: number) => string | number,
+): Promise<number> {
+  const cfg = await initializeOrReport(
+    () => CfgHandle.initialize({}, { runDir }),
+    'configuration',
+    err,
+    describe,
+  );
+  if (!cfg) return 1;
+  try {
+    return await use(cfg);
+  } finally {
+    await cfg.finalize().catch(() => undefined);
+  }
+}
+
 async function nodeStatusDo(
   action: 'linkstatus' | 'nodestatus',
   brief: boolean,
@@ -170,97 +195,96 @@ async function nodeStatusDo(
   out: OutputSink,
   err: OutputSink,
 ): Promise<number> {
-  const cfg = await initializeOrReport(() => CfgHandle.initialize({}, { runDir }), 'configuration', err);
-  if (!cfg) return 1;
-  let cmap: CmapHandle | undefined;
-  try {
-    cmap = await initializeOrReport(() => CmapHandle.initialize(undefined, { runDir }), 'cmap', err);
-    if (!cmap) return 1;
-    let transport = 'knet';
+  return withCfg(runDir, err, async (cfg) => {
+    let cmap: CmapHandle | undefined;
     try {
-      transport = await cmap.getString('totem.transport');
-    } catch {
-      // knet is the default
-    }
-    let local: number;
-    try {
-      local = await cfg.localGet();
-    } catch (e) {
-      err.write(`Could not get the local node id, the error is: ${code(e)}\n`);
-      return 1;
-    }
-    const nodeids: number[] = [];
-    try {
-      for await (const e of cmap.iter('nodelist.node.')) {
-        if (!/^nodelist\.node\.\d+\.nodeid$/.test(e.key)) continue;
-        try {
-          nodeids.push(await cmap.getUint32(e.key));
-        } catch {
-          // not a u32: skipped as the C tool does
-        }
-      }
-    } catch (e) {
-      err.write(`Could not get nodelist from cmap. error ${code(e)}\n`);
-      return 1;
-    }
-    if (nodeids.length === 0) {
-      err.write('No nodes found in nodelist\n');
-      return 1;
-    }
-    nodeids.sort((a, b) => a - b);
-    const overrides = new Map<number, string>();
-    try {
-      for await (const e of cmap.iter('totem.interface.')) {
-        const m = /^totem\.interface\.(\d+)\.knet_transport$/.exec(e.key);
-        if (!m || Number(m[1]) >= 8) continue;
-        try {
-          overrides.set(Number(m[1]), await cmap.getString(e.key));
-        } catch {
-          // keep the default
-        }
-      }
-    } catch {
-      // defaults are fine
-    }
-    await cmap.finalize().catch(() => undefined);
-    cmap = undefined;
-
-    const header = formatHeader(local, transport);
-    const status: CfgNodeStatusV1[] = [];
-    const ok: boolean[] = [];
-    for (const id of nodeids) {
+      cmap = await initializeOrReport(() => CmapHandle.initialize(undefined, { runDir }), 'cmap', err);
+      if (!cmap) return 1;
+      let transport = 'knet';
       try {
-        status.push(await cfg.nodeStatusGet(id));
-        ok.push(true);
+        transport = await cmap.getString('totem.transport');
+      } catch {
+        // knet is the default
+      }
+      let local: number;
+      try {
+        local = await cfg.localGet();
       } catch (e) {
-        status.push(zeroStatus());
-        ok.push(false);
-        // -s reports failures; -n silently skips the node
-        if (action === 'linkstatus') {
-          err.write(`Could not get the node status for nodeid ${id | 0}, the error is: ${code(e)}\n`);
+        err.write(`Could not get the local node id, the error is: ${code(e)}\n`);
+        return 1;
+      }
+      const nodeids: number[] = [];
+      try {
+        for await (const e of cmap.iter('nodelist.node.')) {
+          if (!/^nodelist\.node\.\d+\.nodeid$/.test(e.key)) continue;
+          try {
+            nodeids.push(await cmap.getUint32(e.key));
+          } catch {
+            // not a u32: skipped as the C tool does
+          }
+        }
+      } catch (e) {
+        err.write(`Could not get nodelist from cmap. error ${code(e)}\n`);
+        return 1;
+      }
+      if (nodeids.length === 0) {
+        err.write('No nodes found in nodelist\n');
+        return 1;
+      }
+      nodeids.sort((a, b) => a - b);
+      const overrides = new Map<number, string>();
+      try {
+        for await (const e of cmap.iter('totem.interface.')) {
+          const m = /^totem\.interface\.(\d+)\.knet_transport$/.exec(e.key);
+          if (!m || Number(m[1]) >= 8) continue;
+          try {
+            overrides.set(Number(m[1]), await cmap.getString(e.key));
+          } catch {
+            // keep the default
+          }
+        }
+      } catch {
+        // defaults are fine
+      }
+      await cmap.finalize().catch(() => undefined);
+      cmap = undefined;
+
+      const header = formatHeader(local, transport);
+      const status: CfgNodeStatusV1[] = [];
+      const ok: boolean[] = [];
+      for (const id of nodeids) {
+        try {
+          status.push(await cfg.nodeStatusGet(id));
+          ok.push(true);
+        } catch (e) {
+          status.push(zeroStatus());
+          ok.push(false);
+          // -s reports failures; -n silently skips the node
+          if (action === 'linkstatus') {
+            err.write(`Could not get the node status for nodeid ${id | 0}, the error is: ${code(e)}\n`);
+          }
         }
       }
+      const report: LinkReport = {
+        localNodeId: local,
+        transport,
+        nodeids,
+        status,
+        linkTransport: linkTransports(transport, overrides),
+      };
+      if (json) {
+        const obj = action === 'linkstatus' ? linkStatusJson(report) : nodeStatusJson(report, ok);
+        out.write(JSON.stringify(obj, null, 2) + '\n');
+      } else {
+        out.write(
+          header + (action === 'linkstatus' ? formatLinkStatus(report, brief) : formatNodeStatus(report, ok)),
+        );
+      }
+      return 0;
+    } finally {
+      await cmap?.finalize().catch(() => undefined);
     }
-    const report: LinkReport = {
-      localNodeId: local,
-      transport,
-      nodeids,
-      status,
-      linkTransport: linkTransports(transport, overrides),
-    };
-    if (json) {
-      const obj = action === 'linkstatus' ? linkStatusJson(report) : nodeStatusJson(report, ok);
-      out.write(JSON.stringify(obj, null, 2) + '\n');
-    } else {
-      out.write(
-        header + (action === 'linkstatus' ? formatLinkStatus(report, brief) : formatNodeStatus(report, ok)),
-      );
-    }
-    return 0;
-  } finally {
-    await cmap?.finalize().catch(() => undefined);
-    await cfg.finalize().catch(() => undefined);
-  }
+  });
 }
 
 async function simpleDo(
@@ -270,28 +294,26 @@ async function simpleDo(
   err: OutputSink,
 ): Promise<number> {
   if (what === 'reload') out.write('Reloading corosync.conf...\n');
-  const cfg = await initializeOrReport(
-    () => CfgHandle.initialize({}, { runDir }),
-    'configuration',
+  return withCfg(
+    runDir,
     err,
+    async (cfg) => {
+      try {
+        if (what === 'reload') await cfg.reloadConfig();
+        else await cfg.reopenLogFiles();
+        if (what === 'reload') out.write('Done\n');
+        return 0;
+      } catch (e) {
+        err.write(
+          what === 'reload'
+            ? `Could not reload configuration. Error ${csStrerror(code(e))}\n`
+            : `Could not reopen corosync logging files. Error ${csStrerror(code(e))}\n`,
+        );
+        return code(e);
+      }
+    },
     csStrerror,
   );
-  if (!cfg) return 1;
-  try {
-    if (what === 'reload') await cfg.reloadConfig();
-    else await cfg.reopenLogFiles();
-    if (what === 'reload') out.write('Done\n');
-    return 0;
-  } catch (e) {
-    err.write(
-      what === 'reload'
-        ? `Could not reload configuration. Error ${csStrerror(code(e))}\n`
-        : `Could not reopen corosync logging files. Error ${csStrerror(code(e))}\n`,
-    );
-    return code(e);
-  } finally {
-    await cfg.finalize().catch(() => undefined);
-  }
 }
 
 async function killDo(
@@ -301,17 +323,15 @@ async function killDo(
   err: OutputSink,
 ): Promise<number> {
   out.write(`Killing node ${nodeid >>> 0}\n`);
-  const cfg = await initializeOrReport(() => CfgHandle.initialize({}, { runDir }), 'configuration', err);
-  if (!cfg) return 1;
-  try {
-    await cfg.killNode(nodeid, 'Killed by corosync-cfgtool');
-    return 0;
-  } catch (e) {
-    err.write(`Could not kill node (error = ${csStrerror(code(e))})\n`);
-    return 1;
-  } finally {
-    await cfg.finalize().catch(() => undefined);
-  }
+  return withCfg(runDir, err, async (cfg) => {
+    try {
+      await cfg.killNode(nodeid, 'Killed by corosync-cfgtool');
+      return 0;
+    } catch (e) {
+      err.write(`Could not kill node (error = ${csStrerror(code(e))})\n`);
+      return 1;
+    }
+  });
 }
 
 async function shutdownDo(
@@ -321,10 +341,8 @@ async function shutdownDo(
   out: OutputSink,
   err: OutputSink,
 ): Promise<number> {
-  const cfg = await initializeOrReport(() => CfgHandle.initialize({}, { runDir }), 'configuration', err);
-  if (!cfg) return 1;
-  out.write('Shutting down corosync\n');
-  try {
+  return withCfg(runDir, err, async (cfg) => {
+    out.write('Shutting down corosync\n');
     const flag = force ? CfgShutdownFlag.REGARDLESS : CfgShutdownFlag.REQUEST;
     let result: number = CsErrorCode.CS_OK;
     // cs_repeat(result, 30, …): retry TRY_AGAIN (a sync is running) up to 30 times
@@ -342,9 +360,7 @@ async function shutdownDo(
     // 3.1.7 reports the failure but still exits 0
     if (result !== CsErrorCode.CS_OK) err.write(`Could not shutdown (error = ${result})\n`);
     return 0;
-  } finally {
-    await cfg.finalize().catch(() => undefined);
-  }
+  });
 }
 
 async function showAddrs(
@@ -354,24 +370,22 @@ async function showAddrs(
   out: OutputSink,
   err: OutputSink,
 ): Promise<number> {
-  const cfg = await initializeOrReport(() => CfgHandle.initialize({}, { runDir }), 'configuration', err);
-  if (!cfg) return 1;
-  try {
-    const addrs = await cfg.getNodeAddrs(nodeid, INTERFACE_MAX);
-    if (json) {
-      out.write(
-        JSON.stringify(
-          { nodeid, addresses: addrs.filter((a) => a.family !== 0).map((a) => a.address) },
-          null,
-          2,
-        ) + '\n',
-      );
-    } else out.write(formatAddresses(addrs));
-    return 0;
-  } catch {
-    err.write(`Could not get node address for nodeid ${nodeid | 0}\n`);
-    return 1;
-  } finally {
-    await cfg.finalize().catch(() => undefined);
-  }
+  return withCfg(runDir, err, async (cfg) => {
+    try {
+      const addrs = await cfg.getNodeAddrs(nodeid, INTERFACE_MAX);
+      if (json) {
+        out.write(
+          JSON.stringify(
+            { nodeid, addresses: addrs.filter((a) => a.family !== 0).map((a) => a.address) },
+            null,
+            2,
+          ) + '\n',
+        );
+      } else out.write(formatAddresses(addrs));
+      return 0;
+    } catch {
+      err.write(`Could not get node address for nodeid ${nodeid | 0}\n`);
+      return 1;
+    }
+  });
 }
