@@ -32,6 +32,7 @@
 import { Buffer } from 'node:buffer';
 import { zeroedBuffer } from '../common/buffers.js';
 import { REQUEST_HEADER_SIZE, writeRequestHeader } from '../ipc/frame.js';
+import { PROCESSOR_COUNT_MAX } from '../totem/wire/constants.js';
 import {
   readBigUInt64LE,
   readInt32LE,
@@ -46,8 +47,9 @@ export const EXEC_HEADER_SIZE = 16;
 export const EXEC_RESPONSE_HEADER_SIZE = 24;
 /** corosync's service table has 64 slots and indexes it without a bounds check. */
 export const SERVICES_COUNT_MAX = 64;
-/** `PROCESSOR_COUNT_MAX` of a normal build; sizes several fixed arrays. */
-export const PROCESSOR_COUNT_MAX = 384;
+// corosync's PROCESSOR_COUNT_MAX (totem's constant, one for both layers): it sizes several
+// fixed arrays of the exec messages as well
+export { PROCESSOR_COUNT_MAX };
 
 /** Service ids (include/corosync/corodefs.h). */
 export const ServiceId = {
