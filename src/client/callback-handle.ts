@@ -107,6 +107,11 @@ export abstract class ClientHandle {
     this.context = context;
   }
 
+  /** Number of dispatch messages waiting in the queue. */
+  get pendingEvents(): number {
+    return this.queue.length;
+  }
+
   /**
    * Run queued callbacks (`*_dispatch`):
    * - `ONE` (1): wait for one dispatch message and process it;
@@ -162,11 +167,6 @@ export abstract class CallbackHandle<E> extends ClientHandle {
   /** True after `finalize()`. */
   get isFinalized(): boolean {
     return this.finalized;
-  }
-
-  /** Number of dispatch messages waiting in the queue. */
-  get pendingEvents(): number {
-    return this.queue.length;
   }
 
   /**

@@ -390,11 +390,6 @@ export class CpgHandle extends ClientHandle {
     return this.pid;
   }
 
-  /** Number of dispatch frames waiting in the queue. */
-  get pendingEvents(): number {
-    return this.queue.length;
-  }
-
   /**
    * An async iterator over the callback queue (the idiomatic alternative to `dispatch`). Each
    * `next()` yields the oldest complete callback as an object (fragments are reassembled
