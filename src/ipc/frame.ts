@@ -67,19 +67,9 @@ export function allocResponse(id: number, size: number, error: number): Buffer {
   return buf;
 }
 
-/** The id (i32 @0) of a frame. */
-export function frameId(frame: Buffer): number {
-  return readInt32LE(frame, 0);
-}
-
 /** The size (i32 @8) of a frame. */
 export function frameSize(frame: Buffer): number {
   return readInt32LE(frame, 8);
-}
-
-/** The error (i32 @16) of a response/dispatch frame. */
-export function frameError(frame: Buffer): number {
-  return readInt32LE(frame, 16);
 }
 
 /** Why a byte stream could not be cut into frames. */

@@ -1,0 +1,43 @@
+// The package's entry points, resolved the way a user's `import` resolves them: through
+// package.json's "main", "types" and "exports" (a package may import itself by its name).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+interface PackageJson {
+  main: string;
+  types: string;
+  exports: Record<string, string>;
+  bin: Record<string, string>;
+}
+
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as PackageJson;
+
+test('every file package.json names exists in the build', () => {
+  const named = [pkg.main, ...Object.values(pkg.exports), ...Object.values(pkg.bin)];
+  for (const file of named) {
+    assert.ok(existsSync(join(ROOT, file)), `package.json names ${file}, which the build does not have`);
+  }
+  // The declarations come from `npm run build` (tsconfig.types.json), which `npm test`'s
+  // build does not run: check them where they were built.
+  if (existsSync(join(ROOT, 'dist', 'src', 'client', 'index.d.ts'))) {
+    for (const file of [pkg.types, ...Object.values(pkg.exports).map((js) => js.replace(/\.js$/, '.d.ts'))]) {
+      assert.ok(existsSync(join(ROOT, file)), `the declarations ${file} were not built`);
+    }
+  }
+});
+
+test("import 'corosync-ts' gives the client library and the release", async () => {
+  const main = (await import('corosync-ts')) as Record<string, unknown>;
+  const client = (await import('corosync-ts/client')) as Record<string, unknown>;
+  assert.equal(typeof main.CpgHandle, 'function');
+  assert.equal(typeof main.CmapHandle, 'function');
+  assert.equal(main.COROSYNC_COMPAT_VERSION, '3.1.7');
+  for (const name of Object.keys(client)) {
+    assert.equal(main[name], client[name], `corosync-ts does not export ${name} as corosync-ts/client does`);
+  }
+});
