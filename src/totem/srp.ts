@@ -27,6 +27,7 @@ import {
   MessageType,
   ORF_TOKEN_MAX_SIZE,
   ORF_TOKEN_SIZE,
+  PROCESSOR_COUNT_MAX,
   RETRANSMIT_ENTRIES_MAX,
   RTR_ITEM_SIZE,
 } from './wire/constants.js';
@@ -411,6 +412,8 @@ export class TotemSrp {
   private tokenTarget = 0;
   private commitToken: MembCommitTokenFields | null = null;
   private leftVoluntarily: number[] = [];
+  /** Messages dropped because they would take the node sets past PROCESSOR_COUNT_MAX. */
+  private membershipOverflows = 0;
   private lastTokenRx = -1;
   /** The last 100 accepted tokens, for the 1.5 s averages of stats.srp (token-stats.ts). */
   readonly tokenStats = new TokenStatsRing();
@@ -569,7 +572,7 @@ export class TotemSrp {
         this.onTokenTimeout();
         break;
       case T_WARNING:
-        this.log('notice', `Token has not been received in ${now - this.lastTokenRx} ms`);
+        this.log('notice', `Token has not been received in ${Math.trunc(now - this.lastTokenRx)} ms `);
         this.armWarning();
         break;
       case T_RETRANSMIT:
@@ -887,6 +890,36 @@ export class TotemSrp {
     this.stats.rx_msg_dropped++;
   }
 
+  /**
+   * Whether every node this core knows of (its proc and failed lists) with `proc`, `failed` and
+   * the sender `from` added stays within PROCESSOR_COUNT_MAX, the most a join or commit token
+   * can carry. corosync 3.1.7 keeps these sets in arrays of that size and merges into them
+   * without a bound, so input naming more nodes writes past them; here it is dropped
+   * (`boundExceeded`).
+   */
+  private withinNodeBound(proc: readonly number[], failed: readonly number[], from: number): boolean {
+    const mine = this.myProcList.length + this.myFailedList.length;
+    if (mine + proc.length + failed.length + 1 <= PROCESSOR_COUNT_MAX) return true;
+    const known = new Set(this.myProcList);
+    for (const x of this.myFailedList) known.add(x);
+    for (const x of proc) known.add(x);
+    for (const x of failed) known.add(x);
+    known.add(from);
+    return known.size <= PROCESSOR_COUNT_MAX;
+  }
+
+  /** Drop a message that names too many nodes; logged at 1, 2, 4, 8… drops (a flood stays readable). */
+  private boundExceeded(what: string, from: number): void {
+    this.stats.rx_msg_dropped++;
+    const n = ++this.membershipOverflows;
+    if ((n & (n - 1)) === 0) {
+      this.log(
+        'warning',
+        `${what} from node ${from} would take the membership past ${PROCESSOR_COUNT_MAX} nodes: dropped (${n} so far)`,
+      );
+    }
+  }
+
   // =============================================================================================
   // Dispatch (main_deliver_fn).
 
@@ -1106,10 +1139,11 @@ export class TotemSrp {
     if (leave && j.failedList.length > 0) {
       const who = j.failedList[j.failedList.length - 1]!;
       this.log('notice', `Received LEAVE message from ${who}`);
-      setMerge(this.leftVoluntarily, [who]);
+      // bounded like the other sets: a flood of leaves naming new nodes does not grow it
+      if (this.leftVoluntarily.length < PROCESSOR_COUNT_MAX) setMerge(this.leftVoluntarily, [who]);
     }
     if (setEqual(j.procList, this.myProcList) && setEqual(j.failedList, this.myFailedList)) {
-      if (!leave) setMerge(this.consensus, [s]);
+      if (!leave && this.consensus.length < PROCESSOR_COUNT_MAX) setMerge(this.consensus, [s]);
       if (this.consensusAgreed() && this.failedToRecv) {
         this.failedToRecv = false;
         this.myProcList = [this.me];
@@ -1127,11 +1161,19 @@ export class TotemSrp {
     } else if (setHas(this.myFailedList, s)) {
       // news from a node I consider failed
     } else {
+      if (!this.withinNodeBound(j.procList, j.failedList, s)) {
+        this.boundExceeded('MEMB_JOIN', s);
+        return;
+      }
       const procBefore = this.myProcList.length;
       const failedBefore = this.myFailedList.length;
       setMerge(this.myProcList, j.procList);
       if (setHas(j.failedList, this.me)) {
-        setMerge(this.myFailedList, [s]);
+        // Deviation from 3.1.7: corosync also adds the sender when that is this node. My own
+        // join names me failed only after FAILED TO RECEIVE put me there already; any other
+        // join "from me" that does is forged, and with me in my failed list no ring can form
+        // (no active member is lowest, so no commit token; found by the daemon fuzz test).
+        if (s !== this.me) setMerge(this.myFailedList, [s]);
       } else if (setHas(this.myMembList, s)) {
         if (!setHas(this.myFailedList, s)) {
           setMerge(this.myFailedList, j.failedList);
@@ -1161,6 +1203,10 @@ export class TotemSrp {
     }
     const m = r.value;
     if (ringIdEquals(m.ringId, this.myRingId)) return;
+    if (!setHas(this.myProcList, m.systemFrom) && !this.withinNodeBound([], [], m.systemFrom)) {
+      this.boundExceeded('MEMB_MERGE_DETECT', m.systemFrom);
+      return;
+    }
     if (this.memb === 'OPERATIONAL') {
       setMerge(this.myProcList, [m.systemFrom]);
       this.gatherEnter(9);
@@ -1772,6 +1818,10 @@ export class TotemSrp {
     const ring = readRingId(buf, 25, be, this.myRingId);
     if (ring !== this.myRingId && !ringIdEquals(ring, this.myRingId)) {
       const from = u32(buf, 13, be);
+      if (!setHas(this.myProcList, from) && !this.withinNodeBound([], [], from)) {
+        this.boundExceeded('MCAST', from);
+        return;
+      }
       switch (this.memb) {
         case 'OPERATIONAL':
           setMerge(this.myProcList, [from]);

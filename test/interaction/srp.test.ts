@@ -21,13 +21,23 @@ import {
 } from '../../src/totem/wire/index.js';
 import { Cluster, type NetDecision, type NetModel } from '../sim/cluster.js';
 
-function cluster(ids: number[], input: SrpConfigInput = {}, net?: NetModel): Cluster {
+function cluster(ids: number[], input: SrpConfigInput = {}, net?: NetModel, trace = false): Cluster {
   const c = new Cluster(
     ids.map((id) => srpConfig(id, ids, input)),
-    net ? { net } : {},
+    net ? { net, trace } : { trace },
   );
   c.recordWire = true;
   return c;
+}
+
+/** The log lines of `node`'s core (from the trace of a cluster made with `trace`). */
+function logged(c: Cluster, node: number): string[] {
+  const out: string[] = [];
+  for (const line of c.trace) {
+    const m = /^\s*[\d.]+ n(\d+) (?:notice|debug|warning): (.*)$/s.exec(line);
+    if (m && Number(m[1]) === node) out.push(m[2]!);
+  }
+  return out;
 }
 
 function confchgs(c: Cluster, node: number): SrpConfChg[] {
@@ -600,4 +610,66 @@ describe('totemsrp interaction', () => {
       }
     });
   }
+
+  it('a join that would take the node sets past PROCESSOR_COUNT_MAX is dropped and logged; the ring forms again', () => {
+    const c = cluster([1, 2], {}, undefined, true);
+    formRing(c, [1, 2]);
+    const s1 = c.srp(1);
+    const droppedBefore = s1.stats.rx_msg_dropped;
+    const phantoms = (from: number): number[] => Array.from({ length: 300 }, (_, i) => from + i);
+    const join = (procList: number[]) =>
+      encodeMembJoin({ nodeid: 2, systemFrom: 2, procList, failedList: [], ringSeq: s1.ringId.seq });
+    // each fits a join (≤ 384 entries); together with the first one's 302 nodes the second does not
+    c.inject(1, join([1, 2, ...phantoms(1000)]));
+    c.inject(1, join([1, 2, ...phantoms(5000)]));
+    assert.equal(s1.state, 'GATHER');
+    assert.equal(s1.stats.rx_msg_dropped - droppedBefore, 1, 'the second join is dropped');
+    const logs = logged(c, 1);
+    assert.ok(
+      logs.includes('MEMB_JOIN from node 2 would take the membership past 384 nodes: dropped (1 so far)'),
+      logs.slice(-5).join('\n'),
+    );
+    // the joins node 1 sends are valid (the encoder would throw past the bound)
+    for (const w of wireMsgs(c, 1)) {
+      if (w.m.type === MessageType.MembJoin) assert.ok(w.m.procList.length <= 384);
+    }
+    // the 300 phantoms never answer: the consensus timeout fails them and [1, 2] form a ring
+    c.advance(20_000);
+    for (const id of [1, 2]) {
+      assert.equal(c.srp(id).state, 'OPERATIONAL', `node ${id}`);
+      assert.deepEqual([...c.srp(id).members], [1, 2]);
+    }
+  });
+
+  it('a forged join "from" this node that names it failed does not keep it out of every ring', () => {
+    const c = cluster([1, 2]);
+    formRing(c, [1, 2]);
+    const s1 = c.srp(1);
+    const seq = s1.ringId.seq;
+    // a join from an unknown node 7 takes node 1 to GATHER (OPERATIONAL ignores the forged one)
+    c.inject(1, encodeMembJoin({ nodeid: 7, systemFrom: 7, procList: [7], failedList: [], ringSeq: seq }));
+    assert.equal(s1.state, 'GATHER');
+    c.inject(
+      1,
+      encodeMembJoin({ nodeid: 1, systemFrom: 1, procList: [1, 2, 8], failedList: [1], ringSeq: seq }),
+    );
+    c.advance(20_000);
+    for (const id of [1, 2]) {
+      assert.equal(c.srp(id).state, 'OPERATIONAL', `node ${id}`);
+      assert.deepEqual([...c.srp(id).members], [1, 2]);
+    }
+  });
+
+  it('the token warning says how long in whole milliseconds, as corosync prints it', () => {
+    const c = cluster([1, 2, 3], {}, undefined, true);
+    formRing(c, [1, 2, 3]);
+    c.advance(100);
+    c.crash(3);
+    c.advance(c.srp(1).cfg.token);
+    const warnings = [1, 2]
+      .flatMap((id) => logged(c, id))
+      .filter((m) => m.startsWith('Token has not been received'));
+    assert.ok(warnings.length > 0, 'a token warning was logged');
+    for (const w of warnings) assert.match(w, /^Token has not been received in \d+ ms $/);
+  });
 });
