@@ -894,8 +894,8 @@ export class TotemSrp {
    * Whether every node this core knows of (its proc and failed lists) with `proc`, `failed` and
    * the sender `from` added stays within PROCESSOR_COUNT_MAX, the most a join or commit token
    * can carry. corosync 3.1.7 keeps these sets in arrays of that size and merges into them
-   * without a bound, so input naming more nodes writes past them; here it is dropped
-   * (`boundExceeded`).
+   * without a bound: two joins naming 300 new nodes each made Debian's corosync 3.1.7 abort
+   * ("stack smashing detected"). Here such input is dropped (`boundExceeded`).
    */
   private withinNodeBound(proc: readonly number[], failed: readonly number[], from: number): boolean {
     const mine = this.myProcList.length + this.myFailedList.length;
@@ -1172,7 +1172,8 @@ export class TotemSrp {
         // Deviation from 3.1.7: corosync also adds the sender when that is this node. My own
         // join names me failed only after FAILED TO RECEIVE put me there already; any other
         // join "from me" that does is forged, and with me in my failed list no ring can form
-        // (no active member is lowest, so no commit token; found by the daemon fuzz test).
+        // (no active member is lowest, so no commit token). Found by the daemon fuzz test;
+        // Debian's corosync 3.1.7 aborts on it (memb_consensus_agreed's assertion).
         if (s !== this.me) setMerge(this.myFailedList, [s]);
       } else if (setHas(this.myMembList, s)) {
         if (!setHas(this.myFailedList, s)) {
