@@ -26,6 +26,7 @@ import {
   type DaemonProcess,
 } from '../helpers/daemon-process.js';
 import { readPcap } from '../helpers/pcap.js';
+import { mutateBytes } from '../helpers/mutate.js';
 import { Prng } from '../helpers/prng.js';
 import { vectorsDir } from '../helpers/vectors.js';
 
@@ -58,40 +59,6 @@ function capturedDatagrams(): Buffer[] {
     for (const d of readPcap(join(dir, f)).datagrams) out.push(d.payload);
   }
   return out;
-}
-
-/** One to four mutations: bit flips, bytes, 32-bit edge values, small counts, cuts, tails. */
-function mutate(rng: Prng, src: Buffer): Buffer {
-  let b = Buffer.from(src);
-  for (let k = rng.int(1, 4); k > 0; k--) {
-    switch (rng.int(0, 6)) {
-      case 0:
-        if (b.length) b[rng.int(0, b.length - 1)]! ^= 1 << rng.int(0, 7);
-        break;
-      case 1:
-        if (b.length) b[rng.int(0, b.length - 1)] = rng.int(0, 255);
-        break;
-      case 2:
-        if (b.length >= 4)
-          b.writeUInt32LE(
-            rng.pick([0, 1, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff]),
-            rng.int(0, b.length - 4),
-          );
-        break;
-      case 3:
-        if (b.length >= 4) b.writeUInt32LE(rng.int(0, 16), rng.int(0, (b.length >> 2) - 1) * 4);
-        break;
-      case 4:
-        b = b.subarray(0, rng.int(0, b.length));
-        break;
-      case 5:
-        b = Buffer.concat([b, rng.bytes(rng.int(1, 64))]);
-        break;
-      default:
-        if (b.length >= 2) b.writeUInt16LE(rng.int(0, 0xffff), rng.int(0, b.length - 2));
-    }
-  }
-  return b;
 }
 
 /** A request frame: header (id, size) and a body of zeros, small numbers, edge values, noise. */
@@ -255,7 +222,7 @@ test('mutated captured datagrams and random service requests: the daemon stays u
     const captured = capturedDatagrams();
     assert.ok(captured.length > 1000, `captures found in ${vectorsDir()}`);
     for (let i = 0; i < DATAGRAMS; i++) {
-      const dg = rng.bool(0.05) ? rng.bytes(rng.int(0, 1500)) : mutate(rng, rng.pick(captured));
+      const dg = rng.bool(0.05) ? rng.bytes(rng.int(0, 1500)) : mutateBytes(rng, rng.pick(captured));
       rng.pick(peers).send(dg, 5405, selfAddr);
       if (i % 100 === 99) await new Promise((r) => setImmediate(r));
     }

@@ -43,6 +43,7 @@ import {
   type Violation as CpgViolation,
 } from '../helpers/cpg-history.js';
 import { decodePayload, encodePayload, type HistoryRecord } from '../helpers/cpg-worker.js';
+import { mutateBytes } from '../helpers/mutate.js';
 import { Prng } from '../helpers/prng.js';
 import { checkHistory, checkSelfDelivery, type SentInfo, type Violation } from './checkers.js';
 import { Cluster, type Recorded, type SimNode } from './cluster.js';
@@ -61,6 +62,15 @@ export interface CpgSimOptions {
    * DEFAULT_HEAL_JITTER_MS. 0 = as drawn.
    */
   healJitter?: number;
+  /**
+   * Byzantine input: until the heal, each node's delivered totempg packet is mutated with this
+   * probability (test/helpers/mutate.ts) before totempg, the exec layer and CPG read it. Each
+   * receiver mutates its own copy, so the nodes disagree; the order and CPG checkers then
+   * report what the garbage did. `ok` then means: no exception out of a stack, no service
+   * handler failing (`serviceErrors`) and a synced ring after the heal, where node 1 restarts
+   * (`robustUnderCorruption`). Default 0 (off; the seed draws what it always did).
+   */
+  corruptDeliveries?: number;
 }
 
 export interface CpgSimResult {
@@ -81,6 +91,10 @@ export interface CpgSimResult {
   trace: string[];
   script: string[];
   cpg: HistoryStats;
+  /** Exceptions of service handlers the exec layer caught (stats.serviceErrors, all lives). */
+  serviceErrors: number;
+  /** Packets mutated by `corruptDeliveries`. */
+  corrupted: number;
 }
 
 const GROUP = 'simgrp';
@@ -207,6 +221,11 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
 
   // ---- the per-node daemon stack ----
   const stacks = new Map<number, Stack>();
+  const execs: ExecEngine[] = [];
+  // its own generator, so that a run without corruption draws exactly what it always did
+  const corruptRng = opts.corruptDeliveries ? new Prng(seed ^ 0x5eed_f00d) : undefined;
+  let corrupted = 0;
+  let corrupting = corruptRng !== undefined; // until the heal
   const allClients: Client[] = [];
   const lostAllowed = new Set<string>();
   let nextPid = 1000;
@@ -243,10 +262,14 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
   const handle = (nd: SimNode, st: Stack, s: TotemSrp, e: SrpEffect): void => {
     switch (e.kind) {
       case 'deliver': {
-        const packet = untag(e.payload);
+        let packet = untag(e.payload);
         if (!packet) {
           errors.push({ prop: 'sim', t: cluster.now, detail: `n${nd.id}: untagged SRP payload` });
           return;
+        }
+        if (corrupting && corruptRng!.bool(opts.corruptDeliveries)) {
+          packet = mutateBytes(corruptRng!, packet);
+          corrupted++;
         }
         st.pg.deliver(e.from, packet, e.endianConvert);
         upcalls(st, s);
@@ -309,6 +332,7 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
       log: silent,
       send: (group, iov, guarantee) => st.pg.mcastGroups([group], iov, guarantee),
     });
+    execs.push(st.exec);
     st.pg.joinGroup(EXEC_GROUP_NAME, st.pg.createInstance({ label: 'main', confchg: true }));
     st.pg.joinGroup(SYNC_GROUP_NAME, st.pg.createInstance({ label: 'sync' }));
     const cpgRng = cliRng.fork();
@@ -474,6 +498,7 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
   const healAt = cluster.now;
   note('HEAL: network restored, all nodes up');
   healed = true;
+  corrupting = false;
   net.heal(opts.healJitter ?? DEFAULT_HEAL_JITTER_MS);
   for (const id of ids) {
     const nd = cluster.node(id);
@@ -483,6 +508,15 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
       if (stacks.has(id)) killClients(id);
       bootNode(id);
     }
+  }
+  if (opts.corruptDeliveries) {
+    // A sync whose messages were garbled can stall in its ring, as in corosync (nothing below
+    // checks the payloads when crypto is off). A new membership must recover: restart node 1,
+    // so the others' stacks, which read the garbage, go through a sync of a clean ring.
+    note('restart n1: a new ring after the corrupted phase');
+    killClients(ids[0]!);
+    cluster.crash(ids[0]!);
+    bootNode(ids[0]!);
   }
   const bound = 3 * (cfg0.token + cfg0.consensus) + 10 * cfg0.join;
   let formedAt = -1;
@@ -567,6 +601,7 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
     totemLost: totemLost(cluster.history, packets),
     movedTogether: movedTogether(cluster.history),
   });
+  const serviceErrors = execs.reduce((sum, x) => sum + x.stats.serviceErrors, 0);
   const rings = new Set(
     cluster.history
       .filter((h) => h.effect.kind === 'confchg' && h.effect.type === 'regular')
@@ -574,7 +609,9 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
   ).size;
   return {
     seed,
-    ok: violations.length === 0 && cpgRes.violations.length === 0,
+    ok: opts.corruptDeliveries
+      ? robustUnderCorruption(violations) && serviceErrors === 0
+      : violations.length === 0 && cpgRes.violations.length === 0,
     violations,
     cpgViolations: cpgRes.violations,
     cpgReport: cpgRes.violations.length ? violationReport(lives, cpgRes.violations) : '',
@@ -586,7 +623,20 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
     trace: cluster.trace,
     script,
     cpg: cpgRes.stats,
+    serviceErrors,
+    corrupted,
   };
+}
+
+/**
+ * What must hold under `corruptDeliveries`: no exception out of a stack (or the simulator's own
+ * checks) and a synced ring of all nodes after the heal. The order and CPG checkers' findings
+ * are what the garbage did and are not counted.
+ */
+export function robustUnderCorruption(violations: readonly Violation[]): boolean {
+  return !violations.some(
+    (v) => v.prop === 'exception' || v.prop === 'sim' || v.detail.startsWith('no synced ring'),
+  );
 }
 
 /** The totempg packets `first..last` (tag numbers of its node's incarnation) of a client message. */

@@ -4,6 +4,7 @@
  *   node dist/test/sim/run.js --seeds 200 [--nodes 4] [--from 1000]
  *   node dist/test/sim/run.js --seed 1234 [--nodes 4] --trace [--trace-from MS] [--trace-to MS]
  *   node dist/test/sim/run.js --cpg --seeds 50 [--nodes 3] [--fault-ms 8000]   (CPG on top: cpg-sim.ts)
+ *   node dist/test/sim/run.js --cpg --corrupt 0.05 --seeds 50   (Byzantine deliveries: corruptDeliveries)
  *
  * Exit code 1 when any seed fails; every failure prints its seed, the drawn fault mix, the
  * violations and (re-run with tracing) the event trace before the first violation.
@@ -41,7 +42,12 @@ if (process.argv.includes('--cpg')) {
 /** `--cpg`: the simulator with totempg, exec/sync, the CPG service and CPG clients per node. */
 function runCpg(): void {
   const faultArg = arg('fault-ms');
-  const cpgOpts = { ...opts, ...(faultArg ? { faultMs: Number(faultArg) } : {}) };
+  const corruptArg = arg('corrupt');
+  const cpgOpts = {
+    ...opts,
+    ...(faultArg ? { faultMs: Number(faultArg) } : {}),
+    ...(corruptArg ? { corruptDeliveries: Number(corruptArg) } : {}),
+  };
   let failed = 0;
   let sent = 0;
   let delivered = 0;
