@@ -83,7 +83,17 @@ export class TotemRuntime {
   private readonly timeouts: Array<NodeJS.Timeout | undefined> = SRP_TIMERS.map(() => undefined);
   private readonly timeoutAt = new Float64Array(SRP_TIMERS.length).fill(NaN);
   private readonly deadlines = new Float64Array(SRP_TIMERS.length).fill(NaN);
-  private readonly timerFiredFns = SRP_TIMERS.map((_t, i) => (): void => this.timerFired(i));
+  /**
+   * The pause timer runs after the I/O of its loop turn: corosync's event loop serves sockets
+   * before timers (HIGH against MED priority), so after a stall (SIGSTOP, a VM pause) the joins
+   * that queued up meet the old timestamp and are flushed (srp.ts pauseFlush). libuv runs
+   * timers first, and after a SIGCONT epoll_wait even returns EINTR, so the turn would refresh
+   * the timestamp before any datagram was read.
+   */
+  private readonly timerFiredFns = SRP_TIMERS.map((t, i) => {
+    const fire = (): void => this.timerFired(i);
+    return t === 'pause' ? (): void => void setImmediate(fire) : fire;
+  });
   private readonly statsHandles: StatsSourceHandle[] = [];
   private readonly addrByNode = new Map<number, string>();
   private stopped = false;
@@ -120,6 +130,8 @@ export class TotemRuntime {
         onTokenReceived: () => this.pg.tokenReceived(),
         // staged normal-phase messages must not be flushed into the transitional queue
         beforeWaitingTransAck: () => this.pg.tokenReceived(),
+        // a join after a process pause: what queued up during the pause is stale
+        discardQueued: () => opts.transport.discardQueued?.() ?? 0,
       },
     );
     this.pg = new TotemPg({

@@ -70,7 +70,7 @@ export { srpConfig, srpConfigFromTotem, type SrpConfig, type SrpConfigInput } fr
 
 export type SrpState = 'OPERATIONAL' | 'GATHER' | 'COMMIT' | 'RECOVERY';
 
-/** Every timer of §12 (the pause timer and the transport's netif check live outside the core). */
+/** Every timer of §12 (the transport's netif check lives outside the core). */
 export type SrpTimer =
   | 'token'
   | 'tokenWarning'
@@ -79,7 +79,8 @@ export type SrpTimer =
   | 'join'
   | 'consensus'
   | 'mergeDetect'
-  | 'heartbeat';
+  | 'heartbeat'
+  | 'pause';
 
 /** Every timer, in the order of `index` in the `timer` effect. */
 export const SRP_TIMERS: readonly SrpTimer[] = [
@@ -91,6 +92,7 @@ export const SRP_TIMERS: readonly SrpTimer[] = [
   'consensus',
   'mergeDetect',
   'heartbeat',
+  'pause',
 ];
 const T_TOKEN = 0;
 const T_WARNING = 1;
@@ -100,6 +102,7 @@ const T_JOIN = 4;
 const T_CONSENSUS = 5;
 const T_MERGE = 6;
 const T_HEARTBEAT = 7;
+const T_PAUSE = 8;
 
 export interface SrpConfChg {
   kind: 'confchg';
@@ -241,6 +244,12 @@ export interface SrpHooks {
    * staged above to reach the normal queue.
    */
   beforeWaitingTransAck?: () => void;
+  /**
+   * A join arrived after the process stalled (§6.3 step 2): discard every datagram still queued
+   * for this node (the rest of the batch being read, the sockets' receive queues) and say how
+   * many there were. Without it nothing is discarded.
+   */
+  discardQueued?: () => number;
 }
 
 const TOKEN_RECEIVED: SrpEffect = Object.freeze({ kind: 'tokenReceived' }) as SrpEffect;
@@ -414,6 +423,8 @@ export class TotemSrp {
   private leftVoluntarily: number[] = [];
   /** Messages dropped because they would take the node sets past PROCESSOR_COUNT_MAX. */
   private membershipOverflows = 0;
+  /** When the pause timer last fired (or the core started): corosync's pause_timestamp. */
+  private pauseTimestamp = 0;
   private lastTokenRx = -1;
   /** The last 100 accepted tokens, for the 1.5 s averages of stats.srp (token-stats.ts). */
   readonly tokenStats = new TokenStatsRing();
@@ -546,6 +557,8 @@ export class TotemSrp {
     this.setRingId(makeRingId(this.me, this.persistedSeq + 1n));
     this.tokenRingIdSeq = this.myRingId.seq;
     this.log('debug', `Created or loaded sequence id ${formatRingId(this.myRingId)} for this ring.`);
+    this.pauseTimestamp = now;
+    this.arm(T_PAUSE, this.pauseInterval());
     this.gatherEnter(15);
     this.runLoop();
   }
@@ -592,6 +605,10 @@ export class TotemSrp {
         break;
       case T_MERGE:
         if (this.memb === 'OPERATIONAL' && this.myRingId.rep === this.me) this.mergeDetectSend();
+        break;
+      case T_PAUSE:
+        this.pauseTimestamp = now;
+        this.arm(T_PAUSE, this.pauseInterval());
         break;
     }
     this.runLoop();
@@ -1081,6 +1098,24 @@ export class TotemSrp {
     return true;
   }
 
+  /** corosync's pause timer period: a fifth of the token timeout. */
+  private pauseInterval(): number {
+    return this.cfg.token / 5;
+  }
+
+  /**
+   * pause_flush (§6.3 step 2): the pause timer has not fired for more than half the token
+   * timeout, so this process stalled and what waits in its queues is old: discard it. True when
+   * something was discarded: the join at hand is dropped too.
+   */
+  private pauseFlush(): boolean {
+    const paused = this.now - this.pauseTimestamp;
+    if (paused <= this.cfg.token / 2) return false;
+    this.log('notice', `Process pause detected for ${Math.trunc(paused)} ms, flushing membership messages.`);
+    const discarded = this.hooks.discardQueued?.() ?? 0;
+    return discarded > 0;
+  }
+
   private consensusAgreed(): boolean {
     const active = setSubtract(this.myProcList, this.myFailedList);
     for (const x of active) if (!setHas(this.consensus, x)) return false;
@@ -1102,6 +1137,7 @@ export class TotemSrp {
       return;
     }
     const j = r.value;
+    if (this.pauseFlush()) return;
     if (this.tokenRingIdSeq < j.ringSeq) this.tokenRingIdSeq = j.ringSeq;
     switch (this.memb) {
       case 'OPERATIONAL':
@@ -1541,6 +1577,7 @@ export class TotemSrp {
     this.stats.operational_entered++;
     this.stats.continuous_gather = 0;
     this.myReceivedFlg = 1;
+    this.arm(T_PAUSE, this.pauseInterval()); // reset_pause_timeout: re-armed, timestamp kept
     this.myOldRingId = this.myRingId;
   }
 

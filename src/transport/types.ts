@@ -99,6 +99,11 @@ export interface TotemTransport {
   uncork?(): void;
   /** Register the receive callback (replaces any previous one). */
   onDatagram(cb: DatagramHandler): void;
+  /**
+   * From inside the receive callback: throw away every datagram still queued on the
+   * transport's sockets (corosync's recv_mcast_empty, after a process pause). How many.
+   */
+  discardQueued?(): number;
   /** Replace the member list (nodelist change / reload). The local node may be included. */
   setMembers(members: TransportMember[]): void;
   /** Close every socket; resolves when they are closed. Idempotent. */
@@ -376,6 +381,12 @@ export abstract class UdpTransportBase {
 
   setMembers(members: TransportMember[]): void {
     this.members.set(members);
+  }
+
+  discardQueued(): number {
+    let n = 0;
+    for (const sock of this.sockets) n += sock.discardQueued();
+    return n;
   }
 
   /**

@@ -74,6 +74,12 @@ export interface UdpSocket {
   setMulticastInterface(iface: string): void;
   setMulticastLoopback(on: boolean): void;
   setMulticastTTL(ttl: number): void;
+  /**
+   * Throw away what is queued for this socket: the datagrams of the batch being handed on that
+   * come after the current one (it stops) and what waits in the kernel. Returns how many.
+   * Called from inside the datagram callback. Node's sockets cannot (0).
+   */
+  discardQueued(): number;
   close(): Promise<void>;
 }
 
@@ -130,6 +136,10 @@ export class NativeUdpSocket implements UdpSocket {
   private readonly queue: Array<{ data: Buffer; sa: Buffer }> = [];
   private poller: NativePoller | undefined;
   private closed = false;
+  /** Datagrams of the batch being handed on after the current one. */
+  private batchLeft = 0;
+  /** `discardQueued` ran inside the callback: hand on nothing more of this batch. */
+  private batchDiscarded = false;
 
   private constructor(
     private readonly native: QbNative,
@@ -243,6 +253,7 @@ export class NativeUdpSocket implements UdpSocket {
       return false;
     }
     const { slab, meta } = this;
+    this.batchDiscarded = false;
     for (let i = 0; i < n; i++) {
       const m = i * META_WORDS;
       const len = meta[m]!;
@@ -254,10 +265,26 @@ export class NativeUdpSocket implements UdpSocket {
         view = slab.subarray(off, off + len);
         this.views[i] = view;
       }
+      this.batchLeft = n - i - 1;
       this.opts.onDatagram(view, this.address(meta[m + 4]!), meta[m + 2]!);
-      if (this.closed) return false;
+      if (this.closed || this.batchDiscarded) return false;
     }
     return n === BATCH;
+  }
+
+  discardQueued(): number {
+    if (this.closed || !this.poller) return 0;
+    // the slab is read again below: the loop handing on the batch must not go on
+    let discarded = this.batchLeft;
+    this.batchLeft = 0;
+    this.batchDiscarded = true;
+    for (;;) {
+      const n = this.native.udpRecvNext(this.poller);
+      if (n <= 0) break;
+      discarded += n;
+      if (n < BATCH) break;
+    }
+    return discarded;
   }
 
   /** Dotted quad of an address word (the 4 bytes as read little-endian), cached per source. */
@@ -388,6 +415,10 @@ class NodeUdpSocket implements UdpSocket {
 
   setBroadcast(on: boolean): void {
     this.sock.setBroadcast(on);
+  }
+
+  discardQueued(): number {
+    return 0; // Node reads its sockets itself and hands on every datagram
   }
 
   addMembership(group: string, iface: string | undefined): void {

@@ -123,4 +123,32 @@ describe(`${N} corosync-ts processes on loopback`, () => {
       }
     },
   );
+
+  test(
+    "a node stopped past token / 2 reports corosync's process pause and flushes what queued up; the ring forms again",
+    { timeout: 60_000 },
+    async () => {
+      const paused = nodes[2]!;
+      const logBefore = paused.stderr().length;
+      paused.child.kill('SIGSTOP');
+      try {
+        // the others notice, form a ring of two and keep sending joins and merge-detects that
+        // queue up in the stopped node's socket
+        await allSee(nodes.slice(0, 2), { 3: 'left' }, 'node 3 left', 20_000);
+      } finally {
+        paused.child.kill('SIGCONT');
+      }
+      await waitFor(
+        () =>
+          /Process pause detected for \d+ ms, flushing membership messages\./.test(
+            paused.stderr().slice(logBefore),
+          ),
+        "node 3's pause notice",
+        10_000,
+      );
+      const ms = Number(/Process pause detected for (\d+) ms/.exec(paused.stderr().slice(logBefore))![1]);
+      assert.ok(ms > EFFECTIVE_TOKEN / 2, `a pause of ${ms} ms`);
+      await allSee(nodes, { 1: 'joined', 2: 'joined', 3: 'joined' }, 'node 3 back in the ring', 20_000);
+    },
+  );
 });

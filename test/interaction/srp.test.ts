@@ -672,4 +672,57 @@ describe('totemsrp interaction', () => {
     assert.ok(warnings.length > 0, 'a token warning was logged');
     for (const w of warnings) assert.match(w, /^Token has not been received in \d+ ms $/);
   });
+
+  it('a join after a process pause (no pause timer for over token/2) flushes the queues; the join goes only when something was flushed', () => {
+    const join = encodeMembJoin({ nodeid: 2, systemFrom: 2, procList: [1, 2], failedList: [], ringSeq: 9n });
+    const run = (at: number, queued: number) => {
+      let asked = 0;
+      const s = new TotemSrp(
+        srpConfig(1, [1, 2]),
+        { ringSeq: 0n },
+        { discardQueued: () => (asked++, queued) },
+      );
+      s.start(0);
+      s.drain();
+      assert.equal(s.state, 'OPERATIONAL');
+      // the pause timer (token / 5 = 600 ms) is due but not run: the process did not get to it
+      assert.equal(s.timerDeadline('pause'), 600);
+      s.receive(at, join);
+      const logs = s
+        .drain()
+        .filter((e) => e.kind === 'log')
+        .map((e) => (e as { message: string }).message);
+      return { state: s.state, asked, pauseLog: logs.filter((m) => m.startsWith('Process pause')) };
+    };
+    // 1600 ms since the timestamp > token / 2 = 1500: a pause; two datagrams were waiting
+    const flushed = run(1600, 2);
+    assert.deepEqual(flushed, {
+      state: 'OPERATIONAL',
+      asked: 1,
+      pauseLog: ['Process pause detected for 1600 ms, flushing membership messages.'],
+    });
+    // a pause, nothing waiting: the join is processed (corosync drops it only when it flushed);
+    // node 1's own join, which comes back to it, is checked the same way: no timer ran yet
+    assert.deepEqual(run(1600, 0), {
+      state: 'GATHER',
+      asked: 2,
+      pauseLog: [flushed.pauseLog[0]!, flushed.pauseLog[0]!],
+    });
+    // 1500 ms is not more than token / 2: no pause
+    assert.deepEqual(run(1500, 2), { state: 'GATHER', asked: 0, pauseLog: [] });
+  });
+
+  it('the pause timer refreshes the timestamp every token / 5, so a live process never flushes', () => {
+    const c = cluster([1, 2, 3], {}, undefined, true);
+    formRing(c, [1, 2, 3]);
+    c.advance(10_000);
+    c.crash(3); // joins follow: ring 1 2
+    c.advance(10_000);
+    assert.deepEqual([...c.srp(1).members], [1, 2]);
+    for (const id of [1, 2])
+      assert.deepEqual(
+        logged(c, id).filter((m) => m.startsWith('Process pause')),
+        [],
+      );
+  });
 });

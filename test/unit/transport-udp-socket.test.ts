@@ -16,6 +16,8 @@ interface Got {
 /** A socket on a fresh loopback address (retrying the port on a clash) and what it received. */
 async function open(
   api: 'native' | 'node',
+  /** Called after each datagram was recorded, inside the socket's callback. */
+  onEach?: (msg: Buffer) => void,
 ): Promise<{ sock: UdpSocket; addr: string; port: number; got: Got[]; wait: (n: number) => Promise<void> }> {
   const addr = uniqueLoopbackAddr();
   const got: Got[] = [];
@@ -34,6 +36,7 @@ async function open(
         onDatagram: (msg, address, from) => {
           // the socket lends its receive buffer for the call only: keep a copy
           got.push({ msg: Buffer.from(msg), address, port: from });
+          onEach?.(msg);
           if (got.length >= want) reached?.();
         },
         onError: () => assert.fail('no socket error expected'),
@@ -120,6 +123,34 @@ for (const api of ['native', 'node'] as const) {
         'error',
         'a closed socket sends nothing',
       );
+    });
+
+    it('discardQueued inside the callback drops the rest of the batch and what the kernel holds (native; node: nothing)', async () => {
+      let discarded = -1;
+      const rx = await open(api, (msg) => {
+        if (msg.toString() === 'flush') discarded = rx.sock.discardQueued();
+      });
+      const tx = await boundUdp('udp4', '127.0.0.1');
+      // one synchronous loop: all 101 are in the kernel's queue before the socket reads
+      tx.send(Buffer.from('flush'), rx.port, rx.addr);
+      for (let i = 0; i < 100; i++) tx.send(Buffer.from(`old ${i}`), rx.port, rx.addr);
+      tx.send(Buffer.from('after'), rx.port, rx.addr);
+      if (api === 'native') {
+        await rx.wait(1);
+        assert.equal(discarded, 101, 'the 63 of the batch after it and the 38 the kernel held');
+        tx.send(Buffer.from('later'), rx.port, rx.addr);
+        await rx.wait(2);
+        assert.deepEqual(
+          rx.got.map((g) => g.msg.toString()),
+          ['flush', 'later'],
+          'nothing discarded is handed on; the socket goes on receiving',
+        );
+      } else {
+        await rx.wait(102);
+        assert.equal(discarded, 0, "Node's sockets hand on every datagram");
+      }
+      await rx.sock.close();
+      tx.close();
     });
 
     it('a second bind of the same address and port fails with EADDRINUSE', async () => {
