@@ -26,6 +26,7 @@ import {
   type DaemonProcess,
 } from '../helpers/daemon-process.js';
 import { readPcap } from '../helpers/pcap.js';
+import { udpuClusterConfig } from '../helpers/real-corosync.js';
 import { mutateBytes } from '../helpers/mutate.js';
 import { Prng } from '../helpers/prng.js';
 import { vectorsDir } from '../helpers/vectors.js';
@@ -108,29 +109,6 @@ async function rawSession(runDir: string, service: string, frames: Buffer[]): Pr
   ]).finally(() => clearTimeout(timer));
 }
 
-function fourNodeConfig(self: string, others: readonly string[]): string {
-  const nodes = [self, ...others]
-    .map((addr, i) => `  node {\n    nodeid: ${i + 1}\n    ring0_addr: ${addr}\n  }\n`)
-    .join('');
-  return `totem {
-  version: 2
-  cluster_name: fuzz
-  transport: udpu
-  token: 1000
-}
-logging {
-  to_stderr: yes
-  to_syslog: no
-  timestamp: off
-}
-quorum {
-  provider: corosync_votequorum
-}
-nodelist {
-${nodes}}
-`;
-}
-
 /** Run `h`'s queued callbacks until `cond` holds (the wait is on the daemon's events). */
 async function dispatchUntil(
   h: CpgHandle,
@@ -187,7 +165,11 @@ test('mutated captured datagrams and random service requests: the daemon stays u
     }
     const selfAddr = uniqueLoopbackAddr();
     d = await startDaemonProcess({
-      configText: fourNodeConfig(selfAddr, peerAddrs),
+      configText: udpuClusterConfig({
+        clusterName: 'fuzz',
+        addrs: [selfAddr, ...peerAddrs],
+        totemExtra: '  token: 1000\n',
+      }),
       args: ['--nodeid', '1'],
     });
     const runDir = d.runDir;
