@@ -103,6 +103,8 @@ const T_CONSENSUS = 5;
 const T_MERGE = 6;
 const T_HEARTBEAT = 7;
 const T_PAUSE = 8;
+/** An empty node list (withinNodeBound's arguments for a lone sender). */
+const NO_NODES: readonly number[] = [];
 
 export interface SrpConfChg {
   kind: 'confchg';
@@ -1240,7 +1242,7 @@ export class TotemSrp {
     }
     const m = r.value;
     if (ringIdEquals(m.ringId, this.myRingId)) return;
-    if (!setHas(this.myProcList, m.systemFrom) && !this.withinNodeBound([], [], m.systemFrom)) {
+    if (!this.withinNodeBound(NO_NODES, NO_NODES, m.systemFrom)) {
       this.boundExceeded('MEMB_MERGE_DETECT', m.systemFrom);
       return;
     }
@@ -1856,7 +1858,7 @@ export class TotemSrp {
     const ring = readRingId(buf, 25, be, this.myRingId);
     if (ring !== this.myRingId && !ringIdEquals(ring, this.myRingId)) {
       const from = u32(buf, 13, be);
-      if (!setHas(this.myProcList, from) && !this.withinNodeBound([], [], from)) {
+      if (!this.withinNodeBound(NO_NODES, NO_NODES, from)) {
         this.boundExceeded('MCAST', from);
         return;
       }

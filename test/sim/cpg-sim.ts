@@ -225,7 +225,8 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
   // its own generator, so that a run without corruption draws exactly what it always did
   const corruptRng = opts.corruptDeliveries ? new Prng(seed ^ 0x5eed_f00d) : undefined;
   let corrupted = 0;
-  let corrupting = corruptRng !== undefined; // until the heal
+  /** The network is restored (faults stop, corruption too); set at the heal below. */
+  let healed = false;
   const allClients: Client[] = [];
   const lostAllowed = new Set<string>();
   let nextPid = 1000;
@@ -267,8 +268,8 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
           errors.push({ prop: 'sim', t: cluster.now, detail: `n${nd.id}: untagged SRP payload` });
           return;
         }
-        if (corrupting && corruptRng!.bool(opts.corruptDeliveries)) {
-          packet = mutateBytes(corruptRng!, packet);
+        if (corruptRng && !healed && corruptRng.bool(opts.corruptDeliveries)) {
+          packet = mutateBytes(corruptRng, packet);
           corrupted++;
         }
         st.pg.deliver(e.from, packet, e.endianConvert);
@@ -461,7 +462,6 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
 
   // ---- fault schedule (as sim.ts) ----
   const down = new Set<number>();
-  let healed = false;
   scheduleFaults({
     rng,
     cluster,
@@ -498,7 +498,6 @@ export function runCpgSeed(seed: number, opts: CpgSimOptions = {}): CpgSimResult
   const healAt = cluster.now;
   note('HEAL: network restored, all nodes up');
   healed = true;
-  corrupting = false;
   net.heal(opts.healJitter ?? DEFAULT_HEAL_JITTER_MS);
   for (const id of ids) {
     const nd = cluster.node(id);
